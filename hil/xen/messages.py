@@ -137,6 +137,9 @@ MESSAGES: tuple[Message, ...] = (
 
 BY_KEY: dict[str, Message] = {m.key: m for m in MESSAGES}
 
+# Messages about FF-A (what a check compares); the rest only mark boot progress or failure.
+FFA_KEYS: frozenset[str] = frozenset(BY_KEY) - {"xen_version", "dom0_create_failed", "panic"}
+
 
 def message(key: str) -> Message:
     return BY_KEY[key]
