@@ -56,9 +56,7 @@ def _lanes(stages: list[StageTiming]) -> dict[str, list[StageTiming]]:
     return lanes
 
 
-def _bar(
-    stage: StageTiming, y: float, x_of: Callable[[float], float], t_end: float
-) -> list[str]:
+def _bar(stage: StageTiming, y: float, x_of: Callable[[float], float], t_end: float) -> list[str]:
     colour = STATUS_COLOURS[stage.status]
     mid = y + ROW_H / 2
     if stage.start_s is None:
@@ -81,7 +79,8 @@ def _bar(
     fill = colour if stage.end_s is not None else f"url(#open-{stage.status.value})"
     return [
         f'<rect x="{x0:.1f}" y="{mid - BAR_H / 2:.1f}" width="{width:.1f}" height="{BAR_H}" '
-        f'rx="2" fill="{fill}" stroke="{colour}" stroke-width="0.6"><title>{_e(tip)}</title></rect>',
+        f'rx="2" fill="{fill}" stroke="{colour}" stroke-width="0.6">'
+        f"<title>{_e(tip)}</title></rect>",
         f'<text x="{x0 + width + 4:.1f}" y="{mid + 4:.1f}" class="tl-note">{_e(note)}</text>',
     ]
 
