@@ -65,11 +65,16 @@ table{border-collapse:collapse}
 .legend{display:flex;gap:14px;color:var(--muted);font-size:12.5px;margin:0 0 10px}
 .legend i{display:inline-block;width:18px;height:10px;border-radius:2px;margin-right:5px;
 vertical-align:-1px}
-.case{margin:0 0 14px;padding:0;overflow:hidden}
-.case>header{display:flex;align-items:center;gap:10px;padding:9px 14px;
-border-bottom:1px solid var(--line);background:#f6f8fa}
-.case>header h3{margin:0;font-size:15px;font-weight:600}
-.case>header .right{margin-left:auto;color:var(--muted);font-size:12.5px}
+.case{margin:0 0 10px;padding:0;overflow:hidden}
+.case>summary{display:flex;align-items:center;gap:10px;padding:8px 14px;cursor:pointer;
+background:#f6f8fa;list-style:none}
+.case>summary::-webkit-details-marker{display:none}
+.case>summary::before{content:"\\25B8";color:var(--muted);font-size:11px;width:10px}
+.case[open]>summary::before{content:"\\25BE"}
+.case[open]>summary{border-bottom:1px solid var(--line)}
+.case>summary h3{margin:0;font-size:14.5px;font-weight:600}
+.case>summary .right{margin-left:auto;color:var(--muted);font-size:12.5px}
+.evidence{display:grid;grid-template-columns:1fr 1fr;gap:0 28px}
 .badge{padding:1px 8px;border-radius:10px;font-size:11.5px;font-weight:700;
 text-transform:uppercase;letter-spacing:.03em}
 .body{padding:10px 14px 12px}
@@ -267,16 +272,26 @@ def _case(index: int, case: CaseResult, run_dir: Path) -> str:
         for role, path in sorted(case.artifacts.items())
     ]
     provenance = [(_e(k), _mono(v)) for k, v in sorted(case.provenance.items())]
-    if files:
-        parts.append(f"<h4>Artifacts</h4>{_kv_table(files)}")
-    if provenance:
-        parts.append(f"<h4>Provenance</h4>{_kv_table(provenance)}")
+    files_block = f"<div><h4>Artifacts</h4>{_kv_table(files)}</div>" if files else ""
+    prov_block = f"<div><h4>Provenance</h4>{_kv_table(provenance)}</div>" if provenance else ""
+    if files or provenance:
+        parts.append(f'<div class="evidence">{files_block}{prov_block}</div>')
+    # Passing cases start folded: the eye should land on what needs attention.
+    fold = "" if case.verdict is Verdict.PASS else " open"
     return (
-        f'<article class="card case" id="{_anchor(index)}"><header>{_badge(case.verdict)}'
+        f'<details class="card case" id="{_anchor(index)}"{fold}><summary>{_badge(case.verdict)}'
         f"<h3>{_e(case.board)} / {_e(case.scenario)}</h3>"
-        f'<span class="right">{_duration(case.duration_s)}</span></header>'
-        f'<div class="body">{"".join(parts)}</div></article>'
+        f'<span class="right">{_duration(case.duration_s)}</span></summary>'
+        f'<div class="body">{"".join(parts)}</div></details>'
     )
+
+
+_SEVERITY = (Verdict.FAIL, Verdict.INFRA_ERROR, Verdict.NOT_RUN, Verdict.PASS)
+
+
+def _by_severity(cases: list[CaseResult]) -> list[tuple[int, CaseResult]]:
+    """Cases with their run index, failures first; the matrix keeps the run order."""
+    return sorted(enumerate(cases), key=lambda item: _SEVERITY.index(item[1].verdict))
 
 
 def render_html(run: RunResult, run_dir: Path, generated: datetime | None = None) -> bytes:
@@ -288,7 +303,7 @@ def render_html(run: RunResult, run_dir: Path, generated: datetime | None = None
         header=_header(run),
         matrix=_matrix(run) if run.cases else "<p>No cases ran.</p>",
         legend=_legend(),
-        cases="\n".join(_case(i, c, run_dir) for i, c in enumerate(run.cases)),
+        cases="\n".join(_case(i, c, run_dir) for i, c in _by_severity(run.cases)),
         version=escape(__version__),
         generated=_when(generated or datetime.now(UTC)),
     )

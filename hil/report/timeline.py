@@ -11,7 +11,7 @@ from html import escape
 from hil.results import CaseResult, StageStatus, StageTiming
 from hil.terminal import neutralise
 
-WIDTH = 880
+WIDTH = 1100
 LABEL_W = 190
 RIGHT_PAD = 96
 ROW_H = 18
