@@ -102,7 +102,7 @@ def render_timeline(case: CaseResult) -> str:
     height = AXIS_H + rows_h + LANE_GAP * len(lanes) + 4
     out = [
         f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
-        f'height="{height}" role="img" xmlns="http://www.w3.org/2000/svg" '
+        f'height="{height}" role="img" '
         f'aria-label="boot stage timeline of {_e(case.board)} / {_e(case.scenario)}">',
         "<defs>",
     ]
