@@ -1,6 +1,7 @@
-"""The three reports of a run: summary.json, junit.xml, report.html, written into its run
-directory. All are rendered before any is written, and each is written atomically, so a crash
-never leaves a half-written or mismatched report claiming success."""
+"""The three reports of a run: report.html, junit.xml, summary.json, written into its run
+directory. All are rendered before any is written and each is written atomically, so a crash
+leaves every report either complete or as it was, never half-written. summary.json goes last:
+it is the record dashboards trust, so it never describes reports that were not written."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from hil.results import RunResult
 
 
 def write_reports(run: RunResult, run_dir: Path) -> dict[str, Path]:
-    """Write the reports of ``run`` into ``run_dir``; returns kind (summary/junit/html) -> path."""
+    """Write the reports of ``run`` into ``run_dir``; returns kind (html/junit/summary) -> path."""
     rendered = {
-        "summary": (summary.FILE_NAME, summary.render_summary(run)),
-        "junit": (junit.FILE_NAME, junit.render_junit(run, run_dir)),
         "html": (html.FILE_NAME, html.render_html(run, run_dir)),
+        "junit": (junit.FILE_NAME, junit.render_junit(run, run_dir)),
+        "summary": (summary.FILE_NAME, summary.render_summary(run)),
     }
     paths: dict[str, Path] = {}
     for kind, (name, data) in rendered.items():
