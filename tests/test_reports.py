@@ -212,7 +212,7 @@ def test_html_shows_diff_for_failures_and_console_tail_for_infra_errors(written)
     _, _, paths = written
     page = paths["html"].read_text()
     assert page.count('<pre class="diff">') == 2
-    assert page.count('<pre class="console">') == 2  # uart0 and uart1 of the infra case
+    assert page.count('<div class="console">') == 2  # uart0 and uart1 of the infra case
     assert "uart0 line 39" in page
     # 40 numbered lines and a hostile one: the tail starts TAIL_LINES from the end.
     assert f"uart0 line {41 - TAIL_LINES}\n" in page

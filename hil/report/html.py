@@ -85,7 +85,10 @@ h4{font-size:12px;margin:12px 0 5px;color:var(--muted);text-transform:uppercase;
 letter-spacing:.04em}
 pre{margin:0;padding:8px 10px;background:#f6f8fa;border:1px solid var(--line);border-radius:4px;
 overflow-x:auto;line-height:1.4;white-space:pre-wrap;overflow-wrap:anywhere}
-pre.console{background:#1f2328;color:#e6edf3;border-color:#1f2328;max-height:340px;overflow:auto}
+/* column-reverse keeps the scroll at the bottom: the last line is where the board stopped. */
+.console{display:flex;flex-direction:column-reverse;max-height:280px;overflow:auto;
+border-radius:4px}
+.console pre{background:#1f2328;color:#e6edf3;border-color:#1f2328;flex-shrink:0}
 .diff .del{background:var(--fail-bg);color:#82071e}
 .diff .add{background:var(--pass-bg);color:#044f1e}
 .diff .hunk{color:#8250df}
@@ -264,9 +267,8 @@ def _case(index: int, case: CaseResult, run_dir: Path) -> str:
     if case.verdict is Verdict.INFRA_ERROR:
         for console, lines in console_tails(case, run_dir).items():
             text = "\n".join(escape(line) for line in lines) or "(no output)"
-            parts.append(
-                f'<h4>Last console lines: {_e(console)}</h4><pre class="console">{text}</pre>'
-            )
+            parts.append(f"<h4>Last console lines: {_e(console)}</h4>")
+            parts.append(f'<div class="console"><pre>{text}</pre></div>')
     files = [
         (_e(role), f'<a class="mono" href="{escape(quote(path), quote=True)}">{_e(path)}</a>')
         for role, path in sorted(case.artifacts.items())
