@@ -63,6 +63,8 @@ def test_all_three_reports_land_in_the_run_directory(written):
         "summary": run_dir / "summary.json",
     }
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    # Readable by the web server that publishes nightly results, not only by the lab user.
+    assert {p.stat().st_mode & 0o777 for p in paths.values()} == {0o644}
 
 
 def test_summary_holds_the_run_its_counts_and_exit_code(written):
