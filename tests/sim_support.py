@@ -40,6 +40,14 @@ def make_bundle(
     return directory
 
 
+# pyserial's socket:// in_waiting is only 0 or 1, so read big chunks under a short timeout.
+CHUNK = 1 << 16
+
+
+def connect(url: str) -> serial.SerialBase:
+    return serial.serial_for_url(url, timeout=0.05)
+
+
 def read_until(port: serial.SerialBase, marker: bytes, timeout: float = 10.0) -> bytes:
     """Everything read up to and including ``marker``; fails the test on timeout."""
     data = bytearray()
@@ -47,7 +55,7 @@ def read_until(port: serial.SerialBase, marker: bytes, timeout: float = 10.0) ->
     while marker not in data:
         if time.monotonic() > deadline:
             raise AssertionError(f"no {marker!r} within {timeout} s; got ...{bytes(data[-300:])!r}")
-        data += port.read(max(1, port.in_waiting))
+        data += port.read(CHUNK)
     return bytes(data)
 
 
@@ -56,7 +64,7 @@ def read_for(port: serial.SerialBase, seconds: float) -> bytes:
     data = bytearray()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        data += port.read(max(1, port.in_waiting))
+        data += port.read(CHUNK)
     return bytes(data)
 
 

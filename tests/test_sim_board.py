@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import serial
+from hil.xen.oracle import XenOptions, expect
 
 from hil.errors import InfraError
 from hil.probe import parse_transcript
 from hil.sim.boot_script import NO_BUNDLE
 from hil.sim.launcher import VirtualBoardProcess
-from hil.xen.oracle import XenOptions, expect
-from tests.sim_support import PLAN, SPMC, last_boot, make_bundle, read_until
+from tests.sim_support import PLAN, SPMC, connect, last_boot, make_bundle, read_until
 
 END = b"HILPROBE end\r\n"
 
@@ -27,10 +26,6 @@ def board(tmp_path: Path) -> Iterator[VirtualBoardProcess]:
     with VirtualBoardProcess.start("vb0", workdir=tmp_path / "board", stage_delay=0) as handle:
         yield handle
     assert handle.process.poll() is not None
-
-
-def connect(url: str) -> serial.SerialBase:
-    return serial.serial_for_url(url, timeout=0.2)
 
 
 XEN_LINE = re.compile(r"\(XEN\) (?:\[ *(\d+\.\d{6})\] )?(.*)")
@@ -83,7 +78,9 @@ def test_console_timestamps_prefix_every_xen_line(tmp_path: Path) -> None:
 
 def test_profile_none_runs_the_probe_as_bl33(tmp_path: Path) -> None:
     with (
-        VirtualBoardProcess.start("vb-none", "none", workdir=tmp_path / "b", stage_delay=0) as board,
+        VirtualBoardProcess.start(
+            "vb-none", "none", workdir=tmp_path / "b", stage_delay=0
+        ) as board,
         connect(board.console_url) as ns,
     ):
         board.control.deploy(make_bundle(tmp_path / "bundle"))

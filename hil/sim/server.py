@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 READ_CHUNK = 4096
 # Longest control request accepted; a deploy path is far shorter.
 MAX_REQUEST = 1 << 16
+# pyserial's socket:// open() discards whatever arrives before it returns (reset_input_buffer),
+# so a boot waiting for a client starts only this long after the client connected.
+CONNECT_SETTLE = 0.1
 
 
 class ConsolePort:
@@ -32,6 +35,7 @@ class ConsolePort:
         self._log = sent_log.open("wb")
         self._writer: asyncio.StreamWriter | None = None
         self._connected = asyncio.Event()
+        self._connected_at = 0.0
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -42,13 +46,14 @@ class ConsolePort:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.drop_client()
         self._writer = writer
+        self._connected_at = asyncio.get_running_loop().time()
         self._connected.set()
         try:
             # The modelled firmware reads no input; draining it notices the client leaving.
             while await reader.read(READ_CHUNK):
                 pass
-        except ConnectionError:
-            pass
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client left, or the board is shutting down
         finally:
             if self._writer is writer:
                 self.drop_client()
@@ -59,7 +64,10 @@ class ConsolePort:
         return self._writer is not None
 
     async def wait_client(self) -> None:
+        """Return once a client is connected and settled (see CONNECT_SETTLE)."""
         await self._connected.wait()
+        settled = self._connected_at + CONNECT_SETTLE - asyncio.get_running_loop().time()
+        await asyncio.sleep(max(0.0, settled))
 
     def drop_client(self) -> None:
         """Close the current client's socket (it sees EOF), as a terminal server dropping it."""
