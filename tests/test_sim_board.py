@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hil.xen.oracle import XenOptions, expect
 
-from hil.errors import InfraError
+from hil.backend import BackendSpec
+from hil.deploy import DEPLOY
+from hil.errors import ConfigError, InfraError
+from hil.power import POWER
 from hil.probe import parse_transcript
 from hil.sim.boot_script import NO_BUNDLE
 from hil.sim.launcher import VirtualBoardProcess
-from tests.sim_support import PLAN, SPMC, connect, last_boot, make_bundle, read_until
+from hil.xen.oracle import XenOptions, expect
+from tests.sim_support import PLAN, SPMC, connect, last_boot, make_bundle, read_for, read_until
 
 END = b"HILPROBE end\r\n"
 
@@ -163,3 +166,25 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
 def test_unknown_profile_fails_at_start_naming_it(tmp_path: Path) -> None:
     with pytest.raises(InfraError, match=r"vb-bad exited with 2 .*xen-9\.9"):
         VirtualBoardProcess.start("vb-bad", "xen-9.9", workdir=tmp_path)
+
+
+def test_registered_virtual_back_ends_drive_the_board(
+    board: VirtualBoardProcess, tmp_path: Path
+) -> None:
+    lab = tmp_path / "lab.toml"
+    port_file = {"port_file": "board/vb0.ports.json"}
+    power = POWER.create(BackendSpec("vb0", "power", "virtual", port_file, lab))
+    control = {"control": f"127.0.0.1:{board.control.port}"}
+    deployer = DEPLOY.create(BackendSpec("vb0", "deploy", "virtual", control, lab))
+    with connect(board.console_url) as ns:
+        read_until(ns, NO_BUNDLE.encode())
+        deployer.deploy(make_bundle(tmp_path / "bundle"))
+        power.power_off()
+        assert read_for(ns, 0.3) == b""
+        power.power_on()
+        assert parse_transcript(last_boot(read_until(ns, END))).complete
+        power.reset()
+        assert parse_transcript(last_boot(read_until(ns, END))).complete
+    power.close()
+    with pytest.raises(ConfigError, match="exactly one of 'control'"):
+        POWER.create(BackendSpec("vb0", "power", "virtual", {}, lab))

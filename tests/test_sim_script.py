@@ -13,6 +13,7 @@ from hil.errors import ConfigError, UsageError
 from hil.sim.boot_script import CONSOLES, NO_BUNDLE, STAGES, BootConfig, boot_script
 from hil.sim.bundle import load_bundle
 from hil.sim.faults import Fault, FaultKind, FaultSet, Garbage
+from hil.xen.oracle import XenOptions, expect
 from tests.sim_support import PLAN, SPMC, make_bundle
 
 
@@ -95,3 +96,15 @@ def test_a_blob_with_a_matching_sha_but_bad_content_is_refused(tmp_path: Path) -
     (tmp_path / "bundle.json").write_text(manifest.replace(good, bad))
     with pytest.raises(ConfigError, match=r"spmc-config\.bin: SPMC config blob has magic"):
         load_bundle(tmp_path)
+
+
+def test_a_xen_panic_at_ffa_init_ends_the_boot(tmp_path: Path) -> None:
+    options = XenOptions(tee_cmdline="optee")
+    bundle = load_bundle(make_bundle(tmp_path))
+    script = boot_script(BootConfig(xen=options, stage_delay=0), bundle)
+    assert script[-1].name == "ffa"
+    expected = expect("xen-4.22", SPMC, PLAN, options).boot.lines
+    assert [line.removeprefix("(XEN) ") for line in script[-1].lines] == [
+        line.text for line in expected
+    ]
+    assert any(line.key == "panic" for line in expected)

@@ -1,8 +1,8 @@
 """``python -m hil.sim``: run one virtual board until a ``quit`` control request or a signal.
 
 Once every server listens, the port file is written atomically as JSON:
-``{"console": NS_PORT, "consoles": {"ns": NS_PORT, "secure": SECURE_PORT}, "control": PORT,
-"pid": PID}``; it is removed again on exit."""
+``{"host": HOST, "console": NS_PORT, "consoles": {"ns": NS_PORT, "secure": SECURE_PORT},
+"control": PORT, "pid": PID}``; it is removed again on exit."""
 
 from __future__ import annotations
 
@@ -60,8 +60,14 @@ def xen_options(text: str) -> XenOptions:
     return XenOptions(**values)
 
 
-def write_port_file(path: Path, ports: dict[str, int], control: int) -> None:
-    info = {"console": ports["ns"], "consoles": ports, "control": control, "pid": os.getpid()}
+def write_port_file(path: Path, host: str, ports: dict[str, int], control: int) -> None:
+    info = {
+        "host": host,
+        "console": ports["ns"],
+        "consoles": ports,
+        "control": control,
+        "pid": os.getpid(),
+    }
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(info), encoding="utf-8")
     tmp.replace(path)
@@ -85,7 +91,7 @@ async def serve(args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, control.stopped.set)
-        write_port_file(args.port_file, ports, control_port)
+        write_port_file(args.port_file, args.host, ports, control_port)
         board.start()
         await control.stopped.wait()
     finally:
