@@ -1,0 +1,76 @@
+"""A scripted TCP console for tests: connection ``i`` plays ``sessions[i]`` (a list of chunks; a
+float is a pause in seconds), then closes if ``sessions`` has more, else stays open until stop()."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Sequence
+
+Step = bytes | float
+
+
+class ScriptedConsoleServer:
+    def __init__(self, sessions: Sequence[Sequence[Step]], *, hold_last: bool = True) -> None:
+        self.sessions = [list(s) for s in sessions]
+        self.hold_last = hold_last
+        self.received = bytearray()
+        self.connections = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def start(self) -> ScriptedConsoleServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()
+
+    def __enter__(self) -> ScriptedConsoleServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set() and self.connections < len(self.sessions):
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            index = self.connections
+            self.connections += 1
+            with conn:
+                self._play(conn, self.sessions[index])
+                last = index == len(self.sessions) - 1
+                if last and self.hold_last:
+                    self._hold(conn)
+
+    def _play(self, conn: socket.socket, steps: list[Step]) -> None:
+        for step in steps:
+            if self._stop.is_set():
+                return
+            if isinstance(step, float):
+                time.sleep(step)
+            else:
+                conn.sendall(step)
+
+    def _hold(self, conn: socket.socket) -> None:
+        conn.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            self.received.extend(data)
