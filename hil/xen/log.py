@@ -1,0 +1,295 @@
+"""Console output -> typed events. Bytes go in, in chunks of any size; each complete line comes out
+as one event (a lone CR splits a line into several events sharing its line number). Memory stays
+constant: only the unfinished last line is kept, and it is capped at ``MAX_LINE`` bytes.
+
+With ``markers`` set, lines containing none of them are only counted, never decoded: that is the
+fast path ``hil triage`` uses on multi-GiB logs (C-speed ``bytes.find``/``count`` per chunk).
+``XEN_MARKERS`` selects every line that can hold a catalogue message (``hil.xen.messages``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import BinaryIO
+
+from hil.probe import parse_probe_line
+from hil.xen.messages import BY_KEY, Level, identify
+
+MAX_LINE = 64 * 1024
+CHUNK_SIZE = 4 * 1024 * 1024
+
+# Every catalogue message contains one of these (tests/test_xen_log.py checks it), so a line
+# without any cannot be a catalogue message.
+XEN_MARKERS: tuple[bytes, ...] = (
+    b"ffa:",
+    b"FF-A",
+    b"TEE ",
+    b"FFA version",
+    b"Xen version",
+    b"Error creating domain",
+    b"Panic on CPU",
+)
+
+MessageKey = StrEnum("MessageKey", {key.upper(): key for key in BY_KEY})
+MessageKey.__doc__ = "One member per catalogue message (hil.xen.messages), e.g. SP_UNUSABLE."
+
+
+class Stage(StrEnum):
+    """Who printed a line, from its prefix."""
+
+    XEN = "xen"
+    GUEST = "guest"  # "(dN) ": a domain's output relayed by Xen
+    TFA = "tf-a"
+    SPMC = "spmc"
+    LINUX = "linux"  # unprefixed "[    0.000000] ": dom0's kernel
+    OTHER = "other"  # anything else unprefixed (dom0 user space, boot loaders, noise)
+
+
+@dataclass(frozen=True, slots=True)
+class XenTimestamp:
+    """A ``console_timestamps`` stamp: ``boot`` [seconds.micro], ``date``/``datems`` wall clock,
+    or ``raw`` (hex cycle counter, also what ``boot`` prints before the clock runs)."""
+
+    text: str
+    since_boot: float | None = None
+    wallclock: datetime | None = None
+    cycles: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    line: int  # 1-based, counting "\n" in the stream
+    raw: str  # the sanitised line, host-capture prefix removed
+    console: str
+    xen_time: XenTimestamp | None = None
+    host_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleLine(Event):
+    """A line that is not a catalogue message or probe line."""
+
+    stage: Stage
+    text: str  # after the stage prefix
+    domain: int | None = None
+    level: str | None = None  # TF-A's NOTICE/INFO/WARNING/ERROR/VERBOSE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XenMessage(Event):
+    """A catalogue message printed by Xen. Match it with
+    ``case XenMessage(key=MessageKey.SP_UNUSABLE, fields={"id": sp_id})``."""
+
+    key: MessageKey
+    fields: Mapping[str, int | str]
+    level: Level
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeLine(Event):
+    """A ``HILPROBE`` line; ``domain`` is 0 for dom0's unprefixed output."""
+
+    domain: int
+    kind: str
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureLine:
+    """One line of the controller's timestamped console.log."""
+
+    host_time: datetime
+    console: str
+    text: str
+
+
+_CAPTURE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?) (\S+) \| ")
+
+
+def format_capture_line(host_time: datetime, console: str, text: str) -> str:
+    """The console.log line for ``text`` (no line ending); ``parse_capture_line`` reverses it."""
+    return f"{host_time.isoformat()} {console} | {text}"
+
+
+def parse_capture_line(line: str) -> CaptureLine | None:
+    match = _CAPTURE.match(line)
+    if not match:
+        return None
+    try:
+        when = datetime.fromisoformat(match[1])
+    except ValueError:
+        return None
+    return CaptureLine(when, match[2], line[match.end() :])
+
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, and the 8-bit
+# C1 CSI; then every remaining control character except TAB.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def sanitize(raw: bytes) -> str:
+    """Text safe to store and show: UTF-8 with replacement, escape sequences and controls gone."""
+    text = raw.decode("utf-8", "replace")
+    if "\x1b" in text or "\x9b" in text:
+        text = _ESCAPES.sub("", text)
+    return _CONTROLS.sub("", text)
+
+
+_TS = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\]"
+_XEN = re.compile(rf"\(XEN\)(?: {_TS})?(?: |$)")
+_GUEST = re.compile(rf"\(d(\d+)\)(?: {_TS})?(?: |$)")
+_TFA = re.compile(r"(NOTICE|INFO|WARNING|ERROR|VERBOSE): +")
+_SPMC = re.compile(r"SPMC: |[IDEWF]/TC: ")
+_LINUX = re.compile(r"\[\s*\d+\.\d+\] ")
+
+
+def _xen_timestamp(text: str | None) -> XenTimestamp | None:
+    if text is None:
+        return None
+    if "-" in text:
+        return XenTimestamp(text, wallclock=datetime.fromisoformat(text))
+    if "." in text:
+        return XenTimestamp(text, since_boot=float(text))
+    return XenTimestamp(text, cycles=int(text, 16))
+
+
+def parse_line(text: str, line: int, console: str) -> Event:
+    """The event for one sanitised line without its line ending."""
+    host_time = None
+    if (capture := parse_capture_line(text)) is not None:
+        host_time, console, text = capture.host_time, capture.console, capture.text
+    common = {"line": line, "raw": text, "console": console, "host_time": host_time}
+    if match := _XEN.match(text):
+        body = text[match.end() :]
+        stamp = _xen_timestamp(match[1])
+        if (found := identify(body)) is not None:
+            msg, values = found
+            key = MessageKey(msg.key)
+            return XenMessage(**common, xen_time=stamp, key=key, fields=values, level=msg.level)
+        return ConsoleLine(**common, xen_time=stamp, stage=Stage.XEN, text=body)
+    if match := _GUEST.match(text):
+        body = text[match.end() :]
+        stamp = _xen_timestamp(match[2])
+        domain = int(match[1])
+        if (probe := parse_probe_line(body)) is not None:
+            kind, fields = probe
+            return ProbeLine(**common, xen_time=stamp, domain=domain, kind=kind, fields=fields)
+        return ConsoleLine(**common, xen_time=stamp, stage=Stage.GUEST, text=body, domain=domain)
+    if (probe := parse_probe_line(text)) is not None:
+        return ProbeLine(**common, domain=0, kind=probe[0], fields=probe[1])
+    if match := _TFA.match(text):
+        return ConsoleLine(**common, stage=Stage.TFA, text=text[match.end() :], level=match[1])
+    if match := _SPMC.match(text):
+        return ConsoleLine(**common, stage=Stage.SPMC, text=text[match.end() :])
+    if match := _LINUX.match(text):
+        return ConsoleLine(**common, stage=Stage.LINUX, text=text[match.end() :])
+    return ConsoleLine(**common, stage=Stage.OTHER, text=text)
+
+
+class LogParser:
+    """Incremental parser: ``feed`` chunks, then ``close`` for a last unterminated line."""
+
+    def __init__(self, console: str = "console", markers: Iterable[bytes] | None = None) -> None:
+        self.console = console
+        self.markers = tuple(markers) if markers is not None else None
+        self.lines = 0  # complete lines seen so far
+        self._pending = b""
+        self._overlong = False  # dropping the rest of a line that exceeded MAX_LINE
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._overlong:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return []
+            data = data[newline:]
+            self._overlong = False
+        buf = self._pending + data if self._pending else data
+        end = buf.rfind(b"\n") + 1
+        events = self._scan(buf, end) if end else []
+        self._keep(buf[end:] if end < len(buf) else b"")
+        return events
+
+    def close(self) -> list[Event]:
+        tail, self._pending = self._pending, b""
+        self._overlong = False
+        if not tail or (self.markers is not None and not any(m in tail for m in self.markers)):
+            return []
+        return self._events(tail, self.lines + 1)
+
+    def _keep(self, tail: bytes) -> None:
+        self._pending = _capped(tail)
+        self._overlong = len(self._pending) < len(tail.replace(b"\0", b""))
+
+    def _scan(self, buf: bytes, end: int) -> list[Event]:
+        """Events for the complete lines ``buf[:end]``; advances the line count."""
+        if self.markers is None:
+            starts: Iterable[int] = _line_starts(buf, end)
+        else:
+            found: set[int] = set()
+            for marker in self.markers:
+                pos = buf.find(marker, 0, end)
+                while pos >= 0:
+                    start = buf.rfind(b"\n", 0, pos) + 1
+                    found.add(start)
+                    pos = buf.find(marker, buf.find(b"\n", pos) + 1, end)
+            starts = sorted(found)
+        events: list[Event] = []
+        counted = 0
+        for start in starts:
+            self.lines += buf.count(b"\n", counted, start)
+            stop = buf.find(b"\n", start)
+            counted = stop + 1
+            self.lines += 1
+            events += self._events(_capped(buf[start:stop]), self.lines)
+        self.lines += buf.count(b"\n", counted, end)
+        return events
+
+    def _events(self, raw: bytes, line: int) -> list[Event]:
+        raw = raw.rstrip(b"\r")
+        if b"\r" not in raw:
+            return [parse_line(sanitize(raw), line, self.console)]
+        return [parse_line(sanitize(part), line, self.console) for part in raw.split(b"\r") if part]
+
+
+def _capped(raw: bytes) -> bytes:
+    """At most MAX_LINE bytes of a line. A NUL flood is the usual cause of a huge line, and what
+    follows it still gets parsed."""
+    if len(raw) <= MAX_LINE:
+        return raw
+    return raw.replace(b"\0", b"")[:MAX_LINE]
+
+
+def _line_starts(buf: bytes, end: int) -> Iterator[int]:
+    start = 0
+    while start < end:
+        yield start
+        start = buf.find(b"\n", start) + 1
+
+
+def parse_stream(
+    stream: BinaryIO,
+    console: str = "console",
+    markers: Iterable[bytes] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[Event]:
+    """Events from a binary stream, read ``chunk_size`` bytes at a time."""
+    parser = LogParser(console, markers)
+    while chunk := stream.read(chunk_size):
+        yield from parser.feed(chunk)
+    yield from parser.close()
+
+
+def parse_bytes(
+    data: bytes, console: str = "console", markers: Iterable[bytes] | None = None
+) -> list[Event]:
+    parser = LogParser(console, markers)
+    return parser.feed(data) + parser.close()
