@@ -7,11 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from hil.xen.log import XEN_MARKERS, ConsoleLine, Event, MessageKey, Stage, XenMessage, parse_stream
+from hil.xen.log import FFA_MARKERS, ConsoleLine, Event, MessageKey, Stage, XenMessage, parse_stream
+from hil.xen.messages import message
 
 K = MessageKey
 # TF-A's first line on every cold boot: a new boot starts here, before Xen's banner.
 TFA_BANNER = "Booting Trusted Firmware"
+_BANNER = message("xen_version").template.split("{")[0]
+MARKERS = (*FFA_MARKERS, _BANNER.encode(), TFA_BANNER.encode())  # the lines triage reads
 
 # Init failures a firmware must not cause; each is reported with its line.
 VIOLATIONS: frozenset[MessageKey] = frozenset(
@@ -173,6 +176,6 @@ class Triage:
 def triage_stream(stream: BinaryIO, name: str) -> Triage:
     """Triage a binary console log; reads it once, in constant memory."""
     result = Triage(name)
-    for event in parse_stream(stream, name, markers=(*XEN_MARKERS, TFA_BANNER.encode())):
+    for event in parse_stream(stream, name, markers=MARKERS):
         result.add(event)
     return result

@@ -4,7 +4,7 @@ constant: only the unfinished last line is kept, and it is capped at ``MAX_LINE`
 
 With ``markers`` set, lines containing none of them are only counted, never decoded: that is the
 fast path ``hil triage`` uses on multi-GiB logs (C-speed ``bytes.find``/``count`` per chunk).
-``XEN_MARKERS`` selects every line that can hold a catalogue message (``hil.xen.messages``)."""
+``XEN_MARKERS`` selects the lines that can hold a catalogue message (``hil.xen.messages``)."""
 
 from __future__ import annotations
 
@@ -13,27 +13,28 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import BinaryIO
 
 from hil.probe import parse_probe_line
-from hil.xen.messages import BY_KEY, Level, identify
+from hil.xen.messages import BY_KEY, MESSAGES, Level, Message
 
 MAX_LINE = 64 * 1024
 CHUNK_SIZE = 4 * 1024 * 1024
 
-# Every catalogue message contains one of these (tests/test_xen_log.py checks it), so a line
-# without any cannot be a catalogue message.
+# Fast-path needles (tests/test_xen_log.py checks they cover the catalogue): every FF-A message
+# contains one of FFA_MARKERS, every catalogue message one of XEN_MARKERS. Few and long needles
+# keep the scan fast: each is one bytes.find pass over the data.
+FFA_MARKERS: tuple[bytes, ...] = (b"ffa", b"FF-A", b"retrieve the FFA")
 XEN_MARKERS: tuple[bytes, ...] = (
-    b"ffa:",
-    b"FF-A",
+    *FFA_MARKERS,
     b"TEE ",
-    b"FFA version",
     b"Xen version",
     b"Error creating domain",
     b"Panic on CPU",
 )
 
-MessageKey = StrEnum("MessageKey", {key.upper(): key for key in BY_KEY})
+MessageKey = StrEnum("MessageKey", {key.upper(): key for key in BY_KEY}, module=__name__)
 MessageKey.__doc__ = "One member per catalogue message (hil.xen.messages), e.g. SP_UNUSABLE."
 
 
@@ -50,13 +51,23 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class XenTimestamp:
-    """A ``console_timestamps`` stamp: ``boot`` [seconds.micro], ``date``/``datems`` wall clock,
-    or ``raw`` (hex cycle counter, also what ``boot`` prints before the clock runs)."""
+    """A ``console_timestamps`` stamp as printed: ``boot`` "[    1.234567]", ``date``/``datems``
+    "[2026-11-24 10:00:00(.123)]" wall clock, or ``raw`` "[00000000031c4a07]" (the cycle counter,
+    also what ``boot`` prints before the clock runs). Decoded on demand: most are never read."""
 
     text: str
-    since_boot: float | None = None
-    wallclock: datetime | None = None
-    cycles: int | None = None
+
+    @property
+    def since_boot(self) -> float | None:
+        return float(self.text) if "." in self.text and "-" not in self.text else None
+
+    @property
+    def wallclock(self) -> datetime | None:
+        return datetime.fromisoformat(self.text) if "-" in self.text else None
+
+    @property
+    def cycles(self) -> int | None:
+        return int(self.text, 16) if "." not in self.text and "-" not in self.text else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,14 +163,29 @@ _SPMC = re.compile(r"SPMC: |[IDEWF]/TC: ")
 _LINUX = re.compile(r"\[\s*\d+\.\d+\] ")
 
 
-def _xen_timestamp(text: str | None) -> XenTimestamp | None:
-    if text is None:
-        return None
-    if "-" in text:
-        return XenTimestamp(text, wallclock=datetime.fromisoformat(text))
-    if "." in text:
-        return XenTimestamp(text, since_boot=float(text))
-    return XenTimestamp(text, cycles=int(text, 16))
+def _first_word(msg: Message) -> str | None:
+    head = msg.template.split(" ", 1)[0]
+    return None if "{" in head else head
+
+
+# Candidates per first word of a line, in catalogue order (the order ``identify`` tries), so a
+# line is matched against a few templates instead of all of them.
+_FIELD_FIRST = tuple(m for m in MESSAGES if _first_word(m) is None)
+_CANDIDATES: dict[str, tuple[Message, ...]] = {
+    word: tuple(m for m in MESSAGES if _first_word(m) in (word, None))
+    for word in {_first_word(m) for m in MESSAGES} - {None}
+    if word is not None
+}
+
+
+@lru_cache(maxsize=4096)  # boots repeat: the same message texts recur in a long log
+def identify(body: str) -> tuple[MessageKey, dict[str, int | str], Level] | None:
+    """Like ``hil.xen.messages.identify``, for a line's text after ``(XEN) [stamp] ``."""
+    for msg in _CANDIDATES.get(body.split(" ", 1)[0], _FIELD_FIRST):
+        values = msg.match(body)
+        if values is not None:
+            return MessageKey(msg.key), values, msg.level
+    return None
 
 
 def parse_line(text: str, line: int, console: str) -> Event:
@@ -170,15 +196,14 @@ def parse_line(text: str, line: int, console: str) -> Event:
     common = {"line": line, "raw": text, "console": console, "host_time": host_time}
     if match := _XEN.match(text):
         body = text[match.end() :]
-        stamp = _xen_timestamp(match[1])
+        stamp = XenTimestamp(match[1].strip()) if match[1] else None
         if (found := identify(body)) is not None:
-            msg, values = found
-            key = MessageKey(msg.key)
-            return XenMessage(**common, xen_time=stamp, key=key, fields=values, level=msg.level)
+            key, values, level = found
+            return XenMessage(**common, xen_time=stamp, key=key, fields=dict(values), level=level)
         return ConsoleLine(**common, xen_time=stamp, stage=Stage.XEN, text=body)
     if match := _GUEST.match(text):
         body = text[match.end() :]
-        stamp = _xen_timestamp(match[2])
+        stamp = XenTimestamp(match[2].strip()) if match[2] else None
         domain = int(match[1])
         if (probe := parse_probe_line(body)) is not None:
             kind, fields = probe
