@@ -7,14 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from hil.xen.log import FFA_MARKERS, ConsoleLine, Event, MessageKey, Stage, XenMessage, parse_stream
-from hil.xen.messages import message
+from hil.xen.log import (
+    XEN_MESSAGE_LINES,
+    ConsoleLine,
+    Event,
+    MessageKey,
+    Stage,
+    XenMessage,
+    parse_stream,
+)
 
 K = MessageKey
 # TF-A's first line on every cold boot: a new boot starts here, before Xen's banner.
 TFA_BANNER = "Booting Trusted Firmware"
-_BANNER = message("xen_version").template.split("{")[0]
-MARKERS = (*FFA_MARKERS, _BANNER.encode(), TFA_BANNER.encode())  # the lines triage reads
+MARKERS = (XEN_MESSAGE_LINES, TFA_BANNER.encode())  # the lines triage reads
 
 # Init failures a firmware must not cause; each is reported with its line.
 VIOLATIONS: frozenset[MessageKey] = frozenset(

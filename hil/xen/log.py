@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from string import Formatter
 from typing import BinaryIO
 
 from hil.probe import parse_probe_line
@@ -22,16 +23,29 @@ from hil.xen.messages import BY_KEY, MESSAGES, Level, Message
 MAX_LINE = 64 * 1024
 CHUNK_SIZE = 4 * 1024 * 1024
 
-# Fast-path needles (tests/test_xen_log.py checks they cover the catalogue): every FF-A message
-# contains one of FFA_MARKERS, every catalogue message one of XEN_MARKERS. Few and long needles
-# keep the scan fast: each is one bytes.find pass over the data.
-FFA_MARKERS: tuple[bytes, ...] = (b"ffa", b"FF-A", b"retrieve the FFA")
-XEN_MARKERS: tuple[bytes, ...] = (
-    *FFA_MARKERS,
-    b"TEE ",
-    b"Xen version",
-    b"Error creating domain",
-    b"Panic on CPU",
+Marker = bytes | re.Pattern[bytes]
+
+
+def _leading_text(msg: Message) -> str:
+    """Regex for how ``msg`` starts: its first literal word, after ``\\S+`` for a leading field
+    (the vCPU or domain some messages begin with)."""
+    head = ""
+    for literal, name, _, _ in Formatter().parse(msg.template):
+        if literal:
+            stripped = literal.lstrip(" ")
+            word = literal[: len(literal) - len(stripped)] + stripped.split(" ", 1)[0]
+            return head + re.escape(word + " " if " " in stripped else word)
+        head += r"\S+" if name is not None else ""
+    return head
+
+
+# The fast path's needle: a Xen line ("(XEN) ", optional stamp) whose text starts the way a
+# catalogue message does. One regex pass finds them all: sre scans for the literal "(XEN) " at
+# C speed and tries the short alternation only there.
+XEN_MESSAGE_LINES: re.Pattern[bytes] = re.compile(
+    rb"\(XEN\) (?:\[[^\]\n]*\] )?(?:"
+    + "|".join(dict.fromkeys(_leading_text(m) for m in MESSAGES)).encode()
+    + rb")"
 )
 
 MessageKey = StrEnum("MessageKey", {key.upper(): key for key in BY_KEY}, module=__name__)
@@ -223,7 +237,7 @@ def parse_line(text: str, line: int, console: str) -> Event:
 class LogParser:
     """Incremental parser: ``feed`` chunks, then ``close`` for a last unterminated line."""
 
-    def __init__(self, console: str = "console", markers: Iterable[bytes] | None = None) -> None:
+    def __init__(self, console: str = "console", markers: Iterable[Marker] | None = None) -> None:
         self.console = console
         self.markers = tuple(markers) if markers is not None else None
         self.lines = 0  # complete lines seen so far
@@ -246,7 +260,7 @@ class LogParser:
     def close(self) -> list[Event]:
         tail, self._pending = self._pending, b""
         self._overlong = False
-        if not tail or (self.markers is not None and not any(m in tail for m in self.markers)):
+        if not tail or (self.markers is not None and not _has_marker(tail, self.markers)):
             return []
         return self._events(tail, self.lines + 1)
 
@@ -261,11 +275,8 @@ class LogParser:
         else:
             found: set[int] = set()
             for marker in self.markers:
-                pos = buf.find(marker, 0, end)
-                while pos >= 0:
-                    start = buf.rfind(b"\n", 0, pos) + 1
-                    found.add(start)
-                    pos = buf.find(marker, buf.find(b"\n", pos) + 1, end)
+                for pos in _positions(marker, buf, end):
+                    found.add(buf.rfind(b"\n", 0, pos) + 1)
             starts = sorted(found)
         events: list[Event] = []
         counted = 0
@@ -283,6 +294,22 @@ class LogParser:
         if b"\r" not in raw:
             return [parse_line(sanitize(raw), line, self.console)]
         return [parse_line(sanitize(part), line, self.console) for part in raw.split(b"\r") if part]
+
+
+def _positions(marker: Marker, buf: bytes, end: int) -> Iterator[int]:
+    """Where ``marker`` occurs in ``buf[:end]``, at most once per line."""
+    if isinstance(marker, bytes):
+        pos = buf.find(marker, 0, end)
+        while pos >= 0:
+            yield pos
+            pos = buf.find(marker, buf.find(b"\n", pos) + 1, end)
+    else:
+        for match in marker.finditer(buf, 0, end):
+            yield match.start()
+
+
+def _has_marker(line: bytes, markers: Iterable[Marker]) -> bool:
+    return any(next(_positions(m, line, len(line)), None) is not None for m in markers)
 
 
 def _capped(raw: bytes) -> bytes:
@@ -303,7 +330,7 @@ def _line_starts(buf: bytes, end: int) -> Iterator[int]:
 def parse_stream(
     stream: BinaryIO,
     console: str = "console",
-    markers: Iterable[bytes] | None = None,
+    markers: Iterable[Marker] | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[Event]:
     """Events from a binary stream, read ``chunk_size`` bytes at a time."""
@@ -314,7 +341,7 @@ def parse_stream(
 
 
 def parse_bytes(
-    data: bytes, console: str = "console", markers: Iterable[bytes] | None = None
+    data: bytes, console: str = "console", markers: Iterable[Marker] | None = None
 ) -> list[Event]:
     parser = LogParser(console, markers)
     return parser.feed(data) + parser.close()
