@@ -21,7 +21,7 @@ from hil.probe import parse_probe_line
 from hil.xen.messages import BY_KEY, MESSAGES, Level, Message
 
 MAX_LINE = 64 * 1024
-CHUNK_SIZE = 4 * 1024 * 1024
+CHUNK_SIZE = 1024 * 1024
 
 Marker = bytes | re.Pattern[bytes]
 
@@ -337,6 +337,8 @@ def parse_stream(
     parser = LogParser(console, markers)
     while chunk := stream.read(chunk_size):
         yield from parser.feed(chunk)
+        # Finishing the cut line here keeps the next big chunk from being copied onto it.
+        yield from parser.feed(stream.readline(MAX_LINE))
     yield from parser.close()
 
 
