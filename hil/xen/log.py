@@ -205,7 +205,7 @@ def identify(body: str) -> tuple[MessageKey, dict[str, int | str], Level] | None
 def parse_line(text: str, line: int, console: str) -> Event:
     """The event for one sanitised line without its line ending."""
     host_time = None
-    if (capture := parse_capture_line(text)) is not None:
+    if text[:1].isdigit() and (capture := parse_capture_line(text)) is not None:
         host_time, console, text = capture.host_time, capture.console, capture.text
     common = {"line": line, "raw": text, "console": console, "host_time": host_time}
     if match := _XEN.match(text):
