@@ -158,8 +158,8 @@ class EmulatorPower:
         return cls(
             spec.board,
             spec.argv("argv"),
-            spec.path("cwd") if "cwd" in spec.options else None,
-            spec.path("log") if "log" in spec.options else None,
+            spec.optional_path("cwd"),
+            spec.optional_path("log"),
             spec.get("stop_timeout", float, 5.0),
         )
 
