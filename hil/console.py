@@ -151,8 +151,15 @@ class Console:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> Console:
+        """Start capturing (again, after ``close``: the capture files are appended to)."""
         self.raw_path.parent.mkdir(parents=True, exist_ok=True)
-        self._port = self._open_port()
+        try:
+            self._port = self._open_port()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
+        self._stop.clear()
+        with self._cond:
+            self._lost = None
         self._raw = self.raw_path.open("ab")
         self._log = self.log_path.open("a", encoding="utf-8")
         self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
@@ -208,6 +215,12 @@ class Console:
                 self._chunk_hooks.append(on_chunk)
             if on_record:
                 self._record_hooks.append(on_record)
+
+    @property
+    def lost(self) -> ConsoleLost | None:
+        """Why the console is gone (closed, or not re-opened after a drop); None while live."""
+        with self._cond:
+            return self._lost
 
     def mark(self) -> int:
         """A position in the decoded text; ``expect(..., since=mark)`` looks only after it."""
@@ -513,6 +526,10 @@ class ConsoleGroup:
     ) -> None:
         for console in self.consoles.values():
             console.subscribe(on_chunk, on_record)
+
+    @property
+    def lost(self) -> ConsoleLost | None:
+        return next((c.lost for c in self.consoles.values() if c.lost is not None), None)
 
     def mark(self) -> dict[str, int]:
         return {name: console.mark() for name, console in self.consoles.items()}

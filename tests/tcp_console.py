@@ -74,3 +74,70 @@ class ScriptedConsoleServer:
             if not data:
                 return
             self.received.extend(data)
+
+
+class ScriptedBoard:
+    """A board whose console is a TCP server and whose power back-end is this object: every
+    reset() plays the next boot script on the connected console (the last one repeats)."""
+
+    def __init__(self, boots: Sequence[Sequence[Step]]) -> None:
+        self.boots = [list(b) for b in boots]
+        self.resets = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._conn: socket.socket | None = None
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._player: threading.Thread | None = None
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        self._sock.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._conn = conn
+            self._connected.set()
+
+    def _play(self, steps: list[Step]) -> None:
+        for step in steps:
+            if self._stop.is_set():
+                return
+            if isinstance(step, float):
+                self._stop.wait(step)
+            else:
+                assert self._conn is not None
+                self._conn.sendall(step)
+
+    # PowerBackend
+    def reset(self) -> None:
+        assert self._connected.wait(5), "the console never connected"
+        if self._player is not None:
+            self._player.join()
+        steps = self.boots[min(self.resets, len(self.boots) - 1)]
+        self.resets += 1
+        self._player = threading.Thread(target=self._play, args=(steps,), daemon=True)
+        self._player.start()
+
+    def power_on(self) -> None:
+        self.reset()
+
+    def power_off(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._player is not None:
+            self._player.join()
+        self._acceptor.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._sock.close()
