@@ -185,11 +185,12 @@ def _marker(table: ConfigTable, key: str, required: bool) -> re.Pattern[str] | N
             # Named groups would clash when alternatives are joined; the marker needs none.
             patterns.append(re.sub(r"\(\?P<\w+>", "(?:", BY_KEY[name].regex.pattern))
         else:
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise table.error(key, f"bad regex {item!r}: {exc}") from exc
             patterns.append(item)
-    try:
-        return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
-    except re.error as exc:
-        raise table.error(key, f"bad regex: {exc}") from exc
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
 
 
 def load_board_type(path: Path) -> BoardType:
