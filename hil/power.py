@@ -167,6 +167,10 @@ class EmulatorPower:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running else None  # type: ignore[union-attr]
+
     def power_on(self) -> None:
         if self.running:
             return

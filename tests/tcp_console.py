@@ -1,5 +1,5 @@
-"""A scripted TCP console for tests: connection ``i`` plays ``sessions[i]`` (a list of chunks; a
-float is a pause in seconds), then closes if ``sessions`` has more, else stays open until stop()."""
+"""Scripted TCP consoles for tests. A script is a list of steps: bytes to send, a float to pause
+(seconds), or DROP to close the connection (ScriptedBoard then waits for the reconnect)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import threading
 import time
 from collections.abc import Sequence
 
-Step = bytes | float
+Step = bytes | float | None
+DROP: Step = None
 
 
 class ScriptedConsoleServer:
+    """Connection ``i`` plays ``sessions[i]``, then closes if ``sessions`` has more, else stays
+    open until stop()."""
+
     def __init__(self, sessions: Sequence[Sequence[Step]], *, hold_last: bool = True) -> None:
         self.sessions = [list(s) for s in sessions]
         self.hold_last = hold_last
@@ -61,7 +65,7 @@ class ScriptedConsoleServer:
                 return
             if isinstance(step, float):
                 time.sleep(step)
-            else:
+            elif step is not None:
                 conn.sendall(step)
 
     def _hold(self, conn: socket.socket) -> None:
@@ -113,6 +117,12 @@ class ScriptedBoard:
                 return
             if isinstance(step, float):
                 self._stop.wait(step)
+            elif step is DROP:
+                assert self._conn is not None
+                self._connected.clear()
+                self._conn.close()
+                if not self._connected.wait(5):
+                    return
             else:
                 assert self._conn is not None
                 self._conn.sendall(step)

@@ -9,7 +9,7 @@ from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.errors import ExitCode, InfraError
 from hil.lab import Stage, load_board_type
 from hil.xen.messages import message
-from tests.tcp_console import ScriptedBoard, Step
+from tests.tcp_console import DROP, ScriptedBoard, Step
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
 FAST = RetryPolicy(attempts=3, wait_initial_s=0.01, wait_max_s=0.01)
@@ -136,3 +136,11 @@ def test_power_failure_is_an_infra_attempt(tmp_path: Path) -> None:
     assert result.attempts[0].status is BootStatus.INFRA
     assert result.attempts[0].error == "board 'qemu0': power reset: command 'pdu' exited 1"
     assert all(s.status is StageStatus.NOT_REACHED for s in result.attempts[0].stages)
+
+
+def test_a_dropped_console_mid_boot_is_reconnected_without_losing_the_boot(tmp_path: Path) -> None:
+    dropping = [*TFA, *SPMC, DROP, *XEN, *PROBE]
+    result, _ = _boot(tmp_path, [dropping])
+    assert result.status is BootStatus.BOOTED and len(result.attempts) == 1
+    sent = b"".join(s for s in dropping if isinstance(s, bytes))
+    assert (tmp_path / "uart0.raw").read_bytes() == sent
