@@ -197,7 +197,7 @@ class Console:
         payload = data.encode() if isinstance(data, str) else data
         with self._write_lock:
             if self._port is None:
-                raise ConsoleLost(f"console '{self.name}': not connected", self._last_lines())
+                raise ConsoleLost(f"console '{self.name}': not connected")
             try:
                 self._port.write(payload)
             except (serial.SerialException, OSError) as exc:
@@ -209,7 +209,7 @@ class Console:
         on_record: Callable[[ConsoleRecord], None] | None = None,
     ) -> None:
         """Feed every chunk (raw bytes + decoded text) and/or every line live, on the reader
-        thread, in arrival order."""
+        thread, in arrival order. Line hooks run with the console lock held: keep them quick."""
         with self._cond:
             if on_chunk:
                 self._chunk_hooks.append(on_chunk)
