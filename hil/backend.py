@@ -8,69 +8,21 @@ import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from hil.errors import ConfigError, InfraError
+from hil.config import ConfigTable
+from hil.errors import InfraError
 
 T = TypeVar("T")
-_REQUIRED: Any = object()
-
-
-def display_path(path: Path) -> str:
-    """``path`` as the user most likely wrote it: relative to the working directory if inside."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 @dataclass(frozen=True)
-class BackendSpec:
+class BackendSpec(ConfigTable):
     """One ``power = {...}`` / ``deploy = {...}`` table of a board: ``backend`` picks the kind,
-    the other keys are that back-end's options. Errors name the file, board and field."""
+    the other keys are that back-end's options."""
 
-    board: str
-    field: str  # "power" or "deploy"
-    kind: str
-    options: Mapping[str, Any]
-    source: Path  # the config file it came from; relative paths in options are relative to it
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(
-            f"{display_path(self.source)}: board '{self.board}': field '{self.field}.{key}': "
-            f"{message}"
-        )
-
-    def only(self, *allowed: str) -> None:
-        for key in self.options:
-            if key not in allowed:
-                raise self.error(key, f"unknown key (known: {', '.join(allowed)})")
-
-    def get(self, key: str, kind: type[T], default: T = _REQUIRED) -> T:
-        if key not in self.options:
-            if default is _REQUIRED:
-                raise self.error(key, "missing")
-            return default
-        value = self.options[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        # bool is an int in Python; a timeout of `true` is still a mistake.
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise self.error(key, f"expected {kind.__name__}, got {value!r}")
-        return value  # type: ignore[return-value]
-
-    def argv(self, key: str, default: tuple[str, ...] | None = _REQUIRED) -> tuple[str, ...]:
-        """A command as a non-empty list of strings (never a shell string)."""
-        if key not in self.options and default is not _REQUIRED:
-            return default  # type: ignore[return-value]
-        value = self.get(key, list)
-        if not value or not all(isinstance(a, str) for a in value):
-            raise self.error(key, f"expected a non-empty list of strings (argv), got {value!r}")
-        return tuple(value)
-
-    def path(self, key: str) -> Path:
-        return (self.source.parent / self.get(key, str)).resolve()
+    board: str = ""
+    kind: str = ""
 
 
 Factory = Callable[[BackendSpec], T]

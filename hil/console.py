@@ -151,8 +151,15 @@ class Console:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> Console:
+        """Start capturing (again, after ``close``: the capture files are appended to)."""
         self.raw_path.parent.mkdir(parents=True, exist_ok=True)
-        self._port = self._open_port()
+        try:
+            self._port = self._open_port()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
+        self._stop.clear()
+        with self._cond:
+            self._lost = None
         self._raw = self.raw_path.open("ab")
         self._log = self.log_path.open("a", encoding="utf-8")
         self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
@@ -190,7 +197,7 @@ class Console:
         payload = data.encode() if isinstance(data, str) else data
         with self._write_lock:
             if self._port is None:
-                raise ConsoleLost(f"console '{self.name}': not connected", self._last_lines())
+                raise ConsoleLost(f"console '{self.name}': not connected")
             try:
                 self._port.write(payload)
             except (serial.SerialException, OSError) as exc:
@@ -202,12 +209,18 @@ class Console:
         on_record: Callable[[ConsoleRecord], None] | None = None,
     ) -> None:
         """Feed every chunk (raw bytes + decoded text) and/or every line live, on the reader
-        thread, in arrival order."""
+        thread, in arrival order. Line hooks run with the console lock held: keep them quick."""
         with self._cond:
             if on_chunk:
                 self._chunk_hooks.append(on_chunk)
             if on_record:
                 self._record_hooks.append(on_record)
+
+    @property
+    def lost(self) -> ConsoleLost | None:
+        """Why the console is gone (closed, or not re-opened after a drop); None while live."""
+        with self._cond:
+            return self._lost
 
     def mark(self) -> int:
         """A position in the decoded text; ``expect(..., since=mark)`` looks only after it."""
@@ -513,6 +526,10 @@ class ConsoleGroup:
     ) -> None:
         for console in self.consoles.values():
             console.subscribe(on_chunk, on_record)
+
+    @property
+    def lost(self) -> ConsoleLost | None:
+        return next((c.lost for c in self.consoles.values() if c.lost is not None), None)
 
     def mark(self) -> dict[str, int]:
         return {name: console.mark() for name, console in self.consoles.items()}

@@ -158,14 +158,18 @@ class EmulatorPower:
         return cls(
             spec.board,
             spec.argv("argv"),
-            spec.path("cwd") if "cwd" in spec.options else None,
-            spec.path("log") if "log" in spec.options else None,
+            spec.optional_path("cwd"),
+            spec.optional_path("log"),
             spec.get("stop_timeout", float, 5.0),
         )
 
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running else None  # type: ignore[union-attr]
 
     def power_on(self) -> None:
         if self.running:

@@ -175,3 +175,21 @@ def test_sanitised_text_is_one_printable_line(text: str) -> None:
     assert not any((ord(c) < 0x20 and c != "\t") or 0x7F <= ord(c) <= 0x9F for c in clean)
     printable = "".join(c for c in text if c.isprintable() and c not in "\\\r")
     assert sanitise(printable) == printable
+
+
+def test_concurrent_waiters_each_get_their_line(tmp_path: Path) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        mark = con.mark()
+        found: dict[int, str] = {}
+
+        def wait(i: int) -> None:
+            found[i] = con.expect(rf"line {i} (\w+)", 10, since=mark).group(1)
+
+        waiters = [threading.Thread(target=wait, args=(i,)) for i in range(8)]
+        for t in waiters:
+            t.start()
+        for i in reversed(range(8)):
+            con.write(f"line {i} w{i}\n")
+        for t in waiters:
+            t.join()
+    assert found == {i: f"w{i}" for i in range(8)}
