@@ -145,8 +145,8 @@ def test_close_leaks_no_thread_or_fd(tmp_path: Path) -> None:
             group = ConsoleGroup({"s": server.url, "n": "loop://"}, tmp_path / str(i))
             with group:
                 group.expect("x", 5)
-    assert threading.active_count() == threads
-    assert _fds() == fds
+    assert threading.active_count() <= threads  # other tests' threads may end meanwhile
+    assert _fds() <= fds
 
 
 def test_group_merges_timeline_and_watches_every_console(tmp_path: Path) -> None:
