@@ -37,6 +37,9 @@ LAST_LINES = 20
 # How long the reader idles between looks: short enough that close() reacts quickly.
 _IDLE_S = 0.02
 _READ_CHUNK = 4096
+# A wait re-searches only this much old text on each wake-up, so long captures stay linear; a
+# match longer than this that arrives across several reads could be missed (markers are lines).
+_RESCAN = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
@@ -358,9 +361,9 @@ class Console:
     # -- helpers for waits (caller holds the condition) ------------------------------------------
 
     def _window(self, offset: int) -> tuple[int, str]:
-        """``(base, text)``: the decoded text from the chunk holding ``offset`` on. Waits search
-        only after their mark, so a long capture does not make each wake-up slower."""
-        i = bisect.bisect_right(self._chunk_ends, offset)
+        """``(base, text)``: the decoded text from just before ``offset`` on. It starts one chunk
+        early so that ``^`` and ``\\b`` at ``offset`` see the character before it."""
+        i = max(bisect.bisect_right(self._chunk_ends, offset) - 1, 0)
         base = self._chunk_ends[i - 1] if i else 0
         return base, "".join(self._chunks[i:])
 
@@ -398,12 +401,15 @@ def expect_any(
     everyone = list(dict.fromkeys([*consoles, *watched]))
     cond = consoles[0]._cond
     starts = {c.name: (marks or {}).get(c.name, 0) for c in everyone}
+    resume = dict(starts)
     deadline = time.monotonic() + timeout
     with cond:
         while True:
-            hit = _first_hit(consoles, regex, watched, starts)
+            hit = _first_hit(consoles, regex, watched, resume)
             if hit is not None:
                 return hit
+            for c in everyone:
+                resume[c.name] = max(starts[c.name], c._text_len - _RESCAN)
             lost = next((c._lost for c in everyone if c._lost is not None), None)
             if lost is not None:
                 raise ConsoleLost(str(lost), _last_lines(everyone))

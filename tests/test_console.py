@@ -145,8 +145,8 @@ def test_close_leaks_no_thread_or_fd(tmp_path: Path) -> None:
             group = ConsoleGroup({"s": server.url, "n": "loop://"}, tmp_path / str(i))
             with group:
                 group.expect("x", 5)
-    assert threading.active_count() == threads
-    assert _fds() == fds
+    assert threading.active_count() <= threads  # other tests' threads may end meanwhile
+    assert _fds() <= fds
 
 
 def test_group_merges_timeline_and_watches_every_console(tmp_path: Path) -> None:
@@ -193,3 +193,15 @@ def test_concurrent_waiters_each_get_their_line(tmp_path: Path) -> None:
         for t in waiters:
             t.join()
     assert found == {i: f"w{i}" for i in range(8)}
+
+
+def test_line_anchor_at_a_mark_sees_the_text_before_it(tmp_path: Path) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        con.write("NOTICE:  BL3")
+        con.expect("BL3", 5)
+        mark = con.mark()
+        con.write("1: v2.12\n")
+        with pytest.raises(ConsoleTimeout):
+            con.expect(r"^1: ", 0.2, since=mark)  # mid-line: not a line start
+        con.write("1: next line\n")
+        assert con.expect(r"^1: (.*)$", 5, since=mark).group(1) == "next line"
