@@ -173,9 +173,9 @@ def test_registered_virtual_back_ends_drive_the_board(
 ) -> None:
     lab = tmp_path / "lab.toml"
     port_file = {"port_file": "board/vb0.ports.json"}
-    power = POWER.create(BackendSpec("vb0", "power", "virtual", port_file, lab))
+    power = POWER.create(BackendSpec(lab, "board 'vb0'", "power.", port_file, "vb0", "virtual"))
     control = {"control": f"127.0.0.1:{board.control.port}"}
-    deployer = DEPLOY.create(BackendSpec("vb0", "deploy", "virtual", control, lab))
+    deployer = DEPLOY.create(BackendSpec(lab, "board 'vb0'", "deploy.", control, "vb0", "virtual"))
     with connect(board.console_url) as ns:
         read_until(ns, NO_BUNDLE.encode())
         deployer.deploy(make_bundle(tmp_path / "bundle"))
@@ -187,4 +187,4 @@ def test_registered_virtual_back_ends_drive_the_board(
         assert parse_transcript(last_boot(read_until(ns, END))).complete
     power.close()
     with pytest.raises(ConfigError, match="exactly one of 'control'"):
-        POWER.create(BackendSpec("vb0", "power", "virtual", {}, lab))
+        POWER.create(BackendSpec(lab, "board 'vb0'", "power.", {}, "vb0", "virtual"))

@@ -42,14 +42,14 @@ class VirtualDeployer:
 
 
 def control_from_spec(spec: BackendSpec) -> SimControl:
-    spec.only(*OPTIONS)
+    spec.only("backend", *OPTIONS)
     timeout = spec.get("timeout", float, 10.0)
-    if ("control" in spec.options) == ("port_file" in spec.options):
+    if ("control" in spec.data) == ("port_file" in spec.data):
         raise spec.error("control", "give exactly one of 'control' (HOST:PORT) and 'port_file'")
-    if "control" in spec.options:
+    if "control" in spec.data:
         host, _, port = spec.get("control", str).rpartition(":")
         if not host or not port.isdigit():
-            raise spec.error("control", f"expected HOST:PORT, got {spec.options['control']!r}")
+            raise spec.error("control", f"expected HOST:PORT, got {spec.data['control']!r}")
         return SimControl(host, int(port), board=spec.board, timeout=timeout)
     path = spec.path("port_file")
     try:
