@@ -83,7 +83,7 @@ def run_case(
     except InfraError as exc:
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
 
-    events = _parse_captures(case_dir, session.consoles)
+    events = parse_captures(case_dir, session.consoles)
     _write_events(case_dir / "events.json", events)
     common = {
         "attempts": len(booted.attempts),
@@ -97,18 +97,18 @@ def run_case(
 
     plan = scenario.probe_plan()
     expected = expect(profile, scenario.spmc_config(), plan)
-    diff = compare(expected, observe(_last_boot(events)), plan)
+    diff = compare(expected, observe(events), plan)
     if diff:
         changed = sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("---", "+++"))
         return result(Verdict.FAIL, f"{changed} lines differ from {profile}", diff=diff, **common)
     return result(Verdict.PASS, f"behaves as {profile}", **common)
 
 
-def observe(events: Iterable[Event]) -> Observation:
-    """Xen's FF-A lines and dom0's probe answers among ``events``."""
+def observe(events: Sequence[Event]) -> Observation:
+    """Xen's FF-A lines and dom0's probe answers in the last boot among ``events``."""
     xen_lines: list[str] = []
     probe = TranscriptBuilder()
-    for event in events:
+    for event in _last_boot(events):
         if isinstance(event, XenMessage) and event.key in FFA_KEYS:
             xen_lines.append(message(event.key).render(**event.fields))
         elif isinstance(event, ProbeLine) and event.domain == 0:
@@ -126,7 +126,8 @@ def _last_boot(events: Sequence[Event]) -> list[Event]:
     return list(events[starts[-1] :] if starts else events)
 
 
-def _parse_captures(case_dir: Path, consoles: Iterable[str]) -> list[Event]:
+def parse_captures(case_dir: Path, consoles: Iterable[str]) -> list[Event]:
+    """Every event in the raw captures of ``consoles`` under ``case_dir``, console by console."""
     events: list[Event] = []
     for name in consoles:
         raw = case_dir / f"{name}.raw"

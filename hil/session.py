@@ -16,8 +16,17 @@ from hil.lab import BoardConfig
 from hil.lock import BoardLock
 from hil.power import PowerBackend
 
-# Options of a virtual board's `power` table when hil launches the board itself.
-VIRTUAL_LAUNCH_OPTIONS = ("backend", "stage_delay", "faults", "console_timestamps", "xen_options")
+# Options of a virtual board's `power` table when hil launches the board itself. `xen` is the
+# profile the board models, when it must differ from the one the lab declares (default: the same):
+# how a lab rehearses "Xen was upgraded but lab.toml was not".
+VIRTUAL_LAUNCH_OPTIONS = (
+    "backend",
+    "stage_delay",
+    "faults",
+    "console_timestamps",
+    "xen_options",
+    "xen",
+)
 
 
 def launches_virtual_board(board: BoardConfig) -> bool:
@@ -79,7 +88,7 @@ class BoardSession:
         delay = spec.get("stage_delay", float, -1.0)
         process = VirtualBoardProcess.start(
             self.board.name,
-            self.board.xen_profile,
+            spec.get("xen", str, self.board.xen_profile),
             workdir=self.workdir,
             stage_delay=delay if delay >= 0 else None,
             faults=dict(spec.get("faults", dict, {})),

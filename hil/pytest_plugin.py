@@ -1,0 +1,145 @@
+"""pytest plugin: a lab's own test suites get boards, consoles, Xen logs and the oracle as
+fixtures::
+
+    pytest --lab lab.toml --board juno0 --board fvp0 tests/lab/
+
+A test asking for ``board`` (or a fixture built on it) runs once per selected board (default: the
+lab's default boards). Each board is opened once per pytest process (locked, launched when hil
+runs it) and shared by its tests. Under pytest-xdist use ``--dist loadgroup``: each board's tests
+form one group, so one worker owns a board and boards are spread over workers.
+
+Fixtures: ``hil_lab`` (the Lab), ``board`` (a hil.session.BoardSession), ``console`` (the board's
+consoles, open and captured for this test), ``xen_log`` (``xen_log("scenario")`` boots a scenario
+and returns a :class:`BootedScenario`), ``oracle`` (``oracle("scenario")`` is the Expectation for
+the board's Xen profile)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hil.boot import RetryPolicy
+from hil.case import CaseSettings, observe, parse_captures, run_case
+from hil.compare import Observation
+from hil.console import ConsoleGroup
+from hil.lab import Lab, load_lab
+from hil.results import CaseResult
+from hil.scenario import SCENARIO_DIR, Scenario, load_scenarios
+from hil.session import BoardSession
+from hil.xen.log import Event
+from hil.xen.oracle import Expectation, expect
+
+
+@dataclass(frozen=True)
+class BootedScenario:
+    scenario: Scenario
+    case: CaseResult  # verdict against the board's profile, diff, stages, artifacts
+    events: list[Event]  # everything parsed from the board's consoles
+    observation: Observation  # Xen's FF-A lines and the probe's answers (the last boot)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "hil hardware-in-the-loop")
+    group.addoption("--lab", default=None, help="hil lab file (default: $HIL_LAB or lab.toml)")
+    group.addoption("--board", action="append", default=[], help="hil board (repeatable)")
+    group.addoption("--scenarios-dir", default=None, help="hil scenario directory")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "board" not in metafunc.fixturenames:
+        return
+    lab = _load_lab(metafunc.config)
+    names = [b.name for b in lab.select(metafunc.config.getoption("board"))]
+    metafunc.parametrize(
+        "hil_board_name",
+        [pytest.param(n, id=n, marks=pytest.mark.xdist_group(f"hil-board-{n}")) for n in names],
+        scope="session",
+    )
+
+
+def _load_lab(config: pytest.Config) -> Lab:
+    cached: Lab | None = getattr(config, "_hil_lab", None)
+    if cached is None:
+        path = config.getoption("lab") or os.environ.get("HIL_LAB", "lab.toml")
+        cached = load_lab(Path(path))
+        config._hil_lab = cached  # type: ignore[attr-defined]
+    return cached
+
+
+@pytest.fixture(scope="session")
+def hil_lab(pytestconfig: pytest.Config) -> Lab:
+    return _load_lab(pytestconfig)
+
+
+class _BoardPool:
+    """Boards opened by this pytest process, each once, all closed when the session ends."""
+
+    def __init__(self, lab: Lab, directory: Path) -> None:
+        self.lab, self.directory = lab, directory
+        self.stack = ExitStack()
+        self.sessions: dict[str, BoardSession] = {}
+
+    def get(self, name: str) -> BoardSession:
+        if name not in self.sessions:
+            session = BoardSession(self.lab.board(name), self.directory / name)
+            self.sessions[name] = self.stack.enter_context(session)
+        return self.sessions[name]
+
+
+@pytest.fixture(scope="session")
+def _hil_boards(hil_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_BoardPool]:
+    pool = _BoardPool(hil_lab, tmp_path_factory.mktemp("hil-boards"))
+    with pool.stack:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def board(hil_board_name: str, _hil_boards: _BoardPool) -> BoardSession:
+    return _hil_boards.get(hil_board_name)
+
+
+@pytest.fixture
+def console(board: BoardSession, tmp_path: Path) -> Iterator[ConsoleGroup]:
+    with ConsoleGroup(board.consoles, tmp_path / "console") as group:
+        yield group
+
+
+@pytest.fixture
+def scenarios(pytestconfig: pytest.Config) -> Callable[[str], Scenario]:
+    directory = Path(pytestconfig.getoption("scenarios_dir") or SCENARIO_DIR)
+    return lambda name: load_scenarios(directory, [name])[0]
+
+
+@pytest.fixture
+def oracle(board: BoardSession, scenarios: Callable[[str], Scenario]) -> Callable[..., Expectation]:
+    def expectation(name: str, profile: str | None = None) -> Expectation:
+        scenario = scenarios(name)
+        profile = profile or board.board.xen_profile
+        return expect(profile, scenario.spmc_config(), scenario.probe_plan())
+
+    return expectation
+
+
+@pytest.fixture
+def xen_log(
+    board: BoardSession, hil_lab: Lab, scenarios: Callable[[str], Scenario], tmp_path: Path
+) -> Callable[[str], BootedScenario]:
+    settings = CaseSettings(
+        expect_profile=None,
+        boot_retry=RetryPolicy(attempts=hil_lab.boot_attempts),
+        reconnect=hil_lab.reconnect,
+        provenance={},
+    )
+
+    def boot(name: str) -> BootedScenario:
+        scenario = scenarios(name)
+        case = run_case(board, scenario, tmp_path, settings)
+        events = parse_captures(tmp_path / board.board.name / scenario.name, board.consoles)
+        return BootedScenario(scenario, case, events, observe(events))
+
+    return boot
