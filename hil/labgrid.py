@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 _HELD_BY = re.compile(r"^\s*acquired: (?P<who>\S+)$", re.MULTILINE)
 _RESOURCE = re.compile(
-    r"^Acquired resource '(?P<name>[^']+)' \((?P<path>[^)]+)\):\n(?P<body>(?:  .*\n?)+)", re.MULTILINE
+    r"^Acquired resource '(?P<name>[^']+)' \((?P<path>[^)]+)\):\n(?P<body>(?:  .*\n?)+)",
+    re.MULTILINE,
 )
 _ORPHANED = re.compile(r"^Orphaned resource '(?P<name>[^']+)'", re.MULTILINE)
 _UNREACHABLE = "Could not connect to coordinator"
