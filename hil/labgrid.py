@@ -353,16 +353,21 @@ class PlaceLease:
 
     def _acquire(self) -> None:
         def attempt() -> None:
-            # Owed from the start: an interrupt held back until acquire finished may fire now.
-            self._held = True
-            try:
-                self.client.run("acquire")
-            except _CommandError as exc:
-                self._held = False
-                holder = self.client.state().holder
-                if holder is None:
-                    raise self.client.fail("acquire", exc) from None
-                raise _HeldElsewhere(holder) from None
+            # A refusal is re-tried once when nobody holds the place any more: its holder may
+            # have released it between our acquire and our look.
+            for retry in (True, False):
+                # Owed from the start: an interrupt held back until acquire finished may fire.
+                self._held = True
+                try:
+                    self.client.run("acquire")
+                    return
+                except _CommandError as exc:
+                    self._held = False
+                    holder = self.client.state().holder
+                    if holder is not None:
+                        raise _HeldElsewhere(holder) from None
+                    if not retry:
+                        raise self.client.fail("acquire", exc) from None
 
         retrying = Retrying(
             retry=retry_if_exception_type(_HeldElsewhere),

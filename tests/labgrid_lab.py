@@ -101,7 +101,7 @@ def _ser2net_on_loopback(directory: Path) -> Path:
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     """Stop a process we started in its own session, and everything it spawned (ser2net)."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+    for sig, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -205,6 +205,7 @@ class Lab:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=self.workdir,  # the coordinator keeps places.yaml in its working directory
             start_new_session=True,
         )
         log.close()
