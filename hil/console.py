@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import contextlib
 import logging
 import re
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -169,8 +171,12 @@ class Console:
         self._thread.start()
         return self
 
-    def close(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the reader to stop without waiting for it (``close`` waits)."""
         self._stop.set()
+
+    def close(self) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -285,7 +291,7 @@ class Console:
     def _close_port(self) -> None:
         with self._write_lock:
             if self._port is not None:
-                self._port.close()
+                _close_without_linger(self._port)
                 self._port = None
 
     def _reopen(self, cause: Exception) -> bool:
@@ -376,6 +382,20 @@ class Console:
         if self._partial:
             lines.append(sanitise(self._partial))
         return lines[-n:]
+
+
+def _close_without_linger(port: serial.SerialBase) -> None:
+    """Close ``port``. pyserial's socket:// close() sleeps 0.3 s "in case of quick reconnects";
+    a capture is closed after every case, so for sockets shut the socket down here instead."""
+    sock = getattr(port, "_socket", None)
+    if sock is None:
+        port.close()
+        return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    port._socket = None  # type: ignore[attr-defined]
+    port.is_open = False
 
 
 def _call_hook(hook: Callable[[object], None], arg: object) -> None:
@@ -511,6 +531,9 @@ class ConsoleGroup:
         return self
 
     def close(self) -> None:
+        # Stop every reader first, so their last idle waits overlap instead of adding up.
+        for console in self.consoles.values():
+            console.request_stop()
         for console in self.consoles.values():
             console.close()
 

@@ -51,7 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "board" not in metafunc.fixturenames:
+    # A suite may define its own `board` fixture; only tests reaching this plugin's get boards.
+    definitions = metafunc._arg2fixturedefs.get("board", ())
+    if not definitions or definitions[-1].func.__module__ != __name__:
         return
     lab = _load_lab(metafunc.config)
     names = [b.name for b in lab.select(metafunc.config.getoption("board"))]

@@ -94,6 +94,7 @@ class BoardSession:
             faults=dict(spec.get("faults", dict, {})),
             xen_options=dict(spec.get("xen_options", dict, {})),
             console_timestamps=spec.get("console_timestamps", bool, False),
+            connect_settle=0.0,  # hil.console keeps what arrives while it connects
         )
         self._stack.callback(process.stop)
         self._power = VirtualPower(process.control)

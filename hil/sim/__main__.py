@@ -20,7 +20,7 @@ from pathlib import Path
 from hil.errors import ExitCode, HilError, UsageError
 from hil.sim.board import VirtualBoard
 from hil.sim.boot_script import CONSOLES, BootConfig
-from hil.sim.server import ConsolePort, ControlServer
+from hil.sim.server import CONNECT_SETTLE, ConsolePort, ControlServer
 from hil.xen.oracle import XenOptions, get_profile
 
 
@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="xen-4.22", help="Xen behaviour profile of the oracle")
     p.add_argument(
         "--stage-delay", type=float, help="seconds per boot stage (default: realistic; 0: none)"
+    )
+    p.add_argument(
+        "--connect-settle",
+        type=float,
+        default=CONNECT_SETTLE,
+        help="seconds a boot waits after a console client connects",
     )
     p.add_argument("--faults", default="{}", help="fault set as JSON (see hil.sim.faults)")
     p.add_argument("--xen-options", default="{}", help="hil.xen.oracle.XenOptions as JSON")
@@ -80,7 +86,9 @@ async def serve(args: argparse.Namespace) -> None:
     config = BootConfig(
         args.profile, xen_options(args.xen_options), args.console_timestamps, args.stage_delay
     )
-    consoles = {c: ConsolePort(c, workdir / f"{args.name}.{c}.sent") for c in CONSOLES}
+    consoles = {
+        c: ConsolePort(c, workdir / f"{args.name}.{c}.sent", args.connect_settle) for c in CONSOLES
+    }
     board = VirtualBoard(args.name, config, consoles, args.wait_for_console)
     board.set_faults(args.faults)
     control = ControlServer(board)

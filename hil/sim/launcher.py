@@ -50,6 +50,7 @@ class VirtualBoardProcess:
         xen_options: dict[str, Any] | None = None,
         console_timestamps: bool = False,
         wait_for_console: bool = True,
+        connect_settle: float | None = None,
         host: str = "127.0.0.1",
         timeout: float = 10.0,
     ) -> VirtualBoardProcess:
@@ -70,6 +71,8 @@ class VirtualBoardProcess:
             argv += ["--stage-delay", str(stage_delay)]
         if console_timestamps:
             argv.append("--console-timestamps")
+        if connect_settle is not None:
+            argv += ["--connect-settle", str(connect_settle)]
         if not wait_for_console:
             argv.append("--no-wait-for-console")
         log = workdir / f"{name}.board.log"

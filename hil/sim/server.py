@@ -24,13 +24,15 @@ READ_CHUNK = 4096
 # Longest control request accepted; a deploy path is far shorter.
 MAX_REQUEST = 1 << 16
 # pyserial's socket:// open() discards whatever arrives before it returns (reset_input_buffer),
-# so a boot waiting for a client starts only this long after the client connected.
+# so by default a boot waiting for a client starts only this long after the client connected.
+# hil's own console keeps those bytes, so hil launches its boards with a settle of 0.
 CONNECT_SETTLE = 0.1
 
 
 class ConsolePort:
-    def __init__(self, name: str, sent_log: Path) -> None:
+    def __init__(self, name: str, sent_log: Path, settle_s: float = CONNECT_SETTLE) -> None:
         self.name = name
+        self.settle_s = settle_s
         self.sent_log = sent_log
         self._log = sent_log.open("wb")
         self._writer: asyncio.StreamWriter | None = None
@@ -66,7 +68,7 @@ class ConsolePort:
     async def wait_client(self) -> None:
         """Return once a client is connected and settled (see CONNECT_SETTLE)."""
         await self._connected.wait()
-        settled = self._connected_at + CONNECT_SETTLE - asyncio.get_running_loop().time()
+        settled = self._connected_at + self.settle_s - asyncio.get_running_loop().time()
         await asyncio.sleep(max(0.0, settled))
 
     def drop_client(self) -> None:
