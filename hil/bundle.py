@@ -1,0 +1,108 @@
+"""A firmware bundle: everything one board needs to boot one scenario, in one directory.
+
+Every bundle holds the two blobs the test firmware reads (``spmc-config.bin`` for the test SPMC,
+``probe-plan.bin`` for the dom0 probe) and ``bundle.json`` naming each file with its sha256, which
+reports carry as provenance. Real boards add their images (bl1.bin, fip.bin, ...) beside them;
+the virtual board reads the same two blobs, so both run the very same scenario bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil.errors import ConfigError
+from hil.ffa import FfaFormatError
+from hil.ffa.spmc import SpmcConfig
+from hil.probe import ProbePlan
+from hil.scenario import Scenario
+
+MANIFEST = "bundle.json"
+SPMC_CONFIG = "spmc-config.bin"
+PROBE_PLAN = "probe-plan.bin"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    directory: Path
+    scenario: str
+    board_type: str
+    files: Mapping[str, Path]  # role -> absolute path
+    sha256: Mapping[str, str]  # role -> hex digest
+
+    def path(self, role: str) -> Path:
+        try:
+            return self.files[role]
+        except KeyError:
+            raise ConfigError(f"{self.directory / MANIFEST}: bundle has no {role!r} file") from None
+
+    def spmc_config(self) -> SpmcConfig:
+        return self._decode("spmc_config", SpmcConfig.decode)
+
+    def probe_plan(self) -> ProbePlan:
+        return self._decode("probe_plan", ProbePlan.decode)
+
+    def provenance(self) -> dict[str, str]:
+        return {f"{role}:{self.files[role]}": digest for role, digest in self.sha256.items()}
+
+    def _decode(self, role: str, decode):  # type: ignore[no-untyped-def]
+        path = self.path(role)
+        try:
+            return decode(path.read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        except FfaFormatError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    @classmethod
+    def load(cls, directory: Path) -> Bundle:
+        manifest = directory / MANIFEST
+        try:
+            raw = json.loads(manifest.read_text(encoding="utf-8"))
+            files = {role: directory / entry["path"] for role, entry in raw["files"].items()}
+            digests = {role: entry["sha256"] for role, entry in raw["files"].items()}
+            return cls(directory, raw["scenario"], raw["board_type"], files, digests)
+        except OSError as exc:
+            raise ConfigError(f"{manifest}: cannot read bundle manifest: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{manifest}: malformed bundle manifest ({exc!r})") from None
+
+
+def write_bundle(
+    scenario: Scenario,
+    board_type: str,
+    directory: Path,
+    images: Mapping[str, Path] | None = None,
+) -> Bundle:
+    """Write the scenario's blobs (and copy in ``images``, role -> built file) to ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    payloads = {
+        "spmc_config": (SPMC_CONFIG, scenario.spmc_config().encode()),
+        "probe_plan": (PROBE_PLAN, scenario.probe_plan().encode()),
+    }
+    for role, source in (images or {}).items():
+        payloads[role] = (source.name, source.read_bytes())
+    entries = {}
+    for role, (name, data) in payloads.items():
+        _write_atomic(directory / name, data)
+        entries[role] = {"path": name, "sha256": hashlib.sha256(data).hexdigest()}
+    manifest = {"scenario": scenario.name, "board_type": board_type, "files": entries}
+    _write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2).encode())
+    return Bundle.load(directory)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

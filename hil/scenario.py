@@ -1,0 +1,213 @@
+"""Scenario files (``firmware/scenarios/<name>.toml``): a crafted partition-descriptor set for the
+SPMC to serve, and the FF-A version the probe guest runs at. What Xen must do with it is never
+written in the file: the oracle computes it for the profile under test.
+
+Format::
+
+    description = "One SP without bit 15"
+    firmware_version = "1.1"     # FF-A version the SPMC reports (default 1.1)
+    guest_version = "1.1"        # version the dom0 probe negotiates (default 1.1)
+    layout = "v1.1"              # descriptor layout: v1.0 (8 B), v1.1 (24 B), v1.3 (48 B)
+    fpi_size = 24                # optional: size reported to Xen; the stride entries are laid at
+    count = 3                    # optional: count reported to Xen (default: number of partitions)
+    unsupported = ["FFA_RUN"]    # optional: ABIs the SPMC reports as not supported
+
+    [[partition]]
+    id = 0x8001                  # required
+    uuid = "..."                 # default Nil
+    exec_ctx = 1
+    properties = 0x103           # raw u32, or a list of names: ["direct_req_recv", "aarch64"]
+    repeat = 1                   # N copies with consecutive ids
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil.errors import ConfigError
+from hil.ffa import FfaFormatError, FfaVersion, FunctionId, PartitionProperties, parse_uuid
+from hil.ffa.abi import V1_1
+from hil.ffa.partition import DescriptorLayout, PartitionInfo, check_partition_id
+from hil.ffa.spmc import DEFAULT_SUPPORTED, PAGE_SIZE, SpmcConfig
+from hil.names import check_name
+from hil.probe import ProbePlan
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "firmware" / "scenarios"
+
+_LAYOUTS = {
+    "v1.0": DescriptorLayout.V1_0,
+    "v1.1": DescriptorLayout.V1_1,
+    "v1.3": DescriptorLayout.V1_3,
+}
+_TOP_KEYS = {
+    "description",
+    "firmware_version",
+    "guest_version",
+    "layout",
+    "fpi_size",
+    "count",
+    "unsupported",
+    "partition",
+}
+_PARTITION_KEYS = {"id", "uuid", "exec_ctx", "properties", "repeat"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    partitions: tuple[PartitionInfo, ...]
+    layout: DescriptorLayout = DescriptorLayout.V1_1
+    fpi_size: int | None = None
+    count: int | None = None
+    firmware_version: FfaVersion = V1_1
+    guest_version: FfaVersion = V1_1
+    unsupported: tuple[FunctionId, ...] = ()
+    path: Path | None = field(default=None, compare=False)
+
+    def spmc_config(self) -> SpmcConfig:
+        """The list exactly as the test SPMC will report it."""
+        stride = self.fpi_size if self.fpi_size is not None else self.layout.value
+        data = b"".join(p.pack(self.layout)[:stride].ljust(stride, b"\0") for p in self.partitions)
+        count = self.count if self.count is not None else len(self.partitions)
+        supported = tuple(int(f) for f in DEFAULT_SUPPORTED if f not in self.unsupported)
+        return SpmcConfig(data[:PAGE_SIZE], count, stride, self.firmware_version, supported)
+
+    def probe_plan(self) -> ProbePlan:
+        return ProbePlan.standard(self.guest_version, (p.uuid for p in self.partitions))
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read scenario: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return _build(path, raw)
+    except (FfaFormatError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_scenarios(
+    directory: Path = SCENARIO_DIR, names: list[str] | None = None
+) -> list[Scenario]:
+    """All scenarios in ``directory`` sorted by name, or just ``names`` in the order given."""
+    if names is None:
+        return [load_scenario(p) for p in sorted(directory.glob("*.toml"))]
+    known = {p.stem: p for p in directory.glob("*.toml")}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ConfigError(
+            f"unknown scenario {missing[0]!r} in {directory} (known: {', '.join(sorted(known))})"
+        )
+    return [load_scenario(known[n]) for n in names]
+
+
+def _build(path: Path, raw: dict[str, Any]) -> Scenario:
+    name = check_name(path.stem, "scenario name")
+    _no_unknown(raw, _TOP_KEYS, "")
+    parts = raw.get("partition", [])
+    if not isinstance(parts, list):
+        raise ValueError("field 'partition': expected an array of tables ([[partition]])")
+    partitions = [info for i, p in enumerate(parts) for info in _partitions(i, p)]
+    layout = _LAYOUTS.get(str(raw.get("layout", "v1.1")))
+    if layout is None:
+        raise ValueError(f"field 'layout': {raw['layout']!r} is not one of {', '.join(_LAYOUTS)}")
+    return Scenario(
+        name=name,
+        description=_typed(raw, "description", str, ""),
+        partitions=tuple(partitions),
+        layout=layout,
+        fpi_size=_u32(raw, "fpi_size"),
+        count=_u32(raw, "count"),
+        firmware_version=_version(raw, "firmware_version"),
+        guest_version=_version(raw, "guest_version"),
+        unsupported=tuple(_function(f) for f in _typed(raw, "unsupported", list, [])),
+        path=path,
+    )
+
+
+def _partitions(index: int, raw: Any) -> list[PartitionInfo]:
+    where = f"partition[{index}]"
+    if not isinstance(raw, dict):
+        raise ValueError(f"field '{where}': expected a table")
+    _no_unknown(raw, _PARTITION_KEYS, where + ".")
+    if "id" not in raw:
+        raise ValueError(f"field '{where}.id': missing")
+    first = _typed(raw, "id", int, 0, where)
+    repeat = _typed(raw, "repeat", int, 1, where)
+    uuid_text = _typed(raw, "uuid", str, None, where)
+    try:
+        check_partition_id(first)
+        if not 1 <= repeat <= 256 or first + repeat - 1 > 0xFFFF:
+            raise ValueError(f"field '{where}.repeat': {repeat} copies do not fit ids to 0xffff")
+        uuid = parse_uuid(uuid_text) if uuid_text is not None else None
+        return [
+            PartitionInfo(
+                first + n,
+                _typed(raw, "exec_ctx", int, 1, where),
+                _properties(raw.get("properties", 0), where),
+                *(() if uuid is None else (uuid,)),
+            )
+            for n in range(repeat)
+        ]
+    except FfaFormatError as exc:
+        raise ValueError(f"field '{where}': {exc}") from None
+
+
+def _properties(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        try:
+            return sum(PartitionProperties[v.upper()] for v in value)
+        except KeyError as exc:
+            known = ", ".join(p.name.lower() for p in PartitionProperties)  # type: ignore[union-attr]
+            raise ValueError(
+                f"field '{where}.properties': unknown {exc} (known: {known})"
+            ) from None
+    raise ValueError(f"field '{where}.properties': expected an integer or a list of names")
+
+
+def _function(name: Any) -> FunctionId:
+    text = str(name).removeprefix("FFA_")
+    try:
+        return FunctionId[text]
+    except KeyError:
+        raise ValueError(f"field 'unsupported': {name!r} is not an FF-A function") from None
+
+
+def _version(raw: dict[str, Any], key: str) -> FfaVersion:
+    value = _typed(raw, key, str, "1.1")
+    try:
+        return FfaVersion.parse(value)
+    except FfaFormatError as exc:
+        raise ValueError(f"field '{key}': {exc}") from None
+
+
+def _u32(raw: dict[str, Any], key: str) -> int | None:
+    value = _typed(raw, key, int, None)
+    if value is not None and not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"field '{key}': {value} is outside u32")
+    return value
+
+
+def _typed(raw: dict[str, Any], key: str, kind: type, default: Any, where: str = "") -> Any:
+    value = raw.get(key, default)
+    if value is default:
+        return value
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        field_name = f"{where}.{key}" if where else key
+        raise ValueError(f"field '{field_name}': expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _no_unknown(raw: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"field '{where}{unknown[0]}': unknown key")

@@ -1,0 +1,1 @@
+"""Knowledge of Xen's FF-A mediator: its console messages, its behaviour, its log. No I/O."""

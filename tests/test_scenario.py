@@ -1,0 +1,120 @@
+from pathlib import Path
+
+import pytest
+
+from hil.errors import ConfigError
+from hil.ffa import NIL_UUID, DescriptorLayout, FunctionId, PartitionInfo, unpack_descriptors
+from hil.ffa.abi import V1_0
+from hil.ffa.spmc import SpmcConfig
+from hil.scenario import load_scenario, load_scenarios
+
+ISSUE_SCENARIOS = {
+    "all-secure",
+    "one-non-secure",
+    "several-non-secure",
+    "all-non-secure",
+    "duplicate-ids",
+    "fpi-size-8",
+    "fpi-size-4096",
+    "count-63",
+    "count-64",
+    "zero-sps",
+    "v1-3-layout",
+}
+
+
+def write(tmp_path: Path, text: str, name: str = "s") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_scenarios_cover_the_issue_list_and_build():
+    scenarios = {s.name: s for s in load_scenarios()}
+    assert set(scenarios) >= ISSUE_SCENARIOS
+    for scenario in scenarios.values():
+        config = scenario.spmc_config()
+        assert SpmcConfig.decode(config.encode()) == config
+        assert scenario.probe_plan().guest_version == scenario.guest_version
+
+
+def test_well_formed_list_is_packed_as_the_spmc_serves_it():
+    s = load_scenarios(names=["all-secure"])[0]
+    config = s.spmc_config()
+    assert (config.count, config.fpi_size) == (3, 24)
+    assert [p.id for p in unpack_descriptors(config.data, DescriptorLayout.V1_1)] == [
+        0x8001,
+        0x8002,
+        0x8003,
+    ]
+
+
+def test_crafted_sizes_and_counts_reach_the_spmc_unchanged():
+    by_name = {s.name: s.spmc_config() for s in load_scenarios()}
+    assert (by_name["fpi-size-8"].fpi_size, len(by_name["fpi-size-8"].data)) == (8, 16)
+    assert (by_name["fpi-size-4096"].fpi_size, len(by_name["fpi-size-4096"].data)) == (4096, 4096)
+    assert by_name["count-64"].count == 64
+    assert by_name["zero-sps"].count == 0 and by_name["zero-sps"].data == b""
+    assert by_name["v1-3-layout"].fpi_size == 48
+    assert load_scenarios(names=["duplicate-ids"])[0].guest_version == V1_0
+
+
+def test_repeat_properties_by_name_and_unsupported(tmp_path):
+    path = write(
+        tmp_path,
+        """
+unsupported = ["FFA_RXTX_UNMAP"]
+[[partition]]
+id = 0x8001
+properties = ["direct_req_recv", "aarch64"]
+repeat = 3
+""",
+    )
+    s = load_scenario(path)
+    assert [p.id for p in s.partitions] == [0x8001, 0x8002, 0x8003]
+    assert all(p == PartitionInfo(p.id, 1, 0x101, NIL_UUID) for p in s.partitions)
+    assert FunctionId.RXTX_UNMAP not in s.spmc_config().supported
+    assert FunctionId.PARTITION_INFO_GET in s.spmc_config().supported
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("layout = 'v2'", "field 'layout': 'v2' is not one of"),
+        ("colour = 1", "field 'colour': unknown key"),
+        (
+            "[[partition]]\nuuid = '486178e0-e7f8-11e3-bc5e-0002a5d5c51b'",
+            "'partition[0].id': missing",
+        ),
+        ("[[partition]]\nid = 0x10000", "partition[0]': partition id 65536 is outside u16"),
+        ("[[partition]]\nid = 1\nuuid = 'nope'", "partition[0]': 'nope' is not a UUID"),
+        (
+            "[[partition]]\nid = 1\nproperties = ['wings']",
+            "partition[0].properties': unknown 'WINGS'",
+        ),
+        ("[[partition]]\nid = 1\nflavour = 2", "'partition[0].flavour': unknown key"),
+        ("[[partition]]\nid = 0xffff\nrepeat = 2", "partition[0].repeat'"),
+        ("guest_version = '1'", "field 'guest_version'"),
+        ("guest_version = 1.1", "field 'guest_version': expected str"),
+        ("count = -1", "field 'count': -1 is outside u32"),
+        ("unsupported = ['FFA_TELEPORT']", "'FFA_TELEPORT' is not an FF-A function"),
+        ("partition = 3", "expected an array of tables"),
+        ("this is = not toml", "not valid TOML"),
+    ],
+)
+def test_bad_scenario_gives_one_line_naming_file_and_field(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unsafe_or_unknown_names_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="scenario name"):
+        load_scenario(write(tmp_path, "", name=".hidden"))
+    with pytest.raises(ConfigError, match="unknown scenario 'nope'"):
+        load_scenarios(tmp_path, ["nope"])
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_scenario(tmp_path / "missing.toml")
