@@ -82,6 +82,8 @@ static void run_query(struct line *l, uint32_t q, const uint8_t *w, uint32_t gue
 	uint32_t flags = le32(w + 16);
 
 	memcpy(uuid, w, 16); /* w1..w4 as little-endian words are the UUID bytes in order */
+	/* Bytes the callee does not write then read back as zero, not as a previous answer. */
+	memset(rx_buf, 0, sizeof(rx_buf));
 	call(&r, FFA_PARTITION_INFO_GET, le32(w), le32(w + 4), le32(w + 8), le32(w + 12), flags);
 	line_str(l, "HILPROBE partinfo q=");
 	line_dec(l, q);

@@ -63,11 +63,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _qmp(sock: Path, command: str) -> None:
+QmpCommand = tuple[str, dict[str, object]]
+
+
+async def _qmp(sock: Path, *commands: QmpCommand) -> None:
     client = QMPClient("hil")
     await asyncio.wait_for(client.connect(str(sock)), QMP_TIMEOUT_S)
     try:
-        await asyncio.wait_for(client.execute(command), QMP_TIMEOUT_S)
+        for name, args in commands:
+            await asyncio.wait_for(client.execute(name, args or None), QMP_TIMEOUT_S)
     finally:
         await client.disconnect()
 
@@ -131,7 +135,7 @@ class QemuVirt:
                 return False
             if self.qmp_socket.exists():
                 try:
-                    asyncio.run(_qmp(self.qmp_socket, "query-status"))
+                    asyncio.run(_qmp(self.qmp_socket, ("query-status", {})))
                     return True
                 except (OSError, QMPError, TimeoutError):
                     pass
@@ -139,22 +143,31 @@ class QemuVirt:
         self.kill()
         return False
 
-    def command(self, name: str) -> None:
-        """Run one QMP command (e.g. ``cont``, ``system_reset``)."""
+    def command(self, *commands: QmpCommand) -> None:
+        """Run QMP commands, in order, over one connection: ``("cont", {})``, ..."""
         if self._proc is None or self._proc.poll() is not None:
             raise QemuError(f"QEMU is not running; see {self.log}")
         try:
-            asyncio.run(_qmp(self.qmp_socket, name))
-        except (OSError, QMPError, TimeoutError) as e:
-            raise QemuError(f"QMP {name} failed: {e}") from e
+            asyncio.run(_qmp(self.qmp_socket, *commands))
+        except (OSError, EOFError, QMPError, TimeoutError) as e:
+            names = ", ".join(name for name, _ in commands)
+            raise QemuError(f"QMP {names} failed: {e!r}; see {self.log}") from e
 
     def boot(self) -> None:
         """Let the paused CPUs run (after consoles are connected)."""
-        self.command("cont")
+        self.command(("cont", {}))
 
     def reset(self) -> None:
-        """Reset the machine as a power cycle would; the UART connections stay up."""
-        self.command("system_reset")
+        """Reset the machine as a power cycle would; the UART connections stay up.
+
+        ``-no-reboot`` turns every reset request into an exit (so a crashing guest cannot loop);
+        QEMU applies that policy when the request is made, so it is lifted around our own reset.
+        """
+        self.command(
+            ("set-action", {"reboot": "reset"}),
+            ("system_reset", {}),
+            ("set-action", {"reboot": "shutdown"}),
+        )
 
     def kill(self) -> None:
         """Stop the process now."""
@@ -166,7 +179,7 @@ class QemuVirt:
         """Ask QEMU to quit over QMP; kill it if it does not exit promptly."""
         if self._proc is not None and self._proc.poll() is None:
             with contextlib.suppress(OSError, EOFError, QMPError, TimeoutError):  # quit drops QMP
-                asyncio.run(_qmp(self.qmp_socket, "quit"))
+                asyncio.run(_qmp(self.qmp_socket, ("quit", {})))
             try:
                 self._proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
