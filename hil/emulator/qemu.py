@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -76,6 +77,12 @@ async def _qmp(sock: Path, *commands: QmpCommand) -> None:
         await client.disconnect()
 
 
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 class QemuVirt:
     """One QEMU process. Use as a context manager, or call :meth:`start` and :meth:`close`."""
 
@@ -123,6 +130,8 @@ class QemuVirt:
                 self._proc = subprocess.Popen(
                     self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
                 )
+            # Safety net: kill QEMU when this object is collected or the interpreter exits.
+            weakref.finalize(self, _kill, self._proc)
             if self._wait_ready():
                 return
         raise QemuError(f"QEMU did not start; see {self.log}")
@@ -171,9 +180,8 @@ class QemuVirt:
 
     def kill(self) -> None:
         """Stop the process now."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None:
+            _kill(self._proc)
 
     def close(self) -> None:
         """Ask QEMU to quit over QMP; kill it if it does not exit promptly."""
@@ -186,6 +194,10 @@ class QemuVirt:
                 self.kill()
         self._proc = None
         shutil.rmtree(self._sock_dir, ignore_errors=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def running(self) -> bool:

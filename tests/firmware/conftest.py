@@ -56,9 +56,11 @@ def firmware() -> Firmware:
 
 
 def boot_and_capture(machine: QemuVirt) -> Capture:
-    """Start ``machine``, attach both UARTs before the CPUs run, boot, read to the probe's end."""
-    machine.start()
+    """Start ``machine``, attach both UARTs before the CPUs run, boot, read to the probe's end.
+
+    The machine is closed before returning: the probe spins in wfi forever otherwise."""
     with (
+        machine,
         serial.serial_for_url(machine.ns_uart_url, timeout=0.1) as ns,
         serial.serial_for_url(machine.secure_uart_url, timeout=0.1) as secure,
     ):

@@ -80,8 +80,10 @@ def test_close_stops_qemu(firmware: Firmware, tmp_path: Path) -> None:
     fb = make_bundle(firmware, load_scenario(SCENARIOS / "all-secure.toml"), tmp_path / "b")
     machine = QemuVirt(QemuConfig(bios=fb.bios, qemu=firmware.toolchain.qemu), tmp_path / "q")
     machine.start()
-    assert machine.running
+    pid = machine.pid
+    assert machine.running and pid is not None
     started = time.monotonic()
     machine.close()
     assert not machine.running
+    assert not Path(f"/proc/{pid}").exists()
     assert time.monotonic() - started < 3
