@@ -11,7 +11,7 @@ import pytest
 from hil.emulator.qemu import Loader, QemuConfig, QemuVirt
 from hil.emulator.xen_boot import DOM0_ADDR, xen_dtb
 from hil.firmware import toolchain
-from hil.firmware.build import PatchableImage
+from hil.firmware.build import BuildError, PatchableImage, run_logged
 from hil.firmware.manifest import manifest_dts, manifest_version
 from tests.firmware.conftest import SKIP_REASON
 
@@ -87,3 +87,11 @@ def test_xen_dtb_describes_the_dom0_module(tmp_path: Path) -> None:
     assert get(module, "reg", "x").split() == ["0", f"{DOM0_ADDR:x}", "0", "1234"]
     assert get(module, "compatible").split() == ["multiboot,kernel", "multiboot,module"]
     assert "dtuart=/pl011@9000000" in get("/chosen", "xen,xen-bootargs")
+
+
+def test_failed_build_step_names_the_tool_and_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "step.log"
+    with pytest.raises(BuildError) as info:
+        run_logged(["sh", "-c", "echo boom; exit 3"], log, "make (TF-A)")
+    assert str(info.value) == f"make (TF-A) failed with exit code 3; see {log}"
+    assert "boom" in log.read_text()
