@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil.atomic import atomic_write
 from hil.errors import ConfigError
 from hil.ffa import FfaFormatError
 from hil.ffa.spmc import SpmcConfig
@@ -95,14 +95,8 @@ def write_bundle(
         payloads[role] = (source.name, source.read_bytes())
     entries = {}
     for role, (name, data) in payloads.items():
-        _write_atomic(directory / name, data)
+        atomic_write(directory / name, data)
         entries[role] = {"path": name, "sha256": hashlib.sha256(data).hexdigest()}
     manifest = {"scenario": scenario.name, "board_type": board_type, "files": entries}
-    _write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2).encode())
+    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode())
     return Bundle.load(directory)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

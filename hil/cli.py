@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from hil import __version__
 from hil.errors import ExitCode, HilError
 
-COMMANDS: tuple[str, ...] = ("triage",)
+COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "triage")
 
 
 class _Parser(argparse.ArgumentParser):

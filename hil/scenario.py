@@ -32,8 +32,8 @@ from hil.ffa import FfaFormatError, FfaVersion, FunctionId, PartitionProperties,
 from hil.ffa.abi import V1_1
 from hil.ffa.partition import DescriptorLayout, PartitionInfo, check_partition_id
 from hil.ffa.spmc import DEFAULT_SUPPORTED, PAGE_SIZE, SpmcConfig
-from hil.names import check_name
 from hil.probe import ProbePlan
+from hil.results import validate_name
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "firmware" / "scenarios"
 
@@ -109,7 +109,7 @@ def load_scenarios(
 
 
 def _build(path: Path, raw: dict[str, Any]) -> Scenario:
-    name = check_name(path.stem, "scenario name")
+    name = validate_name("scenario", path.stem)
     _no_unknown(raw, _TOP_KEYS, "")
     parts = raw.get("partition", [])
     if not isinstance(parts, list):

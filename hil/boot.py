@@ -1,0 +1,211 @@
+"""The boot stage machine: power-cycle a board, then wait for its boot stages one by one on its
+consoles, each within its timeout, and say how far it got. A stage that never arrives or a lost
+console means the lab is broken (infra error: power-cycle and try again, a bounded number of
+times); a panic means the firmware is wrong (reported at once, never retried)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+from hil.console import (
+    ConsoleError,
+    ConsoleGroup,
+    ConsoleLost,
+    ConsolePanic,
+    ConsoleTimeout,
+)
+from hil.errors import ExitCode, InfraError
+from hil.lab import Stage
+from hil.power import PowerBackend
+
+
+class StageStatus(StrEnum):
+    PASSED = "passed"
+    STALLED = "stalled"  # its marker did not come in time
+    PANIC = "panic"
+    LOST = "lost"  # the console went away while waiting
+    NOT_REACHED = "not-reached"  # an earlier stage failed
+
+
+class BootStatus(StrEnum):
+    BOOTED = "booted"
+    PANIC = "panic"
+    INFRA = "infra-error"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            BootStatus.BOOTED: ExitCode.OK,
+            BootStatus.PANIC: ExitCode.CHECK_FAILED,
+            BootStatus.INFRA: ExitCode.INFRA,
+        }[self]
+
+
+_FAILURES: dict[type[ConsoleError], tuple[StageStatus, BootStatus]] = {
+    ConsoleTimeout: (StageStatus.STALLED, BootStatus.INFRA),
+    ConsoleLost: (StageStatus.LOST, BootStatus.INFRA),
+    ConsolePanic: (StageStatus.PANIC, BootStatus.PANIC),
+}
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    status: StageStatus
+    timeout_s: float
+    reached_s: float | None = None  # since the power-cycle, when its marker arrived
+    done_s: float | None = None  # since the power-cycle, when it finished
+    console: str | None = None  # where its marker appeared
+
+
+@dataclass(frozen=True)
+class BootAttempt:
+    number: int  # 1-based
+    started: datetime  # host UTC time of the power-cycle
+    status: BootStatus
+    stages: tuple[StageResult, ...]
+    error: str | None = None  # one line: why it did not boot
+    last_lines: tuple[str, ...] = ()  # console lines seen last, when it did not boot
+
+
+@dataclass(frozen=True)
+class BootResult:
+    board: str
+    attempts: tuple[BootAttempt, ...]
+
+    @property
+    def final(self) -> BootAttempt:
+        return self.attempts[-1]
+
+    @property
+    def status(self) -> BootStatus:
+        return self.final.status
+
+    @property
+    def stages(self) -> tuple[StageResult, ...]:
+        return self.final.stages
+
+    @property
+    def error(self) -> str | None:
+        return self.final.error
+
+    @property
+    def last_lines(self) -> tuple[str, ...]:
+        return self.final.last_lines
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Whole-boot retries for infrastructure failures (each one power-cycles the board again)."""
+
+    attempts: int = 3
+    wait_initial_s: float = 1.0
+    wait_max_s: float = 30.0
+
+
+class BootMachine:
+    def __init__(
+        self,
+        board: str,
+        stages: Sequence[Stage],
+        power: PowerBackend,
+        consoles: ConsoleGroup,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.board, self.stages, self.power, self.consoles = board, tuple(stages), power, consoles
+        self.retry = retry
+        self._attempts: list[BootAttempt] = []
+
+    def run(self) -> BootResult:
+        """Boot until it boots, panics, or ``retry.attempts`` infra failures happened."""
+        self._attempts = []
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=wait_exponential(multiplier=self.retry.wait_initial_s, max=self.retry.wait_max_s),
+            retry=retry_if_result(lambda a: a.status is BootStatus.INFRA),
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+        )
+        retrying(self._attempt)
+        return BootResult(self.board, tuple(self._attempts))
+
+    def _attempt(self) -> BootAttempt:
+        number = len(self._attempts) + 1
+        started = datetime.now(UTC)
+        results: list[StageResult] = []
+        try:
+            if self.consoles.lost is not None:
+                # Lost in the previous attempt: the board (or ser2net) may be back by now.
+                self.consoles.close()
+                self.consoles.open()
+            marks = self.consoles.mark()  # before the reset: nothing the boot prints is missed
+            started = datetime.now(UTC)
+            self.power.reset()
+        except InfraError as exc:
+            attempt = self._failed(number, started, results, BootStatus.INFRA, str(exc), ())
+        else:
+            attempt = self._wait_stages(number, started, marks, results)
+        self._attempts.append(attempt)
+        return attempt
+
+    def _wait_stages(
+        self, number: int, started: datetime, marks: dict[str, int], results: list[StageResult]
+    ) -> BootAttempt:
+        def since(when: datetime) -> float:
+            return (when - started).total_seconds()
+
+        for stage in self.stages:
+            # Each stage's timeout runs from the end of the previous one (or the power-cycle).
+            t0 = datetime.now(UTC)
+            try:
+                hit = self.consoles.expect(stage.marker, stage.timeout_s, marks, stage.console)
+                marks[hit.console] = hit.end
+                reached, done = since(hit.time), since(hit.time)
+                if stage.done is not None:
+                    left = stage.timeout_s - (datetime.now(UTC) - t0).total_seconds()
+                    end = self.consoles.expect(stage.done, max(left, 0.0), marks, stage.console)
+                    marks[end.console] = end.end
+                    done = since(end.time)
+            except ConsoleError as exc:
+                stage_status, boot_status = _FAILURES[type(exc)]
+                results.append(StageResult(stage.name, stage_status, stage.timeout_s))
+                message = f"board '{self.board}': stage '{stage.name}': {exc}"
+                return self._failed(number, started, results, boot_status, message, exc.last_lines)
+            results.append(
+                StageResult(
+                    stage.name, StageStatus.PASSED, stage.timeout_s, reached, done, hit.console
+                )
+            )
+        return BootAttempt(number, started, BootStatus.BOOTED, tuple(results))
+
+    def _failed(
+        self,
+        number: int,
+        started: datetime,
+        results: list[StageResult],
+        status: BootStatus,
+        error: str,
+        last_lines: tuple[str, ...],
+    ) -> BootAttempt:
+        done = {r.name for r in results}
+        rest = [
+            StageResult(s.name, StageStatus.NOT_REACHED, s.timeout_s)
+            for s in self.stages
+            if s.name not in done
+        ]
+        return BootAttempt(number, started, status, (*results, *rest), error, last_lines)
+
+
+def boot(
+    board: str,
+    stages: Sequence[Stage],
+    power: PowerBackend,
+    consoles: ConsoleGroup,
+    retry: RetryPolicy = RetryPolicy(),
+) -> BootResult:
+    """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open)."""
+    return BootMachine(board, stages, power, consoles, retry).run()

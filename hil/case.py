@@ -1,0 +1,174 @@
+"""One check: a scenario on a board. Deploy its bundle, boot with the console captured, parse what
+the board printed, and compare it with what the oracle says the expected Xen profile must do."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hil.atomic import atomic_write
+from hil.boot import BootStatus, RetryPolicy, StageResult, boot
+from hil.bundle import write_bundle
+from hil.compare import Observation, compare
+from hil.console import ConsoleGroup, ReconnectPolicy
+from hil.errors import InfraError
+from hil.probe import TranscriptBuilder
+from hil.results import (
+    EVENTS_ROLE,
+    CaseResult,
+    StageStatus,
+    StageTiming,
+    Verdict,
+    console_role,
+)
+from hil.scenario import Scenario
+from hil.session import BoardSession
+from hil.triage import TFA_BANNER
+from hil.xen.log import ConsoleLine, Event, ProbeLine, Stage, XenMessage, parse_stream
+from hil.xen.messages import FFA_KEYS, message
+from hil.xen.oracle import expect
+
+_STAGE_STATUS = {
+    "passed": StageStatus.OK,
+    "stalled": StageStatus.TIMEOUT,
+    "lost": StageStatus.TIMEOUT,
+    "panic": StageStatus.PANIC,
+    "not-reached": StageStatus.NOT_REACHED,
+}
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    expect_profile: str | None  # None: the board's own profile
+    boot_retry: RetryPolicy
+    reconnect: ReconnectPolicy
+    provenance: dict[str, str]  # run-wide facts (lab file digest, ...)
+
+
+def run_case(
+    session: BoardSession, scenario: Scenario, run_dir: Path, settings: CaseSettings
+) -> CaseResult:
+    board = session.board
+    case_dir = run_dir / board.name / scenario.name
+    profile = settings.expect_profile or board.xen_profile
+    started, t0 = datetime.now(UTC), time.monotonic()
+
+    def result(verdict: Verdict, message: str, **extra: Any) -> CaseResult:
+        return CaseResult(
+            board=board.name,
+            scenario=scenario.name,
+            verdict=verdict,
+            started=started,
+            duration_s=time.monotonic() - t0,
+            message=message,
+            expected_profile=profile,
+            board_profile=board.xen_profile,
+            artifacts=_artifacts(run_dir, case_dir, session.consoles),
+            **extra,
+        )
+
+    bundle = write_bundle(scenario, board.type.name, case_dir / "bundle")
+    provenance = {**settings.provenance, **bundle.provenance()}
+    try:
+        # Off first, so the capture starts with the boot under test and nothing before it.
+        session.power.power_off()
+        session.deployer.deploy(bundle.directory)
+        with ConsoleGroup(session.consoles, case_dir, reconnect=settings.reconnect) as consoles:
+            booted = boot(board.name, board.stages, session.power, consoles, settings.boot_retry)
+    except InfraError as exc:
+        return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
+
+    events = _parse_captures(case_dir, session.consoles)
+    _write_events(case_dir / "events.json", events)
+    common = {
+        "attempts": len(booted.attempts),
+        "stages": _timings(booted.stages),
+        "provenance": provenance,
+    }
+    if booted.status is BootStatus.INFRA:
+        return result(Verdict.INFRA_ERROR, booted.error or "board did not boot", **common)
+    if booted.status is BootStatus.PANIC:
+        return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
+
+    plan = scenario.probe_plan()
+    expected = expect(profile, scenario.spmc_config(), plan)
+    diff = compare(expected, observe(_last_boot(events)), plan)
+    if diff:
+        changed = sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("---", "+++"))
+        return result(Verdict.FAIL, f"{changed} lines differ from {profile}", diff=diff, **common)
+    return result(Verdict.PASS, f"behaves as {profile}", **common)
+
+
+def observe(events: Iterable[Event]) -> Observation:
+    """Xen's FF-A lines and dom0's probe answers among ``events``."""
+    xen_lines: list[str] = []
+    probe = TranscriptBuilder()
+    for event in events:
+        if isinstance(event, XenMessage) and event.key in FFA_KEYS:
+            xen_lines.append(message(event.key).render(**event.fields))
+        elif isinstance(event, ProbeLine) and event.domain == 0:
+            probe.feed(event.kind, dict(event.fields))
+    return Observation(xen_lines, probe.transcript)
+
+
+def _last_boot(events: Sequence[Event]) -> list[Event]:
+    """Events of the last boot: after a retried boot the capture holds the earlier attempts too."""
+    starts = [
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, ConsoleLine) and e.stage is Stage.TFA and e.text.startswith(TFA_BANNER)
+    ]
+    return list(events[starts[-1] :] if starts else events)
+
+
+def _parse_captures(case_dir: Path, consoles: Iterable[str]) -> list[Event]:
+    events: list[Event] = []
+    for name in consoles:
+        raw = case_dir / f"{name}.raw"
+        if raw.exists():
+            with raw.open("rb") as stream:
+                events.extend(parse_stream(stream, name))
+    return events
+
+
+def _write_events(path: Path, events: Iterable[Event]) -> None:
+    def encode(event: Event) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": type(event).__name__, "console": event.console}
+        out["line"], out["raw"] = event.line, event.raw
+        for name in ("key", "kind", "stage", "domain", "level", "fields"):
+            value = getattr(event, name, None)
+            if value is not None:
+                out[name] = dict(value) if name == "fields" else value
+        if event.xen_time is not None:
+            out["xen_time"] = event.xen_time.text
+        return out
+
+    atomic_write(path, json.dumps([encode(e) for e in events], indent=1).encode())
+
+
+def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
+    return [
+        StageTiming(
+            s.name,
+            s.console or "",
+            s.reached_s,
+            s.done_s if s.status == "passed" else None,
+            _STAGE_STATUS[s.status],
+        )
+        for s in stages
+    ]
+
+
+def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[str, str]:
+    found = {
+        console_role(name, kind): case_dir / f"{name}.{kind}"
+        for name in consoles
+        for kind in ("raw", "log")
+    }
+    found[EVENTS_ROLE] = case_dir / "events.json"
+    return {role: str(p.relative_to(run_dir)) for role, p in found.items() if p.exists()}

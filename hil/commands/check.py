@@ -1,0 +1,68 @@
+"""``hil check BOARD``: board bring-up. Boot once (no retries: bring-up wants the first failure),
+print each boot stage with its time, and where it stalls the last console lines seen. The boot
+runs a scenario (default all-secure) so the probe stage has something to answer."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from hil.boot import RetryPolicy
+from hil.case import CaseSettings, run_case
+from hil.commands.common import add_lab_option, lab_from
+from hil.report.tail import console_tails
+from hil.results import CaseResult, StageStatus, Verdict, new_run_id
+from hil.scenario import SCENARIO_DIR, load_scenarios
+from hil.session import BoardSession
+from hil.terminal import neutralise
+
+DEFAULT_SCENARIO = "all-secure"
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("check", help="boot a board once and report each boot stage")
+    parser.add_argument("board", help="board name from the lab file")
+    add_lab_option(parser)
+    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario to boot")
+    parser.add_argument("--scenarios-dir", type=Path, default=SCENARIO_DIR)
+    parser.add_argument("--results", type=Path, help="where the capture goes (default: lab's)")
+    parser.add_argument("--tail", type=int, default=15, help="console lines shown on a stall")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lab = lab_from(args)
+    board = lab.board(args.board)
+    (scenario,) = load_scenarios(args.scenarios_dir, [args.scenario])
+    out_dir = (args.results or lab.results_dir) / f"check-{new_run_id()}"
+    settings = CaseSettings(
+        expect_profile=None,
+        boot_retry=dataclasses.replace(RetryPolicy(), attempts=1),
+        reconnect=lab.reconnect,
+        provenance={},
+    )
+    print(f"{board.name}: booting {scenario.name} ({board.type.name}, {board.xen_profile})")
+    with BoardSession(board, out_dir / board.name / ".board") as session:
+        case = run_case(session, scenario, out_dir, settings)
+    print_stages(case, sys.stdout)
+    if case.verdict is Verdict.INFRA_ERROR:
+        for console, lines in console_tails(case, out_dir, args.tail).items():
+            print(f"last lines on {console}:")
+            for line in lines:
+                print(f"  {line}")
+    print(f"{case.verdict.value.upper()}: {neutralise(case.message)}")
+    print(f"capture: {out_dir / board.name / scenario.name}")
+    return {Verdict.PASS: 0, Verdict.FAIL: 1}.get(case.verdict, 3)
+
+
+def print_stages(case: CaseResult, stream: Any) -> None:
+    for stage in case.stages:
+        if stage.status is StageStatus.NOT_REACHED:
+            when = "-"
+        else:
+            end = f"{stage.end_s:7.2f}" if stage.end_s is not None else "      ?"
+            when = f"{stage.start_s or 0.0:7.2f} s -> {end} s"
+        stream.write(f"  {stage.name:<8} {stage.console or '-':<7} {when:<24} {stage.status}\n")

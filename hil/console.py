@@ -1,0 +1,564 @@
+"""Board consoles over pyserial ``serial_for_url`` (tty path, ``socket://``, ``rfc2217://``,
+``loop://``): a reader thread records every byte (``<name>.raw``) and every line with its host time
+(``<name>.log``), ``expect`` waits for a regex, panics end any wait at once, and a dropped
+connection is re-opened (tenacity) without losing a byte already read."""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import logging
+import re
+import select
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, TextIO
+
+import serial
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from hil.errors import ExitCode, HilError, InfraError
+
+log = logging.getLogger(__name__)
+
+PANIC_PATTERNS: tuple[str, ...] = (r"Panic on CPU", r"Xen BUG at", r"Kernel panic", r"SError")
+LAST_LINES = 20
+# How long the reader idles between looks: short enough that close() reacts quickly.
+_IDLE_S = 0.02
+_READ_CHUNK = 4096
+# A wait re-searches only this much old text on each wake-up, so long captures stay linear; a
+# match longer than this that arrives across several reads could be missed (markers are lines).
+_RESCAN = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+class ConsoleError(HilError):
+    """A wait on a console ended without its match; carries the last lines seen."""
+
+    def __init__(self, message: str, last_lines: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.last_lines = tuple(last_lines)
+
+
+class ConsoleTimeout(ConsoleError, InfraError):
+    """The pattern did not arrive in time: the board stalled (the lab is broken)."""
+
+
+class ConsoleLost(ConsoleError, InfraError):
+    """The console connection is gone and could not be re-opened (or was closed)."""
+
+
+class ConsolePanic(ConsoleError):
+    """The firmware panicked: the firmware is wrong, not the lab."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How hard to try re-opening a lost console: ``attempts`` opens, exponential backoff."""
+
+    attempts: int = 5
+    wait_initial_s: float = 0.05
+    wait_max_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class ConsoleChunk:
+    time: datetime
+    console: str
+    data: bytes
+    text: str
+
+
+@dataclass(frozen=True)
+class ConsoleRecord:
+    """One console line: host UTC time its first byte arrived, console name, sanitised text."""
+
+    time: datetime
+    console: str
+    text: str
+
+    def format(self) -> str:
+        return f"{self.time.isoformat(timespec='microseconds')} {self.console} | {self.text}"
+
+
+@dataclass(frozen=True)
+class ConsoleMatch:
+    console: str
+    match: re.Match[str]  # positions are relative to the searched window; use ``end``
+    end: int  # offset in the console's text just after the match: the next wait's mark
+    time: datetime  # host time the byte completing the match arrived
+
+
+def sanitise(text: str) -> str:
+    """One console line made safe to print: CRs dropped, other control characters escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r", ""))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Console:
+    """One console. Use as a context manager or call ``open()`` / ``close()``."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        log_dir: Path,
+        *,
+        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        panic_patterns: Iterable[str] = PANIC_PATTERNS,
+        condition: threading.Condition | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.raw_path = Path(log_dir) / f"{name}.raw"
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.panic = re.compile("|".join(f"(?:{p})" for p in panic_patterns))
+        self._reconnect = reconnect
+        # Shared by a ConsoleGroup so one wait can watch every console of a board.
+        self._cond = condition or threading.Condition()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._port: serial.SerialBase | None = None
+        self._thread: threading.Thread | None = None
+        self._raw: BinaryIO | None = None
+        self._log: TextIO | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._chunks: list[str] = []  # decoded text per chunk
+        self._text_len = 0
+        self._chunk_ends: list[int] = []  # text offset after each chunk ...
+        self._chunk_times: list[datetime] = []  # ... and when it arrived
+        self._partial = ""
+        self._partial_time: datetime | None = None
+        self._records: list[ConsoleRecord] = []
+        self._chunk_hooks: list[Callable[[ConsoleChunk], None]] = []
+        self._record_hooks: list[Callable[[ConsoleRecord], None]] = []
+        self._lost: ConsoleLost | None = None
+        self.reconnects = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> Console:
+        """Start capturing (again, after ``close``: the capture files are appended to)."""
+        self.raw_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._port = self._open_port()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
+        self._stop.clear()
+        with self._cond:
+            self._lost = None
+        self._raw = self.raw_path.open("ab")
+        self._log = self.log_path.open("a", encoding="utf-8")
+        self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self._cond:
+            if self._lost is None:
+                self._lost = ConsoleLost(f"console '{self.name}': closed", self._last_lines())
+            if self._partial:
+                self._emit_record(self._partial)
+                self._partial = ""
+            self._cond.notify_all()
+        for f in (self._raw, self._log):
+            if f is not None:
+                f.close()
+        self._raw = self._log = None
+
+    def __enter__(self) -> Console:
+        return self.open()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- interaction -----------------------------------------------------------------------------
+
+    def write(self, data: bytes | str) -> None:
+        payload = data.encode() if isinstance(data, str) else data
+        with self._write_lock:
+            if self._port is None:
+                raise ConsoleLost(f"console '{self.name}': not connected")
+            try:
+                self._port.write(payload)
+            except (serial.SerialException, OSError) as exc:
+                raise ConsoleLost(f"console '{self.name}': write failed: {exc}") from exc
+
+    def subscribe(
+        self,
+        on_chunk: Callable[[ConsoleChunk], None] | None = None,
+        on_record: Callable[[ConsoleRecord], None] | None = None,
+    ) -> None:
+        """Feed every chunk (raw bytes + decoded text) and/or every line live, on the reader
+        thread, in arrival order. Line hooks run with the console lock held: keep them quick."""
+        with self._cond:
+            if on_chunk:
+                self._chunk_hooks.append(on_chunk)
+            if on_record:
+                self._record_hooks.append(on_record)
+
+    @property
+    def lost(self) -> ConsoleLost | None:
+        """Why the console is gone (closed, or not re-opened after a drop); None while live."""
+        with self._cond:
+            return self._lost
+
+    def mark(self) -> int:
+        """A position in the decoded text; ``expect(..., since=mark)`` looks only after it."""
+        with self._cond:
+            return self._text_len
+
+    def text(self, since: int = 0) -> str:
+        with self._cond:
+            base, text = self._window(since)
+            return text[since - base :]
+
+    def records(self) -> list[ConsoleRecord]:
+        with self._cond:
+            return list(self._records)
+
+    def expect(
+        self, pattern: str | re.Pattern[str], timeout: float, since: int | None = None
+    ) -> re.Match[str]:
+        marks = None if since is None else {self.name: since}
+        return expect_any([self], pattern, timeout, marks).match
+
+    # -- reader thread ---------------------------------------------------------------------------
+
+    def _open_port(self) -> serial.SerialBase:
+        # Non-blocking on purpose: pyserial's blocking read() gathers several receives and throws
+        # away what it gathered when the connection drops mid-read; timeout=0 does one receive.
+        port = serial.serial_for_url(self.url, timeout=0, do_not_open=True)
+        # open() discards input that arrived while connecting (reset_input_buffer): on a
+        # reconnect those are bytes the board sent that must be recorded.
+        port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
+        port.open()
+        return port
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                assert self._port is not None
+                data = self._port.read(_READ_CHUNK)
+                if not data:
+                    self._idle(self._port)
+            except (serial.SerialException, OSError) as exc:
+                if not self._reopen(exc):
+                    return
+                continue
+            if data:
+                self._ingest(data)
+        self._close_port()
+
+    def _idle(self, port: serial.SerialBase) -> None:
+        """Wait a little for input: on the descriptor where there is one (tty, socket), else
+        poll (``loop://``, ``rfc2217://`` buffer in pyserial)."""
+        try:
+            fd = port.fileno()
+        except (OSError, ValueError):
+            self._stop.wait(_IDLE_S / 4)
+            return
+        select.select([fd], [], [], _IDLE_S)
+
+    def _close_port(self) -> None:
+        with self._write_lock:
+            if self._port is not None:
+                self._port.close()
+                self._port = None
+
+    def _reopen(self, cause: Exception) -> bool:
+        self._close_port()
+        policy = self._reconnect
+
+        def closing(_: RetryCallState) -> bool:
+            return self._stop.is_set()
+
+        retrying = Retrying(
+            stop=stop_after_attempt(policy.attempts) | closing,
+            wait=wait_exponential(multiplier=policy.wait_initial_s, max=policy.wait_max_s),
+            retry=retry_if_exception_type((serial.SerialException, OSError)),
+            sleep=self._stop.wait,  # close() interrupts the backoff
+            reraise=True,
+        )
+        try:
+            port = retrying(self._open_port)
+        except (serial.SerialException, OSError) as exc:
+            message = (
+                f"console '{self.name}': connection lost ({cause}) and not re-opened after "
+                f"{policy.attempts} attempts: {exc}"
+            )
+            with self._cond:
+                self._lost = ConsoleLost(message, self._last_lines())
+                self._cond.notify_all()
+            return False
+        with self._write_lock:
+            self._port = port
+        self.reconnects += 1
+        log.info("console '%s': reconnected after: %s", self.name, cause)
+        return True
+
+    def _ingest(self, data: bytes) -> None:
+        now = _now()
+        assert self._raw is not None
+        # Raw bytes hit the disk before anything else can fail.
+        self._raw.write(data)
+        self._raw.flush()
+        text = self._decoder.decode(data)
+        with self._cond:
+            self._chunks.append(text)
+            self._text_len += len(text)
+            self._chunk_ends.append(self._text_len)
+            self._chunk_times.append(now)
+            self._split_lines(text, now)
+            chunk_hooks = list(self._chunk_hooks)
+            self._cond.notify_all()
+        chunk = ConsoleChunk(now, self.name, data, text)
+        for hook in chunk_hooks:
+            _call_hook(hook, chunk)
+
+    def _split_lines(self, text: str, now: datetime) -> None:
+        if self._partial_time is None and text:
+            self._partial_time = now
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._emit_record(line)
+            self._partial_time = now
+        if not self._partial:
+            self._partial_time = None
+
+    def _emit_record(self, line: str) -> None:
+        record = ConsoleRecord(self._partial_time or _now(), self.name, sanitise(line))
+        self._records.append(record)
+        if self._log is not None:
+            self._log.write(record.format() + "\n")
+            self._log.flush()
+        for hook in self._record_hooks:
+            _call_hook(hook, record)
+
+    # -- helpers for waits (caller holds the condition) ------------------------------------------
+
+    def _window(self, offset: int) -> tuple[int, str]:
+        """``(base, text)``: the decoded text from just before ``offset`` on. It starts one chunk
+        early so that ``^`` and ``\\b`` at ``offset`` see the character before it."""
+        i = max(bisect.bisect_right(self._chunk_ends, offset) - 1, 0)
+        base = self._chunk_ends[i - 1] if i else 0
+        return base, "".join(self._chunks[i:])
+
+    def _time_at(self, offset: int) -> datetime:
+        i = bisect.bisect_left(self._chunk_ends, offset)
+        return self._chunk_times[min(i, len(self._chunk_times) - 1)]
+
+    def _last_lines(self, n: int = LAST_LINES) -> list[str]:
+        lines = [r.text for r in self._records[-n:]]
+        if self._partial:
+            lines.append(sanitise(self._partial))
+        return lines[-n:]
+
+
+def _call_hook(hook: Callable[[object], None], arg: object) -> None:
+    # A broken subscriber must not stop the recording.
+    try:
+        hook(arg)
+    except Exception:
+        log.exception("console hook %r failed", hook)
+
+
+def expect_any(
+    consoles: Sequence[Console],
+    pattern: str | re.Pattern[str],
+    timeout: float,
+    marks: Mapping[str, int] | None = None,
+    watch: Sequence[Console] | None = None,
+) -> ConsoleMatch:
+    """Wait until ``pattern`` appears on one of ``consoles`` after its mark (default: from the
+    start). A panic on any of ``watch`` (default: ``consoles``) before the match ends the wait
+    with ConsolePanic; a lost console with ConsoleLost; no match in ``timeout`` s ConsoleTimeout."""
+    regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
+    watched = list(watch if watch is not None else consoles)
+    everyone = list(dict.fromkeys([*consoles, *watched]))
+    cond = consoles[0]._cond
+    starts = {c.name: (marks or {}).get(c.name, 0) for c in everyone}
+    resume = dict(starts)
+    deadline = time.monotonic() + timeout
+    with cond:
+        while True:
+            hit = _first_hit(consoles, regex, watched, resume)
+            if hit is not None:
+                return hit
+            for c in everyone:
+                resume[c.name] = max(starts[c.name], c._text_len - _RESCAN)
+            lost = next((c._lost for c in everyone if c._lost is not None), None)
+            if lost is not None:
+                raise ConsoleLost(str(lost), _last_lines(everyone))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                names = ",".join(c.name for c in consoles)
+                last = _last_lines(everyone)
+                raise ConsoleTimeout(
+                    f"console '{names}': no {regex.pattern!r} within {timeout:g} s"
+                    + (f"; last line: {last[-1]!r}" if last else "; nothing received"),
+                    last,
+                )
+            cond.wait(remaining)
+
+
+def _first_hit(
+    consoles: Sequence[Console],
+    regex: re.Pattern[str],
+    watched: Sequence[Console],
+    starts: Mapping[str, int],
+) -> ConsoleMatch | None:
+    """The earliest match, unless a panic arrived before it (then raise)."""
+    found: ConsoleMatch | None = None
+    found_end = 0
+    for console in consoles:
+        base, text = console._window(starts[console.name])
+        m = regex.search(text, starts[console.name] - base)
+        if m is None:
+            continue
+        when = console._time_at(base + m.end())
+        if found is None or when < found.time:
+            found, found_end = ConsoleMatch(console.name, m, base + m.end(), when), m.end()
+    for console in watched:
+        base, text = console._window(starts[console.name])
+        p = console.panic.search(text, starts[console.name] - base)
+        if p is None:
+            continue
+        if found is not None and (
+            p.start() >= found_end
+            if found.console == console.name
+            else console._time_at(base + p.end()) > found.time
+        ):
+            continue
+        raise ConsolePanic(
+            f"console '{console.name}': panic: {sanitise(_line_at(text, p.start()))!r}",
+            _last_lines(watched),
+        )
+    return found
+
+
+def _line_at(text: str, offset: int) -> str:
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _last_lines(consoles: Sequence[Console], n: int = LAST_LINES) -> list[str]:
+    if len(consoles) == 1:
+        return consoles[0]._last_lines(n)
+    merged = sorted((r for c in consoles for r in c._records[-n:]), key=lambda r: r.time)
+    return [f"{r.console} | {r.text}" for r in merged[-n:]]
+
+
+class ConsoleGroup:
+    """All consoles of one board (FVP/Juno have secure- and normal-world UARTs), captured together:
+    one merged timeline, waits that watch every console for panics."""
+
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        log_dir: Path,
+        *,
+        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        panic_patterns: Iterable[str] = PANIC_PATTERNS,
+    ) -> None:
+        if not urls:
+            raise ValueError("a console group needs at least one console")
+        cond = threading.Condition()
+        patterns = tuple(panic_patterns)
+        self.consoles = {
+            name: Console(
+                name, url, log_dir, reconnect=reconnect, panic_patterns=patterns, condition=cond
+            )
+            for name, url in urls.items()
+        }
+        self._timeline: list[ConsoleRecord] = []
+        for console in self.consoles.values():
+            console.subscribe(on_record=self._timeline.append)
+
+    def open(self) -> ConsoleGroup:
+        opened: list[Console] = []
+        try:
+            for console in self.consoles.values():
+                opened.append(console.open())
+        except BaseException:
+            for console in opened:
+                console.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        for console in self.consoles.values():
+            console.close()
+
+    def __enter__(self) -> ConsoleGroup:
+        return self.open()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __getitem__(self, name: str) -> Console:
+        return self.consoles[name]
+
+    def subscribe(
+        self,
+        on_chunk: Callable[[ConsoleChunk], None] | None = None,
+        on_record: Callable[[ConsoleRecord], None] | None = None,
+    ) -> None:
+        for console in self.consoles.values():
+            console.subscribe(on_chunk, on_record)
+
+    @property
+    def lost(self) -> ConsoleLost | None:
+        return next((c.lost for c in self.consoles.values() if c.lost is not None), None)
+
+    def mark(self) -> dict[str, int]:
+        return {name: console.mark() for name, console in self.consoles.items()}
+
+    def timeline(self) -> list[ConsoleRecord]:
+        """Every line of every console, in arrival order (each carries its console's name)."""
+        first = next(iter(self.consoles.values()))
+        with first._cond:
+            return list(self._timeline)
+
+    def last_lines(self, n: int = LAST_LINES) -> list[str]:
+        first = next(iter(self.consoles.values()))
+        with first._cond:
+            return _last_lines(list(self.consoles.values()), n)
+
+    def expect(
+        self,
+        pattern: str | re.Pattern[str],
+        timeout: float,
+        since: Mapping[str, int] | None = None,
+        console: str | None = None,
+    ) -> ConsoleMatch:
+        """Wait for ``pattern`` on ``console`` (default: any); a panic on any console ends it."""
+        everyone = list(self.consoles.values())
+        targets = [self.consoles[console]] if console else everyone
+        return expect_any(targets, pattern, timeout, since, watch=everyone)

@@ -1,0 +1,372 @@
+"""The lab: ``lab.toml`` (which boards, how to reach, power and deploy each) and the board types
+in ``boards/<type>.toml`` (console defaults, boot stage markers and timeouts, deploy method),
+loaded and validated strictly: any mistake is one ConfigError line naming file, board and field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hil.backend import BackendSpec, Registry
+from hil.config import ConfigTable, display_path
+from hil.console import ReconnectPolicy
+from hil.deploy import DEPLOY, Deployer
+from hil.errors import ConfigError, UsageError
+from hil.power import POWER, PowerBackend
+from hil.xen.messages import BY_KEY
+
+XEN_MESSAGE_PREFIX = "xen:"  # a marker naming a hil.xen.messages entry instead of a regex
+NO_HYPERVISOR = "none"  # the Xen profile for boards that boot the probe without Xen
+CONSOLE_SCHEMES = ("socket", "rfc2217", "loop")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One boot stage: reached when ``marker`` appears, complete when ``done`` does (if set)."""
+
+    name: str
+    marker: re.Pattern[str]
+    done: re.Pattern[str] | None
+    timeout_s: float
+    console: str | None  # only watch this console for the markers; None: any
+    xen: bool  # printed by Xen: a board booting without a hypervisor skips it
+
+
+@dataclass(frozen=True)
+class BoardType:
+    name: str
+    description: str
+    stages: tuple[Stage, ...]
+    consoles: Mapping[str, str]  # default console name -> URL
+    power: BackendSpec | None  # default power back-end, if the type implies one
+    deploy: BackendSpec | None  # the type's deploy method
+    source: Path
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    name: str
+    type: BoardType
+    consoles: Mapping[str, str]
+    power: BackendSpec
+    deploy: BackendSpec
+    xen_profile: str
+    tags: tuple[str, ...]
+    timeouts: Mapping[str, float]  # per-stage overrides of the type's timeouts
+    default: bool
+    place: str | None  # labgrid place, when the lab is distributed
+    xen_image: Path | None
+    xen_src: Path | None
+    source: Path
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The stages this board goes through, with its timeout overrides applied."""
+        skip_xen = self.xen_profile == NO_HYPERVISOR
+        return tuple(
+            replace(s, timeout_s=self.timeouts.get(s.name, s.timeout_s))
+            for s in self.type.stages
+            if not (skip_xen and s.xen)
+        )
+
+    def make_power(self) -> PowerBackend:
+        return POWER.create(self.power)
+
+    def make_deployer(self) -> Deployer:
+        return DEPLOY.create(self.deploy)
+
+
+@dataclass(frozen=True)
+class Lab:
+    path: Path
+    boards: Mapping[str, BoardConfig]  # in file order
+    board_types: Mapping[str, BoardType]
+    results_dir: Path
+    boot_attempts: int  # boots tried per check before the board is declared broken
+    reconnect: ReconnectPolicy
+
+    def board(self, name: str) -> BoardConfig:
+        if name not in self.boards:
+            raise UsageError(
+                f"{display_path(self.path)}: no board '{name}' (boards: {', '.join(self.boards)})"
+            )
+        return self.boards[name]
+
+    def select(self, names: Sequence[str] = ()) -> list[BoardConfig]:
+        """The named boards, else those marked ``default = true``, else all."""
+        if names:
+            return [self.board(n) for n in names]
+        defaults = [b for b in self.boards.values() if b.default]
+        return defaults or list(self.boards.values())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{display_path(path)}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{display_path(path)}: not valid TOML: {exc}") from exc
+
+
+def check_console_url(table: ConfigTable, key: str, url: str) -> None:
+    """A URL pyserial's serial_for_url opens: a tty path, socket://, rfc2217:// or loop://."""
+    if url.startswith("/"):
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in CONSOLE_SCHEMES:
+        raise table.error(
+            key,
+            f"{url!r} is not a console (use a tty path, socket://HOST:PORT, "
+            "rfc2217://HOST:PORT or loop://)",
+        )
+    if parts.scheme == "loop":
+        return
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname:
+        raise table.error(key, f"{url!r} has no host")
+    if port is None:
+        raise table.error(key, f"{url!r} has no port")
+    if port < 0:
+        raise table.error(key, f"{url!r} has a bad port")
+
+
+def _consoles(table: ConfigTable, key: str, default: Mapping[str, str]) -> dict[str, str]:
+    consoles = table.table(key, default)
+    for name in consoles.data:
+        check_console_url(consoles, name, consoles.get(name, str))
+    if not consoles.data:
+        raise table.error(key, "no console")
+    return dict(consoles.data)
+
+
+def _backend(
+    table: ConfigTable, key: str, registry: Registry[Any], board: str, default: BackendSpec | None
+) -> BackendSpec:
+    if key not in table.data and default is not None:
+        return BackendSpec(
+            default.source, f"board '{board}'", default.prefix, default.data, board, default.kind
+        )
+    sub = table.table(key)
+    kind = sub.get("backend", str)
+    if kind not in registry:
+        raise sub.error(
+            "backend",
+            f"unknown {registry.what} back-end {kind!r} (known: {', '.join(registry.names())})",
+        )
+    return BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+
+
+def _marker(table: ConfigTable, key: str, required: bool) -> re.Pattern[str] | None:
+    """A marker: a regex, or ``xen:<message key>``, or a list of either (any of them)."""
+    raw = table.data.get(key)
+    if raw is None:
+        if required:
+            raise table.error(key, "missing")
+        return None
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise table.error(key, f"expected a regex or a list of regexes, got {raw!r}")
+    patterns = []
+    for item in items:
+        if item.startswith(XEN_MESSAGE_PREFIX):
+            name = item.removeprefix(XEN_MESSAGE_PREFIX)
+            if name not in BY_KEY:
+                raise table.error(key, f"no Xen message {name!r} in hil.xen.messages")
+            # Named groups would clash when alternatives are joined; the marker needs none.
+            patterns.append(re.sub(r"\(\?P<\w+>", "(?:", BY_KEY[name].regex.pattern))
+        else:
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise table.error(key, f"bad regex {item!r}: {exc}") from exc
+            patterns.append(item)
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
+
+
+def load_board_type(path: Path) -> BoardType:
+    top = ConfigTable(path, "", "", _read_toml(path))
+    top.only("name", "description", "consoles", "power", "deploy", "stages")
+    name = top.get("name", str)
+    if name != path.stem:
+        raise top.error("name", f"{name!r} differs from the file name {path.stem!r}")
+    consoles = _consoles(top, "consoles", {}) if "consoles" in top.data else {}
+    stages_raw = top.get("stages", list)
+    stages: list[Stage] = []
+    for i, raw in enumerate(stages_raw):
+        if not isinstance(raw, dict):
+            raise top.error(f"stages[{i}]", "expected a table")
+        st = ConfigTable(path, "", f"stages[{i}].", raw)
+        st.only("name", "marker", "done", "timeout", "console", "xen")
+        stage_name = st.get("name", str)
+        if any(s.name == stage_name for s in stages):
+            raise st.error("name", f"duplicate stage {stage_name!r}")
+        console = st.get("console", str, None)
+        if console is not None and consoles and console not in consoles:
+            raise st.error("console", f"no console {console!r} in this board type")
+        timeout = st.get("timeout", float)
+        if timeout <= 0:
+            raise st.error("timeout", f"must be positive, got {timeout:g}")
+        marker = _marker(st, "marker", required=True)
+        assert marker is not None
+        stages.append(
+            Stage(
+                stage_name,
+                marker,
+                _marker(st, "done", False),
+                timeout,
+                console,
+                st.get("xen", bool, False),
+            )
+        )
+    if not stages:
+        raise top.error("stages", "no stage")
+    specs = {}
+    for key, registry in (("power", POWER), ("deploy", DEPLOY)):
+        specs[key] = _backend(top, key, registry, "", None) if key in top.data else None
+    return BoardType(
+        name,
+        top.get("description", str, ""),
+        tuple(stages),
+        consoles,
+        specs["power"],
+        specs["deploy"],
+        path,
+    )
+
+
+def load_board_types(directory: Path) -> dict[str, BoardType]:
+    return {p.stem: load_board_type(p) for p in sorted(directory.glob("*.toml"))}
+
+
+BOARD_KEYS = (
+    "name",
+    "type",
+    "xen_profile",
+    "consoles",
+    "power",
+    "deploy",
+    "tags",
+    "timeouts",
+    "default",
+    "place",
+    "xen_image",
+    "xen_src",
+)
+
+
+def _board(
+    raw: Any,
+    index: int,
+    top: ConfigTable,
+    types: Mapping[str, BoardType],
+    profiles: Collection[str],
+    default_profile: str | None,
+) -> BoardConfig:
+    if not isinstance(raw, dict):
+        raise top.error(f"board[{index}]", "expected a table")
+    name = ConfigTable(top.source, f"board #{index + 1}", "", raw).get("name", str)
+    t = ConfigTable(top.source, f"board '{name}'", "", raw)
+    t.only(*BOARD_KEYS)
+    type_name = t.get("type", str)
+    if type_name not in types:
+        raise t.error("type", f"unknown board type {type_name!r} (known: {', '.join(types)})")
+    btype = types[type_name]
+    profile = t.get("xen_profile", str, default_profile)
+    if profile is None:
+        raise t.error("xen_profile", "missing (and no lab-wide xen_profile)")
+    if profile not in profiles:
+        raise t.error(
+            "xen_profile", f"unknown Xen profile {profile!r} (known: {', '.join(profiles)})"
+        )
+    timeouts = t.table("timeouts", {})
+    stage_names = [s.name for s in btype.stages]
+    for stage in timeouts.data:
+        if stage not in stage_names:
+            raise timeouts.error(
+                stage,
+                f"board type '{type_name}' has no stage {stage!r} "
+                f"(stages: {', '.join(stage_names)})",
+            )
+        if timeouts.get(stage, float) <= 0:
+            raise timeouts.error(stage, "must be positive")
+    backends = {}
+    for key, registry, fallback in (
+        ("power", POWER, btype.power),
+        ("deploy", DEPLOY, btype.deploy),
+    ):
+        if key not in raw and fallback is None:
+            raise t.error(key, f"missing (board type '{type_name}' has no default)")
+        backends[key] = _backend(t, key, registry, name, fallback)
+    return BoardConfig(
+        name=name,
+        type=btype,
+        consoles=_consoles(t, "consoles", btype.consoles),
+        power=backends["power"],
+        deploy=backends["deploy"],
+        xen_profile=profile,
+        tags=t.strings("tags"),
+        timeouts={k: timeouts.get(k, float) for k in timeouts.data},
+        default=t.get("default", bool, False),
+        place=t.get("place", str, None),
+        xen_image=t.optional_path("xen_image"),
+        xen_src=t.optional_path("xen_src"),
+        source=top.source,
+    )
+
+
+def _known_profiles() -> tuple[str, ...]:
+    from hil.xen.oracle import PROFILES
+
+    return tuple(PROFILES)
+
+
+def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
+    """Load and validate ``path``; ``profiles`` are the accepted Xen profile names (default: the
+    oracle's)."""
+    top = ConfigTable(path, "", "", _read_toml(path))
+    top.only(
+        "boards_dir", "results_dir", "xen_profile", "boot_attempts", "reconnect_attempts", "board"
+    )
+    boards_dir = (path.parent / top.get("boards_dir", str, "boards")).resolve()
+    if not boards_dir.is_dir():
+        raise top.error("boards_dir", f"{display_path(boards_dir)} is not a directory")
+    types = load_board_types(boards_dir)
+    known = tuple(profiles) if profiles is not None else _known_profiles()
+    default_profile = top.get("xen_profile", str, None)
+    if default_profile is not None and default_profile not in known:
+        raise top.error(
+            "xen_profile", f"unknown Xen profile {default_profile!r} (known: {', '.join(known)})"
+        )
+    boards: dict[str, BoardConfig] = {}
+    for i, raw in enumerate(top.get("board", list)):
+        board = _board(raw, i, top, types, known, default_profile)
+        if board.name in boards:
+            raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
+                "name", "duplicate board name"
+            )
+        boards[board.name] = board
+    if not boards:
+        raise top.error("board", "no board")
+    attempts = top.get("boot_attempts", int, 3)
+    reconnects = top.get("reconnect_attempts", int, ReconnectPolicy().attempts)
+    for key, value in (("boot_attempts", attempts), ("reconnect_attempts", reconnects)):
+        if value < 1:
+            raise top.error(key, f"must be at least 1, got {value}")
+    return Lab(
+        path=path,
+        boards=boards,
+        board_types=types,
+        results_dir=(path.parent / top.get("results_dir", str, "results")).resolve(),
+        boot_attempts=attempts,
+        reconnect=ReconnectPolicy(attempts=reconnects),
+    )

@@ -1,0 +1,34 @@
+"""summary.json: the whole run as data, plus the verdict counts and exit code a dashboard reads
+without re-deriving them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hil.errors import ConfigError
+from hil.results import RunResult
+
+FILE_NAME = "summary.json"
+
+
+def render_summary(run: RunResult) -> bytes:
+    document = {
+        "run": run.to_dict(),
+        "counts": {verdict.value: n for verdict, n in run.counts().items()},
+        "exit_code": int(run.exit_code),
+    }
+    return (json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode()
+
+
+def load_summary(path: Path) -> RunResult:
+    """The run stored in a summary.json; ConfigError naming the file when it is not one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("run"), dict):
+        raise ConfigError(f"{path}: no 'run' object: not a hil summary.json")
+    return RunResult.from_dict(document["run"], source=str(path))

@@ -1,0 +1,133 @@
+"""A run: every selected board x scenario, boards in parallel (one worker per board, its scenarios
+in sequence), ending in results/<run-id>/ with the three reports. Ctrl-C stops starting new cases,
+marks what did not run as not run, writes the reports and releases every board."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hil import __version__
+from hil.boot import RetryPolicy
+from hil.case import CaseSettings, run_case
+from hil.errors import HilError
+from hil.lab import BoardConfig, Lab
+from hil.lock import BoardBusy
+from hil.report import write_reports
+from hil.results import CaseResult, RunResult, Verdict, new_run_id
+from hil.scenario import Scenario
+from hil.session import BoardSession
+from hil.terminal import ProgressPrinter
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    boards: Sequence[BoardConfig]
+    scenarios: Sequence[Scenario]
+    results_dir: Path
+    expect_profile: str | None = None
+    jobs: int = 1
+    lock_wait_s: float = 0.0
+
+
+class Runner:
+    def __init__(self, lab: Lab, request: RunRequest, progress: ProgressPrinter) -> None:
+        self.lab, self.request, self.progress = lab, request, progress
+        self.run_id = new_run_id()
+        self.run_dir = request.results_dir / self.run_id
+        self._cases: dict[tuple[str, str], CaseResult] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._settings = CaseSettings(
+            expect_profile=request.expect_profile,
+            boot_retry=RetryPolicy(attempts=lab.boot_attempts),
+            reconnect=lab.reconnect,
+            provenance=_run_provenance(lab),
+        )
+
+    def run(self) -> RunResult:
+        started = datetime.now(UTC)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        interrupted = False
+        pool = ThreadPoolExecutor(max_workers=max(1, self.request.jobs), thread_name_prefix="board")
+        futures = [pool.submit(self._board_worker, board) for board in self.request.boards]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            # Workers see the flag between cases; the case in flight ends at its next timeout
+            # at worst, and its session still releases the board.
+            interrupted = True
+            self._stop.set()
+            for future in futures:
+                future.cancel()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        run = RunResult(
+            run_id=self.run_id,
+            lab_file=str(self.lab.path),
+            started=started,
+            finished=datetime.now(UTC),
+            cases=self._all_cases(started),
+            interrupted=interrupted,
+            provenance=self._settings.provenance,
+        )
+        write_reports(run, self.run_dir)
+        self.progress.run_finished(run)
+        return run
+
+    def _board_worker(self, board: BoardConfig) -> None:
+        workdir = self.run_dir / board.name
+        try:
+            with BoardSession(board, workdir / ".board", self.request.lock_wait_s) as session:
+                for scenario in self.request.scenarios:
+                    if self._stop.is_set():
+                        return
+                    self.progress.case_started(board.name, scenario.name)
+                    self._record(run_case(session, scenario, self.run_dir, self._settings))
+        except BoardBusy as exc:
+            self._skip_rest(board, Verdict.NOT_RUN, str(exc))
+        except HilError as exc:
+            self._skip_rest(board, Verdict.INFRA_ERROR, str(exc))
+
+    def _record(self, case: CaseResult) -> None:
+        with self._lock:
+            self._cases[(case.board, case.scenario)] = case
+        self.progress.case_finished(case)
+
+    def _skip_rest(self, board: BoardConfig, verdict: Verdict, message: str) -> None:
+        now = datetime.now(UTC)
+        for scenario in self.request.scenarios:
+            if (board.name, scenario.name) not in self._cases:
+                self._record(CaseResult(board.name, scenario.name, verdict, now, 0.0, message))
+
+    def _all_cases(self, started: datetime) -> list[CaseResult]:
+        """Every board x scenario in request order; what never ran is marked not run."""
+        cases = []
+        for board in self.request.boards:
+            for scenario in self.request.scenarios:
+                case = self._cases.get((board.name, scenario.name))
+                cases.append(
+                    case
+                    or CaseResult(
+                        board.name, scenario.name, Verdict.NOT_RUN, started, 0.0, "not run"
+                    )
+                )
+        return cases
+
+
+def _run_provenance(lab: Lab) -> dict[str, str]:
+    digest = hashlib.sha256(lab.path.read_bytes()).hexdigest() if lab.path.exists() else "absent"
+    return {
+        "hil": __version__,
+        "host": socket.gethostname(),
+        "user": os.environ.get("USER", "unknown"),
+        f"lab:{lab.path}": digest,
+    }

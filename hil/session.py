@@ -1,0 +1,92 @@
+"""A board in use by this process: its lock, the running instance the controller launches for
+boards that are processes (the virtual board), its power and deploy back-ends and its console
+URLs. Like a labgrid strategy's bound resources: the rest of hil asks the session, never the
+config, how to reach a board."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+
+from hil.backend import BackendSpec
+from hil.deploy import Deployer
+from hil.lab import BoardConfig
+from hil.lock import BoardLock
+from hil.power import PowerBackend
+
+# Options of a virtual board's `power` table when hil launches the board itself.
+VIRTUAL_LAUNCH_OPTIONS = ("backend", "stage_delay", "faults", "console_timestamps", "xen_options")
+
+
+def launches_virtual_board(board: BoardConfig) -> bool:
+    """A virtual board with no control address given: hil runs it, like an FVP it launches."""
+    spec = board.power
+    return spec.kind == "virtual" and not {"control", "port_file"} & set(spec.data)
+
+
+class BoardSession:
+    """``with BoardSession(board, workdir) as s:`` then ``s.consoles``, ``s.power``,
+    ``s.deployer``. Everything is released on exit, also on exceptions and Ctrl-C."""
+
+    def __init__(self, board: BoardConfig, workdir: Path, lock_wait_s: float = 0.0) -> None:
+        self.board = board
+        self.workdir = workdir
+        self.lock_wait_s = lock_wait_s
+        self.consoles: Mapping[str, str] = {}
+        self._stack = ExitStack()
+        self._power: PowerBackend | None = None
+        self._deployer: Deployer | None = None
+
+    @property
+    def power(self) -> PowerBackend:
+        assert self._power is not None, "session not entered"
+        return self._power
+
+    @property
+    def deployer(self) -> Deployer:
+        assert self._deployer is not None, "session not entered"
+        return self._deployer
+
+    def __enter__(self) -> BoardSession:
+        try:
+            self._stack.enter_context(BoardLock(self.board.name, self.lock_wait_s))
+            if launches_virtual_board(self.board):
+                self._launch_virtual()
+            else:
+                self._power = self.board.make_power()
+                self._stack.callback(self._power.close)
+                self._deployer = self.board.make_deployer()
+                self.consoles = dict(self.board.consoles)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stack.close()
+
+    def _launch_virtual(self) -> None:
+        # Imported here: only labs with virtual boards need the simulator.
+        from hil.sim.backend import VirtualDeployer, VirtualPower
+        from hil.sim.launcher import VirtualBoardProcess
+
+        spec: BackendSpec = self.board.power
+        spec.only(*VIRTUAL_LAUNCH_OPTIONS)
+        delay = spec.get("stage_delay", float, -1.0)
+        process = VirtualBoardProcess.start(
+            self.board.name,
+            self.board.xen_profile,
+            workdir=self.workdir,
+            stage_delay=delay if delay >= 0 else None,
+            faults=dict(spec.get("faults", dict, {})),
+            xen_options=dict(spec.get("xen_options", dict, {})),
+            console_timestamps=spec.get("console_timestamps", bool, False),
+        )
+        self._stack.callback(process.stop)
+        self._power = VirtualPower(process.control)
+        self._deployer = VirtualDeployer(process.control)
+        self.consoles = {name: process.console_url_for(name) for name in process.consoles}

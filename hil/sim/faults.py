@@ -1,0 +1,164 @@
+"""Faults a virtual board injects into its boot, for reliability tests of the controller.
+
+A fault set is a JSON object keyed by fault kind (at most one fault of each kind), e.g.
+``{"stall": {"stage": "xen", "boots": 1}, "slow": {"ms_per_byte": 2}}``. Every fault acts when
+the boot reaches its ``stage`` (before the stage's first line; ``slow`` defaults to the first
+stage), in at most ``boots`` boots counted from when the set was installed, so a controller's
+retry can succeed; without ``boots`` it acts in every boot. Boots that never reach the stage (an
+undeployed board stops after TF-A) do not count.
+
+Kinds:
+- ``stall``: output stops for good; only a reset or power-cycle revives the board.
+- ``garbage``: ``size`` bytes of ``pattern`` (random | nul | ff | utf8, the last being truncated
+  multi-byte UTF-8 sequences) are written, then the boot goes on.
+- ``disconnect``: the console client's socket is closed. Like a real UART behind a terminal server,
+  what the board prints until a client reconnects is lost to the wire, unless ``hold`` is true:
+  then the board waits for the next client before it goes on.
+- ``reboot`` (first boot only unless ``boots`` says otherwise) and ``reboot_loop`` (every boot
+  unless ``boots`` says otherwise): the board restarts its boot from the first stage.
+- ``slow``: from the stage on, every byte takes ``ms_per_byte`` milliseconds.
+- ``burst``: ``size`` bytes of printable noise lines at full speed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+from hil.errors import UsageError
+
+
+class FaultKind(StrEnum):
+    STALL = "stall"
+    GARBAGE = "garbage"
+    DISCONNECT = "disconnect"
+    REBOOT = "reboot"
+    REBOOT_LOOP = "reboot_loop"
+    SLOW = "slow"
+    BURST = "burst"
+
+
+class Garbage(StrEnum):
+    RANDOM = "random"
+    NUL = "nul"
+    FF = "ff"
+    UTF8 = "utf8"
+
+
+# A spontaneous reboot happens once unless told otherwise; a reboot loop never ends by itself.
+_DEFAULT_BOOTS: dict[FaultKind, int | None] = {FaultKind.REBOOT: 1}
+_DEFAULT_SIZE: dict[FaultKind, int] = {FaultKind.GARBAGE: 256, FaultKind.BURST: 1 << 20}
+# Lead bytes of 2-, 3- and 4-byte UTF-8 sequences, each cut short of its continuation bytes.
+_PARTIAL_UTF8 = (b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98")
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: FaultKind
+    stage: str | None = None
+    boots: int | None = None
+    console: str = "ns"
+    size: int = 0
+    pattern: Garbage = Garbage.RANDOM
+    hold: bool = False
+    ms_per_byte: float = 0.0
+    seed: int = 0
+
+    def noise(self) -> bytes:
+        """The bytes a garbage or burst fault writes (reproducible from ``seed``)."""
+        rng = random.Random(self.seed)
+        if self.kind is FaultKind.BURST:
+            line = bytes(rng.randrange(0x20, 0x7F) for _ in range(79)) + b"\n"
+            return (line * (self.size // len(line) + 1))[: self.size]
+        if self.pattern is Garbage.NUL:
+            return b"\0" * self.size
+        if self.pattern is Garbage.FF:
+            return b"\xff" * self.size
+        if self.pattern is Garbage.UTF8:
+            parts = (rng.choice(_PARTIAL_UTF8) for _ in range(self.size))
+            return b"".join(parts)[: self.size]
+        return rng.randbytes(self.size)
+
+
+_FIELDS = {f.name for f in fields(Fault)} - {"kind"}
+
+
+def _count(kind: FaultKind, name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UsageError(f"fault {kind}: {name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[str, ...]) -> Fault:
+    try:
+        kind = FaultKind(kind_text)
+    except ValueError:
+        raise UsageError(
+            f"unknown fault {kind_text!r} (known: {', '.join(k.value for k in FaultKind)})"
+        ) from None
+    if not isinstance(spec, Mapping):
+        raise UsageError(f"fault {kind}: expected an object, got {type(spec).__name__}")
+    unknown = set(spec) - _FIELDS
+    if unknown:
+        raise UsageError(f"fault {kind}: unknown field(s) {', '.join(sorted(unknown))}")
+    stage = spec.get("stage", stages[0] if kind is FaultKind.SLOW else None)
+    if stage not in stages:
+        raise UsageError(f"fault {kind}: stage {stage!r} is not one of {', '.join(stages)}")
+    boots = spec.get("boots", _DEFAULT_BOOTS.get(kind))
+    if boots is not None:
+        boots = _count(kind, "boots", boots)
+    size = _count(kind, "size", spec.get("size", _DEFAULT_SIZE.get(kind, 0)))
+    seed = _count(kind, "seed", spec.get("seed", 0))
+    ms = spec.get("ms_per_byte", 0.0)
+    if not isinstance(ms, int | float) or isinstance(ms, bool) or ms < 0:
+        raise UsageError(f"fault {kind}: ms_per_byte must be a number >= 0, got {ms!r}")
+    console = spec.get("console", "ns")
+    if console not in consoles:
+        raise UsageError(f"fault {kind}: console {console!r} is not one of {', '.join(consoles)}")
+    try:
+        pattern = Garbage(spec.get("pattern", Garbage.RANDOM))
+    except ValueError:
+        raise UsageError(
+            f"fault {kind}: pattern {spec['pattern']!r} is not one of "
+            f"{', '.join(g.value for g in Garbage)}"
+        ) from None
+    hold = spec.get("hold", False)
+    if not isinstance(hold, bool):
+        raise UsageError(f"fault {kind}: hold must be true or false, got {hold!r}")
+    return Fault(kind, stage, boots, console, size, pattern, hold, float(ms), seed)
+
+
+@dataclass
+class FaultSet:
+    faults: tuple[Fault, ...] = ()
+    # How many boots each fault has acted in so far.
+    fired: dict[FaultKind, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls, value: Mapping[str, Any] | str, stages: tuple[str, ...], consoles: tuple[str, ...]
+    ) -> FaultSet:
+        """Validate a fault set given as JSON text or an already-decoded object."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"faults: not valid JSON: {exc}") from None
+        if not isinstance(value, Mapping):
+            raise UsageError(f"faults: expected an object keyed by fault kind, got {value!r}")
+        return cls(tuple(_fault(k, v, stages, consoles) for k, v in value.items()))
+
+    def fire(self, stage: str) -> list[Fault]:
+        """The faults that act now that a boot has reached ``stage``, counted as having acted."""
+        due = [
+            f
+            for f in self.faults
+            if f.stage == stage and (f.boots is None or self.fired.get(f.kind, 0) < f.boots)
+        ]
+        for fault in due:
+            self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
+        return due

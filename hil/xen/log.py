@@ -1,0 +1,349 @@
+"""Console output -> typed events. Bytes go in, in chunks of any size; each complete line comes out
+as one event (a lone CR splits a line into several events sharing its line number). Memory stays
+constant: only the unfinished last line is kept, and it is capped at ``MAX_LINE`` bytes.
+
+With ``markers`` set, lines containing none of them are only counted, never decoded: that is the
+fast path ``hil triage`` uses on multi-GiB logs (C-speed ``bytes.find``/``count`` per chunk).
+``XEN_MARKERS`` selects the lines that can hold a catalogue message (``hil.xen.messages``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from string import Formatter
+from typing import BinaryIO
+
+from hil.probe import parse_probe_line
+from hil.xen.messages import BY_KEY, MESSAGES, Level, Message
+
+MAX_LINE = 64 * 1024
+CHUNK_SIZE = 1024 * 1024
+
+Marker = bytes | re.Pattern[bytes]
+
+
+def _leading_text(msg: Message) -> str:
+    """Regex for how ``msg`` starts: its first literal word, after ``\\S+`` for a leading field
+    (the vCPU or domain some messages begin with)."""
+    head = ""
+    for literal, name, _, _ in Formatter().parse(msg.template):
+        if literal:
+            stripped = literal.lstrip(" ")
+            word = literal[: len(literal) - len(stripped)] + stripped.split(" ", 1)[0]
+            return head + re.escape(word + " " if " " in stripped else word)
+        head += r"\S+" if name is not None else ""
+    return head
+
+
+# The fast path's needle: a Xen line ("(XEN) ", optional stamp) whose text starts the way a
+# catalogue message does. One regex pass finds them all: sre scans for the literal "(XEN) " at
+# C speed and tries the short alternation only there.
+XEN_MESSAGE_LINES: re.Pattern[bytes] = re.compile(
+    rb"\(XEN\) (?:\[[^\]\n]*\] )?(?:"
+    + "|".join(dict.fromkeys(_leading_text(m) for m in MESSAGES)).encode()
+    + rb")"
+)
+
+MessageKey = StrEnum("MessageKey", {key.upper(): key for key in BY_KEY}, module=__name__)
+MessageKey.__doc__ = "One member per catalogue message (hil.xen.messages), e.g. SP_UNUSABLE."
+
+
+class Stage(StrEnum):
+    """Who printed a line, from its prefix."""
+
+    XEN = "xen"
+    GUEST = "guest"  # "(dN) ": a domain's output relayed by Xen
+    TFA = "tf-a"
+    SPMC = "spmc"
+    LINUX = "linux"  # unprefixed "[    0.000000] ": dom0's kernel
+    OTHER = "other"  # anything else unprefixed (dom0 user space, boot loaders, noise)
+
+
+@dataclass(frozen=True, slots=True)
+class XenTimestamp:
+    """A ``console_timestamps`` stamp as printed: ``boot`` "[    1.234567]", ``date``/``datems``
+    "[2026-11-24 10:00:00(.123)]" wall clock, or ``raw`` "[00000000031c4a07]" (the cycle counter,
+    also what ``boot`` prints before the clock runs). Decoded on demand: most are never read."""
+
+    text: str
+
+    @property
+    def since_boot(self) -> float | None:
+        return float(self.text) if "." in self.text and "-" not in self.text else None
+
+    @property
+    def wallclock(self) -> datetime | None:
+        return datetime.fromisoformat(self.text) if "-" in self.text else None
+
+    @property
+    def cycles(self) -> int | None:
+        return int(self.text, 16) if "." not in self.text and "-" not in self.text else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    line: int  # 1-based, counting "\n" in the stream
+    raw: str  # the sanitised line, host-capture prefix removed
+    console: str
+    xen_time: XenTimestamp | None = None
+    host_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleLine(Event):
+    """A line that is not a catalogue message or probe line."""
+
+    stage: Stage
+    text: str  # after the stage prefix
+    domain: int | None = None
+    level: str | None = None  # TF-A's NOTICE/INFO/WARNING/ERROR/VERBOSE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XenMessage(Event):
+    """A catalogue message printed by Xen. Match it with
+    ``case XenMessage(key=MessageKey.SP_UNUSABLE, fields={"id": sp_id})``."""
+
+    key: MessageKey
+    fields: Mapping[str, int | str]
+    level: Level
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeLine(Event):
+    """A ``HILPROBE`` line; ``domain`` is 0 for dom0's unprefixed output."""
+
+    domain: int
+    kind: str
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureLine:
+    """One line of the controller's timestamped console.log."""
+
+    host_time: datetime
+    console: str
+    text: str
+
+
+_CAPTURE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?) (\S+) \| ")
+
+
+def format_capture_line(host_time: datetime, console: str, text: str) -> str:
+    """The console.log line for ``text`` (no line ending); ``parse_capture_line`` reverses it."""
+    return f"{host_time.isoformat()} {console} | {text}"
+
+
+def parse_capture_line(line: str) -> CaptureLine | None:
+    match = _CAPTURE.match(line)
+    if not match:
+        return None
+    try:
+        when = datetime.fromisoformat(match[1])
+    except ValueError:
+        return None
+    return CaptureLine(when, match[2], line[match.end() :])
+
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, and the 8-bit
+# C1 CSI; then every remaining control character except TAB.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def sanitize(raw: bytes) -> str:
+    """Text safe to store and show: UTF-8 with replacement, escape sequences and controls gone."""
+    text = raw.decode("utf-8", "replace")
+    if "\x1b" in text or "\x9b" in text:
+        text = _ESCAPES.sub("", text)
+    return _CONTROLS.sub("", text)
+
+
+_TS = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\]"
+_XEN = re.compile(rf"\(XEN\)(?: {_TS})?(?: |$)")
+_GUEST = re.compile(rf"\(d(\d+)\)(?: {_TS})?(?: |$)")
+_TFA = re.compile(r"(NOTICE|INFO|WARNING|ERROR|VERBOSE): +")
+_SPMC = re.compile(r"SPMC: |[IDEWF]/TC: ")
+_LINUX = re.compile(r"\[\s*\d+\.\d+\] ")
+
+
+def _first_word(msg: Message) -> str | None:
+    head = msg.template.split(" ", 1)[0]
+    return None if "{" in head else head
+
+
+# Candidates per first word of a line, in catalogue order (the order ``identify`` tries), so a
+# line is matched against a few templates instead of all of them.
+_FIELD_FIRST = tuple(m for m in MESSAGES if _first_word(m) is None)
+_CANDIDATES: dict[str, tuple[Message, ...]] = {
+    word: tuple(m for m in MESSAGES if _first_word(m) in (word, None))
+    for word in {_first_word(m) for m in MESSAGES} - {None}
+    if word is not None
+}
+
+
+@lru_cache(maxsize=4096)  # boots repeat: the same message texts recur in a long log
+def identify(body: str) -> tuple[MessageKey, dict[str, int | str], Level] | None:
+    """Like ``hil.xen.messages.identify``, for a line's text after ``(XEN) [stamp] ``."""
+    for msg in _CANDIDATES.get(body.split(" ", 1)[0], _FIELD_FIRST):
+        values = msg.match(body)
+        if values is not None:
+            return MessageKey(msg.key), values, msg.level
+    return None
+
+
+def parse_line(text: str, line: int, console: str) -> Event:
+    """The event for one sanitised line without its line ending."""
+    host_time = None
+    if text[:1].isdigit() and (capture := parse_capture_line(text)) is not None:
+        host_time, console, text = capture.host_time, capture.console, capture.text
+    common = {"line": line, "raw": text, "console": console, "host_time": host_time}
+    if match := _XEN.match(text):
+        body = text[match.end() :]
+        stamp = XenTimestamp(match[1].strip()) if match[1] else None
+        if (found := identify(body)) is not None:
+            key, values, level = found
+            return XenMessage(**common, xen_time=stamp, key=key, fields=dict(values), level=level)
+        return ConsoleLine(**common, xen_time=stamp, stage=Stage.XEN, text=body)
+    if match := _GUEST.match(text):
+        body = text[match.end() :]
+        stamp = XenTimestamp(match[2].strip()) if match[2] else None
+        domain = int(match[1])
+        if (probe := parse_probe_line(body)) is not None:
+            kind, fields = probe
+            return ProbeLine(**common, xen_time=stamp, domain=domain, kind=kind, fields=fields)
+        return ConsoleLine(**common, xen_time=stamp, stage=Stage.GUEST, text=body, domain=domain)
+    if (probe := parse_probe_line(text)) is not None:
+        return ProbeLine(**common, domain=0, kind=probe[0], fields=probe[1])
+    if match := _TFA.match(text):
+        return ConsoleLine(**common, stage=Stage.TFA, text=text[match.end() :], level=match[1])
+    if match := _SPMC.match(text):
+        return ConsoleLine(**common, stage=Stage.SPMC, text=text[match.end() :])
+    if match := _LINUX.match(text):
+        return ConsoleLine(**common, stage=Stage.LINUX, text=text[match.end() :])
+    return ConsoleLine(**common, stage=Stage.OTHER, text=text)
+
+
+class LogParser:
+    """Incremental parser: ``feed`` chunks, then ``close`` for a last unterminated line."""
+
+    def __init__(self, console: str = "console", markers: Iterable[Marker] | None = None) -> None:
+        self.console = console
+        self.markers = tuple(markers) if markers is not None else None
+        self.lines = 0  # complete lines seen so far
+        self._pending = b""
+        self._overlong = False  # dropping the rest of a line that exceeded MAX_LINE
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._overlong:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return []
+            data = data[newline:]
+            self._overlong = False
+        buf = self._pending + data if self._pending else data
+        end = buf.rfind(b"\n") + 1
+        events = self._scan(buf, end) if end else []
+        self._keep(buf[end:] if end < len(buf) else b"")
+        return events
+
+    def close(self) -> list[Event]:
+        tail, self._pending = self._pending, b""
+        self._overlong = False
+        if not tail or (self.markers is not None and not _has_marker(tail, self.markers)):
+            return []
+        return self._events(tail, self.lines + 1)
+
+    def _keep(self, tail: bytes) -> None:
+        self._pending = _capped(tail)
+        self._overlong = len(self._pending) < len(tail.replace(b"\0", b""))
+
+    def _scan(self, buf: bytes, end: int) -> list[Event]:
+        """Events for the complete lines ``buf[:end]``; advances the line count."""
+        if self.markers is None:
+            starts: Iterable[int] = _line_starts(buf, end)
+        else:
+            found: set[int] = set()
+            for marker in self.markers:
+                for pos in _positions(marker, buf, end):
+                    found.add(buf.rfind(b"\n", 0, pos) + 1)
+            starts = sorted(found)
+        events: list[Event] = []
+        counted = 0
+        for start in starts:
+            self.lines += buf.count(b"\n", counted, start)
+            stop = buf.find(b"\n", start)
+            counted = stop + 1
+            self.lines += 1
+            events += self._events(_capped(buf[start:stop]), self.lines)
+        self.lines += buf.count(b"\n", counted, end)
+        return events
+
+    def _events(self, raw: bytes, line: int) -> list[Event]:
+        raw = raw.rstrip(b"\r")
+        if b"\r" not in raw:
+            return [parse_line(sanitize(raw), line, self.console)]
+        return [parse_line(sanitize(part), line, self.console) for part in raw.split(b"\r") if part]
+
+
+def _positions(marker: Marker, buf: bytes, end: int) -> Iterator[int]:
+    """Where ``marker`` occurs in ``buf[:end]``, at most once per line."""
+    if isinstance(marker, bytes):
+        pos = buf.find(marker, 0, end)
+        while pos >= 0:
+            yield pos
+            pos = buf.find(marker, buf.find(b"\n", pos) + 1, end)
+    else:
+        for match in marker.finditer(buf, 0, end):
+            yield match.start()
+
+
+def _has_marker(line: bytes, markers: Iterable[Marker]) -> bool:
+    return any(next(_positions(m, line, len(line)), None) is not None for m in markers)
+
+
+def _capped(raw: bytes) -> bytes:
+    """At most MAX_LINE bytes of a line. A NUL flood is the usual cause of a huge line, and what
+    follows it still gets parsed."""
+    if len(raw) <= MAX_LINE:
+        return raw
+    return raw.replace(b"\0", b"")[:MAX_LINE]
+
+
+def _line_starts(buf: bytes, end: int) -> Iterator[int]:
+    start = 0
+    while start < end:
+        yield start
+        start = buf.find(b"\n", start) + 1
+
+
+def parse_stream(
+    stream: BinaryIO,
+    console: str = "console",
+    markers: Iterable[Marker] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[Event]:
+    """Events from a binary stream, read ``chunk_size`` bytes at a time."""
+    parser = LogParser(console, markers)
+    while chunk := stream.read(chunk_size):
+        yield from parser.feed(chunk)
+        # Finishing the cut line here keeps the next big chunk from being copied onto it.
+        yield from parser.feed(stream.readline(MAX_LINE))
+    yield from parser.close()
+
+
+def parse_bytes(
+    data: bytes, console: str = "console", markers: Iterable[Marker] | None = None
+) -> list[Event]:
+    parser = LogParser(console, markers)
+    return parser.feed(data) + parser.close()

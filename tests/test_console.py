@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import os
+import random
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hil.console import (
+    Console,
+    ConsoleGroup,
+    ConsoleLost,
+    ConsolePanic,
+    ConsoleTimeout,
+    ReconnectPolicy,
+    sanitise,
+)
+from hil.errors import ExitCode
+from tests.tcp_console import ScriptedConsoleServer
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 (\S+) \| (.*)$")
+FAST = ReconnectPolicy(attempts=3, wait_initial_s=0.01, wait_max_s=0.05)
+
+
+def _log_lines(path: Path) -> list[tuple[str, str]]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = LOG_LINE.match(line)
+        assert m, line
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+def test_loop_records_raw_and_timestamped_lines(tmp_path: Path) -> None:
+    with Console("uart0", "loop://", tmp_path) as con:
+        con.write(b"NOTICE:  BL1: v2.12\r\n\x1b[0mcolour\nbad \xff byte\npartial")
+        m = con.expect(r"bad (.) byte", timeout=5)
+        assert m.group(1) == "\ufffd"
+        con.expect("partial", timeout=5)
+    assert (tmp_path / "uart0.raw").read_bytes().startswith(b"NOTICE:  BL1: v2.12\r\n")
+    assert _log_lines(tmp_path / "uart0.log") == [
+        ("uart0", "NOTICE:  BL1: v2.12"),
+        ("uart0", "\\x1b[0mcolour"),
+        ("uart0", "bad \ufffd byte"),
+        ("uart0", "partial"),  # the unterminated last line is written on close
+    ]
+
+
+def test_expect_only_looks_after_the_mark(tmp_path: Path) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        con.write("stage A\n")
+        con.expect("stage A", 5)
+        mark = con.mark()
+        with pytest.raises(ConsoleTimeout):
+            con.expect("stage A", 0.1, since=mark)
+        con.write("stage B\n")
+        assert con.expect("stage (.)", 5, since=mark).group(1) == "B"
+
+
+def test_timeout_is_infra_and_carries_last_lines(tmp_path: Path) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        con.write("one\ntwo\nthree\n")
+        con.expect("three", 5)
+        with pytest.raises(ConsoleTimeout) as err:
+            con.expect("Xen version", 0.2)
+    assert err.value.exit_code == ExitCode.INFRA
+    assert err.value.last_lines == ("one", "two", "three")
+    assert "\n" not in str(err.value) and "'three'" in str(err.value)
+
+
+@pytest.mark.parametrize("panic", ["Panic on CPU 0:", "Xen BUG at page_alloc.c:42", "SError"])
+def test_panic_ends_a_wait_at_once(tmp_path: Path, panic: str) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        threading.Timer(0.1, con.write, args=(f"(XEN) {panic}\n",)).start()
+        started = time.monotonic()
+        with pytest.raises(ConsolePanic) as err:
+            con.expect("never printed", timeout=30)
+    assert time.monotonic() - started < 2
+    assert panic in str(err.value)
+    assert err.value.exit_code == ExitCode.CHECK_FAILED
+
+
+def test_match_before_a_panic_still_wins(tmp_path: Path) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        con.write("READY\nKernel panic - not syncing\n")
+        time.sleep(0.1)  # both in the buffer before the wait starts
+        assert con.expect("READY", 5).group() == "READY"
+        with pytest.raises(ConsolePanic):
+            con.expect("after", 5)
+
+
+def test_reconnect_loses_no_byte(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    first, second = rng.randbytes(200_000), rng.randbytes(100_000) + b"\nEND OF STREAM\n"
+    sessions = [[first[:1000], 0.05, first[1000:]], [second]]
+    with ScriptedConsoleServer(sessions) as server:
+        con = Console("uart", server.url, tmp_path, reconnect=FAST)
+        chunks: list[bytes] = []
+        con.subscribe(on_chunk=lambda c: chunks.append(c.data))
+        with con:
+            con.expect("END OF STREAM", timeout=10)
+        assert con.reconnects == 1
+    assert (tmp_path / "uart.raw").read_bytes() == first + second
+    assert b"".join(chunks) == first + second
+
+
+def test_unrecoverable_loss_reaches_waiters(tmp_path: Path) -> None:
+    server = ScriptedConsoleServer([[b"hello\n"]], hold_last=False).start()
+    with Console("uart", server.url, tmp_path, reconnect=FAST) as con:
+        con.expect("hello", 5)
+        server.stop()  # nothing listens any more
+        with pytest.raises(ConsoleLost) as err:
+            con.expect("never", timeout=30)
+    assert err.value.exit_code == ExitCode.INFRA
+    assert "'uart'" in str(err.value) and "3 attempts" in str(err.value)
+    assert err.value.last_lines == ("hello",)
+
+
+def test_write_reaches_the_far_end(tmp_path: Path) -> None:
+    with ScriptedConsoleServer([[b"login: "]]) as server:
+        with Console("uart", server.url, tmp_path) as con:
+            con.expect("login: ", 5)
+            con.write("root\n")
+            deadline = time.monotonic() + 5
+            while bytes(server.received) != b"root\n" and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert bytes(server.received) == b"root\n"
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_close_leaks_no_thread_or_fd(tmp_path: Path) -> None:
+    with ScriptedConsoleServer([[b"x\n"]]) as server:
+        Console("warm", server.url, tmp_path).open().close()  # first-use imports
+    threads, fds = threading.active_count(), _fds()
+    for i in range(5):
+        with ScriptedConsoleServer([[b"x\n"]]) as server:
+            group = ConsoleGroup({"s": server.url, "n": "loop://"}, tmp_path / str(i))
+            with group:
+                group.expect("x", 5)
+    assert threading.active_count() <= threads  # other tests' threads may end meanwhile
+    assert _fds() <= fds
+
+
+def test_group_merges_timeline_and_watches_every_console(tmp_path: Path) -> None:
+    with ConsoleGroup({"secure": "loop://", "normal": "loop://"}, tmp_path) as group:
+        group["secure"].write("NOTICE:  BL31: v2.12\n")
+        group.expect("BL31", 5, console="secure")
+        group["normal"].write("(XEN) Xen version 4.22\n")
+        hit = group.expect("Xen version", 5)
+        assert hit.console == "normal"
+        mark = group.mark()
+        group["secure"].write("SError on CPU1\n")
+        with pytest.raises(ConsolePanic, match="'secure'"):
+            group.expect("HILPROBE end", 30, since=mark, console="normal")
+        timeline = [(r.console, r.text) for r in group.timeline()]
+    assert timeline == [
+        ("secure", "NOTICE:  BL31: v2.12"),
+        ("normal", "(XEN) Xen version 4.22"),
+        ("secure", "SError on CPU1"),
+    ]
+    assert _log_lines(tmp_path / "normal.log") == [("normal", "(XEN) Xen version 4.22")]
+
+
+@given(st.text())
+def test_sanitised_text_is_one_printable_line(text: str) -> None:
+    clean = sanitise(text)
+    assert not any((ord(c) < 0x20 and c != "\t") or 0x7F <= ord(c) <= 0x9F for c in clean)
+    printable = "".join(c for c in text if c.isprintable() and c not in "\\\r")
+    assert sanitise(printable) == printable
+
+
+def test_concurrent_waiters_each_get_their_line(tmp_path: Path) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        mark = con.mark()
+        found: dict[int, str] = {}
+
+        def wait(i: int) -> None:
+            found[i] = con.expect(rf"line {i} (\w+)", 10, since=mark).group(1)
+
+        waiters = [threading.Thread(target=wait, args=(i,)) for i in range(8)]
+        for t in waiters:
+            t.start()
+        for i in reversed(range(8)):
+            con.write(f"line {i} w{i}\n")
+        for t in waiters:
+            t.join()
+    assert found == {i: f"w{i}" for i in range(8)}
+
+
+def test_line_anchor_at_a_mark_sees_the_text_before_it(tmp_path: Path) -> None:
+    with Console("c", "loop://", tmp_path) as con:
+        con.write("NOTICE:  BL3")
+        con.expect("BL3", 5)
+        mark = con.mark()
+        con.write("1: v2.12\n")
+        with pytest.raises(ConsoleTimeout):
+            con.expect(r"^1: ", 0.2, since=mark)  # mid-line: not a line start
+        con.write("1: next line\n")
+        assert con.expect(r"^1: (.*)$", 5, since=mark).group(1) == "next line"

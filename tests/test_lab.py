@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hil.config import ConfigTable
+from hil.errors import ConfigError, ExitCode
+from hil.lab import check_console_url, load_board_type, load_lab
+from hil.xen.messages import message
+
+REPO = Path(__file__).resolve().parent.parent
+PROFILES = ("xen-4.21", "xen-4.22", "none")
+BOARD = 'name = "b0"\ntype = "qemu-virt"\ndeploy = {backend = "copy", dest = "."}\n'
+PDU = 'power = {backend = "pdu-command", on = ["pdu", "on"], off = ["pdu", "off"]}\n'
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(REPO / "boards", tmp_path / "boards")
+    monkeypatch.chdir(tmp_path)  # messages name files as the user would: relative
+    return tmp_path
+
+
+def _load(lab_dir: Path, text: str):  # type: ignore[no-untyped-def]
+    (lab_dir / "lab.toml").write_text(text)
+    return load_lab(lab_dir / "lab.toml", PROFILES)
+
+
+def _error(lab_dir: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        _load(lab_dir, text)
+    message = str(err.value)
+    assert "\n" not in message and err.value.exit_code == ExitCode.USAGE
+    return message
+
+
+def test_default_lab_has_one_default_virtual_board() -> None:
+    lab = load_lab(REPO / "lab.toml", PROFILES)
+    (board,) = lab.select()
+    assert (board.name, board.type.name, board.xen_profile, board.default) == (
+        "virtual0",
+        "virtual",
+        "xen-4.22",
+        True,
+    )
+    assert (board.power.kind, board.deploy.kind) == ("virtual", "virtual")
+    assert set(board.consoles) == {"ns", "secure"}
+
+
+def test_every_shipped_board_type_loads_with_the_full_stage_list() -> None:
+    for path in sorted((REPO / "boards").glob("*.toml")):
+        btype = load_board_type(path)
+        assert [s.name for s in btype.stages] == [
+            "bl1", "bl2", "bl31", "spmc", "xen", "ffa", "probe"
+        ], path.name  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stage", "line"),
+    [
+        ("bl1", "NOTICE:  Booting Trusted Firmware"),
+        ("bl31", "NOTICE:  BL31: v2.12.1(release):v2.12.1"),
+        ("spmc", "I/TC: OP-TEE version: 4.5.0 (gcc version 12.2.0) #1"),
+        ("spmc", "NOTICE: Initialising hafnium"),
+        ("xen", "(XEN) " + message("xen_version").render(version="4.22", rest="(x@y) (gcc)")),
+        ("ffa", "(XEN) " + message("mediator_version").render(version="1.2")),
+    ],
+)
+def test_stage_markers_match_real_console_lines(stage: str, line: str) -> None:
+    btype = load_board_type(REPO / "boards" / "fvp-base-revc.toml")
+    marker = next(s.marker for s in btype.stages if s.name == stage)
+    assert marker.search(f"junk\r\n{line}\r\nmore\r\n")
+
+
+@pytest.mark.parametrize("key", ["tee_using", "no_firmware", "vm_to_vm_only"])
+def test_ffa_init_ends_on_any_of_its_outcomes(key: str) -> None:
+    btype = load_board_type(REPO / "boards" / "juno-r2.toml")
+    done = next(s.done for s in btype.stages if s.name == "ffa")
+    assert done is not None
+    text = message(key).render(name="FF-A") if key == "tee_using" else message(key).render()
+    assert done.search(f"(XEN) {text}\r\n")
+    assert not done.search("(XEN) ARM FF-A Mediator version 1.2\r\n")
+
+
+def test_board_overrides_and_no_hypervisor(lab_dir: Path) -> None:
+    lab = _load(
+        lab_dir,
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{probe = 99}}\n'
+        'tags = ["juno"]\nplace = "p1"\n',
+    )
+    board = lab.board("b0")
+    assert [s.name for s in board.stages] == ["bl1", "bl2", "bl31", "spmc", "probe"]
+    assert board.stages[-1].timeout_s == 99
+    assert (board.tags, board.place, board.xen_profile) == (("juno",), "p1", "none")
+    assert lab.select() == [board]  # no default board: all
+
+
+BOARD_KEYS = (
+    "name, type, xen_profile, consoles, power, deploy, tags, timeouts, default, place, "
+    "xen_image, xen_src"
+)
+CASES = [
+    (
+        "colour = 1\n",
+        "lab.toml: field 'colour': unknown key (known: boards_dir, results_dir, "
+        "xen_profile, boot_attempts, reconnect_attempts, board)",
+    ),
+    ('xen_profile = "xen-4.22"\n', "lab.toml: field 'board': missing"),
+    ("[[board]]\ntype = 'qemu-virt'\n", "lab.toml: board #1: field 'name': missing"),
+    ('[[board]]\nname = "b0"\n', "lab.toml: board 'b0': field 'type': missing"),
+    ("[[board]]\nname = 7\n", "lab.toml: board #1: field 'name': expected a string, got 7"),
+    (
+        f"[[board]]\n{BOARD}{PDU}colour = 1\n",
+        f"lab.toml: board 'b0': field 'colour': unknown key (known: {BOARD_KEYS})",
+    ),
+    (
+        f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-4.22"\ndefault = "yes"\n',
+        "lab.toml: board 'b0': field 'default': expected true or false, got 'yes'",
+    ),
+    (
+        f"[[board]]\n{BOARD}{PDU}",
+        "lab.toml: board 'b0': field 'xen_profile': missing (and no lab-wide xen_profile)",
+    ),
+    (
+        f'xen_profile = "xen-9"\n[[board]]\n{BOARD}{PDU}',
+        "lab.toml: field 'xen_profile': unknown Xen profile 'xen-9' "
+        "(known: xen-4.21, xen-4.22, none)",
+    ),
+    (
+        f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-9"\n',
+        "lab.toml: board 'b0': field 'xen_profile': unknown Xen profile 'xen-9' "
+        "(known: xen-4.21, xen-4.22, none)",
+    ),
+    (
+        'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "nope"\n',
+        "lab.toml: board 'b0': field 'type': unknown board type 'nope' "
+        "(known: fvp-base-revc, juno-r2, qemu-virt, virtual)",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{uart0 = "socket://host"}}\n{PDU}',
+        "lab.toml: board 'b0': field 'consoles.uart0': 'socket://host' has no port",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{u = "socket://h:99999"}}\n{PDU}',
+        "lab.toml: board 'b0': field 'consoles.u': 'socket://h:99999' has a bad port",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{u = "rfc2217://:4000"}}\n{PDU}',
+        "lab.toml: board 'b0': field 'consoles.u': 'rfc2217://:4000' has no host",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{u = "telnet://h:23"}}\n{PDU}',
+        "lab.toml: board 'b0': field 'consoles.u': 'telnet://h:23' is not a console (use a tty "
+        "path, socket://HOST:PORT, rfc2217://HOST:PORT or loop://)",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{u = 5}}\n{PDU}',
+        "lab.toml: board 'b0': field 'consoles.u': expected a string, got 5",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{}}\n{PDU}',
+        "lab.toml: board 'b0': field 'consoles': no console",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}',
+        "lab.toml: board 'b0': field 'power': missing (board type 'qemu-virt' has no default)",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{backend = "ipmi"}}\n',
+        "lab.toml: board 'b0': field 'power.backend': unknown power back-end 'ipmi' "
+        "(known: emulator, pdu-command, pyocd, virtual)",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{on = ["x"]}}\n',
+        "lab.toml: board 'b0': field 'power.backend': missing",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xne = 5}}\n',
+        "lab.toml: board 'b0': field 'timeouts.xne': board type 'qemu-virt' has no stage 'xne' "
+        "(stages: bl1, bl2, bl31, spmc, xen, ffa, probe)",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = 0}}\n',
+        "lab.toml: board 'b0': field 'timeouts.xen': must be positive",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}[[board]]\n{BOARD}{PDU}',
+        "lab.toml: board 'b0': field 'name': duplicate board name",
+    ),
+    (
+        f'xen_profile = "none"\nboot_attempts = 0\n[[board]]\n{BOARD}{PDU}',
+        "lab.toml: field 'boot_attempts': must be at least 1, got 0",
+    ),
+    ('boards_dir = "nowhere"\n', "lab.toml: field 'boards_dir': nowhere is not a directory"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_bad_lab_gives_one_exact_line(lab_dir: Path, text: str, expected: str) -> None:
+    assert _error(lab_dir, text) == expected
+
+
+def test_toml_syntax_error_names_the_file(lab_dir: Path) -> None:
+    assert _error(lab_dir, "[[board]\n").startswith("lab.toml: not valid TOML: ")
+
+
+def test_missing_lab_file(lab_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^nolab.toml: cannot read: No such file"):
+        load_lab(lab_dir / "nolab.toml", PROFILES)
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        (
+            'name = "s"\nmarker = "(unclosed"\ntimeout = 1',
+            "boards/bad.toml: field 'stages[0].marker': bad regex '(unclosed': missing ), "
+            "unterminated subpattern at position 0",
+        ),
+        (
+            'name = "s"\nmarker = "xen:nope"\ntimeout = 1',
+            "boards/bad.toml: field 'stages[0].marker': no Xen message 'nope' in hil.xen.messages",
+        ),
+        ('name = "s"\ntimeout = 1', "boards/bad.toml: field 'stages[0].marker': missing"),
+        (
+            'name = "s"\nmarker = "x"\ntimeout = -1',
+            "boards/bad.toml: field 'stages[0].timeout': must be positive, got -1",
+        ),
+        (
+            'name = "s"\nmarker = "x"\ntimeout = 1\nwhen = 2',
+            "boards/bad.toml: field 'stages[0].when': unknown key "
+            "(known: name, marker, done, timeout, console, xen)",
+        ),
+        (
+            'name = "s"\nmarker = "x"\ntimeout = 1\nconsole = "uart9"',
+            "boards/bad.toml: field 'stages[0].console': no console 'uart9' in this board type",
+        ),
+    ],
+)
+def test_bad_board_type_gives_one_exact_line(lab_dir: Path, stage: str, expected: str) -> None:
+    (lab_dir / "boards" / "bad.toml").write_text(
+        f'name = "bad"\n[consoles]\nuart0 = "loop://"\n[[stages]]\n{stage}\n'
+    )
+    assert _error(lab_dir, f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}') == expected
+
+
+def test_board_type_name_must_match_its_file(lab_dir: Path) -> None:
+    (lab_dir / "boards" / "bad.toml").write_text('name = "good"\n')
+    assert _error(lab_dir, "") == (
+        "boards/bad.toml: field 'name': 'good' differs from the file name 'bad'"
+    )
+
+
+def _table() -> ConfigTable:
+    return ConfigTable(Path("lab.toml"), "board 'b'", "consoles.", {})
+
+
+@given(
+    st.sampled_from(["socket", "rfc2217"]),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z0-9-]{1,10}){0,3}", fullmatch=True),
+    st.integers(0, 65535),
+)
+def test_any_host_and_port_is_a_console(scheme: str, host: str, port: int) -> None:
+    check_console_url(_table(), "u", f"{scheme}://{host}:{port}")
+
+
+@given(st.integers(65536, 10**9))
+def test_ports_beyond_16_bits_are_refused(port: int) -> None:
+    with pytest.raises(ConfigError, match=r"has a bad port$"):
+        check_console_url(_table(), "u", f"socket://h:{port}")
