@@ -9,7 +9,6 @@
  * Device memory with the MMU off.
  */
 #include "ffa.h"
-#include "layout.h"
 #include "lib.h"
 #include "pl011.h"
 #include "scenario.h"

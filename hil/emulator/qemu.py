@@ -124,7 +124,9 @@ class QemuVirt:
         """Launch QEMU paused and wait until QMP answers; then connect consoles and boot()."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         for _ in range(START_ATTEMPTS):
-            self.ns_port, self.secure_port = _free_port(), _free_port()
+            self.ns_port = self.secure_port = _free_port()
+            while self.secure_port == self.ns_port:
+                self.secure_port = _free_port()
             self.qmp_socket.unlink(missing_ok=True)
             with self.log.open("wb") as log:
                 self._proc = subprocess.Popen(
