@@ -177,6 +177,16 @@ def _tfa_source_id(src: Path) -> bytes:
     return (src / "debian" / "changelog").read_bytes()[:200] + str(src).encode()
 
 
+def _tfa_build_string(src: Path) -> str:
+    """``debian-<version>`` from the changelog head, e.g. ``debian-2.12.1+dfsg-1``.
+
+    Without BUILD_STRING TF-A runs ``git describe``, which would pick up whatever repository
+    the build directory happens to sit in.
+    """
+    head = (src / "debian" / "changelog").read_text().split("\n", 1)[0]
+    return "debian-" + head.partition("(")[2].partition(")")[0]
+
+
 def build_tfa(
     tc: Toolchain, build_dir: Path, bl32: Path, bl33: Path, manifest_dts_text: str
 ) -> TfaBuild:
@@ -203,7 +213,8 @@ def build_tfa(
         argv = [
             tc.make, "-C", src, f"-j{os.cpu_count() or 1}", f"CROSS_COMPILE={tc.cross_compile}",
             *TFA_FLAGS, f"BUILD_BASE={out / 'out'}", f"BL32={bl32}", f"BL33={bl33}",
-            f"QEMU_TOS_FW_CONFIG_DTS={manifest}", f"DTC={tc.dtc}", "all", "fip",
+            f"QEMU_TOS_FW_CONFIG_DTS={manifest}", f"DTC={tc.dtc}",
+            f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}", "all", "fip",
         ]  # fmt: skip
         run_logged(argv, log, "make (TF-A)")
 

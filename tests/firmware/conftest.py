@@ -55,8 +55,9 @@ def firmware() -> Firmware:
     return build_firmware(toolchain.locate(), build_dir)
 
 
-def boot_and_capture(machine: QemuVirt) -> Capture:
-    """Start ``machine``, attach both UARTs before the CPUs run, boot, read to the probe's end.
+def boot_and_capture(machine: QemuVirt, until: str = END_LINE) -> Capture:
+    """Start ``machine``, attach both UARTs before the CPUs run, boot, read the NS UART up to
+    the line holding ``until`` (the probe's end by default).
 
     The machine is closed before returning: the probe spins in wfi forever otherwise."""
     with (
@@ -65,6 +66,6 @@ def boot_and_capture(machine: QemuVirt) -> Capture:
         serial.serial_for_url(machine.secure_uart_url, timeout=0.1) as secure,
     ):
         machine.boot()
-        ns_data = read_until(ns, END_LINE, BOOT_TIMEOUT_S)
+        ns_data = read_until(ns, until, BOOT_TIMEOUT_S)
         secure_data = secure.read(1 << 16)
     return Capture(split_lines(ns_data), split_lines(secure_data))

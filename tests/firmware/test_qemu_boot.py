@@ -11,7 +11,7 @@ import serial
 
 from hil.emulator.qemu import QemuConfig, QemuVirt
 from hil.firmware.build import Firmware
-from hil.firmware.bundle import make_bundle
+from hil.firmware.bundle import BIOS, build_images, make_bundle
 from hil.firmware.direct import DirectSpmcEndpoint
 from hil.probe import format_transcript, parse_transcript, run_plan
 from hil.scenario import Scenario, load_scenario
@@ -87,3 +87,17 @@ def test_close_stops_qemu(firmware: Firmware, tmp_path: Path) -> None:
     assert not machine.running
     assert not Path(f"/proc/{pid}").exists()
     assert time.monotonic() - started < 3
+
+
+def test_spmc_refuses_a_malformed_blob_at_boot(firmware: Firmware, tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "all-secure.toml")
+    blob = bytearray(scenario.spmc_config().encode())
+    blob[20:24] = (4097).to_bytes(4, "little")  # data_len beyond one page
+    images = build_images(firmware, bytes(blob), scenario.probe_plan().encode(), tmp_path / "img")
+    config = QemuConfig(bios=images[BIOS], qemu=firmware.toolchain.qemu)
+    # TF-A goes on to BL33 without an SPMC; the probe's first FF-A call then never returns.
+    capture = boot_and_capture(QemuVirt(config, tmp_path / "q"), until="HILPROBE begin")
+
+    assert "ERROR:   SPMC initialisation failed 0xfffffffe" in capture.ns
+    assert any(line.endswith(" error=bad-scenario-blob") for line in capture.secure)
+    assert not any(line.startswith("SPMC: ") for line in capture.secure)
