@@ -116,6 +116,7 @@ def _cached(build_dir: Path, name: str, key: str, build: Callable[[Path, Path], 
 
     The log lives beside the directory (``<name>-<key>.log``) so it survives a failed build.
     """
+    build_dir = build_dir.resolve()  # make runs with -C: relative paths would break
     final = build_dir / f"{name}-{key}"
     if final.is_dir():
         return final
@@ -194,11 +195,14 @@ def build_tfa(
 
     The source is copied first, because the build also compiles fiptool inside the source tree.
     """
+    bl32, bl33 = bl32.resolve(), bl33.resolve()
+    # Every make variable that is not a path to a hashed input is part of the key.
+    config = [*TFA_FLAGS, f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}"]
     key = _digest(
         [
             _tfa_source_id(tc.tfa_src),
             _tool_version(tc),
-            " ".join(TFA_FLAGS).encode(),
+            " ".join(config).encode(),
             bl32.read_bytes(),
             bl33.read_bytes(),
             manifest_dts_text.encode(),
@@ -212,9 +216,8 @@ def build_tfa(
         manifest.write_text(manifest_dts_text)
         argv = [
             tc.make, "-C", src, f"-j{os.cpu_count() or 1}", f"CROSS_COMPILE={tc.cross_compile}",
-            *TFA_FLAGS, f"BUILD_BASE={out / 'out'}", f"BL32={bl32}", f"BL33={bl33}",
-            f"QEMU_TOS_FW_CONFIG_DTS={manifest}", f"DTC={tc.dtc}",
-            f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}", "all", "fip",
+            *config, f"BUILD_BASE={out / 'out'}", f"BL32={bl32}", f"BL33={bl33}",
+            f"QEMU_TOS_FW_CONFIG_DTS={manifest}", f"DTC={tc.dtc}", "all", "fip",
         ]  # fmt: skip
         run_logged(argv, log, "make (TF-A)")
 
