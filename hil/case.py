@@ -152,16 +152,20 @@ def _write_events(path: Path, events: Iterable[Event]) -> None:
 
 
 def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
-    return [
-        StageTiming(
-            s.name,
-            s.console or "",
-            s.reached_s,
-            s.done_s if s.status == "passed" else None,
-            _STAGE_STATUS[s.status],
-        )
-        for s in stages
-    ]
+    """Report timings; a stage that stalled or panicked is shown from when its wait began (the end
+    of the stage before it) with no end."""
+    timings, previous_end = [], 0.0
+    for s in stages:
+        status = _STAGE_STATUS[s.status]
+        if status is StageStatus.NOT_REACHED:
+            start, end = None, None
+        elif status is StageStatus.OK:
+            start, end = s.reached_s, s.done_s
+        else:
+            start, end = s.reached_s if s.reached_s is not None else previous_end, None
+        timings.append(StageTiming(s.name, s.console or "", start, end, status))
+        previous_end = end if end is not None else previous_end
+    return timings
 
 
 def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[str, str]:

@@ -1,0 +1,40 @@
+"""Lab files for tests: virtual boards with zero-delay boots and short timeouts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+FAST_TIMEOUTS = {"bl1": 3, "bl2": 3, "bl31": 3, "spmc": 3, "xen": 3, "ffa": 3, "probe": 5}
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def write_lab(
+    directory: Path,
+    boards: dict[str, dict[str, Any]],
+    boot_attempts: int = 2,
+) -> Path:
+    """``boards``: name -> extra board keys (e.g. {"xen_profile": "xen-4.21"}); each is a
+    virtual board hil launches, with stage delay 0 unless its power table says otherwise."""
+    lines = [
+        f"boards_dir = {_toml(str(BOARDS_DIR))}",
+        f"results_dir = {_toml(str(directory / 'results'))}",
+        f"boot_attempts = {boot_attempts}",
+    ]
+    for name, extra in boards.items():
+        power = {"backend": "virtual", "stage_delay": 0, **extra.pop("power", {})}
+        board = {"name": name, "type": "virtual", "xen_profile": "xen-4.22", **extra}
+        board.setdefault("timeouts", FAST_TIMEOUTS)
+        lines.append("[[board]]")
+        lines += [f"{k} = {_toml(v)}" for k, v in board.items()]
+        lines.append(f"power = {_toml(power)}")
+    path = directory / "lab.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path

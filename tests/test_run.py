@@ -1,0 +1,172 @@
+"""`hil run` end to end on virtual boards: verdicts, exit codes, and what lands on disk."""
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hil.cli import main
+from hil.lock import BoardLock
+from tests.labs import write_lab
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["run", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def only_run_dir(results: Path) -> Path:
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def cases(run_dir: Path) -> dict[tuple[str, str], dict]:
+    data = summary(run_dir)
+    return {(c["board"], c["scenario"]): c for c in data["run"]["cases"]}
+
+
+def test_passing_run_writes_every_artifact(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"vb0": {}})
+    code, out, _ = run(capsys, "--lab", str(lab), "--scenario", "one-non-secure")
+    assert code == 0
+    assert "vb0" in out and "PASS" in out
+    run_dir = only_run_dir(tmp_path / "results")
+    case = cases(run_dir)[("vb0", "one-non-secure")]
+    assert case["verdict"] == "pass"
+    for role in ("console:ns:raw", "console:ns:log", "console:secure:raw", "events"):
+        assert (run_dir / case["artifacts"][role]).is_file(), role
+    raw = (run_dir / case["artifacts"]["console:ns:raw"]).read_bytes()
+    assert b"ffa: Secure partition with id 0x0042 cannot be used" in raw
+    events = json.loads((run_dir / case["artifacts"]["events"]).read_text())
+    assert any(e.get("key") == "sp_unusable" and e["fields"] == {"id": 0x42} for e in events)
+    assert {s["name"] for s in case["stages"]} >= {"bl1", "xen", "ffa", "probe"}
+    assert any(key.startswith("spmc_config:") for key in case["provenance"])
+    suite = ET.parse(run_dir / "junit.xml").getroot()
+    assert len(suite.findall(".//testcase")) == 1
+    assert "vb0" in (run_dir / "report.html").read_text()
+
+
+def test_profile_mismatch_fails_with_a_readable_diff(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"vb0": {}})
+    code, _, _ = run(
+        capsys, "--lab", str(lab), "--scenario", "one-non-secure", "--expect-profile", "xen-4.21"
+    )
+    assert code == 1
+    run_dir = only_run_dir(tmp_path / "results")
+    case = cases(run_dir)[("vb0", "one-non-secure")]
+    assert case["verdict"] == "fail"
+    assert "-(XEN) ARM FF-A Mediator version 1.1" in case["diff"]
+    assert "+(XEN) ARM FF-A Mediator version 1.2" in case["diff"]
+    failure = ET.parse(run_dir / "junit.xml").getroot().find(".//failure")
+    assert failure is not None and "Mediator version 1.2" in failure.text
+
+
+def test_a_board_running_another_xen_fails_against_its_declared_profile(tmp_path, capsys):
+    # The board models a 4.21 Xen but the lab declares it runs 4.22: the nightly must go red.
+    lab = write_lab(tmp_path, {"vb0": {"power": {}}})
+    text = lab.read_text().replace('"xen-4.22"', '"xen-4.21"')
+    lab.write_text(text)
+    code, _, _ = run(
+        capsys,
+        "--lab",
+        str(lab),
+        "--scenario",
+        "several-non-secure",
+        "--expect-profile",
+        "xen-4.22",
+    )
+    assert code == 1
+
+
+def test_a_stall_is_an_infra_error_after_bounded_retries(tmp_path, capsys):
+    stall = {"power": {"faults": {"stall": {"stage": "xen"}}}, "timeouts": {"xen": 0.5}}
+    lab = write_lab(tmp_path, {"vb0": stall}, boot_attempts=2)
+    code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
+    assert code == 3
+    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
+    assert case["verdict"] == "infra_error"
+    assert case["attempts"] == 2
+    assert "stage 'xen'" in case["message"]
+
+
+def test_a_stall_on_the_first_boot_only_passes_on_the_retry(tmp_path, capsys):
+    stall = {"power": {"faults": {"stall": {"stage": "ffa", "boots": 1}}}, "timeouts": {"ffa": 0.5}}
+    lab = write_lab(tmp_path, {"vb0": stall}, boot_attempts=3)
+    code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
+    assert code == 0
+    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
+    assert (case["verdict"], case["attempts"]) == ("pass", 2)
+
+
+def test_boards_run_in_parallel_and_reports_merge(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"vb0": {}, "vb1": {}})
+    code, _, _ = run(
+        capsys,
+        "--lab",
+        str(lab),
+        "-j",
+        "2",
+        "--board",
+        "vb0",
+        "--board",
+        "vb1",
+        "--scenario",
+        "all-secure",
+        "--scenario",
+        "zero-sps",
+    )
+    assert code == 0
+    got = cases(only_run_dir(tmp_path / "results"))
+    assert set(got) == {(b, s) for b in ("vb0", "vb1") for s in ("all-secure", "zero-sps")}
+
+
+def test_a_board_held_by_another_process_is_not_run(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"vb0": {}})
+    with BoardLock("vb0"):
+        code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
+    assert code == 3
+    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
+    assert case["verdict"] == "not_run"
+    assert "board vb0 is in use by pid" in case["message"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--board", "nope"], "no board 'nope'"),
+        (["--scenario", "nope"], "unknown scenario 'nope'"),
+        (["--expect-profile", "xen-9.9"], "unknown profile 'xen-9.9'"),
+        (["-j", "0"], "--jobs must be at least 1"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    lab = write_lab(tmp_path, {"vb0": {}})
+    code, _, err = run(capsys, "--lab", str(lab), *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_check_reports_each_stage_and_the_last_lines_on_a_stall(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"vb0": {"power": {"faults": {"stall": {"stage": "ffa"}}}}})
+    code = main(["check", "vb0", "--lab", str(lab)])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "bl31" in out and "timeout" in out and "not_reached" in out
+    assert "last lines on ns:" in out
+    assert "ARM FF-A Mediator version 1.2" not in out.split("last lines on ns:")[0]
+
+
+def test_boards_lists_the_lab_and_who_holds_a_board(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"vb0": {}, "vb1": {}})
+    with BoardLock("vb1"):
+        assert main(["boards", "--lab", str(lab)]) == 0
+    out = capsys.readouterr().out
+    assert "vb0" in out and "free" in out
+    assert "in use by pid" in out
