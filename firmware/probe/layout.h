@@ -1,0 +1,14 @@
+/* Memory layout shared by head.S and probe.ld. hil/firmware/build.py reads the plan window
+ * position back from the ELF symbols, so it is defined only here. */
+#ifndef HIL_PROBE_LAYOUT_H
+#define HIL_PROBE_LAYOUT_H
+
+/* Link address = TF-A PLAT=qemu BL33 address. The code only uses PC-relative addressing, so
+ * the image also runs where Xen places dom0 (the Makefile checks this). */
+#define PROBE_BASE        0x60000000
+#define PROBE_ALT_BASE    0x48080000 /* used only for the position-independence check */
+#define PROBE_PLAN_OFFSET 0x10000    /* the probe plan window: image start + 64 KiB */
+#define PROBE_PLAN_SIZE   0x1000
+#define PROBE_STACK_SIZE  0x4000
+
+#endif

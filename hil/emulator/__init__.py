@@ -1,0 +1,1 @@
+"""Emulated boards: processes that boot real firmware images (QEMU today)."""

@@ -1,0 +1,67 @@
+"""Xen on QEMU virt without a bootloader ("path A", shared/reference/qemu-stack.md §3).
+
+TF-A hands over to Xen as BL33 with the DTB address in x0. QEMU places ``-dtb`` at the base of
+RAM for firmware boots, so the DTB we give it is QEMU's own (dumped with the same machine
+options) plus a /chosen node describing Xen's command line and the dom0 module (the probe),
+which ``-device loader`` puts at :data:`DOM0_ADDR`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from hil.emulator.qemu import Loader, QemuConfig, QemuError, machine_args
+from hil.firmware.bundle import FirmwareBundle
+
+DOM0_ADDR = 0x47000000  # below Xen's 1:1 dom0 RAM (0x48000000) so it is not overwritten
+XEN_ARGS = "console=dtuart dtuart=/pl011@9000000 dom0_mem=128M loglvl=all guest_loglvl=all"
+DOM0_ARGS = "hil-probe"
+
+
+def _run(argv: list[str], what: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise QemuError(f"{what} failed: {result.stderr.strip() or result.returncode}")
+
+
+def xen_dtb(
+    qemu: Path, out: Path, dom0: Path, smp: int, mem_mb: int, xen_args: str = XEN_ARGS
+) -> Path:
+    """Write QEMU virt's DTB with Xen's /chosen boot module entries for ``dom0`` to ``out``."""
+    fdtput = shutil.which("fdtput")
+    if fdtput is None:
+        raise QemuError("missing fdtput (device-tree-compiler): run scripts/setup-system.sh")
+    _run([str(qemu), *machine_args(smp, mem_mb), "-machine", f"dumpdtb={out}"], "qemu dumpdtb")
+    module = f"/chosen/module@{DOM0_ADDR:x}"
+    size = dom0.stat().st_size
+    for argv in (
+        ["-t", "i", str(out), "/chosen", "#address-cells", "2"],
+        ["-t", "i", str(out), "/chosen", "#size-cells", "2"],
+        ["-t", "s", str(out), "/chosen", "xen,xen-bootargs", xen_args],
+        ["-t", "s", str(out), "/chosen", "xen,dom0-bootargs", DOM0_ARGS],
+        ["-c", str(out), module],
+        ["-t", "s", str(out), module, "compatible", "multiboot,kernel", "multiboot,module"],
+        ["-t", "x", str(out), module, "reg", "0", f"{DOM0_ADDR:x}", "0", f"{size:x}"],
+    ):
+        _run([fdtput, *argv], "fdtput")
+    return out
+
+
+def xen_config(
+    fb: FirmwareBundle, qemu: Path, workdir: Path, smp: int = 2, mem_mb: int = 2048
+) -> QemuConfig:
+    """The QEMU configuration booting ``fb`` (built with a Xen image) with the probe as dom0."""
+    if fb.xen is None:
+        raise QemuError(f"{fb.bundle.directory}: bundle has no Xen image (probe runs as BL33)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    dtb = xen_dtb(qemu, workdir / "xen.dtb", fb.probe, smp, mem_mb)
+    return QemuConfig(
+        bios=fb.bios,
+        qemu=qemu,
+        smp=smp,
+        mem_mb=mem_mb,
+        dtb=dtb,
+        loaders=(Loader(fb.probe, DOM0_ADDR),),
+    )

@@ -1,0 +1,1 @@
+"""Build real firmware images for the QEMU tier: test SPMC, probe guest, TF-A, bundles."""

@@ -1,0 +1,242 @@
+"""Build the test SPMC, the probe and TF-A (``all fip``), cached by the sha256 of their inputs.
+
+Each artefact goes to ``<build_dir>/<name>-<hash>/``; a directory that exists is a finished
+build (builds run in a temporary directory that is renamed into place), so a second call, or a
+concurrent one from another test worker, costs only the hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil.firmware.manifest import manifest_dts
+from hil.firmware.toolchain import Toolchain
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+
+# TF-A configuration for an S-EL1 SPMC under the SPMD on QEMU virt with GICv3
+# (see shared/reference/qemu-stack.md §2). ARM_LINUX_KERNEL_AS_BL33 makes BL2 pass the DTB in x0,
+# which Xen needs as BL33 and the probe ignores.
+TFA_FLAGS = (
+    "PLAT=qemu",
+    "QEMU_USE_GIC_DRIVER=QEMU_GICV3",
+    "SPD=spmd",
+    "SPMD_SPM_AT_SEL2=0",
+    "CTX_INCLUDE_EL2_REGS=0",
+    "ARM_LINUX_KERNEL_AS_BL33=1",
+)
+DEFAULT_FFA_VERSION = 0x00010001
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message names the tool and its log file."""
+
+
+@dataclass(frozen=True)
+class PatchableImage:
+    """A raw image with a zero-filled window that a bundle fills with a per-scenario blob."""
+
+    path: Path
+    window_offset: int
+    window_size: int
+
+    def patched(self, blob: bytes, out: Path) -> Path:
+        """Write a copy of the image with ``blob`` at the window to ``out``."""
+        if len(blob) > self.window_size:
+            raise ValueError(
+                f"{self.path.name}: blob of {len(blob)} bytes exceeds the "
+                f"{self.window_size}-byte window at {self.window_offset:#x}"
+            )
+        data = bytearray(self.path.read_bytes())
+        data[self.window_offset : self.window_offset + len(blob)] = blob
+        out.write_bytes(bytes(data))
+        return out
+
+
+@dataclass(frozen=True)
+class TfaBuild:
+    """Outputs of a TF-A ``all fip`` build for PLAT=qemu."""
+
+    bl1: Path
+    fip: Path
+    bios: Path
+    fiptool: Path
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """Everything built once per session; bundles derive per-scenario images from it."""
+
+    toolchain: Toolchain
+    spmc: PatchableImage
+    probe: PatchableImage
+    tfa: TfaBuild
+
+
+def _digest(parts: Iterable[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+def _tree_parts(*dirs: Path) -> list[bytes]:
+    parts: list[bytes] = []
+    for d in dirs:
+        for f in sorted(p for p in d.rglob("*") if p.is_file()):
+            parts += [str(f.relative_to(d.parent)).encode(), f.read_bytes()]
+    return parts
+
+
+def run_logged(argv: Sequence[str | Path], log: Path, tool: str, cwd: Path | None = None) -> None:
+    with log.open("ab") as out:
+        out.write(("$ " + " ".join(map(str, argv)) + "\n").encode())
+        out.flush()
+        result = subprocess.run(
+            [str(a) for a in argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    if result.returncode != 0:
+        raise BuildError(f"{tool} failed with exit code {result.returncode}; see {log}")
+
+
+def _tool_version(tc: Toolchain) -> bytes:
+    return subprocess.run([str(tc.gcc), "--version"], capture_output=True, check=True).stdout
+
+
+def _cached(build_dir: Path, name: str, key: str, build: Callable[[Path, Path], None]) -> Path:
+    """Return ``<build_dir>/<name>-<key>``, running ``build(tmpdir, log)`` first if it is missing.
+
+    The log lives beside the directory (``<name>-<key>.log``) so it survives a failed build.
+    """
+    build_dir = build_dir.resolve()  # make runs with -C: relative paths would break
+    final = build_dir / f"{name}-{key}"
+    if final.is_dir():
+        return final
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log = build_dir / f"{name}-{key}.log"
+    log.unlink(missing_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=build_dir))
+    try:
+        build(tmp, log)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not final.is_dir():  # not a concurrent builder winning the race
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _symbols(tc: Toolchain, elf: Path) -> dict[str, int]:
+    out = subprocess.run([str(tc.nm), str(elf)], capture_output=True, text=True, check=True)
+    table: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 3:
+            table[fields[2]] = int(fields[0], 16)
+    return table
+
+
+def _build_image(
+    tc: Toolchain, build_dir: Path, name: str, subdir: str, window: str
+) -> PatchableImage:
+    src = FIRMWARE_DIR / subdir
+    key = _digest([*_tree_parts(FIRMWARE_DIR / "common", src), _tool_version(tc)])
+
+    def build(out: Path, log: Path) -> None:
+        argv = [tc.make, "-C", src, f"O={out}", f"CROSS_COMPILE={tc.cross_compile}"]
+        run_logged(argv, log, f"make ({subdir})", cwd=src)
+
+    out = _cached(build_dir, name, key, build)
+    sym = _symbols(tc, out / f"{name}.elf")
+    start, end = sym[f"__{window}_start"], sym[f"__{window}_end"]
+    return PatchableImage(out / f"{name}.bin", start - sym["_start"], end - start)
+
+
+def build_spmc(tc: Toolchain, build_dir: Path) -> PatchableImage:
+    """Build firmware/test-spmc; its window takes the scenario blob."""
+    return _build_image(tc, build_dir, "spmc", "test-spmc", "scenario")
+
+
+def build_probe(tc: Toolchain, build_dir: Path) -> PatchableImage:
+    """Build firmware/probe; its window takes the probe plan blob."""
+    return _build_image(tc, build_dir, "probe", "probe", "plan")
+
+
+def _tfa_source_id(src: Path) -> bytes:
+    # The tree is a pinned Debian source package: its changelog head names the exact version.
+    return (src / "debian" / "changelog").read_bytes()[:200] + str(src).encode()
+
+
+def _tfa_build_string(src: Path) -> str:
+    """``debian-<version>`` from the changelog head, e.g. ``debian-2.12.1+dfsg-1``.
+
+    Without BUILD_STRING TF-A runs ``git describe``, which would pick up whatever repository
+    the build directory happens to sit in.
+    """
+    head = (src / "debian" / "changelog").read_text().split("\n", 1)[0]
+    return "debian-" + head.partition("(")[2].partition(")")[0]
+
+
+def build_tfa(
+    tc: Toolchain, build_dir: Path, bl32: Path, bl33: Path, manifest_dts_text: str
+) -> TfaBuild:
+    """Build TF-A ``all fip`` for PLAT=qemu with the SPMD, ``bl32`` as SPMC, ``bl33`` as NS image.
+
+    The source is copied first, because the build also compiles fiptool inside the source tree.
+    """
+    bl32, bl33 = bl32.resolve(), bl33.resolve()
+    # Every make variable that is not a path to a hashed input is part of the key.
+    config = [*TFA_FLAGS, f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}"]
+    key = _digest(
+        [
+            _tfa_source_id(tc.tfa_src),
+            _tool_version(tc),
+            " ".join(config).encode(),
+            bl32.read_bytes(),
+            bl33.read_bytes(),
+            manifest_dts_text.encode(),
+        ]
+    )
+
+    def build(out: Path, log: Path) -> None:
+        src = out / "src"
+        shutil.copytree(tc.tfa_src, src, symlinks=True)
+        manifest = out / "spmc_manifest.dts"
+        manifest.write_text(manifest_dts_text)
+        argv = [
+            tc.make, "-C", src, f"-j{os.cpu_count() or 1}", f"CROSS_COMPILE={tc.cross_compile}",
+            *config, f"BUILD_BASE={out / 'out'}", f"BL32={bl32}", f"BL33={bl33}",
+            f"QEMU_TOS_FW_CONFIG_DTS={manifest}", f"DTC={tc.dtc}", "all", "fip",
+        ]  # fmt: skip
+        run_logged(argv, log, "make (TF-A)")
+
+    out = _cached(build_dir, "tf-a", key, build)
+    rel = out / "out" / "qemu" / "release"
+    return TfaBuild(
+        bl1=rel / "bl1.bin",
+        fip=rel / "fip.bin",
+        bios=rel / "qemu_fw.bios",
+        fiptool=out / "src" / "tools" / "fiptool" / "fiptool",
+    )
+
+
+def build_firmware(tc: Toolchain, build_dir: Path, bl33: Path | None = None) -> Firmware:
+    """Build SPMC, probe and TF-A. ``bl33`` defaults to the probe; pass a Xen image to boot Xen.
+
+    The images inside the FIP carry empty windows; bundles repack the FIP per scenario.
+    """
+    spmc = build_spmc(tc, build_dir)
+    probe = build_probe(tc, build_dir)
+    tfa = build_tfa(tc, build_dir, spmc.path, bl33 or probe.path, manifest_dts(DEFAULT_FFA_VERSION))
+    return Firmware(toolchain=tc, spmc=spmc, probe=probe, tfa=tfa)

@@ -1,0 +1,107 @@
+"""Per-scenario firmware bundle for a board: patched images and a repacked FIP.
+
+The expensive builds (:func:`hil.firmware.build.build_firmware`) happen once; a bundle only
+writes the scenario blob into the SPMC image's window and the probe plan into the probe's
+window, compiles the SPMC manifest and repacks the FIP with ``fiptool update`` (well under 1 s).
+The directory and its ``bundle.json`` are written by :func:`hil.bundle.write_bundle`, so
+virtual and real boards share one bundle format.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil.bundle import Bundle, write_bundle
+from hil.firmware.build import BuildError, Firmware, run_logged
+from hil.firmware.manifest import manifest_dts
+from hil.scenario import Scenario
+
+BIOS_FIP_OFFSET = 0x40000  # qemu_fw.bios = bl1.bin, then the FIP at 256 KiB (plat/qemu)
+BOARDS = ("qemu-virt",)
+
+# Bundle roles of the images (hil.bundle adds "spmc_config" and "probe_plan").
+BIOS, FIP, SPMC_IMAGE, PROBE_IMAGE = "qemu_fw_bios", "fip", "spmc_image", "probe_image"
+MANIFEST_DTS, MANIFEST_DTB, XEN = "spmc_manifest_dts", "spmc_manifest_dtb", "xen"
+
+
+@dataclass(frozen=True)
+class FirmwareBundle:
+    """A written bundle plus the images a QEMU boot uses (all paths inside the bundle)."""
+
+    bundle: Bundle
+    bios: Path
+    """qemu_fw.bios (BL1 + FIP) for ``-bios``."""
+    probe: Path
+    """The probe with its plan: BL33 inside the FIP, or Xen's dom0 module when :attr:`xen`."""
+    xen: Path | None
+    """Xen image used as BL33 (path A in qemu-stack.md §3), or None: the probe is BL33."""
+
+
+def build_images(
+    fw: Firmware, spmc_blob: bytes, probe_plan: bytes, out_dir: Path, xen: Path | None = None
+) -> dict[str, Path]:
+    """Write the per-scenario images for QEMU virt into ``out_dir``; returns role -> path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tc = fw.toolchain
+    spmc = fw.spmc.patched(spmc_blob, out_dir / "spmc.bin")
+    probe = fw.probe.patched(probe_plan, out_dir / "probe.bin")
+
+    dts = out_dir / "spmc_manifest.dts"
+    dts.write_text(manifest_dts(int.from_bytes(spmc_blob[8:12], "little")))
+    dtb = out_dir / "spmc_manifest.dtb"
+    log = out_dir / "images.log"
+    log.unlink(missing_ok=True)
+    run_logged([tc.dtc, "-I", "dts", "-O", "dtb", "-o", dtb, dts], log, "dtc")
+
+    fip = out_dir / "fip.bin"
+    shutil.copyfile(fw.tfa.fip, fip)
+    update = [fw.tfa.fiptool, "update", "--tos-fw", spmc, "--tos-fw-config", dtb]
+    run_logged([*update, "--nt-fw", xen or probe, fip], log, "fiptool")
+
+    bl1 = fw.tfa.bl1.read_bytes()
+    if len(bl1) > BIOS_FIP_OFFSET:
+        raise BuildError(f"{fw.tfa.bl1}: BL1 is larger than {BIOS_FIP_OFFSET:#x} bytes")
+    bios = out_dir / "qemu_fw.bios"
+    bios.write_bytes(bl1.ljust(BIOS_FIP_OFFSET, b"\0") + fip.read_bytes())
+    images = {
+        BIOS: bios,
+        FIP: fip,
+        SPMC_IMAGE: spmc,
+        PROBE_IMAGE: probe,
+        MANIFEST_DTS: dts,
+        MANIFEST_DTB: dtb,
+    }
+    if xen is not None:
+        images[XEN] = xen
+    return images
+
+
+def make_bundle(
+    fw: Firmware,
+    scenario: Scenario,
+    directory: Path,
+    board: str = "qemu-virt",
+    xen: Path | None = None,
+) -> FirmwareBundle:
+    """Write ``scenario``'s bundle for ``board`` into ``directory`` (files are replaced)."""
+    if board not in BOARDS:
+        raise ValueError(f"board {board!r}: firmware images can be built for {', '.join(BOARDS)}")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="images-", dir=directory.parent) as staging:
+        images = build_images(
+            fw,
+            scenario.spmc_config().encode(),
+            scenario.probe_plan().encode(),
+            Path(staging),
+            xen,
+        )
+        bundle = write_bundle(scenario, board, directory, images)
+    return FirmwareBundle(
+        bundle=bundle,
+        bios=bundle.path(BIOS),
+        probe=bundle.path(PROBE_IMAGE),
+        xen=bundle.path(XEN) if xen is not None else None,
+    )

@@ -1,0 +1,97 @@
+"""Fast checks of hil.firmware / hil.emulator that need no emulator run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hil.emulator.qemu import Loader, QemuConfig, QemuVirt
+from hil.emulator.xen_boot import DOM0_ADDR, xen_dtb
+from hil.firmware import toolchain
+from hil.firmware.build import BuildError, PatchableImage, run_logged
+from hil.firmware.manifest import manifest_dts, manifest_version
+from tests.firmware.conftest import SKIP_REASON
+
+
+def test_missing_tfa_source_names_the_setup_script(tmp_path: Path) -> None:
+    with pytest.raises(toolchain.ToolchainError) as info:
+        toolchain.locate(tmp_path / "no-tf-a")
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"TF-A source ({tmp_path / 'no-tf-a'})" in message
+    assert message.endswith("run scripts/setup-system.sh")
+
+
+def test_tfa_source_follows_hil_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HIL_CACHE", str(tmp_path))
+    assert toolchain.default_tfa_src() == tmp_path / "tf-a-2.12.1"
+
+
+def test_patched_image_writes_only_the_window(tmp_path: Path) -> None:
+    base = tmp_path / "image.bin"
+    base.write_bytes(bytes(range(16)) * 4)
+    image = PatchableImage(base, window_offset=16, window_size=8)
+    out = image.patched(b"\xaa\xbb", tmp_path / "out.bin").read_bytes()
+    assert out[16:18] == b"\xaa\xbb"
+    assert out[:16] + out[18:] == base.read_bytes()[:16] + base.read_bytes()[18:]
+    with pytest.raises(ValueError, match="9 bytes exceeds the 8-byte window at 0x10"):
+        image.patched(bytes(9), tmp_path / "too-big.bin")
+
+
+@pytest.mark.parametrize(
+    ("word", "declared"),
+    [(0x00010001, (1, 1)), (0x00010002, (1, 2)), (0x00010000, (1, 1)), (0x00020000, (1, 1))],
+)
+def test_manifest_declares_a_version_the_spmd_forwards(
+    word: int, declared: tuple[int, int]
+) -> None:
+    assert manifest_version(word) == declared
+    assert f"min_ver = <{declared[1]:#x}>;" in manifest_dts(word)
+
+
+def test_qemu_argv_has_no_network_and_both_uarts_on_loopback(tmp_path: Path) -> None:
+    config = QemuConfig(
+        bios=tmp_path / "bios", dtb=tmp_path / "x.dtb", loaders=(Loader(tmp_path / "d", 0x1000),)
+    )
+    machine = QemuVirt(config, tmp_path)
+    machine.ns_port, machine.secure_port = 4000, 4001
+    argv = machine.argv()
+    assert argv[argv.index("-nic") + 1] == "none"
+    serials = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-serial"]
+    assert serials == [
+        "tcp:127.0.0.1:4000,server=on,wait=off",
+        "tcp:127.0.0.1:4001,server=on,wait=off",
+    ]
+    assert {"-no-reboot", "-S"} <= set(argv)
+    assert f"loader,file={tmp_path / 'd'},addr=0x1000,force-raw=on" in argv
+    assert machine.ns_uart_url == "socket://127.0.0.1:4000"
+    machine.close()
+
+
+@pytest.mark.qemu
+def test_xen_dtb_describes_the_dom0_module(tmp_path: Path) -> None:
+    if toolchain.missing() or shutil.which("fdtget") is None:
+        pytest.skip(SKIP_REASON)
+    dom0 = tmp_path / "probe.bin"
+    dom0.write_bytes(bytes(0x1234))
+    dtb = xen_dtb(toolchain.locate().qemu, tmp_path / "xen.dtb", dom0, smp=2, mem_mb=2048)
+
+    def get(node: str, prop: str, kind: str = "s") -> str:
+        argv = ["fdtget", "-t", kind, str(dtb), node, prop]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+    module = f"/chosen/module@{DOM0_ADDR:x}"
+    assert get(module, "reg", "x").split() == ["0", f"{DOM0_ADDR:x}", "0", "1234"]
+    assert get(module, "compatible").split() == ["multiboot,kernel", "multiboot,module"]
+    assert "dtuart=/pl011@9000000" in get("/chosen", "xen,xen-bootargs")
+
+
+def test_failed_build_step_names_the_tool_and_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "step.log"
+    with pytest.raises(BuildError) as info:
+        run_logged(["sh", "-c", "echo boom; exit 3"], log, "make (TF-A)")
+    assert str(info.value) == f"make (TF-A) failed with exit code 3; see {log}"
+    assert "boom" in log.read_text()
