@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench system clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,15 +12,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,labgrid]'
 	touch $@
 
-run: $(STAMP)
+# System packages (QEMU, cross gcc, dtc, ser2net) and the TF-A source, installed by the project's
+# own script. Needs root; without it the QEMU and labgrid tiers skip and say how to enable them.
+system:
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/setup-system.sh; \
+	elif sudo -n true 2>/dev/null; then sudo scripts/setup-system.sh; \
+	else echo "make: not root, skipping scripts/setup-system.sh (QEMU and labgrid tests will skip)"; fi
+
+run: $(STAMP) system
 	$(BIN)/hil run --lab lab.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check hil tests bench
 	$(BIN)/ruff format --check hil tests bench
 
-test: $(STAMP) lint
-	$(BIN)/pytest -q
+test: $(STAMP) system lint
+	$(BIN)/pytest -q -n auto
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.triage_bench

@@ -28,9 +28,13 @@ done
 need_update=0
 if [ ! -f "$SRC_LIST" ]; then
     step "adding deb-src (trixie) in $SRC_LIST"
-    cat > "$SRC_LIST" <<'SRC'
+    # The same mirror the system already uses for Debian (its first main-archive URI).
+    mirror=$({ grep -hoE '^(URIs:|deb) +[^ ]+/debian/?( |$)' /etc/apt/sources.list.d/*.sources \
+               /etc/apt/sources.list 2>/dev/null || true; } | awk '{print $2}' | head -n 1)
+    [ -n "$mirror" ] || fail "no Debian mirror found in the system's apt sources"
+    cat > "$SRC_LIST" <<SRC
 Types: deb-src
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg

@@ -1,9 +1,26 @@
+import os
+
 import pytest
 
 pytest_plugins = ["pytester"]
+
+# CI installs every tool (scripts/setup-system.sh via `make test`) and sets this, so a tier that
+# would silently skip there fails instead.
+REQUIRE_ALL_TIERS = os.environ.get("HIL_REQUIRE_ALL_TIERS") == "1"
+TOOL_TIERS = ("qemu", "labgrid")
 
 
 @pytest.fixture(autouse=True)
 def private_board_locks(tmp_path_factory, monkeypatch):
     """Board locks live per test: parallel workers reuse board names like virtual0."""
     monkeypatch.setenv("HIL_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    tier = next((t for t in TOOL_TIERS if item.get_closest_marker(t)), None)
+    if REQUIRE_ALL_TIERS and tier and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"{tier} tier skipped but HIL_REQUIRE_ALL_TIERS=1: {report.longrepr}"
+    return report

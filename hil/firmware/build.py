@@ -7,6 +7,7 @@ concurrent one from another test worker, costs only the hashing.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -236,7 +237,13 @@ def build_firmware(tc: Toolchain, build_dir: Path, bl33: Path | None = None) -> 
 
     The images inside the FIP carry empty windows; bundles repack the FIP per scenario.
     """
-    spmc = build_spmc(tc, build_dir)
-    probe = build_probe(tc, build_dir)
-    tfa = build_tfa(tc, build_dir, spmc.path, bl33 or probe.path, manifest_dts(DEFAULT_FFA_VERSION))
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # One builder at a time per build dir: parallel test workers and hil runs share the cache.
+    with (build_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        spmc = build_spmc(tc, build_dir)
+        probe = build_probe(tc, build_dir)
+        tfa = build_tfa(
+            tc, build_dir, spmc.path, bl33 or probe.path, manifest_dts(DEFAULT_FFA_VERSION)
+        )
     return Firmware(toolchain=tc, spmc=spmc, probe=probe, tfa=tfa)
