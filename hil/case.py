@@ -21,7 +21,6 @@ from hil.probe import TranscriptBuilder
 from hil.results import (
     EVENTS_ROLE,
     CaseResult,
-    StageStatus,
     StageTiming,
     Verdict,
     console_role,
@@ -32,14 +31,6 @@ from hil.triage import TFA_BANNER
 from hil.xen.log import ConsoleLine, Event, ProbeLine, Stage, XenMessage, parse_stream
 from hil.xen.messages import FFA_KEYS, message
 from hil.xen.oracle import expect
-
-_STAGE_STATUS = {
-    "passed": StageStatus.OK,
-    "stalled": StageStatus.TIMEOUT,
-    "lost": StageStatus.TIMEOUT,
-    "panic": StageStatus.PANIC,
-    "not-reached": StageStatus.NOT_REACHED,
-}
 
 
 @dataclass(frozen=True)
@@ -158,7 +149,7 @@ def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
             s.console or "",
             s.reached_s,
             s.done_s if s.status == "passed" else None,
-            _STAGE_STATUS[s.status],
+            s.status.reported(),
         )
         for s in stages
     ]
