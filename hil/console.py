@@ -30,6 +30,7 @@ from tenacity import (
 
 from hil.errors import ExitCode, HilError, InfraError
 from hil.terminal import escape
+from hil.xen.log import format_capture_line
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class ConsoleRecord:
     text: str
 
     def format(self) -> str:
-        return f"{self.time.isoformat(timespec='microseconds')} {self.console} | {self.text}"
+        return format_capture_line(self.time, self.console, self.text)
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,9 @@ _CAPTURE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\
 
 
 def format_capture_line(host_time: datetime, console: str, text: str) -> str:
-    """The console.log line for ``text`` (no line ending); ``parse_capture_line`` reverses it."""
-    return f"{host_time.isoformat()} {console} | {text}"
+    """The console.log line for ``text`` (no line ending); ``parse_capture_line`` reverses it.
+    Microseconds always: every stamp has the same width, so the log's columns line up."""
+    return f"{host_time.isoformat(timespec='microseconds')} {console} | {text}"
 
 
 def parse_capture_line(line: str) -> CaptureLine | None:
