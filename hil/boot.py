@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
+from hil import results
 from hil.console import (
     ConsoleError,
     ConsoleGroup,
@@ -30,6 +31,21 @@ class StageStatus(StrEnum):
     PANIC = "panic"
     LOST = "lost"  # the console went away while waiting
     NOT_REACHED = "not-reached"  # an earlier stage failed
+
+    def reported(self) -> results.StageStatus:
+        """How a run report shows this stage. A lost console and a stall both mean the board
+        never got the stage done in time: reports (JSON schema, HTML, JUnit) have one status for
+        that, and the case message says which it was."""
+        return _REPORTED[self]
+
+
+_REPORTED = {
+    StageStatus.PASSED: results.StageStatus.OK,
+    StageStatus.STALLED: results.StageStatus.TIMEOUT,
+    StageStatus.LOST: results.StageStatus.TIMEOUT,
+    StageStatus.PANIC: results.StageStatus.PANIC,
+    StageStatus.NOT_REACHED: results.StageStatus.NOT_REACHED,
+}
 
 
 class BootStatus(StrEnum):

@@ -33,6 +33,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class BundleFileError(ConfigError):
+    """A file the manifest lists cannot be read or is not the one it recorded."""
+
+    def __init__(self, role: str, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem} ({role})")
+        self.role, self.path = role, path
+
+
 @dataclass(frozen=True)
 class Bundle:
     directory: Path
@@ -52,6 +60,16 @@ class Bundle:
 
     def probe_plan(self) -> ProbePlan:
         return self._decode("probe_plan", ProbePlan.decode)
+
+    def verify(self) -> None:
+        """Check every listed file against its recorded sha256, as a flasher would."""
+        for role, path in self.files.items():
+            try:
+                digest = sha256_file(path)
+            except OSError as exc:
+                raise BundleFileError(role, path, f"cannot read: {exc.strerror}") from None
+            if digest != self.sha256[role].lower():
+                raise BundleFileError(role, path, f"sha256 does not match {MANIFEST}")
 
     def provenance(self) -> dict[str, str]:
         return {f"{role}:{self.files[role]}": digest for role, digest in self.sha256.items()}

@@ -33,14 +33,6 @@ from hil.xen.log import ConsoleLine, Event, ProbeLine, Stage, XenMessage, parse_
 from hil.xen.messages import FFA_KEYS, message
 from hil.xen.oracle import expect
 
-_STAGE_STATUS = {
-    "passed": StageStatus.OK,
-    "stalled": StageStatus.TIMEOUT,
-    "lost": StageStatus.TIMEOUT,
-    "panic": StageStatus.PANIC,
-    "not-reached": StageStatus.NOT_REACHED,
-}
-
 
 @dataclass(frozen=True)
 class CaseSettings:
@@ -157,7 +149,7 @@ def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
     of the stage before it) with no end."""
     timings, previous_end = [], 0.0
     for s in stages:
-        status = _STAGE_STATUS[s.status]
+        status = s.status.reported()
         if status is StageStatus.NOT_REACHED:
             start, end = None, None
         elif status is StageStatus.OK:

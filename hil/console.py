@@ -31,6 +31,8 @@ from tenacity import (
 )
 
 from hil.errors import ExitCode, HilError, InfraError
+from hil.terminal import escape
+from hil.xen.log import format_capture_line
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,6 @@ _READ_CHUNK = 4096
 # A wait re-searches only this much old text on each wake-up, so long captures stay linear; a
 # match longer than this that arrives across several reads could be missed (markers are lines).
 _RESCAN = 64 * 1024
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 class ConsoleError(HilError):
@@ -93,7 +94,7 @@ class ConsoleRecord:
     text: str
 
     def format(self) -> str:
-        return f"{self.time.isoformat(timespec='microseconds')} {self.console} | {self.text}"
+        return format_capture_line(self.time, self.console, self.text)
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,10 @@ class ConsoleMatch:
     time: datetime  # host time the byte completing the match arrived
 
 
-def sanitise(text: str) -> str:
-    """One console line made safe to print: CRs dropped, other control characters escaped."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r", ""))
+def record_text(line: str) -> str:
+    """What a record keeps of one console line: CRs (from CRLF endings) dropped, tabs kept as
+    layout, every other non-printable character escaped."""
+    return escape(line.replace("\r", ""), keep="\t")
 
 
 def _now() -> datetime:
@@ -356,7 +358,7 @@ class Console:
             self._partial_time = None
 
     def _emit_record(self, line: str) -> None:
-        record = ConsoleRecord(self._partial_time or _now(), self.name, sanitise(line))
+        record = ConsoleRecord(self._partial_time or _now(), self.name, record_text(line))
         self._records.append(record)
         if self._log is not None:
             self._log.write(record.format() + "\n")
@@ -380,7 +382,7 @@ class Console:
     def _last_lines(self, n: int = LAST_LINES) -> list[str]:
         lines = [r.text for r in self._records[-n:]]
         if self._partial:
-            lines.append(sanitise(self._partial))
+            lines.append(record_text(self._partial))
         return lines[-n:]
 
 
@@ -474,7 +476,7 @@ def _first_hit(
         ):
             continue
         raise ConsolePanic(
-            f"console '{console.name}': panic: {sanitise(_line_at(text, p.start()))!r}",
+            f"console '{console.name}': panic: {record_text(_line_at(text, p.start()))!r}",
             _last_lines(watched),
         )
     return found

@@ -3,16 +3,14 @@ built from a board's ``deploy = {backend = ..., ...}`` table (see ``DEPLOY``).""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from hil.backend import BackendSpec, Factory, Registry, run_command
-from hil.errors import InfraError
+from hil.bundle import Bundle, BundleFileError
+from hil.errors import ConfigError, InfraError
 from hil.power import pyocd_session
 
 BUNDLE_PLACEHOLDER = "{bundle}"
@@ -30,32 +28,19 @@ def register_deployer(name: str, factory: Factory[Deployer] | str) -> None:
     DEPLOY.register(name, factory)
 
 
-@dataclass(frozen=True)
-class BundleFile:
-    role: str
-    path: Path
-    sha256: str
-
-
-def bundle_files(board: str, bundle: Path) -> list[BundleFile]:
-    """The files ``bundle/bundle.json`` lists, each checked against its recorded sha256."""
-    manifest = bundle / "bundle.json"
+def verified_bundle(board: str, directory: Path) -> Bundle:
+    """The bundle in ``directory`` with every file checked against its recorded sha256. A bad
+    bundle is the lab's problem here (the scenario was built earlier), hence InfraError."""
     try:
-        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-        entries = [BundleFile(r, bundle / f["path"], f["sha256"]) for r, f in files.items()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InfraError(f"board '{board}': bad firmware bundle {manifest}: {exc}") from exc
-    for entry in entries:
-        try:
-            digest = hashlib.sha256(entry.path.read_bytes()).hexdigest()
-        except OSError as exc:
-            raise InfraError(f"board '{board}': bundle file '{entry.role}': {exc}") from exc
-        if digest != entry.sha256:
-            raise InfraError(
-                f"board '{board}': bundle file '{entry.role}' ({entry.path.name}) does not match "
-                "its sha256 in bundle.json"
-            )
-    return entries
+        bundle = Bundle.load(directory)
+        bundle.verify()
+    except BundleFileError as exc:
+        raise InfraError(
+            f"board '{board}': bundle file '{exc.role}' ({exc.path.name}) does not verify: {exc}"
+        ) from exc
+    except ConfigError as exc:
+        raise InfraError(f"board '{board}': bad firmware bundle: {exc}") from exc
+    return bundle
 
 
 class CopyDeployer:
@@ -80,16 +65,16 @@ class CopyDeployer:
                 f"board '{self.board}': deploy destination {self.dest} is not a directory "
                 "(not mounted?)"
             )
-        for entry in bundle_files(self.board, bundle):
-            target = self.dest / self.names.get(entry.role, entry.path.name)
+        for role, path in verified_bundle(self.board, bundle).files.items():
+            target = self.dest / self.names.get(role, path.name)
             partial = target.with_name(target.name + ".partial")
             try:
-                shutil.copyfile(entry.path, partial)
+                shutil.copyfile(path, partial)
                 with partial.open("rb+") as f:
                     os.fsync(f.fileno())  # removable media: the board reads it after power-cycle
                 partial.replace(target)
             except OSError as exc:
-                raise InfraError(f"board '{self.board}': copying '{entry.role}': {exc}") from exc
+                raise InfraError(f"board '{self.board}': copying '{role}': {exc}") from exc
 
 
 class CommandDeployer:
@@ -141,7 +126,7 @@ class PyOcdDeployer:
         )
 
     def deploy(self, bundle: Path) -> None:
-        files = {f.role: f for f in bundle_files(self.board, bundle)}
+        files = verified_bundle(self.board, bundle).files
         missing = sorted(set(self.images) - set(files))
         if missing:
             raise InfraError(f"board '{self.board}': bundle has no {', '.join(missing)} to flash")
@@ -151,7 +136,7 @@ class PyOcdDeployer:
 
             programmer: Any = FileProgrammer(session)
             for role, address in self.images.items():
-                programmer.program(str(files[role].path), base_address=address, file_format="bin")
+                programmer.program(str(files[role]), base_address=address, file_format="bin")
         except InfraError:
             raise
         except Exception as exc:  # pyocd raises many unrelated types for flash trouble

@@ -30,8 +30,8 @@ def make_bundle(
     directory.mkdir(parents=True, exist_ok=True)
     files = {}
     for role, name, blob in (
-        ("spmc-config", "spmc-config.bin", spmc.encode()),
-        ("probe-plan", "probe-plan.bin", plan.encode()),
+        ("spmc_config", "spmc-config.bin", spmc.encode()),
+        ("probe_plan", "probe-plan.bin", plan.encode()),
     ):
         (directory / name).write_bytes(blob)
         files[role] = {"path": name, "sha256": hashlib.sha256(blob).hexdigest()}

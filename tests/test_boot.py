@@ -8,6 +8,7 @@ from hil.boot import BootResult, BootStatus, RetryPolicy, StageStatus, boot
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.errors import ExitCode, InfraError
 from hil.lab import Stage, load_board_type
+from hil.results import StageStatus as ReportedStatus
 from hil.xen.messages import message
 from tests.tcp_console import DROP, ScriptedBoard, Step
 
@@ -144,3 +145,9 @@ def test_a_dropped_console_mid_boot_is_reconnected_without_losing_the_boot(tmp_p
     assert result.status is BootStatus.BOOTED and len(result.attempts) == 1
     sent = b"".join(s for s in dropping if isinstance(s, bytes))
     assert (tmp_path / "uart0.raw").read_bytes() == sent
+
+
+def test_every_boot_stage_status_has_a_report_status() -> None:
+    # A new boot status without a report status would crash the case at the end of a run.
+    assert {s.reported() for s in StageStatus} == set(ReportedStatus)
+    assert StageStatus.LOST.reported() is StageStatus.STALLED.reported() is ReportedStatus.TIMEOUT

@@ -40,3 +40,14 @@ def test_missing_or_malformed_manifest_names_the_file(tmp_path, scenario):
         Bundle.load(tmp_path)
     with pytest.raises(ConfigError, match="no 'fip' file"):
         write_bundle(scenario, "virtual", tmp_path).path("fip")
+
+
+def test_verify_names_the_file_that_changed_or_vanished(tmp_path, scenario):
+    bundle = write_bundle(scenario, "virtual", tmp_path)
+    bundle.verify()
+    bundle.path("probe_plan").write_bytes(scenario.probe_plan().encode() + b"\0")
+    with pytest.raises(ConfigError, match=r"probe-plan\.bin: sha256 does not match bundle\.json"):
+        bundle.verify()
+    bundle.path("probe_plan").unlink()
+    with pytest.raises(ConfigError, match=r"probe-plan\.bin: cannot read"):
+        bundle.verify()

@@ -18,7 +18,7 @@ from hil.console import (
     ConsolePanic,
     ConsoleTimeout,
     ReconnectPolicy,
-    sanitise,
+    record_text,
 )
 from hil.errors import ExitCode
 from tests.tcp_console import ScriptedConsoleServer
@@ -171,10 +171,10 @@ def test_group_merges_timeline_and_watches_every_console(tmp_path: Path) -> None
 
 @given(st.text())
 def test_sanitised_text_is_one_printable_line(text: str) -> None:
-    clean = sanitise(text)
+    clean = record_text(text)
     assert not any((ord(c) < 0x20 and c != "\t") or 0x7F <= ord(c) <= 0x9F for c in clean)
     printable = "".join(c for c in text if c.isprintable() and c not in "\\\r")
-    assert sanitise(printable) == printable
+    assert record_text(printable) == printable
 
 
 def test_concurrent_waiters_each_get_their_line(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hil.probe import PREFIX
+from hil.terminal import plain_text
 from hil.xen.log import (
     MAX_LINE,
     XEN_MESSAGE_LINES,
@@ -18,7 +19,6 @@ from hil.xen.log import (
     identify,
     parse_bytes,
     parse_capture_line,
-    sanitize,
 )
 from hil.xen.messages import MESSAGES
 from hil.xen.messages import identify as catalogue_identify
@@ -308,5 +308,5 @@ def test_any_bytes_parse_without_exception_to_safe_text(data):
         assert "\x1b" not in event.raw and "\n" not in event.raw and "\0" not in event.raw
 
 
-def test_sanitize_keeps_tabs_and_drops_c1_csi():
-    assert sanitize(b"a\tb\xc2\x9b31mc") == "a\tbc"
+def test_plain_text_keeps_tabs_and_drops_c1_csi():
+    assert plain_text(b"a\tb\xc2\x9b31mc") == "a\tbc"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from hil.errors import ExitCode
+from hil.terminal import escape
 from hil.triage import Boot, Triage, triage_stream
 
 STDIN = "-"
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             unreadable = True
             reason = exc.strerror or str(exc)
-            print(f"hil triage: error: cannot read {neutralize(name)}: {reason}", file=sys.stderr)
+            print(f"hil triage: error: cannot read {escape(name)}: {reason}", file=sys.stderr)
     if args.json:
         objects = [r.to_json() for r in results]
         if len(args.logs) > 1:
@@ -48,14 +49,6 @@ def run(args: argparse.Namespace) -> int:
     if unreadable:
         return ExitCode.USAGE
     return ExitCode.CHECK_FAILED if any(r.has_violation for r in results) else ExitCode.OK
-
-
-def neutralize(text: str) -> str:
-    """``text`` with every control, format (bidi, zero-width) or separator character shown as an
-    escape, so console bytes and file names cannot drive the user's terminal."""
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
 
 
 def _yes_no(value: bool | None) -> str:
@@ -74,12 +67,12 @@ def _boot_rows(boot: Boot) -> Iterator[tuple[str, str]]:
 
 
 def write_table(result: Triage, out: TextIO) -> None:
-    out.write(f"{neutralize(result.file)}\n")
+    out.write(f"{escape(result.file)}\n")
     for index, boot in enumerate(result.boots, 1):
         if len(result.boots) > 1:
             out.write(f"  boot {index} (from line {boot.first_line})\n")
         for label, value in _boot_rows(boot):
-            out.write(f"    {label:<16} {neutralize(value)}\n")
+            out.write(f"    {label:<16} {escape(value)}\n")
         for violation in boot.violations:
             where = f"line {violation.line}"
-            out.write(f"      {where:<12} {violation.kind:<22} {neutralize(violation.text)}\n")
+            out.write(f"      {where:<12} {violation.kind:<22} {escape(violation.text)}\n")

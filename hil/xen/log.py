@@ -18,6 +18,7 @@ from string import Formatter
 from typing import BinaryIO
 
 from hil.probe import parse_probe_line
+from hil.terminal import plain_text
 from hil.xen.messages import BY_KEY, MESSAGES, Level, Message
 
 MAX_LINE = 64 * 1024
@@ -135,8 +136,9 @@ _CAPTURE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\
 
 
 def format_capture_line(host_time: datetime, console: str, text: str) -> str:
-    """The console.log line for ``text`` (no line ending); ``parse_capture_line`` reverses it."""
-    return f"{host_time.isoformat()} {console} | {text}"
+    """The console.log line for ``text`` (no line ending); ``parse_capture_line`` reverses it.
+    Microseconds always: every stamp has the same width, so the log's columns line up."""
+    return f"{host_time.isoformat(timespec='microseconds')} {console} | {text}"
 
 
 def parse_capture_line(line: str) -> CaptureLine | None:
@@ -148,25 +150,6 @@ def parse_capture_line(line: str) -> CaptureLine | None:
     except ValueError:
         return None
     return CaptureLine(when, match[2], line[match.end() :])
-
-
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, and the 8-bit
-# C1 CSI; then every remaining control character except TAB.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[ -/]*[0-~]?"
-    r"|\x9b[0-?]*[ -/]*[@-~]?"
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def sanitize(raw: bytes) -> str:
-    """Text safe to store and show: UTF-8 with replacement, escape sequences and controls gone."""
-    text = raw.decode("utf-8", "replace")
-    if "\x1b" in text or "\x9b" in text:
-        text = _ESCAPES.sub("", text)
-    return _CONTROLS.sub("", text)
 
 
 _TS = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\]"
@@ -292,8 +275,10 @@ class LogParser:
     def _events(self, raw: bytes, line: int) -> list[Event]:
         raw = raw.rstrip(b"\r")
         if b"\r" not in raw:
-            return [parse_line(sanitize(raw), line, self.console)]
-        return [parse_line(sanitize(part), line, self.console) for part in raw.split(b"\r") if part]
+            return [parse_line(plain_text(raw), line, self.console)]
+        return [
+            parse_line(plain_text(part), line, self.console) for part in raw.split(b"\r") if part
+        ]
 
 
 def _positions(marker: Marker, buf: bytes, end: int) -> Iterator[int]:
