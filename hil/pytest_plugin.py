@@ -51,7 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "board" not in metafunc.fixturenames:
+    # Asking for hil_board_name (through our `board` fixture), not for "board": a test module's
+    # own fixture named `board` shadows ours and must not be parametrized over the lab.
+    if "hil_board_name" not in metafunc.fixturenames:
         return
     lab = _load_lab(metafunc.config)
     names = [b.name for b in lab.select(metafunc.config.getoption("board"))]
