@@ -5,7 +5,7 @@ times); a panic means the firmware is wrong (reported at once, never retried).""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -124,6 +124,11 @@ class RetryPolicy:
     wait_max_s: float = 30.0
 
 
+# Where a board's consoles are now (name -> URL), asked before re-opening a lost one: a labgrid
+# exporter restart can move them (BoardSession.refresh_consoles).
+Relocate = Callable[[], Mapping[str, str]]
+
+
 class BootMachine:
     def __init__(
         self,
@@ -132,9 +137,11 @@ class BootMachine:
         power: PowerBackend,
         consoles: ConsoleGroup,
         retry: RetryPolicy = RetryPolicy(),
+        relocate: Relocate | None = None,
     ) -> None:
         self.board, self.stages, self.power, self.consoles = board, tuple(stages), power, consoles
         self.retry = retry
+        self.relocate = relocate
         self._attempts: list[BootAttempt] = []
 
     def run(self) -> BootResult:
@@ -157,6 +164,8 @@ class BootMachine:
             if self.consoles.lost is not None:
                 # Lost in the previous attempt: the board (or ser2net) may be back by now.
                 self.consoles.close()
+                if self.relocate is not None:
+                    self.consoles.retarget(self.relocate())
                 self.consoles.open()
             marks = self.consoles.mark()  # before the reset: nothing the boot prints is missed
             started = datetime.now(UTC)
@@ -222,6 +231,7 @@ def boot(
     power: PowerBackend,
     consoles: ConsoleGroup,
     retry: RetryPolicy = RetryPolicy(),
+    relocate: Relocate | None = None,
 ) -> BootResult:
     """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open)."""
-    return BootMachine(board, stages, power, consoles, retry).run()
+    return BootMachine(board, stages, power, consoles, retry, relocate).run()

@@ -71,7 +71,14 @@ def run_case(
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
         with ConsoleGroup(session.consoles, case_dir, reconnect=settings.reconnect) as consoles:
-            booted = boot(board.name, board.stages, session.power, consoles, settings.boot_retry)
+            booted = boot(
+                board.name,
+                board.stages,
+                session.power,
+                consoles,
+                settings.boot_retry,
+                relocate=session.refresh_consoles,
+            )
     except InfraError as exc:
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
 

@@ -539,6 +539,11 @@ class ConsoleGroup:
         for console in self.consoles.values():
             console.close()
 
+    def retarget(self, urls: Mapping[str, str]) -> None:
+        """Point the (closed) consoles at new URLs; captures go on in the same files."""
+        for name, console in self.consoles.items():
+            console.url = urls[name]
+
     def __enter__(self) -> ConsoleGroup:
         return self.open()
 

@@ -4,6 +4,7 @@ loaded and validated strictly: any mistake is one ConfigError line naming file, 
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
@@ -23,6 +24,7 @@ from hil.xen.messages import BY_KEY
 XEN_MESSAGE_PREFIX = "xen:"  # a marker naming a hil.xen.messages entry instead of a regex
 NO_HYPERVISOR = "none"  # the Xen profile for boards that boot the probe without Xen
 CONSOLE_SCHEMES = ("socket", "rfc2217", "loop")
+COORDINATOR_ENV = "LG_COORDINATOR"  # labgrid-client's own variable for the coordinator address
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class BoardConfig:
     timeouts: Mapping[str, float]  # per-stage overrides of the type's timeouts
     default: bool
     place: str | None  # labgrid place, when the lab is distributed
+    coordinator: str | None  # HOST:PORT of the place's labgrid coordinator (None without place)
+    # With a place: console name -> the place's serial resource carrying it (None: the place's
+    # only serial resource). Empty without a place, where ``consoles`` holds the URLs.
+    console_resources: Mapping[str, str | None]
     xen_image: Path | None
     xen_src: Path | None
     source: Path
@@ -259,9 +265,48 @@ BOARD_KEYS = (
     "timeouts",
     "default",
     "place",
+    "coordinator",
     "xen_image",
     "xen_src",
 )
+
+
+def _address(table: ConfigTable, key: str, address: str) -> str:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise table.error(key, f"expected HOST:PORT, got {address!r}")
+    return address
+
+
+def _place(
+    t: ConfigTable, btype: BoardType, lab_coordinator: str | None
+) -> tuple[str | None, str | None, dict[str, str | None]]:
+    """(place, coordinator, console -> serial resource) of a board; a board with a place reaches
+    its consoles through the place, so its ``consoles`` name resources instead of URLs."""
+    place = t.get("place", str, None)
+    if place is None:
+        if "coordinator" in t.data:
+            raise t.error("coordinator", "only meaningful with a labgrid 'place'")
+        return None, None, {}
+    if "coordinator" in t.data:
+        coordinator = _address(t, "coordinator", t.get("coordinator", str))
+    elif lab_coordinator is not None:
+        coordinator = lab_coordinator
+    elif os.environ.get(COORDINATOR_ENV):
+        coordinator = os.environ[COORDINATOR_ENV]
+    else:
+        raise t.error(
+            "coordinator",
+            f"missing for place {place!r} (set it here, lab-wide, or in ${COORDINATOR_ENV})",
+        )
+    if "consoles" not in t.data:
+        if not btype.consoles:
+            raise t.error("consoles", f"board type '{btype.name}' names no console to map")
+        return place, coordinator, {next(iter(btype.consoles)): None}
+    consoles = t.table("consoles")
+    if not consoles.data:
+        raise t.error("consoles", "no console")
+    return place, coordinator, {name: consoles.get(name, str) for name in consoles.data}
 
 
 def _board(
@@ -271,6 +316,7 @@ def _board(
     types: Mapping[str, BoardType],
     profiles: Collection[str],
     default_profile: str | None,
+    lab_coordinator: str | None,
 ) -> BoardConfig:
     if not isinstance(raw, dict):
         raise top.error(f"board[{index}]", "expected a table")
@@ -307,17 +353,20 @@ def _board(
         if key not in raw and fallback is None:
             raise t.error(key, f"missing (board type '{type_name}' has no default)")
         backends[key] = _backend(t, key, registry, name, fallback)
+    place, coordinator, console_resources = _place(t, btype, lab_coordinator)
     return BoardConfig(
         name=name,
         type=btype,
-        consoles=_consoles(t, "consoles", btype.consoles),
+        consoles=dict(btype.consoles) if place else _consoles(t, "consoles", btype.consoles),
         power=backends["power"],
         deploy=backends["deploy"],
         xen_profile=profile,
         tags=t.strings("tags"),
         timeouts={k: timeouts.get(k, float) for k in timeouts.data},
         default=t.get("default", bool, False),
-        place=t.get("place", str, None),
+        place=place,
+        coordinator=coordinator,
+        console_resources=console_resources,
         xen_image=t.optional_path("xen_image"),
         xen_src=t.optional_path("xen_src"),
         source=top.source,
@@ -335,7 +384,13 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     oracle's)."""
     top = ConfigTable(path, "", "", _read_toml(path))
     top.only(
-        "boards_dir", "results_dir", "xen_profile", "boot_attempts", "reconnect_attempts", "board"
+        "boards_dir",
+        "results_dir",
+        "xen_profile",
+        "boot_attempts",
+        "reconnect_attempts",
+        "coordinator",
+        "board",
     )
     boards_dir = (path.parent / top.get("boards_dir", str, "boards")).resolve()
     if not boards_dir.is_dir():
@@ -347,9 +402,12 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         raise top.error(
             "xen_profile", f"unknown Xen profile {default_profile!r} (known: {', '.join(known)})"
         )
+    coordinator = top.get("coordinator", str, None)
+    if coordinator is not None:
+        _address(top, "coordinator", coordinator)
     boards: dict[str, BoardConfig] = {}
     for i, raw in enumerate(top.get("board", list)):
-        board = _board(raw, i, top, types, known, default_profile)
+        board = _board(raw, i, top, types, known, default_profile, coordinator)
         if board.name in boards:
             raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
                 "name", "duplicate board name"

@@ -41,6 +41,7 @@ from types import FrameType, TracebackType
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from hil.errors import InfraError
+from hil.lock import BoardBusy
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +380,7 @@ class PlaceLease:
         except RetryError as exc:
             holder = exc.last_attempt.exception()
             assert isinstance(holder, _HeldElsewhere)
-            raise InfraError(
+            raise BoardBusy(
                 f"board {self.client.board} is acquired by {holder_display(holder.holder)}"
             ) from None
 

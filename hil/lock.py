@@ -19,7 +19,8 @@ def default_lock_dir() -> Path:
 
 
 class BoardBusy(InfraError):
-    """The board is in use by another hil process on this host."""
+    """The board is in use by someone else: another hil process on this host, or the holder of
+    its labgrid place. Either way its cases are not run, rather than failed."""
 
 
 class BoardLock:

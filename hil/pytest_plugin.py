@@ -51,9 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # A suite may define its own `board` fixture; only tests reaching this plugin's get boards.
-    definitions = metafunc._arg2fixturedefs.get("board", ())
-    if not definitions or definitions[-1].func.__module__ != __name__:
+    # Asking for hil_board_name (through our `board` fixture), not for "board": a test module's
+    # own fixture named `board` shadows ours and must not be parametrized over the lab.
+    if "hil_board_name" not in metafunc.fixturenames:
         return
     lab = _load_lab(metafunc.config)
     names = [b.name for b in lab.select(metafunc.config.getoption("board"))]

@@ -1,7 +1,13 @@
 """A board in use by this process: its lock, the running instance the controller launches for
 boards that are processes (the virtual board), its power and deploy back-ends and its console
 URLs. Like a labgrid strategy's bound resources: the rest of hil asks the session, never the
-config, how to reach a board."""
+config, how to reach a board.
+
+A board with a labgrid ``place`` is leased for the whole session, after the local lock (which
+guards against another hil process on this host; the place guards across hosts). Its consoles are
+the place's serial resources, mapped by the board's ``console_resources``; its power is the
+place's power resource when it has one, else the board's configured back-end; deploy is always the
+board's back-end (labgrid has no resource hil could deploy through generically)."""
 
 from __future__ import annotations
 
@@ -9,12 +15,16 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hil.backend import BackendSpec
 from hil.deploy import Deployer
 from hil.lab import BoardConfig
 from hil.lock import BoardLock
 from hil.power import PowerBackend
+
+if TYPE_CHECKING:
+    from hil.labgrid import PlaceLease
 
 # Options of a virtual board's `power` table when hil launches the board itself. `xen` is the
 # profile the board models, when it must differ from the one the lab declares (default: the same):
@@ -40,6 +50,7 @@ class BoardSession:
     ``s.deployer``. Everything is released on exit, also on exceptions and Ctrl-C."""
 
     def __init__(self, board: BoardConfig, workdir: Path, lock_wait_s: float = 0.0) -> None:
+        """``lock_wait_s`` bounds the wait for the local lock and, separately, for the place."""
         self.board = board
         self.workdir = workdir
         self.lock_wait_s = lock_wait_s
@@ -47,6 +58,7 @@ class BoardSession:
         self._stack = ExitStack()
         self._power: PowerBackend | None = None
         self._deployer: Deployer | None = None
+        self._lease: PlaceLease | None = None
 
     @property
     def power(self) -> PowerBackend:
@@ -61,11 +73,12 @@ class BoardSession:
     def __enter__(self) -> BoardSession:
         try:
             self._stack.enter_context(BoardLock(self.board.name, self.lock_wait_s))
-            if launches_virtual_board(self.board):
+            if self.board.place is not None:
+                self._lease_place()
+            elif launches_virtual_board(self.board):
                 self._launch_virtual()
             else:
-                self._power = self.board.make_power()
-                self._stack.callback(self._power.close)
+                self._bind_configured_power()
                 self._deployer = self.board.make_deployer()
                 self.consoles = dict(self.board.consoles)
         except BaseException:
@@ -77,6 +90,42 @@ class BoardSession:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._stack.close()
+
+    def refresh_consoles(self) -> Mapping[str, str]:
+        """The console URLs to re-open a lost console with. A labgrid place is resolved again
+        first: an exporter restart moves its ser2net port, or leaves it unset until the place is
+        re-acquired (PlaceLease.refresh does both)."""
+        if self._lease is not None:
+            self._lease.refresh()
+            self._resolve_place_consoles()
+        return self.consoles
+
+    def _bind_configured_power(self) -> None:
+        self._power = self.board.make_power()
+        self._stack.callback(self._power.close)
+
+    def _lease_place(self) -> None:
+        # Imported here: only distributed labs need labgrid.
+        from hil.labgrid import LabgridClient, PlaceLease
+
+        assert self.board.place is not None and self.board.coordinator is not None
+        client = LabgridClient(self.board.name, self.board.place, self.board.coordinator)
+        wait = self.lock_wait_s
+        self._lease = self._stack.enter_context(PlaceLease(client, wait=wait > 0, max_wait=wait))
+        if self._lease.power is not None:
+            self._power = self._lease.power
+        else:
+            self._bind_configured_power()
+        self._deployer = self.board.make_deployer()
+        self._resolve_place_consoles()
+
+    def _resolve_place_consoles(self) -> None:
+        assert self._lease is not None
+        lease = self._lease
+        self.consoles = {
+            name: lease.console_url(resource)
+            for name, resource in self.board.console_resources.items()
+        }
 
     def _launch_virtual(self) -> None:
         # Imported here: only labs with virtual boards need the simulator.

@@ -90,7 +90,7 @@ def test_board_overrides_and_no_hypervisor(lab_dir: Path) -> None:
     lab = _load(
         lab_dir,
         f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{probe = 99}}\n'
-        'tags = ["juno"]\nplace = "p1"\n',
+        'tags = ["juno"]\nplace = "p1"\ncoordinator = "127.0.0.1:20408"\n',
     )
     board = lab.board("b0")
     assert [s.name for s in board.stages] == ["bl1", "bl2", "bl31", "spmc", "probe"]
@@ -101,13 +101,13 @@ def test_board_overrides_and_no_hypervisor(lab_dir: Path) -> None:
 
 BOARD_KEYS = (
     "name, type, xen_profile, consoles, power, deploy, tags, timeouts, default, place, "
-    "xen_image, xen_src"
+    "coordinator, xen_image, xen_src"
 )
 CASES = [
     (
         "colour = 1\n",
         "lab.toml: field 'colour': unknown key (known: boards_dir, results_dir, "
-        "xen_profile, boot_attempts, reconnect_attempts, board)",
+        "xen_profile, boot_attempts, reconnect_attempts, coordinator, board)",
     ),
     ('xen_profile = "xen-4.22"\n', "lab.toml: field 'board': missing"),
     ("[[board]]\ntype = 'qemu-virt'\n", "lab.toml: board #1: field 'name': missing"),
@@ -272,3 +272,75 @@ def test_any_host_and_port_is_a_console(scheme: str, host: str, port: int) -> No
 def test_ports_beyond_16_bits_are_refused(port: int) -> None:
     with pytest.raises(ConfigError, match=r"has a bad port$"):
         check_console_url(_table(), "u", f"socket://h:{port}")
+
+
+PLACED = f'[[board]]\n{BOARD}{PDU}xen_profile = "none"\nplace = "juno-07"\n'
+
+
+def test_place_coordinator_board_over_lab_over_environment(
+    lab_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LG_COORDINATOR", "127.0.0.1:3")
+    assert _load(lab_dir, PLACED).board("b0").coordinator == "127.0.0.1:3"
+    lab_wide = f'coordinator = "127.0.0.1:2"\n{PLACED}'
+    assert _load(lab_dir, lab_wide).board("b0").coordinator == "127.0.0.1:2"
+    own = f'{lab_wide}coordinator = "127.0.0.1:1"\n'
+    assert _load(lab_dir, own).board("b0").coordinator == "127.0.0.1:1"
+
+
+def test_place_without_any_coordinator_is_one_line(
+    lab_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    assert _error(lab_dir, PLACED) == (
+        "lab.toml: board 'b0': field 'coordinator': missing for place 'juno-07' "
+        "(set it here, lab-wide, or in $LG_COORDINATOR)"
+    )
+
+
+def test_place_consoles_name_serial_resources(
+    lab_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LG_COORDINATOR", "127.0.0.1:3")
+    # No consoles: the place's only serial resource is the board type's first console.
+    board = _load(lab_dir, PLACED).board("b0")
+    assert dict(board.console_resources) == {"uart0": None}
+    mapped = _load(lab_dir, f'{PLACED}consoles = {{ ns = "uart0", secure = "uart1" }}\n')
+    assert dict(mapped.board("b0").console_resources) == {"ns": "uart0", "secure": "uart1"}
+    assert (
+        dict(
+            _load(lab_dir, f"[[board]]\n{BOARD}{PDU}xen_profile = 'none'\n")
+            .board("b0")
+            .console_resources
+        )
+        == {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            f'{PLACED}coordinator = "nowhere"\n',
+            "lab.toml: board 'b0': field 'coordinator': expected HOST:PORT, got 'nowhere'",
+        ),
+        (
+            f'coordinator = "h:70000"\n{PLACED}',
+            "lab.toml: field 'coordinator': expected HOST:PORT, got 'h:70000'",
+        ),
+        (
+            f'[[board]]\n{BOARD}{PDU}xen_profile = "none"\ncoordinator = "h:1"\n',
+            "lab.toml: board 'b0': field 'coordinator': only meaningful with a labgrid 'place'",
+        ),
+        (
+            f"{PLACED}consoles = {{ ns = 1 }}\n",
+            "lab.toml: board 'b0': field 'consoles.ns': expected a string, got 1",
+        ),
+        (f"{PLACED}consoles = {{}}\n", "lab.toml: board 'b0': field 'consoles': no console"),
+    ],
+)
+def test_bad_place_settings_give_one_exact_line(
+    lab_dir: Path, monkeypatch: pytest.MonkeyPatch, extra: str, expected: str
+) -> None:
+    monkeypatch.setenv("LG_COORDINATOR", "127.0.0.1:3")
+    assert _error(lab_dir, extra) == expected

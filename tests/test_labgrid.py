@@ -44,16 +44,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @pytest.mark.parametrize(
-    ("board", "scheme"), [("juno-07", "socket://127.0.0.1:"), ("juno-08", "rfc2217://127.0.0.1:")]
+    ("name", "scheme"), [("juno-07", "socket://127.0.0.1:"), ("juno-08", "rfc2217://127.0.0.1:")]
 )
-def test_lease_resolves_console_reads_it_and_releases(lab: Lab, board: str, scheme: str) -> None:
-    with PlaceLease(lab.client(board)) as lease:
-        assert lab.holder(board) is not None
+def test_lease_resolves_console_reads_it_and_releases(lab: Lab, name: str, scheme: str) -> None:
+    # `name`, not `board`: hil's pytest plugin owns the `board` fixture.
+    with PlaceLease(lab.client(name)) as lease:
+        assert lab.holder(name) is not None
         url = lease.console_url()
         assert url.startswith(scheme)
-        assert BANNERS[board] in read_until(url, BANNERS[board])
-        assert (lease.power is not None) == (board == "juno-07")
-    assert lab.holder(board) is None
+        assert BANNERS[name] in read_until(url, BANNERS[name])
+        assert (lease.power is not None) == (name == "juno-07")
+    assert lab.holder(name) is None
 
 
 def test_power_resource_becomes_a_power_backend(lab: Lab) -> None:
