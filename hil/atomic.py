@@ -9,9 +9,11 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
     """Write ``data`` to a temporary file next to ``path``, flush it to disk, then rename it over
-    ``path`` (atomic on POSIX within one file system). On any error the temporary is removed."""
+    ``path`` (atomic on POSIX within one file system). On any error the temporary is removed.
+    ``sync=False`` skips the fsync for files that can be made again (bundles, parsed events):
+    still never half-written, just not guaranteed to survive a power cut."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); reports are meant to be served and shared.
@@ -19,7 +21,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

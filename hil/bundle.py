@@ -113,8 +113,8 @@ def write_bundle(
         payloads[role] = (source.name, source.read_bytes())
     entries = {}
     for role, (name, data) in payloads.items():
-        atomic_write(directory / name, data)
+        atomic_write(directory / name, data, sync=False)
         entries[role] = {"path": name, "sha256": hashlib.sha256(data).hexdigest()}
     manifest = {"scenario": scenario.name, "board_type": board_type, "files": entries}
-    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode())
+    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode(), sync=False)
     return Bundle.load(directory)

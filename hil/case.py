@@ -148,7 +148,7 @@ def _write_events(path: Path, events: Iterable[Event]) -> None:
             out["xen_time"] = event.xen_time.text
         return out
 
-    atomic_write(path, json.dumps([encode(e) for e in events], indent=1).encode())
+    atomic_write(path, json.dumps([encode(e) for e in events], indent=1).encode(), sync=False)
 
 
 def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:

@@ -9,6 +9,7 @@ import bisect
 import codecs
 import contextlib
 import logging
+import os
 import re
 import select
 import socket
@@ -138,6 +139,7 @@ class Console:
         self._cond = condition or threading.Condition()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake: tuple[int, int] | None = None
         self._port: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
         self._raw: BinaryIO | None = None
@@ -169,6 +171,8 @@ class Console:
             self._lost = None
         self._raw = self.raw_path.open("ab")
         self._log = self.log_path.open("a", encoding="utf-8")
+        # Written on stop so the reader leaves its idle wait at once instead of at its timeout.
+        self._wake = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -176,12 +180,19 @@ class Console:
     def request_stop(self) -> None:
         """Ask the reader to stop without waiting for it (``close`` waits)."""
         self._stop.set()
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._wake[1], b"\0")
 
     def close(self) -> None:
         self.request_stop()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._wake is not None:
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None
         with self._cond:
             if self._lost is None:
                 self._lost = ConsoleLost(f"console '{self.name}': closed", self._last_lines())
@@ -288,7 +299,8 @@ class Console:
         except (OSError, ValueError):
             self._stop.wait(_IDLE_S / 4)
             return
-        select.select([fd], [], [], _IDLE_S)
+        wake = [self._wake[0]] if self._wake is not None else []
+        select.select([fd, *wake], [], [], _IDLE_S)
 
     def _close_port(self) -> None:
         with self._write_lock:

@@ -20,16 +20,20 @@ def write_lab(
     directory: Path,
     boards: dict[str, dict[str, Any]],
     boot_attempts: int = 2,
+    stage_delay: float | None = 0.0,
 ) -> Path:
     """``boards``: name -> extra board keys (e.g. {"xen_profile": "xen-4.21"}); each is a
-    virtual board hil launches, with stage delay 0 unless its power table says otherwise."""
+    virtual board hil launches, with ``stage_delay`` s per boot stage unless its power table says
+    otherwise (None: the virtual board's realistic delays)."""
+    directory.mkdir(parents=True, exist_ok=True)
     lines = [
         f"boards_dir = {_toml(str(BOARDS_DIR))}",
         f"results_dir = {_toml(str(directory / 'results'))}",
         f"boot_attempts = {boot_attempts}",
     ]
     for name, extra in boards.items():
-        power = {"backend": "virtual", "stage_delay": 0, **extra.pop("power", {})}
+        delay = {} if stage_delay is None else {"stage_delay": stage_delay}
+        power = {"backend": "virtual", **delay, **extra.pop("power", {})}
         board = {"name": name, "type": "virtual", "xen_profile": "xen-4.22", **extra}
         board.setdefault("timeouts", FAST_TIMEOUTS)
         lines.append("[[board]]")
