@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hil.errors import InfraError
-from hil.labgrid import LabgridClient, LabgridPower, PlaceLease, serial_url
+from hil.labgrid import LabgridClient, LabgridPower, PlaceLease
 from tests.labgrid_lab import (
     BANNERS,
     BOARDS,
@@ -128,14 +128,13 @@ def test_release_guaranteed_when_the_process_is_terminated(lab: Lab) -> None:
     assert lab.holder("juno-08") is None
 
 
-def test_exporter_restart_mid_lease_is_healed_by_reacquire(lab: Lab) -> None:
+def test_exporter_restart_mid_lease_leaves_a_working_console(lab: Lab) -> None:
+    # After the restart the coordinator may show the port-None trap or may already have the
+    # resource back (it depends on timing); either way refresh() must give a console that works.
+    # The trap's healing itself is pinned down deterministically in test_labgrid_show.py.
     with PlaceLease(lab.client("juno-08"), settle=1.0) as lease:
         lab.restart_exporter()
-        # The trap itself: the place is still ours, but its console has no port.
-        state = lease.client.state()
-        assert state.holder is not None
-        (console,) = [r for r in state.resources if r.is_serial]
-        assert serial_url(console) is None
+        assert lease.client.state().holder is not None
         lease.refresh()
         assert BANNERS["juno-08"] in read_until(lease.console_url(), BANNERS["juno-08"])
     assert lab.holder("juno-08") is None

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hil.labgrid import Resource, holder_display, parse_show, serial_url
+from hil.errors import InfraError
+from hil.labgrid import (
+    PlaceLease,
+    PlaceState,
+    Resource,
+    holder_display,
+    parse_show,
+    serial_url,
+)
 
 # As labgrid-client 26 prints it, trimmed to one place holding a ser2net port and a power switch.
 SHOW = """Place 'lab-juno-07':
@@ -73,3 +82,45 @@ def test_local_raw_serial_port_is_its_tty() -> None:
 )
 def test_holder_reads_as_user_at_host(host: str, user: str) -> None:
     assert holder_display(f"{host}/{user}") == f"{user}@{host}"
+
+
+class TrappedClient:
+    """A labgrid client whose place shows the exporter-restart trap (acquired, port None) until
+    it is released and acquired again."""
+
+    board, place = "juno-08", "lab-juno-08"
+
+    def __init__(self, heal_after_reacquires: int) -> None:
+        self.calls: list[str] = []
+        self.heal_after = heal_after_reacquires
+
+    def run(self, *args: str) -> str:
+        self.calls.append(args[0])
+        return ""
+
+    def state(self) -> PlaceState:
+        healed = self.calls.count("acquire") > self.heal_after
+        params = {"host": "127.0.0.1", "port": 4000 if healed else None}
+        serial = Resource("uart0", "NetworkSerialPort", True, "lab-juno-08", params)
+        return PlaceState("host/me", (serial,), ())
+
+    def fail(self, what: str, exc: Exception) -> Exception:
+        return RuntimeError(what)
+
+
+def test_port_none_trap_is_healed_by_release_and_reacquire():
+    client = TrappedClient(heal_after_reacquires=1)
+    with PlaceLease(client, settle=0.0, reacquire_attempts=2) as lease:  # type: ignore[arg-type]
+        assert lease.console_url() == "rfc2217://127.0.0.1:4000?ign_set_control"
+    assert client.calls == ["acquire", "release", "acquire", "release"]
+
+
+def test_port_that_never_comes_back_is_an_infra_error_naming_board_and_resource():
+    client = TrappedClient(heal_after_reacquires=99)
+    with pytest.raises(InfraError) as err:
+        PlaceLease(client, settle=0.0, reacquire_attempts=2).__enter__()  # type: ignore[arg-type]
+    assert str(err.value) == (
+        "board juno-08: labgrid place lab-juno-08 resource uart0 has no usable serial port "
+        "after 2 re-acquire(s)"
+    )
+    assert client.calls[-1] == "release"
