@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from shutil import which
 
+import pytest
 import serial
 
 from hil.labgrid import LabgridClient
@@ -41,6 +42,17 @@ def tool(name: str) -> str | None:
 def missing_tools() -> list[str]:
     needed = ("labgrid-coordinator", "labgrid-exporter", "labgrid-client", "ser2net")
     return [name for name in needed if tool(name) is None]
+
+
+# The marks of every test that needs a real coordinator, exporter and ser2net.
+LABGRID_TIER = [
+    pytest.mark.labgrid,
+    pytest.mark.skipif(
+        bool(missing_tools()),
+        reason=f"needs {', '.join(missing_tools())}: "
+        "pip install -e '.[labgrid]' && apt-get install -y ser2net",
+    ),
+]
 
 
 def free_port() -> int:

@@ -18,21 +18,14 @@ from hil.labgrid import LabgridClient, LabgridPower, PlaceLease
 from tests.labgrid_lab import (
     BANNERS,
     BOARDS,
+    LABGRID_TIER,
     Lab,
     free_port,
-    missing_tools,
     read_until,
     running_lab,
 )
 
-pytestmark = [
-    pytest.mark.labgrid,
-    pytest.mark.skipif(
-        bool(missing_tools()),
-        reason=f"needs {', '.join(missing_tools())}: "
-        "pip install -e '.[labgrid]' && apt-get install -y ser2net",
-    ),
-]
+pytestmark = LABGRID_TIER
 
 OTHER = {"LG_USERNAME": "bob", "LG_HOSTNAME": "otherhost"}
 

@@ -12,17 +12,10 @@ import pytest
 
 from hil.cli import main
 from hil.labgrid import LabgridClient
-from tests.labgrid_lab import missing_tools
+from tests.labgrid_lab import LABGRID_TIER
 from tests.labgrid_virtual import VirtualPlaces, place_of, virtual_places
 
-pytestmark = [
-    pytest.mark.labgrid,
-    pytest.mark.skipif(
-        bool(missing_tools()),
-        reason=f"needs {', '.join(missing_tools())}: "
-        "pip install -e '.[labgrid]' && apt-get install -y ser2net",
-    ),
-]
+pytestmark = LABGRID_TIER
 
 OTHER = {"LG_USERNAME": "bob", "LG_HOSTNAME": "otherhost"}
 BOARD = "vb0"
