@@ -14,7 +14,7 @@ from hil.backend import BackendSpec
 from hil.deploy import Deployer
 from hil.lab import BoardConfig
 from hil.lock import BoardLock
-from hil.power import PowerBackend
+from hil.power import LaunchedBoard, PowerBackend
 
 # Options of a virtual board's `power` table when hil launches the board itself. `xen` is the
 # profile the board models, when it must differ from the one the lab declares (default: the same):
@@ -67,7 +67,10 @@ class BoardSession:
                 self._power = self.board.make_power()
                 self._stack.callback(self._power.close)
                 self._deployer = self.board.make_deployer()
-                self.consoles = dict(self.board.consoles)
+                power = self._power
+                # A board hil launches says where its consoles are; others are configured.
+                launched = isinstance(power, LaunchedBoard)
+                self.consoles = dict(power.console_urls() if launched else self.board.consoles)
         except BaseException:
             self._stack.close()
             raise
