@@ -116,9 +116,9 @@ def make_bundle(
 
 
 @cache
-def _firmware(build_dir: Path, bl33: Path | None) -> Firmware:
-    # Once per process and BL33: the on-disk cache makes a rebuild cheap, not free (hashing).
-    return build_firmware(toolchain.locate(), build_dir, bl33)
+def _firmware(build_dir: Path) -> Firmware:
+    # Once per process: the on-disk cache makes a rebuild cheap, not free (hashing sources).
+    return build_firmware(toolchain.locate(), build_dir)
 
 
 def board_bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
@@ -128,7 +128,8 @@ def board_bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bun
     if xen is not None and not xen.is_file():
         raise InfraError(f"board '{board.name}': xen_image {xen} is not a file")
     try:
-        fw = _firmware(default_build_dir().resolve(), xen)
+        # BL33 is replaced per bundle (fiptool update): Xen needs no TF-A build of its own.
+        fw = _firmware(default_build_dir().resolve())
         return make_bundle(fw, scenario, directory, board.type.name, xen).bundle
     except (toolchain.ToolchainError, BuildError) as exc:
         raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
