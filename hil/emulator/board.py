@@ -64,6 +64,10 @@ class QemuPower:
         except Exception as exc:  # ConfigError: a bundle without QEMU images
             raise InfraError(f"board '{self.board}': cannot boot bundle {bundle}: {exc}") from exc
 
+    def machine(self) -> QemuVirt:
+        """The QEMU a power-on runs (not started): the deployed bundle on this board's ports."""
+        return QemuVirt(self.config(), self.workdir, self.ports, wait_for_consoles=True)
+
     def config(self) -> QemuConfig:
         """How QEMU boots the deployed bundle: the probe as BL33, or Xen (path A) with it."""
         if self.bundle is None:
@@ -78,8 +82,7 @@ class QemuPower:
         if self._machine is not None and self._machine.running:
             return
         try:
-            machine = QemuVirt(self.config(), self.workdir, self.ports, wait_for_consoles=True)
-            self._machine = machine
+            machine = self._machine = self.machine()
             machine.start()
         except QemuError as exc:
             raise InfraError(f"board '{self.board}': {exc}") from exc

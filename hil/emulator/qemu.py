@@ -106,8 +106,7 @@ class QemuVirt:
         self._sock_dir = Path(tempfile.mkdtemp(prefix="hil-qmp-"))
         self.qmp_socket = self._sock_dir / "qmp.sock"
         self.log = workdir / "qemu.log"
-        self.ns_port = 0
-        self.secure_port = 0
+        self.ns_port, self.secure_port = ports or (0, 0)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -140,9 +139,7 @@ class QemuVirt:
         """Launch QEMU paused and wait until QMP answers; then connect consoles and boot()."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         for _ in range(1 if self.fixed_ports else START_ATTEMPTS):
-            if self.fixed_ports:
-                self.ns_port, self.secure_port = self.fixed_ports
-            else:
+            if not self.fixed_ports:
                 self.ns_port = self.secure_port = free_port()
                 while self.secure_port == self.ns_port:
                     self.secure_port = free_port()
