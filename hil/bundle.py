@@ -8,10 +8,12 @@ the virtual board reads the same two blobs, so both run the very same scenario b
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.atomic import atomic_write
 from hil.errors import ConfigError
@@ -19,6 +21,9 @@ from hil.ffa import FfaFormatError
 from hil.ffa.spmc import SpmcConfig
 from hil.probe import ProbePlan
 from hil.scenario import Scenario
+
+if TYPE_CHECKING:
+    from hil.lab import BoardConfig
 
 MANIFEST = "bundle.json"
 SPMC_CONFIG = "spmc-config.bin"
@@ -118,3 +123,20 @@ def write_bundle(
     manifest = {"scenario": scenario.name, "board_type": board_type, "files": entries}
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode(), sync=False)
     return Bundle.load(directory)
+
+
+# Board types whose bundles also carry firmware images hil builds, by the function writing them
+# ("module:function", imported only when such a board is used): (scenario, board, dir) -> Bundle.
+IMAGE_BUILDERS: dict[str, str] = {"qemu-virt": "hil.firmware.bundle:board_bundle"}
+
+
+def bundle_for_board(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
+    """The bundle ``board`` boots ``scenario`` from: the blobs, plus images where hil builds
+    them for the board's type."""
+    builder = IMAGE_BUILDERS.get(board.type.name)
+    if builder is None:
+        return write_bundle(scenario, board.type.name, directory)
+    module, _, name = builder.partition(":")
+    build = getattr(importlib.import_module(module), name)
+    bundle: Bundle = build(scenario, board, directory)
+    return bundle

@@ -13,10 +13,11 @@ from typing import Any
 
 from hil.atomic import atomic_write
 from hil.boot import BootStatus, RetryPolicy, StageResult, boot
-from hil.bundle import write_bundle
+from hil.bundle import bundle_for_board
 from hil.compare import Observation, compare
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.errors import InfraError
+from hil.power import LaunchedBoard
 from hil.probe import TranscriptBuilder
 from hil.results import (
     EVENTS_ROLE,
@@ -64,13 +65,19 @@ def run_case(
             **extra,
         )
 
-    bundle = write_bundle(scenario, board.type.name, case_dir / "bundle")
-    provenance = {**settings.provenance, **bundle.provenance()}
+    provenance = dict(settings.provenance)
+    # Consoles of a board that exists only while powered (an emulator hil launches) connect when
+    # it comes up; any other board's must be there before it boots.
+    connect_now = not isinstance(session.power, LaunchedBoard)
     try:
+        bundle = bundle_for_board(scenario, board, case_dir / "bundle")
+        provenance.update(bundle.provenance())
         # Off first, so the capture starts with the boot under test and nothing before it.
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
-        with ConsoleGroup(session.consoles, case_dir, reconnect=settings.reconnect) as consoles:
+        with ConsoleGroup(
+            session.consoles, case_dir, reconnect=settings.reconnect, connect_now=connect_now
+        ) as consoles:
             booted = boot(
                 board.name,
                 board.stages,

@@ -28,8 +28,12 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
+    wait_fixed,
 )
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from hil.errors import ExitCode, HilError, InfraError
 from hil.terminal import escape
@@ -76,6 +80,9 @@ class ReconnectPolicy:
     attempts: int = 5
     wait_initial_s: float = 0.05
     wait_max_s: float = 2.0
+    # A console opened before its board exists (``open(connect_now=False)``, an emulator that
+    # power-on launches) keeps trying every ``wait_initial_s`` for this long before it is lost.
+    first_connect_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -159,13 +166,19 @@ class Console:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def open(self) -> Console:
-        """Start capturing (again, after ``close``: the capture files are appended to)."""
+    def open(self, connect_now: bool = True) -> Console:
+        """Start capturing (again, after ``close``: the capture files are appended to).
+
+        ``connect_now=False``: nothing needs to listen yet; the reader connects as soon as
+        something does (within ``ReconnectPolicy.first_connect_s``), so a board that starts
+        sending only once its consoles are connected loses no byte."""
         self.raw_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._port = self._open_port()
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
+        self._port = None
+        if connect_now:
+            try:
+                self._port = self._open_port()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
         self._stop.clear()
         with self._cond:
             self._lost = None
@@ -277,6 +290,8 @@ class Console:
         return port
 
     def _run(self) -> None:
+        if self._port is None and not self._connect_late():
+            return
         while not self._stop.is_set():
             try:
                 assert self._port is not None
@@ -308,16 +323,40 @@ class Console:
                 _close_without_linger(self._port)
                 self._port = None
 
+    def _connect_late(self) -> bool:
+        policy = self._reconnect
+        connected = self._connect(
+            stop_after_delay(policy.first_connect_s),
+            wait_fixed(policy.wait_initial_s),
+            f"nothing listening on {self.url} within {policy.first_connect_s:g} s",
+        )
+        if connected:
+            log.info("console '%s': connected to %s", self.name, self.url)
+        return connected
+
     def _reopen(self, cause: Exception) -> bool:
         self._close_port()
         policy = self._reconnect
+        reopened = self._connect(
+            stop_after_attempt(policy.attempts),
+            wait_exponential(multiplier=policy.wait_initial_s, max=policy.wait_max_s),
+            f"connection lost ({cause}) and not re-opened after {policy.attempts} attempts",
+        )
+        if reopened:
+            self.reconnects += 1
+            log.info("console '%s': reconnected after: %s", self.name, cause)
+        return reopened
+
+    def _connect(self, stop: stop_base, wait: wait_base, failure: str) -> bool:
+        """Open the port, retrying per ``stop``/``wait``; on giving up, waiters get ConsoleLost
+        saying ``failure``."""
 
         def closing(_: RetryCallState) -> bool:
             return self._stop.is_set()
 
         retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts) | closing,
-            wait=wait_exponential(multiplier=policy.wait_initial_s, max=policy.wait_max_s),
+            stop=stop | closing,
+            wait=wait,
             retry=retry_if_exception_type((serial.SerialException, OSError)),
             sleep=self._stop.wait,  # close() interrupts the backoff
             reraise=True,
@@ -325,18 +364,13 @@ class Console:
         try:
             port = retrying(self._open_port)
         except (serial.SerialException, OSError) as exc:
-            message = (
-                f"console '{self.name}': connection lost ({cause}) and not re-opened after "
-                f"{policy.attempts} attempts: {exc}"
-            )
             with self._cond:
+                message = f"console '{self.name}': {failure}: {exc}"
                 self._lost = ConsoleLost(message, self._last_lines())
                 self._cond.notify_all()
             return False
         with self._write_lock:
             self._port = port
-        self.reconnects += 1
-        log.info("console '%s': reconnected after: %s", self.name, cause)
         return True
 
     def _ingest(self, data: bytes) -> None:
@@ -518,7 +552,10 @@ class ConsoleGroup:
         *,
         reconnect: ReconnectPolicy = ReconnectPolicy(),
         panic_patterns: Iterable[str] = PANIC_PATTERNS,
+        connect_now: bool = True,
     ) -> None:
+        """``connect_now=False``: the board's consoles may not listen yet (see Console.open);
+        every (re-)open of the group then connects in the background."""
         if not urls:
             raise ValueError("a console group needs at least one console")
         cond = threading.Condition()
@@ -529,6 +566,7 @@ class ConsoleGroup:
             )
             for name, url in urls.items()
         }
+        self.connect_now = connect_now
         self._timeline: list[ConsoleRecord] = []
         for console in self.consoles.values():
             console.subscribe(on_record=self._timeline.append)
@@ -537,7 +575,7 @@ class ConsoleGroup:
         opened: list[Console] = []
         try:
             for console in self.consoles.values():
-                opened.append(console.open())
+                opened.append(console.open(self.connect_now))
         except BaseException:
             for console in opened:
                 console.close()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hil.backend import BackendSpec, Factory, Registry, run_command
 from hil.errors import InfraError
@@ -18,6 +19,15 @@ class PowerBackend(Protocol):
     def power_off(self) -> None: ...
     def reset(self) -> None: ...  # power-cycle / warm reset: the board boots again
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LaunchedBoard(Protocol):
+    """A power back-end that *is* the board (an emulator hil launches at power-on): its consoles
+    exist only while it runs, at URLs the back-end chose, which stay the same across power-cycles.
+    """
+
+    def console_urls(self) -> Mapping[str, str]: ...
 
 
 POWER: Registry[PowerBackend] = Registry("power")
@@ -213,3 +223,4 @@ register_power("pyocd", PyOcdPower.from_spec)
 register_power("emulator", EmulatorPower.from_spec)
 # The virtual board (hil/sim/) registers itself lazily: configs can name it without importing it.
 register_power("virtual", "hil.sim.backend:power_from_spec")
+register_power("qemu", "hil.emulator.board:power_from_spec")

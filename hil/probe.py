@@ -115,6 +115,7 @@ class ProbeTranscript:
     rxtx_map: FfaReply | None = None
     partinfo: list[PartinfoAnswer] = field(default_factory=list)
     complete: bool = False
+    error: str | None = None  # why the probe gave up before its first call (e.g. "bad-plan")
 
 
 def rx_dump_size(reply: FfaReply, guest_version: FfaVersion) -> int:
@@ -153,6 +154,12 @@ def format_transcript(
     transcript: ProbeTranscript, plan: ProbePlan, exception_level: int = 1
 ) -> Iterator[str]:
     """The probe's console lines for ``transcript`` (without line endings)."""
+    if transcript.error is not None:
+        # The probe printed this instead of running the plan; a diff must show it.
+        yield f"{PREFIX} error {transcript.error}"
+        if transcript.complete:
+            yield f"{PREFIX} end"
+        return
     counts = f"versions={len(plan.versions)} queries={len(plan.queries)}"
     yield f"{PREFIX} begin {counts} el={exception_level}"
     for requested, w0 in transcript.versions:
@@ -175,6 +182,7 @@ def format_transcript(
 
 
 _LINE = re.compile(rf"{PREFIX} (\w+)((?: \w+=\S+)*)\s*$")
+_ERROR = re.compile(rf"{PREFIX} error (\S+)\s*$")  # the one line with a bare word: the reason
 
 
 def parse_probe_line(text: str) -> tuple[str, dict[str, str]] | None:
@@ -182,6 +190,9 @@ def parse_probe_line(text: str) -> tuple[str, dict[str, str]] | None:
     start = text.find(PREFIX + " ")
     if start < 0:
         return None
+    error = _ERROR.match(text, start)
+    if error:
+        return "error", {"reason": error[1]}
     match = _LINE.match(text, start)
     if not match:
         return None
@@ -222,6 +233,8 @@ class TranscriptBuilder:
                 answer = t.partinfo[index]
                 release = FfaReply(int(fields["w0"], 16), int(fields["w2"], 16))
                 t.partinfo[index] = PartinfoAnswer(answer.query, answer.reply, release)
+            elif kind == "error":
+                t.error = fields["reason"]
             elif kind == "end":
                 t.complete = True
         except (KeyError, ValueError, IndexError) as exc:

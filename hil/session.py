@@ -21,7 +21,7 @@ from hil.backend import BackendSpec
 from hil.deploy import Deployer
 from hil.lab import BoardConfig
 from hil.lock import BoardLock
-from hil.power import PowerBackend
+from hil.power import LaunchedBoard, PowerBackend
 
 if TYPE_CHECKING:
     from hil.labgrid import PlaceLease
@@ -80,7 +80,10 @@ class BoardSession:
             else:
                 self._bind_configured_power()
                 self._deployer = self.board.make_deployer()
-                self.consoles = dict(self.board.consoles)
+                power = self._power
+                # A board hil launches says where its consoles are; others are configured.
+                launched = isinstance(power, LaunchedBoard)
+                self.consoles = dict(power.console_urls() if launched else self.board.consoles)
         except BaseException:
             self._stack.close()
             raise

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from hil.console import (
     ReconnectPolicy,
     record_text,
 )
+from hil.emulator.qemu import free_port
 from hil.errors import ExitCode
 from tests.tcp_console import ScriptedConsoleServer
 
@@ -205,3 +207,49 @@ def test_line_anchor_at_a_mark_sees_the_text_before_it(tmp_path: Path) -> None:
             con.expect(r"^1: ", 0.2, since=mark)  # mid-line: not a line start
         con.write("1: next line\n")
         assert con.expect(r"^1: (.*)$", 5, since=mark).group(1) == "next line"
+
+
+def test_lazy_open_connects_once_the_board_listens_and_loses_no_byte(tmp_path: Path) -> None:
+    port = free_port()
+    payload = random.Random(3).randbytes(50_000) + b"\nBOOTED\n"
+    con = Console("uart", f"socket://127.0.0.1:{port}", tmp_path, reconnect=FAST)
+    con.open(connect_now=False)
+    try:
+        time.sleep(0.2)  # the reader keeps trying while nothing listens
+        assert con.lost is None
+        with socket.create_server(("127.0.0.1", port)) as listener:
+            conn, _ = listener.accept()  # the reader connects by itself
+            with conn:
+                conn.sendall(payload)  # sent the moment it connected: a board that waited
+                con.expect("BOOTED", timeout=5)
+    finally:
+        con.close()
+    assert (tmp_path / "uart.raw").read_bytes() == payload
+    assert con.reconnects == 0
+
+
+def test_lazy_open_gives_up_after_first_connect_s(tmp_path: Path) -> None:
+    policy = ReconnectPolicy(attempts=2, wait_initial_s=0.01, first_connect_s=0.3)
+    url = f"socket://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    con = Console("uart", url, tmp_path, reconnect=policy).open(connect_now=False)
+    try:
+        with pytest.raises(ConsoleLost) as err:
+            con.expect("never", timeout=30)
+    finally:
+        con.close()
+    assert time.monotonic() - started < 5
+    assert f"nothing listening on {url} within 0.3 s" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_group_open_lazily_reopens_lazily(tmp_path: Path) -> None:
+    urls = {
+        "ns": f"socket://127.0.0.1:{free_port()}",
+        "secure": f"socket://127.0.0.1:{free_port()}",
+    }
+    group = ConsoleGroup(urls, tmp_path, reconnect=FAST, connect_now=False)
+    for _ in range(2):  # a boot retry closes and re-opens the group: still no listener needed
+        group.open()
+        assert group.lost is None
+        group.close()

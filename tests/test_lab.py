@@ -172,7 +172,7 @@ CASES = [
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{backend = "ipmi"}}\n',
         "lab.toml: board 'b0': field 'power.backend': unknown power back-end 'ipmi' "
-        "(known: emulator, pdu-command, pyocd, virtual)",
+        "(known: emulator, pdu-command, pyocd, qemu, virtual)",
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{on = ["x"]}}\n',
@@ -304,7 +304,7 @@ def test_place_consoles_name_serial_resources(
     monkeypatch.setenv("LG_COORDINATOR", "127.0.0.1:3")
     # No consoles: the place's only serial resource is the board type's first console.
     board = _load(lab_dir, PLACED).board("b0")
-    assert dict(board.console_resources) == {"uart0": None}
+    assert dict(board.console_resources) == {"ns": None}
     mapped = _load(lab_dir, f'{PLACED}consoles = {{ ns = "uart0", secure = "uart1" }}\n')
     assert dict(mapped.board("b0").console_resources) == {"ns": "uart0", "secure": "uart1"}
     assert (

@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hil.compare import Observation, compare
 from hil.ffa import NIL_UUID, FfaFormatError, FfaVersion, PartitionInfo, parse_uuid
 from hil.ffa.abi import V1_0, V1_1, V1_2, ErrorCode
 from hil.ffa.partition import DescriptorLayout
@@ -16,6 +17,7 @@ from hil.probe import (
     parse_transcript,
     run_plan,
 )
+from hil.xen.oracle import expect
 
 UUID_A = parse_uuid("a1a2a3a4-b1b2-c1c2-d1d2-d3d4d5d6d7d8")
 UUID_B = parse_uuid("b0b1b2b3-0000-4000-8000-000000000002")
@@ -117,3 +119,15 @@ def test_probe_line_parser_ignores_non_probe_text():
     assert parse_probe_line("HILPROBE end") == ("end", {})
     with pytest.raises(FfaFormatError, match="partinfo"):
         parse_transcript(["HILPROBE partinfo q=0 uuid=zz flags=0x0 w0=0x0 w2=0x0 w3=0x0"])
+
+
+def test_probe_error_line_is_recorded_and_shown_by_a_compare() -> None:
+    lines = ["(XEN) noise", "HILPROBE error bad-plan", "HILPROBE end"]
+    transcript = parse_transcript(lines)
+    assert transcript.error == "bad-plan" and transcript.complete
+    plan = ProbePlan((V1_1,), (ProbeQuery(NIL_UUID, 0),))
+    assert list(format_transcript(transcript, plan)) == lines[1:]
+    config = SpmcConfig.from_partitions([])
+    diff = compare(expect("none", config, plan), Observation([], transcript), plan)
+    assert "+HILPROBE error bad-plan" in diff
+    assert any(line.startswith("-HILPROBE begin ") for line in diff)

@@ -3,6 +3,10 @@
 QEMU starts paused (``-S``) so that consoles can connect before the first byte is printed;
 :meth:`QemuVirt.boot` then lets the CPUs run. Both UARTs listen on free 127.0.0.1 ports chosen
 at launch (``nowait``: QEMU never blocks on them). No network device exists (``-nic none``).
+
+With ``wait_for_consoles`` (a board hil launches at power-on), the ports are given and QEMU
+itself waits (``wait=on``) until a client is connected to each UART before it runs at all:
+consoles that connect whenever QEMU is up miss nothing, and no ``cont`` is needed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from qemu.qmp import QMPClient, QMPError
 
 QMP_TIMEOUT_S = 5.0
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and QEMU binding it
+WAITING = b"QEMU waiting for connection"  # printed once a wait=on server socket listens
 
 
 class QemuError(RuntimeError):
@@ -58,7 +63,7 @@ def machine_args(smp: int, mem_mb: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -86,15 +91,22 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 class QemuVirt:
     """One QEMU process. Use as a context manager, or call :meth:`start` and :meth:`close`."""
 
-    def __init__(self, config: QemuConfig, workdir: Path) -> None:
+    def __init__(
+        self,
+        config: QemuConfig,
+        workdir: Path,
+        ports: tuple[int, int] | None = None,
+        wait_for_consoles: bool = False,
+    ) -> None:
         self.config = config
         self.workdir = workdir
+        self.fixed_ports = ports  # (NS, secure); None: free ones at each start
+        self.wait_for_consoles = wait_for_consoles
         # Unix socket paths are limited to ~107 bytes: keep it short, not under workdir.
         self._sock_dir = Path(tempfile.mkdtemp(prefix="hil-qmp-"))
         self.qmp_socket = self._sock_dir / "qmp.sock"
         self.log = workdir / "qemu.log"
-        self.ns_port = 0
-        self.secure_port = 0
+        self.ns_port, self.secure_port = ports or (0, 0)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -111,9 +123,12 @@ class QemuVirt:
         """The QEMU command line for the current ports (an argv list, never a shell string)."""
         c = self.config
         argv = [str(c.qemu), *machine_args(c.smp, c.mem_mb), "-bios", str(c.bios)]
+        wait = "on" if self.wait_for_consoles else "off"
         for port in (self.ns_port, self.secure_port):  # first -serial is NS, second secure
-            argv += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=off"]
-        argv += ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off", "-no-reboot", "-S"]
+            argv += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait={wait}"]
+        argv += ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off", "-no-reboot"]
+        if not self.wait_for_consoles:
+            argv.append("-S")
         if c.dtb is not None:
             argv += ["-dtb", str(c.dtb)]
         for ld in c.loaders:
@@ -123,10 +138,11 @@ class QemuVirt:
     def start(self) -> None:
         """Launch QEMU paused and wait until QMP answers; then connect consoles and boot()."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for _ in range(START_ATTEMPTS):
-            self.ns_port = self.secure_port = _free_port()
-            while self.secure_port == self.ns_port:
-                self.secure_port = _free_port()
+        for _ in range(1 if self.fixed_ports else START_ATTEMPTS):
+            if not self.fixed_ports:
+                self.ns_port = self.secure_port = free_port()
+                while self.secure_port == self.ns_port:
+                    self.secure_port = free_port()
             self.qmp_socket.unlink(missing_ok=True)
             with self.log.open("wb") as log:
                 self._proc = subprocess.Popen(
@@ -139,12 +155,17 @@ class QemuVirt:
         raise QemuError(f"QEMU did not start; see {self.log}")
 
     def _wait_ready(self) -> bool:
+        """QMP answers, or (``wait_for_consoles``) the first UART listens: QMP cannot answer
+        before both consoles are connected then."""
         assert self._proc is not None
         deadline = time.monotonic() + QMP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 return False
-            if self.qmp_socket.exists():
+            if self.wait_for_consoles:
+                if WAITING in self.log.read_bytes():
+                    return True
+            elif self.qmp_socket.exists():
                 try:
                     asyncio.run(_qmp(self.qmp_socket, ("query-status", {})))
                     return True

@@ -36,6 +36,12 @@ TFA_FLAGS = (
 DEFAULT_FFA_VERSION = 0x00010001
 
 
+def default_build_dir() -> Path:
+    """Where built firmware is cached: ``$HIL_BUILD_DIR`` or ``build/firmware`` in the checkout."""
+    configured = os.environ.get("HIL_BUILD_DIR")
+    return Path(configured) if configured else FIRMWARE_DIR.parent / "build" / "firmware"
+
+
 class BuildError(RuntimeError):
     """A build step failed; the message names the tool and its log file."""
 

@@ -12,12 +12,19 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.bundle import Bundle, write_bundle
-from hil.firmware.build import BuildError, Firmware, run_logged
+from hil.errors import InfraError
+from hil.firmware import toolchain
+from hil.firmware.build import BuildError, Firmware, build_firmware, default_build_dir, run_logged
 from hil.firmware.manifest import manifest_dts
 from hil.scenario import Scenario
+
+if TYPE_CHECKING:
+    from hil.lab import BoardConfig
 
 BIOS_FIP_OFFSET = 0x40000  # qemu_fw.bios = bl1.bin, then the FIP at 256 KiB (plat/qemu)
 BOARDS = ("qemu-virt",)
@@ -38,6 +45,12 @@ class FirmwareBundle:
     """The probe with its plan: BL33 inside the FIP, or Xen's dom0 module when :attr:`xen`."""
     xen: Path | None
     """Xen image used as BL33 (path A in qemu-stack.md §3), or None: the probe is BL33."""
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> FirmwareBundle:
+        """The images of a bundle written by :func:`make_bundle` (e.g. one deployed to a board)."""
+        xen = bundle.files.get(XEN)
+        return cls(bundle=bundle, bios=bundle.path(BIOS), probe=bundle.path(PROBE_IMAGE), xen=xen)
 
 
 def build_images(
@@ -99,9 +112,24 @@ def make_bundle(
             xen,
         )
         bundle = write_bundle(scenario, board, directory, images)
-    return FirmwareBundle(
-        bundle=bundle,
-        bios=bundle.path(BIOS),
-        probe=bundle.path(PROBE_IMAGE),
-        xen=bundle.path(XEN) if xen is not None else None,
-    )
+    return FirmwareBundle.of(bundle)
+
+
+@cache
+def _firmware(build_dir: Path) -> Firmware:
+    # Once per process: the on-disk cache makes a rebuild cheap, not free (hashing sources).
+    return build_firmware(toolchain.locate(), build_dir)
+
+
+def board_bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
+    """The bundle of a qemu-virt board: the scenario's images (TF-A, test SPMC, the probe; with
+    the lab's ``xen_image``, Xen as BL33 and the probe as its dom0) built for it."""
+    xen = board.xen_image.resolve() if board.xen_image else None
+    if xen is not None and not xen.is_file():
+        raise InfraError(f"board '{board.name}': xen_image {xen} is not a file")
+    try:
+        # BL33 is replaced per bundle (fiptool update): Xen needs no TF-A build of its own.
+        fw = _firmware(default_build_dir().resolve())
+        return make_bundle(fw, scenario, directory, board.type.name, xen).bundle
+    except (toolchain.ToolchainError, BuildError) as exc:
+        raise InfraError(f"board '{board.name}': firmware: {exc}") from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ import serial
 
 from hil.emulator.qemu import QemuVirt
 from hil.firmware import toolchain
-from hil.firmware.build import Firmware, build_firmware
+from hil.firmware.build import Firmware, build_firmware, default_build_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SKIP_REASON = (
@@ -51,8 +50,7 @@ def split_lines(data: bytes) -> list[str]:
 def firmware() -> Firmware:
     if toolchain.missing():
         pytest.skip(SKIP_REASON)
-    build_dir = Path(os.environ.get("HIL_BUILD_DIR", REPO / "build" / "firmware"))
-    return build_firmware(toolchain.locate(), build_dir)
+    return build_firmware(toolchain.locate(), default_build_dir())
 
 
 def boot_and_capture(machine: QemuVirt, until: str = END_LINE) -> Capture:

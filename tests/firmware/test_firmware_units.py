@@ -10,10 +10,14 @@ import pytest
 
 from hil.emulator.qemu import Loader, QemuConfig, QemuVirt
 from hil.emulator.xen_boot import DOM0_ADDR, xen_dtb
+from hil.errors import InfraError
 from hil.firmware import toolchain
 from hil.firmware.build import BuildError, PatchableImage, run_logged
 from hil.firmware.manifest import manifest_dts, manifest_version
+from hil.lab import load_lab
+from hil.session import BoardSession
 from tests.firmware.conftest import SKIP_REASON
+from tests.firmware.test_qemu_run import qemu_lab
 
 
 def test_missing_tfa_source_names_the_setup_script(tmp_path: Path) -> None:
@@ -95,3 +99,15 @@ def test_failed_build_step_names_the_tool_and_its_log(tmp_path: Path) -> None:
         run_logged(["sh", "-c", "echo boom; exit 3"], log, "make (TF-A)")
     assert str(info.value) == f"make (TF-A) failed with exit code 3; see {log}"
     assert "boom" in log.read_text()
+
+
+def test_missing_tools_name_the_board_and_the_setup_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(toolchain, "missing", lambda: ["qemu-system-aarch64"])
+    board = load_lab(qemu_lab(tmp_path)).board("qemu0")
+    with pytest.raises(InfraError) as info, BoardSession(board, tmp_path / "s"):
+        pass
+    assert str(info.value) == (
+        "board 'qemu0': missing qemu-system-aarch64: run scripts/setup-system.sh"
+    )
