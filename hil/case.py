@@ -152,16 +152,24 @@ def _write_events(path: Path, events: Iterable[Event]) -> None:
 
 
 def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
-    return [
-        StageTiming(
-            s.name,
-            s.console or "",
-            s.reached_s,
-            s.done_s if s.status == "passed" else None,
-            _STAGE_STATUS[s.status],
+    timings = []
+    waited_from = 0.0  # a stage's wait starts when the previous stage ended
+    for s in stages:
+        status = _STAGE_STATUS[s.status]
+        # A stage that stalled or panicked before its marker has no reached time: it is shown
+        # from when the wait for it began, which is what its timeout counted from.
+        start = s.reached_s if s.reached_s is not None else waited_from
+        timings.append(
+            StageTiming(
+                s.name,
+                s.console or "",
+                None if status is StageStatus.NOT_REACHED else start,
+                s.done_s if s.status == "passed" else None,
+                status,
+            )
         )
-        for s in stages
-    ]
+        waited_from = s.done_s if s.done_s is not None else waited_from
+    return timings
 
 
 def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[str, str]:
