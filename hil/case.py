@@ -81,7 +81,8 @@ def run_case(
         # Off first, so the capture starts with the boot under test and nothing before it.
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
-        with ConsoleGroup(session.consoles, case_dir, reconnect=settings.reconnect) as consoles:
+        group = ConsoleGroup(session.consoles, case_dir, reconnect=settings.reconnect)
+        with group, session.capturing(group) as consoles:
             booted = boot(board.name, board.stages, session.power, consoles, settings.boot_retry)
     except InfraError as exc:
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
