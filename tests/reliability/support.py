@@ -37,30 +37,41 @@ def toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def board_table(
+    name: str,
+    faults: Mapping[str, Any] | None = None,
+    *,
+    timeouts: Mapping[str, float] | None = None,
+    stage_delay: float = 0.0,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """A ``[[board]]`` table: a virtual board hil launches, with ``faults``."""
+    power = {"backend": "virtual", "stage_delay": stage_delay, "faults": dict(faults or {})}
+    board: dict[str, Any] = {
+        "name": name,
+        "type": "virtual",
+        "xen_profile": "xen-4.22",
+        "timeouts": dict(timeouts or FAST_TIMEOUTS),
+        "power": power,
+        **(extra or {}),
+    }
+    return "\n[[board]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in board.items())
+
+
 def write_lab(
     directory: Path,
     faults: Mapping[str, Any] | None = None,
     *,
     boards: Sequence[str] = ("v0",),
     boot_attempts: int = 3,
-    timeouts: Mapping[str, float] | None = None,
-    stage_delay: float = 0.0,
-    extra: Mapping[str, Any] | None = None,
+    tables: Sequence[str] = (),
+    **board: Any,
 ) -> Path:
-    """lab.toml with one launched virtual board per name, each with ``faults``."""
+    """lab.toml with one launched virtual board per name in ``boards`` (each with ``faults`` and
+    ``board_table``'s keywords), then the ready-made ``tables``."""
     directory.mkdir(parents=True, exist_ok=True)
-    power = {"backend": "virtual", "stage_delay": stage_delay, "faults": dict(faults or {})}
     text = f"boards_dir = {json.dumps(str(BOARDS_DIR))}\nboot_attempts = {boot_attempts}\n"
-    for name in boards:
-        board: dict[str, Any] = {
-            "name": name,
-            "type": "virtual",
-            "xen_profile": "xen-4.22",
-            "timeouts": dict(timeouts or FAST_TIMEOUTS),
-            "power": power,
-            **(extra or {}),
-        }
-        text += "\n[[board]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in board.items())
+    text += "".join(board_table(name, faults, **board) for name in boards) + "".join(tables)
     path = directory / "lab.toml"
     path.write_text(text, encoding="utf-8")
     return path
