@@ -113,6 +113,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{display_path(path)}: cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{display_path(path)}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{display_path(path)}: not valid TOML: not UTF-8 at byte {exc.start}"
+        ) from exc
 
 
 def check_console_url(table: ConfigTable, key: str, url: str) -> None:
