@@ -5,13 +5,22 @@ board sent while the controller was listening."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hil.probe import PREFIX
-from tests.reliability.support import FAST_TIMEOUTS, Outcome, boots, hil_run, write_lab
+from hil.sim.launcher import VirtualBoardProcess
+from tests.reliability.support import (
+    FAST_TIMEOUTS,
+    Outcome,
+    board_table,
+    boots,
+    hil_run,
+    write_lab,
+)
 
 SIM_STAGES = ("bl1", "bl2", "bl31", "spmc", "xen", "ffa", "dom0", "probe")
 # Seconds a run may take beyond its stage timeouts and retry backoff (1 s, 2 s, ...): launch,
@@ -207,3 +216,38 @@ def _fault_offset(boot: bytes, stage: str, line: int) -> int:
     for _ in range(line):
         start = boot.index(b"\n", start) + 1
     return start
+
+
+def unlaunched(tmp_path: Path, control: str, consoles: dict[str, str]) -> Path:
+    """A lab whose board is reached at given addresses instead of launched by hil."""
+    reach = {"backend": "virtual", "control": control, "timeout": 2}
+    extra = {"consoles": consoles, "power": reach, "deploy": reach}
+    return write_lab(tmp_path / "lab", boards=(), tables=[board_table("v0", extra=extra)])
+
+
+def test_console_nobody_listens_on_is_an_infra_error_at_once(tmp_path: Path) -> None:
+    with VirtualBoardProcess.start("v0", workdir=tmp_path / "board", stage_delay=0) as board:
+        dead = f"socket://127.0.0.1:{_free_port()}"
+        lab = unlaunched(tmp_path, f"{board.host}:{board.control.port}", {"ns": dead})
+        out = hil_run(lab, tmp_path / "results")
+    assert (out.exit_code, out.case["verdict"]) == (3, "infra_error")
+    assert "cannot open" in out.case["message"] and "console 'ns'" in out.case["message"]
+    assert out.seconds < SLACK_S
+
+
+def test_killed_virtual_board_is_an_infra_error_at_once(tmp_path: Path) -> None:
+    board = VirtualBoardProcess.start("v0", workdir=tmp_path / "board", stage_delay=0)
+    control = f"{board.host}:{board.control.port}"
+    consoles = {name: board.console_url_for(name) for name in board.consoles}
+    board.process.kill()
+    board.process.wait()
+    out = hil_run(unlaunched(tmp_path, control, consoles), tmp_path / "results")
+    assert (out.exit_code, out.case["verdict"]) == (3, "infra_error")
+    assert "virtual board v0" in out.case["message"]
+    assert out.seconds < SLACK_S
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
