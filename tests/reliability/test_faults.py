@@ -140,7 +140,7 @@ def test_a_damaged_probe_line_is_never_a_pass(tmp_path: Path, damage: str) -> No
 def test_a_panic_is_a_fail_at_once_not_retried(tmp_path: Path) -> None:
     out = run(tmp_path, {"text": {"stage": "dom0", "text": "(XEN) Panic on CPU 0:\r\n"}})
     assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (1, "fail", 1)
-    assert [s["status"] for s in out.case["stages"]][-1] == "panic"
+    assert "panic" in [s["status"] for s in out.case["stages"]]
 
 
 @pytest.mark.parametrize(("stage", "line"), [("xen", 0), ("probe", 5)])
