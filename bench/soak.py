@@ -101,14 +101,18 @@ def pick_fault(rng: random.Random) -> Injected:
 
 @dataclass
 class Resources:
-    rss_peak_kib: int
+    rss_peak_kib: int  # high-water mark: rises with the heaviest case so far (a burst)
+    rss_kib: int  # now: what a leak would make grow
     fds: int
     threads: int
 
     @classmethod
     def now(cls) -> Resources:
+        status = Path("/proc/self/status").read_text().splitlines()
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
         return cls(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            rss,
             len(os.listdir("/proc/self/fd")),
             threading.active_count(),
         )
@@ -241,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"verdict accuracy {report.right}/{report.cases} ({report.accuracy:.2%})")
     print(f"bytes lost       {report.bytes_lost} of {report.bytes_sent} sent")
     print(f"peak RSS         {first.rss_peak_kib} KiB after iteration 1, {end.rss_peak_kib} at end")
+    print(f"current RSS      {first.rss_kib} KiB after iteration 1, {end.rss_kib} at end")
     print(f"open fds         {first.fds} after iteration 1, {end.fds} at end")
     print(f"threads          {first.threads} after iteration 1, {end.threads} at end")
     for line in report.wrong[:20]:
