@@ -5,12 +5,19 @@ times); a panic means the firmware is wrong (reported at once, never retried).""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_result,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_exponential,
+)
 
 from hil import results
 from hil.console import (
@@ -122,6 +129,8 @@ class RetryPolicy:
     attempts: int = 3
     wait_initial_s: float = 1.0
     wait_max_s: float = 30.0
+    # Set when the run is interrupted: no further attempt, and the backoff wait ends at once.
+    cancel: threading.Event | None = None
 
 
 # Where a board's consoles are now (name -> URL), asked before re-opening a lost one: a labgrid
@@ -147,9 +156,11 @@ class BootMachine:
     def run(self) -> BootResult:
         """Boot until it boots, panics, or ``retry.attempts`` infra failures happened."""
         self._attempts = []
+        cancel = self.retry.cancel or threading.Event()
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_after_attempt(self.retry.attempts) | stop_when_event_set(cancel),
             wait=wait_exponential(multiplier=self.retry.wait_initial_s, max=self.retry.wait_max_s),
+            sleep=cancel.wait,
             retry=retry_if_result(lambda a: a.status is BootStatus.INFRA),
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
         )

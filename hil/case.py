@@ -17,8 +17,9 @@ from hil.bundle import bundle_for_board
 from hil.compare import Observation, compare
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.errors import InfraError
+from hil.ffa.errors import FfaFormatError
 from hil.power import LaunchedBoard
-from hil.probe import TranscriptBuilder
+from hil.probe import PREFIX, TranscriptBuilder
 from hil.results import (
     EVENTS_ROLE,
     CaseResult,
@@ -33,6 +34,8 @@ from hil.triage import TFA_BANNER
 from hil.xen.log import ConsoleLine, Event, ProbeLine, Stage, XenMessage, parse_stream
 from hil.xen.messages import FFA_KEYS, message
 from hil.xen.oracle import expect
+
+PROBE_MARK = PREFIX + " "  # what parse_probe_line looks for
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,10 @@ def run_case(
         # Off first, so the capture starts with the boot under test and nothing before it.
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
-        with ConsoleGroup(
+        group = ConsoleGroup(
             session.consoles, case_dir, reconnect=settings.reconnect, connect_now=connect_now
-        ) as consoles:
+        )
+        with group, session.capturing(group) as consoles:
             booted = boot(
                 board.name,
                 board.stages,
@@ -103,22 +107,44 @@ def run_case(
 
     plan = scenario.probe_plan()
     expected = expect(profile, scenario.spmc_config(), plan)
-    diff = compare(expected, observe(events), plan)
+    try:
+        observed = observe(events)
+    except TranscriptCorrupt as exc:
+        return result(Verdict.INFRA_ERROR, str(exc), **common)
+    diff = compare(expected, observed, plan)
     if diff:
         changed = sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("---", "+++"))
         return result(Verdict.FAIL, f"{changed} lines differ from {profile}", diff=diff, **common)
     return result(Verdict.PASS, f"behaves as {profile}", **common)
 
 
+class TranscriptCorrupt(InfraError):
+    """dom0's probe output holds a line hil cannot read. The probe is hil's own and only prints
+    well-formed lines, so the evidence was damaged on the console (noise, lost bytes): the case
+    can be judged neither pass nor fail."""
+
+
 def observe(events: Sequence[Event]) -> Observation:
-    """Xen's FF-A lines and dom0's probe answers in the last boot among ``events``."""
+    """Xen's FF-A lines and dom0's probe answers in the last boot among ``events``
+    (TranscriptCorrupt when a probe line is damaged)."""
     xen_lines: list[str] = []
     probe = TranscriptBuilder()
     for event in _last_boot(events):
         if isinstance(event, XenMessage) and event.key in FFA_KEYS:
             xen_lines.append(message(event.key).render(**event.fields))
         elif isinstance(event, ProbeLine) and event.domain == 0:
-            probe.feed(event.kind, dict(event.fields))
+            try:
+                probe.feed(event.kind, dict(event.fields))
+            except FfaFormatError as exc:
+                raise TranscriptCorrupt(f"{event.console} line {event.line}: {exc}") from None
+        elif (
+            isinstance(event, ConsoleLine)
+            and event.domain in (0, None)
+            and PROBE_MARK in event.text
+        ):
+            raise TranscriptCorrupt(
+                f"{event.console} line {event.line}: unreadable probe line {event.raw[:80]!r}"
+            )
     return Observation(xen_lines, probe.transcript)
 
 

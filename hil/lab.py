@@ -19,6 +19,7 @@ from hil.console import ReconnectPolicy
 from hil.deploy import DEPLOY, Deployer
 from hil.errors import ConfigError, UsageError
 from hil.power import POWER, PowerBackend
+from hil.results import validate_name
 from hil.xen.messages import BY_KEY
 
 XEN_MESSAGE_PREFIX = "xen:"  # a marker naming a hil.xen.messages entry instead of a regex
@@ -119,6 +120,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{display_path(path)}: cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{display_path(path)}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{display_path(path)}: not valid TOML: not UTF-8 at byte {exc.start}"
+        ) from exc
 
 
 def check_console_url(table: ConfigTable, key: str, url: str) -> None:
@@ -320,7 +325,13 @@ def _board(
 ) -> BoardConfig:
     if not isinstance(raw, dict):
         raise top.error(f"board[{index}]", "expected a table")
-    name = ConfigTable(top.source, f"board #{index + 1}", "", raw).get("name", str)
+    numbered = ConfigTable(top.source, f"board #{index + 1}", "", raw)
+    name = numbered.get("name", str)
+    try:
+        # The name becomes a directory of the results and a lock file: no path tricks.
+        validate_name("board", name)
+    except ConfigError as exc:
+        raise numbered.error("name", str(exc)) from None
     t = ConfigTable(top.source, f"board '{name}'", "", raw)
     t.only(*BOARD_KEYS)
     type_name = t.get("type", str)

@@ -237,6 +237,9 @@ class TranscriptBuilder:
                 t.error = fields["reason"]
             elif kind == "end":
                 t.complete = True
+            else:
+                # A kind the probe never prints: the line was damaged on its way here.
+                raise ValueError(f"unknown kind {kind!r}")
         except (KeyError, ValueError, IndexError) as exc:
             raise FfaFormatError(f"malformed {PREFIX} {kind} line: {exc}") from exc
 

@@ -10,7 +10,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,9 +45,10 @@ class Runner:
         self._cases: dict[tuple[str, str], CaseResult] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._sessions: set[BoardSession] = set()  # boards in use, to interrupt on Ctrl-C
         self._settings = CaseSettings(
             expect_profile=request.expect_profile,
-            boot_retry=RetryPolicy(attempts=lab.boot_attempts),
+            boot_retry=RetryPolicy(attempts=lab.boot_attempts, cancel=self._stop),
             reconnect=lab.reconnect,
             provenance=_run_provenance(lab),
         )
@@ -62,10 +63,14 @@ class Runner:
             for future in futures:
                 future.result()
         except KeyboardInterrupt:
-            # Workers see the flag between cases; the case in flight ends at its next timeout
-            # at worst, and its session still releases the board.
+            # Workers see the flag between cases; the case in flight has its console waits and
+            # boot retries cut short and is marked not run; its session still releases the board.
             interrupted = True
             self._stop.set()
+            with self._lock:
+                sessions = list(self._sessions)
+            for session in sessions:
+                session.interrupt()
             for future in futures:
                 future.cancel()
         finally:
@@ -87,11 +92,18 @@ class Runner:
         workdir = self.run_dir / board.name
         try:
             with BoardSession(board, workdir / ".board", self.request.lock_wait_s) as session:
-                for scenario in self.request.scenarios:
-                    if self._stop.is_set():
-                        return
-                    self.progress.case_started(board.name, scenario.name)
-                    self._record(run_case(session, scenario, self.run_dir, self._settings))
+                with self._lock:
+                    self._sessions.add(session)
+                try:
+                    for scenario in self.request.scenarios:
+                        if self._stop.is_set():
+                            return
+                        self.progress.case_started(board.name, scenario.name)
+                        case = run_case(session, scenario, self.run_dir, self._settings)
+                        self._record(_unless_interrupted(case, session))
+                finally:
+                    with self._lock:
+                        self._sessions.discard(session)
         except BoardBusy as exc:
             self._skip_rest(board, Verdict.NOT_RUN, str(exc))
         except HilError as exc:
@@ -121,6 +133,14 @@ class Runner:
                     )
                 )
         return cases
+
+
+def _unless_interrupted(case: CaseResult, session: BoardSession) -> CaseResult:
+    """A case cut short by Ctrl-C ends as an infra error (its consoles were closed under it);
+    it was not judged, so it is reported as not run."""
+    if session.interrupted and case.verdict is Verdict.INFRA_ERROR:
+        return replace(case, verdict=Verdict.NOT_RUN, message=f"interrupted: {case.message}")
+    return case
 
 
 def _run_provenance(lab: Lab) -> dict[str, str]:

@@ -11,14 +11,17 @@ board's back-end (labgrid has no resource hil could deploy through generically).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import ExitStack
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from hil.backend import BackendSpec
+from hil.console import ConsoleGroup
 from hil.deploy import Deployer
+from hil.errors import InfraError
 from hil.lab import BoardConfig
 from hil.lock import BoardLock
 from hil.power import LaunchedBoard, PowerBackend
@@ -59,6 +62,9 @@ class BoardSession:
         self._power: PowerBackend | None = None
         self._deployer: Deployer | None = None
         self._lease: PlaceLease | None = None
+        self._capture: ConsoleGroup | None = None
+        self._guard = threading.Lock()
+        self.interrupted = False
 
     @property
     def power(self) -> PowerBackend:
@@ -69,6 +75,29 @@ class BoardSession:
     def deployer(self) -> Deployer:
         assert self._deployer is not None, "session not entered"
         return self._deployer
+
+    @contextmanager
+    def capturing(self, consoles: ConsoleGroup) -> Iterator[ConsoleGroup]:
+        """Register the open console capture of the case in flight, so ``interrupt`` can end
+        its waits (a case interrupted before it got here ends with InfraError)."""
+        with self._guard:
+            if self.interrupted:
+                raise InfraError(f"board '{self.board.name}': run interrupted")
+            self._capture = consoles
+        try:
+            yield consoles
+        finally:
+            with self._guard:
+                self._capture = None
+
+    def interrupt(self) -> None:
+        """From another thread (Ctrl-C): close the capture in flight, so every console wait of
+        the current case ends now instead of at its stage timeout. The session is still released
+        by its owner's ``with``."""
+        with self._guard:
+            self.interrupted = True
+            if self._capture is not None:
+                self._capture.close()
 
     def __enter__(self) -> BoardSession:
         try:

@@ -23,6 +23,9 @@ from hil.sim.boot_script import CONSOLES, BootConfig
 from hil.sim.server import CONNECT_SETTLE, ConsolePort, ControlServer
 from hil.xen.oracle import XenOptions, get_profile
 
+# How often a board launched by a controller checks that the controller is still alive.
+PARENT_POLL_S = 0.2
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hil.sim", description=__doc__.splitlines()[0])
@@ -46,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", default="{}", help="fault set as JSON (see hil.sim.faults)")
     p.add_argument("--xen-options", default="{}", help="hil.xen.oracle.XenOptions as JSON")
     p.add_argument("--console-timestamps", action="store_true", help="Xen console_timestamps=boot")
+    p.add_argument(
+        "--parent-pid",
+        type=int,
+        help="quit when this process is no longer our parent (it died, even by SIGKILL)",
+    )
     p.add_argument(
         "--no-wait-for-console",
         dest="wait_for_console",
@@ -92,6 +100,7 @@ async def serve(args: argparse.Namespace) -> None:
     board = VirtualBoard(args.name, config, consoles, args.wait_for_console)
     board.set_faults(args.faults)
     control = ControlServer(board)
+    watch: asyncio.Task[None] | None = None
     try:
         requested = {"ns": args.console_port, "secure": args.secure_console_port}
         ports = {c: await port.start(args.host, requested[c]) for c, port in consoles.items()}
@@ -101,12 +110,26 @@ async def serve(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, control.stopped.set)
         write_port_file(args.port_file, args.host, ports, control_port)
         board.start()
+        if args.parent_pid is not None:
+            watch = asyncio.create_task(_watch_parent(args.parent_pid, control.stopped))
         await control.stopped.wait()
     finally:
+        if watch is not None:
+            watch.cancel()
         with contextlib.suppress(FileNotFoundError):
             args.port_file.unlink()
         await control.close()
         await board.close()
+
+
+async def _watch_parent(pid: int, stopped: asyncio.Event) -> None:
+    """Set ``stopped`` once ``pid`` stops being our parent: a killed controller cannot ask us to
+    quit, and orphaned boards would pile up. Polling getppid (we get re-parented when the parent
+    dies) rather than PR_SET_PDEATHSIG, which fires when the forking *thread* ends (the runner
+    launches boards from pool threads) and is Linux-only."""
+    while os.getppid() == pid:
+        await asyncio.sleep(PARENT_POLL_S)
+    stopped.set()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

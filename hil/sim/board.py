@@ -17,7 +17,7 @@ from hil.errors import ConfigError
 from hil.ffa.errors import FfaFormatError
 from hil.sim.boot_script import CONSOLES, EOL, STAGES, BootConfig, boot_script
 from hil.sim.bundle import load_bundle
-from hil.sim.faults import FaultKind, FaultSet
+from hil.sim.faults import Fault, FaultKind, FaultSet
 from hil.sim.server import ConsolePort
 
 
@@ -85,23 +85,32 @@ class VirtualBoard:
         ms_per_byte = dict.fromkeys(self.consoles, 0.0)
         for stage in self.script:
             await asyncio.sleep(stage.delay)
-            for fault in self.faults.fire(stage.name):
-                port = self.consoles[fault.console]
-                if fault.kind is FaultKind.STALL:
-                    return False
-                if fault.kind in (FaultKind.REBOOT, FaultKind.REBOOT_LOOP):
-                    return True
-                if fault.kind in (FaultKind.GARBAGE, FaultKind.BURST):
-                    await port.write(fault.noise(), ms_per_byte[fault.console])
-                elif fault.kind is FaultKind.DISCONNECT:
-                    port.drop_client()
-                    if fault.hold:
-                        await port.wait_client()
-                elif fault.kind is FaultKind.SLOW:
-                    ms_per_byte[fault.console] = fault.ms_per_byte
-            text = "".join(line + EOL for line in stage.lines)
-            await self.consoles[stage.console].write(text.encode(), ms_per_byte[stage.console])
+            due = self.faults.fire(stage.name)
+            port = self.consoles[stage.console]
+            # Lines are written in runs between the lines where faults act.
+            cuts = sorted({min(f.line, len(stage.lines)) for f in due} | {0})
+            for start, end in zip(cuts, [*cuts[1:], len(stage.lines)], strict=True):
+                for fault in (f for f in due if min(f.line, len(stage.lines)) == start):
+                    if fault.kind is FaultKind.STALL:
+                        return False
+                    if fault.kind in (FaultKind.REBOOT, FaultKind.REBOOT_LOOP):
+                        return True
+                    await self._apply(fault, ms_per_byte)
+                text = "".join(line + EOL for line in stage.lines[start:end])
+                await port.write(text.encode(), ms_per_byte[stage.console])
         return False
+
+    async def _apply(self, fault: Fault, ms_per_byte: dict[str, float]) -> None:
+        """A fault that lets the boot go on."""
+        port = self.consoles[fault.console]
+        if fault.kind in (FaultKind.GARBAGE, FaultKind.BURST, FaultKind.TEXT):
+            await port.write(fault.noise(), ms_per_byte[fault.console])
+        elif fault.kind is FaultKind.DISCONNECT:
+            port.drop_client()
+            if fault.hold:
+                await port.wait_client()
+        elif fault.kind is FaultKind.SLOW:
+            ms_per_byte[fault.console] = fault.ms_per_byte
 
     async def close(self) -> None:
         boot, self._boot = self._boot, None

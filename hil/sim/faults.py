@@ -2,8 +2,9 @@
 
 A fault set is a JSON object keyed by fault kind (at most one fault of each kind), e.g.
 ``{"stall": {"stage": "xen", "boots": 1}, "slow": {"ms_per_byte": 2}}``. Every fault acts when
-the boot reaches its ``stage`` (before the stage's first line; ``slow`` defaults to the first
-stage), in at most ``boots`` boots counted from when the set was installed, so a controller's
+the boot reaches its ``stage`` (``slow`` defaults to the first stage): before the stage's first
+line, or before its ``line``-th line (0-based) so that a fault can land inside a stage's output.
+It acts in at most ``boots`` boots counted from when the set was installed, so a controller's
 retry can succeed; without ``boots`` it acts in every boot. Boots that never reach the stage (an
 undeployed board stops after TF-A) do not count.
 
@@ -18,6 +19,8 @@ Kinds:
   unless ``boots`` says otherwise): the board restarts its boot from the first stage.
 - ``slow``: from the stage on, every byte takes ``ms_per_byte`` milliseconds.
 - ``burst``: ``size`` bytes of printable noise lines at full speed.
+- ``text``: the UTF-8 of ``text`` is written as is (escape sequences, markup, shell syntax: the
+  controller must treat console text as untrusted), then the boot goes on.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class FaultKind(StrEnum):
     REBOOT_LOOP = "reboot_loop"
     SLOW = "slow"
     BURST = "burst"
+    TEXT = "text"
 
 
 class Garbage(StrEnum):
@@ -67,9 +71,13 @@ class Fault:
     hold: bool = False
     ms_per_byte: float = 0.0
     seed: int = 0
+    line: int = 0  # acts before this line of the stage (0: before its first)
+    text: str = ""
 
     def noise(self) -> bytes:
         """The bytes a garbage or burst fault writes (reproducible from ``seed``)."""
+        if self.kind is FaultKind.TEXT:
+            return self.text.encode()
         rng = random.Random(self.seed)
         if self.kind is FaultKind.BURST:
             line = bytes(rng.randrange(0x20, 0x7F) for _ in range(79)) + b"\n"
@@ -113,6 +121,10 @@ def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[s
         boots = _count(kind, "boots", boots)
     size = _count(kind, "size", spec.get("size", _DEFAULT_SIZE.get(kind, 0)))
     seed = _count(kind, "seed", spec.get("seed", 0))
+    line = _count(kind, "line", spec.get("line", 0))
+    text = spec.get("text", "")
+    if not isinstance(text, str):
+        raise UsageError(f"fault {kind}: text must be a string, got {text!r}")
     ms = spec.get("ms_per_byte", 0.0)
     if not isinstance(ms, int | float) or isinstance(ms, bool) or ms < 0:
         raise UsageError(f"fault {kind}: ms_per_byte must be a number >= 0, got {ms!r}")
@@ -129,7 +141,7 @@ def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[s
     hold = spec.get("hold", False)
     if not isinstance(hold, bool):
         raise UsageError(f"fault {kind}: hold must be true or false, got {hold!r}")
-    return Fault(kind, stage, boots, console, size, pattern, hold, float(ms), seed)
+    return Fault(kind, stage, boots, console, size, pattern, hold, float(ms), seed, line, text)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -61,6 +62,7 @@ class VirtualBoardProcess:
         port_file.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "hil.sim", "--name", name, "--host", host]
         argv += ["--port-file", str(port_file), "--workdir", str(workdir), "--profile", profile]
+        argv += ["--parent-pid", str(os.getpid())]  # the board dies with us, even on SIGKILL
         argv += [
             "--faults",
             json.dumps(faults or {}),

@@ -191,7 +191,14 @@ def parse_line(text: str, line: int, console: str) -> Event:
     if text[:1].isdigit() and (capture := parse_capture_line(text)) is not None:
         host_time, console, text = capture.host_time, capture.console, capture.text
     common = {"line": line, "raw": text, "console": console, "host_time": host_time}
-    if match := _XEN.match(text):
+    if (match := _XEN.match(text)) is None and (glued := text.find("(XEN) ", 1)) > 0:
+        # Output glued in front of a Xen line (no newline between them on the wire, e.g. a
+        # burst or another CPU): a catalogue message is still read from its prefix on, as the
+        # triage fast path and probe lines do; anything else stays the line it appears to be.
+        match = _XEN.match(text, glued)
+        if match is not None and identify(text[match.end() :]) is None:
+            match = None
+    if match:
         body = text[match.end() :]
         stamp = XenTimestamp(match[1].strip()) if match[1] else None
         if (found := identify(body)) is not None:
