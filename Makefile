@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench system clean
+.PHONY: run test lint bench soak system clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP) system lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.triage_bench
+	$(BIN)/python -m bench.controller_bench
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --quick
 
 clean:
 	rm -rf $(VENV) results build .pytest_cache .ruff_cache .hypothesis
