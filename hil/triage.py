@@ -4,13 +4,22 @@ versions, whether FF-A came up, SPs dropped for the bit-15 ID convention, init f
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
+from multiprocessing import get_context
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from hil.xen.log import (
+    CHUNK_SIZE,
     XEN_MESSAGE_LINES,
     ConsoleLine,
     Event,
+    LogParser,
     MessageKey,
     Stage,
     XenMessage,
@@ -84,7 +93,8 @@ class Boot:
     xen_4_20_evidence: bool = False
     violations: list[Violation] = field(default_factory=list)
 
-    def add(self, event: XenMessage) -> None:
+    def add(self, event: XenMessage, line: int) -> None:
+        """Account ``event``, found at ``line`` of the whole log."""
         key, values = event.key, event.fields
         if key in _TEE_NAMED and str(values["name"]).lower() not in ("ffa", "ff-a"):
             return  # another TEE mediator (OP-TEE)
@@ -112,7 +122,15 @@ class Boot:
                 self.xen_4_20_evidence = True
         self.ffa_down |= key in _FFA_DOWN
         if key in VIOLATIONS:
-            self.violations.append(Violation(key.value, event.line, event.raw, dict(values)))
+            self.violations.append(Violation(key.value, line, event.raw, dict(values)))
+
+    def shift(self, lines: int) -> None:
+        """Move this boot ``lines`` lines further into the log (a worker counted from its
+        segment's start)."""
+        self.first_line += lines
+        self.violations = [
+            Violation(v.kind, v.line + lines, v.text, v.fields) for v in self.violations
+        ]
 
     @property
     def ffa_enabled(self) -> bool | None:
@@ -157,20 +175,22 @@ class Triage:
     def has_violation(self) -> bool:
         return any(boot.violations for boot in self.boots)
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event, line_offset: int = 0) -> None:
+        """Account ``event``; its line number is ``line_offset`` lines into the whole log."""
+        line = event.line + line_offset
         boot = self.last
         started = boot.xen_version is not None or boot.ffa_lines > 0
         if isinstance(event, ConsoleLine):
             if event.stage is Stage.TFA and event.text.startswith(TFA_BANNER) and started:
-                self.boots.append(Boot(first_line=event.line))
+                self.boots.append(Boot(first_line=line))
             return
         if not isinstance(event, XenMessage):
             return
         new_banner = event.key is K.XEN_VERSION and started
         second_mediator = event.key is K.MEDIATOR_VERSION and boot.mediator_version is not None
         if new_banner or second_mediator:
-            self.boots.append(Boot(first_line=event.line))
-        self.last.add(event)
+            self.boots.append(Boot(first_line=line))
+        self.last.add(event, line)
 
     def to_json(self) -> dict[str, Any]:
         """The last boot's fields at top level (what the board runs now), all in ``boots``."""
@@ -185,3 +205,81 @@ def triage_stream(stream: BinaryIO, name: str) -> Triage:
     for event in parse_stream(stream, name, markers=MARKERS):
         result.add(event)
     return result
+
+
+SEGMENT_SIZE = 32 * 1024 * 1024
+
+
+def triage_file(
+    path: Path, name: str, workers: int | None = None, segment_size: int = SEGMENT_SIZE
+) -> Triage:
+    """Triage a log file on every core, with exactly triage_stream's result. Worker processes
+    triage newline-aligned segments; each returns the events before its first boot starts (they
+    continue the previous segment's boot, so this process replays them) and its own boots, which
+    are appended with their line numbers shifted. Replaying is exact: a boot starts on conditions
+    that only grow with the events of the current boot, so this process starts a boot wherever a
+    worker did. Memory stays bounded by the segment size, not the file size."""
+    workers = workers or os.cpu_count() or 1
+    size = path.stat().st_size
+    if workers < 2 or size < 2 * segment_size:
+        with path.open("rb") as stream:
+            return triage_stream(stream, name)
+    result = Triage(name)
+    lines_before = 0
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        segments = _segments(path, size, segment_size)
+        for head, boots, lines in pool.map(_triage_segment, repeat(path), segments, repeat(name)):
+            for event in head:
+                result.add(event, lines_before)
+            for boot in boots:
+                boot.shift(lines_before)
+            result.boots += boots
+            lines_before += lines
+    return result
+
+
+def _segments(path: Path, size: int, segment_size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) byte ranges covering the file, each ending just after a newline (or at EOF),
+    found by reading in bounded steps: a log may hold one enormous line."""
+    with path.open("rb") as stream:
+        start = 0
+        while start < size:
+            stream.seek(min(start + segment_size, size))
+            while (piece := stream.readline(CHUNK_SIZE)) and not piece.endswith(b"\n"):
+                pass
+            end = min(stream.tell(), size)
+            yield start, end
+            start = end
+
+
+class _Segment(io.RawIOBase):
+    """``end - start`` bytes of a raw file from ``start``."""
+
+    def __init__(self, raw: io.FileIO, start: int, end: int) -> None:
+        raw.seek(start)
+        self.raw, self.left = raw, end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self.left]
+        count = self.raw.readinto(view) or 0
+        self.left -= count
+        return count
+
+
+def _triage_segment(
+    path: Path, bounds: tuple[int, int], name: str
+) -> tuple[list[Event], list[Boot], int]:
+    """(events before the segment's first boot starts, the boots it starts, its line count)."""
+    segment_triage = Triage(name)
+    head: list[Event] = []
+    parser = LogParser(name, MARKERS)
+    with path.open("rb", buffering=0) as raw:
+        segment = io.BufferedReader(_Segment(raw, *bounds), CHUNK_SIZE)
+        for event in parse_stream(segment, name, parser=parser):
+            segment_triage.add(event)
+            if len(segment_triage.boots) == 1:
+                head.append(event)
+    return head, segment_triage.boots[1:], parser.lines

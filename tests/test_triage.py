@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hil.cli import main
-from hil.triage import triage_stream
+from hil.triage import triage_file, triage_stream
 
 DATA = Path(__file__).parent / "data"
 
@@ -200,3 +200,22 @@ def test_realistic_captured_log_with_two_boots():
     )
     assert (got["ffa_enabled"], got["cache_failed"], got["profile"]) == (False, True, "xen-4.22")
     assert [v["line"] for v in got["violations"]] == _lines_with(path, b"Failed to cache")
+
+
+@pytest.mark.parametrize("segment_size", [64, 997, 4096])
+def test_parallel_triage_of_a_file_equals_the_sequential_one(tmp_path, segment_size):
+    # Every shipped log, several times over (so boots and lines straddle every kind of cut),
+    # plus a line far longer than a segment.
+    data_dir = Path(__file__).parent / "data"
+    logs = b"".join(p.read_bytes() for p in sorted(data_dir.iterdir()))
+    long_line = b"(XEN) " + b"x" * (3 * segment_size) + b"\n"
+    path = tmp_path / "many-boots.log"
+    path.write_bytes(
+        (logs + long_line) * 5 + b"(XEN) ffa: Secure partition with id 0x0007 cannot be used"
+    )
+    with path.open("rb") as stream:
+        sequential = triage_stream(stream, "log").to_json()
+    parallel = triage_file(path, "log", workers=2, segment_size=segment_size).to_json()
+    assert parallel == sequential
+    assert len(sequential["boots"]) > 5
+    assert sequential["violations"][-1]["line"] == path.read_bytes().count(b"\n") + 1

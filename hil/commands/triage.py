@@ -7,11 +7,12 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from hil.errors import ExitCode
 from hil.terminal import escape
-from hil.triage import Boot, Triage, triage_stream
+from hil.triage import Boot, Triage, triage_file, triage_stream
 
 STDIN = "-"
 
@@ -31,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
             if name == STDIN:
                 results.append(triage_stream(sys.stdin.buffer, name))
             else:
-                with open(name, "rb") as stream:
-                    results.append(triage_stream(stream, name))
+                results.append(triage_file(Path(name), name))
         except OSError as exc:
             unreadable = True
             reason = exc.strerror or str(exc)

@@ -324,9 +324,11 @@ def parse_stream(
     console: str = "console",
     markers: Iterable[Marker] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    parser: LogParser | None = None,
 ) -> Iterator[Event]:
-    """Events from a binary stream, read ``chunk_size`` bytes at a time."""
-    parser = LogParser(console, markers)
+    """Events from a binary stream, read ``chunk_size`` bytes at a time. Pass ``parser`` to read
+    its state afterwards (``parser.lines``: how many lines the stream held)."""
+    parser = parser or LogParser(console, markers)
     while chunk := stream.read(chunk_size):
         yield from parser.feed(chunk)
         # Finishing the cut line here keeps the next big chunk from being copied onto it.
