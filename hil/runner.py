@@ -116,8 +116,10 @@ class Runner:
 
     def _skip_rest(self, board: BoardConfig, verdict: Verdict, message: str) -> None:
         now = datetime.now(UTC)
+        with self._lock:
+            done = set(self._cases)
         for scenario in self.request.scenarios:
-            if (board.name, scenario.name) not in self._cases:
+            if (board.name, scenario.name) not in done:
                 self._record(CaseResult(board.name, scenario.name, verdict, now, 0.0, message))
 
     def _all_cases(self, started: datetime) -> list[CaseResult]:
