@@ -185,17 +185,20 @@ def _write_events(path: Path, events: Iterable[Event]) -> None:
 
 
 def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
-    """Report timings; a stage that stalled or panicked is shown from when its wait began (the end
-    of the stage before it) with no end."""
+    """Report timings: a stage spans from the end of the stage before it (the power-cycle for
+    the first), which is when its timeout started counting, to its own end; a stage that stalled
+    or panicked has no end."""
     timings, previous_end = [], 0.0
     for s in stages:
         status = s.status.reported()
         if status is StageStatus.NOT_REACHED:
             start, end = None, None
         elif status is StageStatus.OK:
-            start, end = s.reached_s, s.done_s
+            # Stages on different consoles can arrive out of order by a hair: never start a
+            # stage after its own marker.
+            start, end = min(previous_end, s.reached_s or 0.0), s.done_s
         else:
-            start, end = s.reached_s if s.reached_s is not None else previous_end, None
+            start, end = previous_end, None
         timings.append(StageTiming(s.name, s.console or "", start, end, status))
         previous_end = end if end is not None else previous_end
     return timings

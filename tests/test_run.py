@@ -163,3 +163,15 @@ def test_boards_lists_the_lab_and_who_holds_a_board(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "vb0" in out and "free" in out
     assert "in use by pid" in out
+
+
+def test_stage_timings_span_from_the_previous_stage_to_their_own_end(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"vb0": {}}, stage_delay=0.1)
+    code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
+    assert code == 0
+    stages = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]["stages"]
+    assert stages[0]["start_s"] == 0.0
+    for before, after in zip(stages, stages[1:], strict=False):
+        assert after["start_s"] <= before["end_s"] + 1e-6
+    bl2 = next(s for s in stages if s["name"] == "bl2")
+    assert 0.05 < bl2["end_s"] - bl2["start_s"] < 0.4  # the board's 0.1 s stage delay
