@@ -1,5 +1,6 @@
 """`hil run` end to end on virtual boards: verdicts, exit codes, and what lands on disk."""
 
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -171,7 +172,7 @@ def test_stage_timings_span_from_the_previous_stage_to_their_own_end(tmp_path, c
     assert code == 0
     stages = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]["stages"]
     assert stages[0]["start_s"] == 0.0
-    for before, after in zip(stages, stages[1:], strict=False):
+    for before, after in itertools.pairwise(stages):
         assert after["start_s"] <= before["end_s"] + 1e-6
     bl2 = next(s for s in stages if s["name"] == "bl2")
     assert 0.05 < bl2["end_s"] - bl2["start_s"] < 0.4  # the board's 0.1 s stage delay
