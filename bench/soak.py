@@ -125,6 +125,7 @@ class Report:
     right: int = 0
     bytes_sent: int = 0
     bytes_lost: int = 0
+    losses: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
     faults: list[dict[str, str]] = field(default_factory=list)  # per iteration: board -> fault
     after_first: Resources | None = None
@@ -210,6 +211,11 @@ def iteration(number: int, rng: random.Random, work: Path, report: Report) -> No
         sent, lost = lost_bytes(runner.run_dir / board, board, names)
         report.bytes_sent += sent
         report.bytes_lost += lost
+        if lost:
+            report.losses.append(
+                f"iteration {number} {board}: {injected[board].name} "
+                f"{json.dumps(injected[board].faults)}: {lost} of {sent} bytes not captured"
+            )
     report.iterations += 1
 
 
@@ -248,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"current RSS      {first.rss_kib} KiB after iteration 1, {end.rss_kib} at end")
     print(f"open fds         {first.fds} after iteration 1, {end.fds} at end")
     print(f"threads          {first.threads} after iteration 1, {end.threads} at end")
+    for line in report.losses[:20]:
+        print(f"  lost: {line}")
     for line in report.wrong[:20]:
         print(f"WRONG: {line}")
     if args.json:

@@ -45,6 +45,7 @@ PANIC_PATTERNS: tuple[str, ...] = (r"Panic on CPU", r"Xen BUG at", r"Kernel pani
 LAST_LINES = 20
 # How long the reader idles between looks: short enough that close() reacts quickly.
 _IDLE_S = 0.02
+_DRAIN_S = 0.5
 _READ_CHUNK = 4096
 # A wait re-searches only this much old text on each wake-up, so long captures stay linear; a
 # match longer than this that arrives across several reads could be missed (markers are lines).
@@ -304,7 +305,20 @@ class Console:
                 continue
             if data:
                 self._ingest(data)
+        self._drain()
         self._close_port()
+
+    def _drain(self) -> None:
+        """On stop, record what already arrived: bytes the board sent while the console was open
+        belong to the capture even when a wait ended early (a panic on another console). Bounded,
+        so a board that keeps talking cannot hold the close up."""
+        deadline = time.monotonic() + _DRAIN_S
+        with contextlib.suppress(serial.SerialException, OSError):
+            while self._port is not None and time.monotonic() < deadline:
+                data = self._port.read(_READ_CHUNK)
+                if not data:
+                    return
+                self._ingest(data)
 
     def _idle(self, port: serial.SerialBase) -> None:
         """Wait a little for input: on the descriptor where there is one (tty, socket), else

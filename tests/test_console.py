@@ -253,3 +253,41 @@ def test_group_open_lazily_reopens_lazily(tmp_path: Path) -> None:
         group.open()
         assert group.lost is None
         group.close()
+
+
+def test_bytes_already_received_on_another_console_survive_a_panic(tmp_path: Path) -> None:
+    # The secure UART printed its banner just before the normal-world one panicked: the case
+    # ends at once, and the banner, already in the socket but not yet read, must be captured.
+    banner = b"HIL test SPMC v1 core=0\r\n" * 40
+    reading, release = threading.Event(), threading.Event()
+
+    def hold_the_reader(_chunk: object) -> None:
+        # Keeps the secure reader busy with its first chunk while the banner arrives.
+        if not reading.is_set():
+            reading.set()
+            release.wait(5)
+
+    with (
+        socket.create_server(("127.0.0.1", 0)) as ns_server,
+        socket.create_server(("127.0.0.1", 0)) as secure_server,
+    ):
+        urls = {
+            "ns": f"socket://127.0.0.1:{ns_server.getsockname()[1]}",
+            "secure": f"socket://127.0.0.1:{secure_server.getsockname()[1]}",
+        }
+        group = ConsoleGroup(urls, tmp_path)
+        group["secure"].subscribe(on_chunk=hold_the_reader)
+        group.open()
+        ns, _ = ns_server.accept()
+        secure, _ = secure_server.accept()
+        with ns, secure:
+            secure.sendall(b"NOTICE:  BL31\r\n")
+            assert reading.wait(5)
+            secure.sendall(banner)
+            ns.sendall(b"(XEN) Panic on CPU 0:\r\n")
+            with pytest.raises(ConsolePanic):
+                group.expect("HILPROBE end", timeout=5)
+            group["secure"].request_stop()
+            release.set()
+            group.close()
+    assert (tmp_path / "secure.raw").read_bytes() == b"NOTICE:  BL31\r\n" + banner
