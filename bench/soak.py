@@ -29,9 +29,10 @@ from hil.runner import Runner, RunRequest
 from hil.scenario import load_scenarios
 from hil.sim.boot_script import CONSOLES
 from hil.terminal import ProgressPrinter
+from tests.reliability.support import board_table
+from tests.reliability.support import write_lab as support_write_lab
 
 BOARDS = ("soak0", "soak1", "soak2", "soak3")
-TIMEOUT_S = 0.5  # every stage; the board has no stage delay, so only a fault makes one wait
 BOOT_ATTEMPTS = 2
 QUICK_ITERATIONS = 3
 
@@ -149,22 +150,9 @@ class Report:
 
 
 def write_lab(directory: Path, faults: dict[str, dict[str, Any]]) -> Path:
-    boards_dir = Path(__file__).resolve().parent.parent / "boards"
-    timeouts = ", ".join(
-        f"{s} = {TIMEOUT_S}" for s in ("bl1", "bl2", "bl31", "spmc", "xen", "ffa", "probe")
-    )
-    text = f"boards_dir = {json.dumps(str(boards_dir))}\nboot_attempts = {BOOT_ATTEMPTS}\n"
-    for name, fault in faults.items():
-        power = json.dumps({"backend": "virtual", "stage_delay": 0, "faults": fault})
-        # JSON objects are TOML inline tables once ':' becomes '='.
-        power = power.replace('": ', '" = ')
-        text += (
-            f'\n[[board]]\nname = "{name}"\ntype = "virtual"\nxen_profile = "xen-4.22"\n'
-            f"timeouts = {{ {timeouts} }}\npower = {power}\n"
-        )
-    path = directory / "lab.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    """One launched virtual board per name, each with its own faults and half-second stages."""
+    tables = [board_table(name, fault) for name, fault in faults.items()]
+    return support_write_lab(directory, boards=(), boot_attempts=BOOT_ATTEMPTS, tables=tables)
 
 
 def lost_bytes(board_dir: Path, board: str, scenarios: Sequence[str]) -> tuple[int, int, int]:

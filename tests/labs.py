@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,14 @@ BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 FAST_TIMEOUTS = {"bl1": 3, "bl2": 3, "bl31": 3, "spmc": 3, "xen": 3, "ffa": 3, "probe": 5}
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+def toml_value(value: Any) -> str:
+    """``value`` as a TOML inline value (JSON's string escapes are valid TOML basic strings)."""
+    if isinstance(value, Mapping):
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value)
 
 
@@ -27,8 +33,8 @@ def write_lab(
     otherwise (None: the virtual board's realistic delays)."""
     directory.mkdir(parents=True, exist_ok=True)
     lines = [
-        f"boards_dir = {_toml(str(BOARDS_DIR))}",
-        f"results_dir = {_toml(str(directory / 'results'))}",
+        f"boards_dir = {toml_value(str(BOARDS_DIR))}",
+        f"results_dir = {toml_value(str(directory / 'results'))}",
         f"boot_attempts = {boot_attempts}",
     ]
     for name, extra in boards.items():
@@ -37,8 +43,8 @@ def write_lab(
         board = {"name": name, "type": "virtual", "xen_profile": "xen-4.22", **extra}
         board.setdefault("timeouts", FAST_TIMEOUTS)
         lines.append("[[board]]")
-        lines += [f"{k} = {_toml(v)}" for k, v in board.items()]
-        lines.append(f"power = {_toml(power)}")
+        lines += [f"{k} = {toml_value(v)}" for k, v in board.items()]
+        lines.append(f"power = {toml_value(power)}")
     path = directory / "lab.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

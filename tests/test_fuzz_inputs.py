@@ -12,6 +12,7 @@ from hil.ffa import FfaFormatError
 from hil.ffa.spmc import SpmcConfig
 from hil.probe import ProbePlan
 from hil.scenario import load_scenario
+from tests.labs import toml_value
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -41,16 +42,6 @@ keys = st.sampled_from(
         "bogus",
     ]
 )
-
-
-def toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.encode("unicode_escape").decode().replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return repr(value)
 
 
 @st.composite

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.cli import main
+from tests.labs import toml_value
 
 BOARDS_DIR = Path(__file__).resolve().parents[2] / "boards"
 # Small per-stage timeouts so a stall costs half a second, not the board type's real ones.
@@ -24,17 +25,6 @@ FAST_TIMEOUTS: dict[str, float] = {
     "probe": 0.5,
 }
 TFA_BANNER = b"NOTICE:  Booting Trusted Firmware"
-
-
-def toml_value(value: Any) -> str:
-    """``value`` as a TOML inline value (JSON's string escapes are valid TOML basic strings)."""
-    if isinstance(value, Mapping):
-        return (
-            "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value)
 
 
 def board_table(
