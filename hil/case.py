@@ -19,7 +19,7 @@ from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.errors import InfraError
 from hil.ffa.errors import FfaFormatError
 from hil.power import LaunchedBoard
-from hil.probe import PREFIX, TranscriptBuilder
+from hil.probe import MARK, TranscriptBuilder
 from hil.results import (
     EVENTS_ROLE,
     CaseResult,
@@ -34,8 +34,6 @@ from hil.triage import TFA_BANNER
 from hil.xen.log import ConsoleLine, Event, ProbeLine, Stage, XenMessage, parse_stream
 from hil.xen.messages import FFA_KEYS, message
 from hil.xen.oracle import expect
-
-PROBE_MARK = PREFIX + " "  # what parse_probe_line looks for
 
 
 @dataclass(frozen=True)
@@ -137,11 +135,7 @@ def observe(events: Sequence[Event]) -> Observation:
                 probe.feed(event.kind, dict(event.fields))
             except FfaFormatError as exc:
                 raise TranscriptCorrupt(f"{event.console} line {event.line}: {exc}") from None
-        elif (
-            isinstance(event, ConsoleLine)
-            and event.domain in (0, None)
-            and PROBE_MARK in event.text
-        ):
+        elif isinstance(event, ConsoleLine) and event.domain in (0, None) and MARK in event.text:
             raise TranscriptCorrupt(
                 f"{event.console} line {event.line}: unreadable probe line {event.raw[:80]!r}"
             )

@@ -18,6 +18,7 @@ from hil.ffa.spmc import COUNT_FLAG, PAGE_SIZE
 from hil.ffa.uuid import NIL_UUID, uuid_from_words, uuid_to_words
 
 PREFIX = "HILPROBE"
+MARK = PREFIX + " "  # how every probe line starts, wherever it sits in a console line
 RX_CHUNK = 64
 MAGIC = b"HILPRB01"
 # An unknown UUID every plan asks for: no real SP uses it, so every SPMC and Xen must refuse it.
@@ -187,7 +188,7 @@ _ERROR = re.compile(rf"{PREFIX} error (\S+)\s*$")  # the one line with a bare wo
 
 def parse_probe_line(text: str) -> tuple[str, dict[str, str]] | None:
     """``(kind, fields)`` of a HILPROBE line (any prefix before it is ignored), else None."""
-    start = text.find(PREFIX + " ")
+    start = text.find(MARK)
     if start < 0:
         return None
     error = _ERROR.match(text, start)
