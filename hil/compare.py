@@ -23,13 +23,17 @@ class Observation:
 
 
 def expected_text(expected: Expectation, plan: ProbePlan) -> list[str]:
-    lines = [f"(XEN) {line.text}" for line in expected.boot.lines if line.key in FFA_KEYS]
-    return lines + list(format_transcript(expected.transcript, plan))
+    xen_lines = [line.text for line in expected.boot.lines if line.key in FFA_KEYS]
+    return _as_text(xen_lines, expected.transcript, plan)
 
 
 def observed_text(observed: Observation, plan: ProbePlan) -> list[str]:
-    lines = [f"(XEN) {text}" for text in observed.xen_lines]
-    return lines + list(format_transcript(observed.transcript, plan))
+    return _as_text(observed.xen_lines, observed.transcript, plan)
+
+
+def _as_text(xen_lines: Sequence[str], transcript: ProbeTranscript, plan: ProbePlan) -> list[str]:
+    """Both sides in one form: Xen's lines as the console shows them, then the probe's lines."""
+    return [f"(XEN) {text}" for text in xen_lines] + list(format_transcript(transcript, plan))
 
 
 def compare(expected: Expectation, observed: Observation, plan: ProbePlan) -> list[str]:
