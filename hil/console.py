@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -87,6 +87,25 @@ class ReconnectPolicy:
 
 
 @dataclass(frozen=True)
+class ConsoleGap:
+    """A stretch of time the console was not connected: whatever the board sent from ``lost`` to
+    ``resumed`` is missing from the capture, between the first ``raw_offset`` bytes of
+    ``<name>.raw`` and the rest (``text_offset`` is the same place as a ``mark()``). A gap whose
+    ``resumed`` is None never ended (the console was not re-opened, or not yet)."""
+
+    console: str
+    lost: datetime
+    resumed: datetime | None
+    raw_offset: int
+    text_offset: int
+    cause: str
+
+    def overlaps(self, since: datetime) -> bool:
+        """Whether bytes sent at or after ``since`` may be missing because of this gap."""
+        return self.resumed is None or self.resumed >= since
+
+
+@dataclass(frozen=True)
 class ConsoleChunk:
     time: datetime
     console: str
@@ -141,7 +160,7 @@ class Console:
         self.url = url
         self.raw_path = Path(log_dir) / f"{name}.raw"
         self.log_path = Path(log_dir) / f"{name}.log"
-        self.panic = re.compile("|".join(f"(?:{p})" for p in panic_patterns))
+        self.panic = _panic_regex(panic_patterns)
         self._reconnect = reconnect
         # Shared by a ConsoleGroup so one wait can watch every console of a board.
         self._cond = condition or threading.Condition()
@@ -163,6 +182,8 @@ class Console:
         self._chunk_hooks: list[Callable[[ConsoleChunk], None]] = []
         self._record_hooks: list[Callable[[ConsoleRecord], None]] = []
         self._lost: ConsoleLost | None = None
+        self._raw_len = 0
+        self._gaps: list[ConsoleGap] = []
         self.reconnects = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -183,6 +204,8 @@ class Console:
         self._stop.clear()
         with self._cond:
             self._lost = None
+            if self._port is not None:
+                self._gap_ends()
         self._raw = self.raw_path.open("ab")
         self._log = self.log_path.open("a", encoding="utf-8")
         # Written on stop so the reader leaves its idle wait at once instead of at its timeout.
@@ -272,6 +295,13 @@ class Console:
         with self._cond:
             return list(self._records)
 
+    def gaps(self, since: datetime | None = None) -> list[ConsoleGap]:
+        """The times this console was disconnected while open (a drop it reconnected after, or
+        one it never recovered from), oldest first; with ``since``, only those that may have
+        cost bytes sent at or after that time."""
+        with self._cond:
+            return [g for g in self._gaps if since is None or g.overlaps(since)]
+
     def expect(
         self, pattern: str | re.Pattern[str], timeout: float, since: int | None = None
     ) -> re.Match[str]:
@@ -300,6 +330,7 @@ class Console:
                 if not data:
                     self._idle(self._port)
             except (serial.SerialException, OSError) as exc:
+                self._gap_begins(exc)
                 if not self._reopen(exc):
                     return
                 continue
@@ -346,6 +377,8 @@ class Console:
         )
         if connected:
             log.info("console '%s': connected to %s", self.name, self.url)
+            with self._cond:
+                self._gap_ends()
         return connected
 
     def _reopen(self, cause: Exception) -> bool:
@@ -359,7 +392,37 @@ class Console:
         if reopened:
             self.reconnects += 1
             log.info("console '%s': reconnected after: %s", self.name, cause)
+            with self._cond:
+                self._gap_ends()
         return reopened
+
+    def _gap_begins(self, cause: Exception) -> None:
+        """The connection is gone: whatever the board sends until it is back is lost. The line
+        in progress ends here, so that no line of the capture splices text from both sides."""
+        now = _now()
+        with self._cond:
+            # A character cut by the drop is not completed by bytes from after it.
+            if tail := self._decoder.decode(b"", final=True):
+                self._add_text(tail, now)
+            self._decoder.reset()
+            if self._partial:
+                self._emit_record(self._partial)
+                self._partial, self._partial_time = "", None
+            gap = ConsoleGap(self.name, now, None, self._raw_len, self._text_len, str(cause))
+            self._gaps.append(gap)
+            self._write_log(f"{_stamp(now)} {self.name} ! disconnected: {record_text(str(cause))}")
+
+    def _gap_ends(self) -> None:
+        """(Condition held.) Connected again: close the open gap, if any."""
+        if not self._gaps or self._gaps[-1].resumed is not None:
+            return
+        now = _now()
+        gap = self._gaps[-1] = replace(self._gaps[-1], resumed=now)
+        seconds = (now - gap.lost).total_seconds()
+        self._write_log(
+            f"{_stamp(now)} {self.name} ! reconnected after {seconds:.3f} s:"
+            " what the board sent meanwhile is not in this capture"
+        )
 
     def _connect(self, stop: stop_base, wait: wait_base, failure: str) -> bool:
         """Open the port, retrying per ``stop``/``wait``; on giving up, waiters get ConsoleLost
@@ -393,18 +456,22 @@ class Console:
         # Raw bytes hit the disk before anything else can fail.
         self._raw.write(data)
         self._raw.flush()
+        self._raw_len += len(data)
         text = self._decoder.decode(data)
         with self._cond:
-            self._chunks.append(text)
-            self._text_len += len(text)
-            self._chunk_ends.append(self._text_len)
-            self._chunk_times.append(now)
-            self._split_lines(text, now)
+            self._add_text(text, now)
             chunk_hooks = list(self._chunk_hooks)
             self._cond.notify_all()
         chunk = ConsoleChunk(now, self.name, data, text)
         for hook in chunk_hooks:
             _call_hook(hook, chunk)
+
+    def _add_text(self, text: str, now: datetime) -> None:
+        self._chunks.append(text)
+        self._text_len += len(text)
+        self._chunk_ends.append(self._text_len)
+        self._chunk_times.append(now)
+        self._split_lines(text, now)
 
     def _split_lines(self, text: str, now: datetime) -> None:
         if self._partial_time is None and text:
@@ -420,11 +487,14 @@ class Console:
     def _emit_record(self, line: str) -> None:
         record = ConsoleRecord(self._partial_time or _now(), self.name, record_text(line))
         self._records.append(record)
-        if self._log is not None:
-            self._log.write(record.format() + "\n")
-            self._log.flush()
+        self._write_log(record.format())
         for hook in self._record_hooks:
             _call_hook(hook, record)
+
+    def _write_log(self, line: str) -> None:
+        if self._log is not None:
+            self._log.write(line + "\n")
+            self._log.flush()
 
     # -- helpers for waits (caller holds the condition) ------------------------------------------
 
@@ -444,6 +514,19 @@ class Console:
         if self._partial:
             lines.append(record_text(self._partial))
         return lines[-n:]
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat(timespec="microseconds")
+
+
+def _panic_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex for ``patterns`` (MULTILINE: ``^`` is a line start); None for no patterns, which
+    watch nothing (an empty alternation would match everywhere)."""
+    patterns = tuple(patterns)
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
 
 
 def _close_without_linger(port: serial.SerialBase) -> None:
@@ -525,6 +608,8 @@ def _first_hit(
         if found is None or when < found.time:
             found, found_end = ConsoleMatch(console.name, m, base + m.end(), when), m.end()
     for console in watched:
+        if console.panic is None:
+            continue
         base, text = console._window(starts[console.name])
         p = console.panic.search(text, starts[console.name] - base)
         if p is None:
@@ -565,18 +650,34 @@ class ConsoleGroup:
         log_dir: Path,
         *,
         reconnect: ReconnectPolicy = ReconnectPolicy(),
-        panic_patterns: Iterable[str] = PANIC_PATTERNS,
+        panic_patterns: Iterable[str] | Mapping[str, Iterable[str]] = PANIC_PATTERNS,
         connect_now: bool = True,
     ) -> None:
         """``connect_now=False``: the board's consoles may not listen yet (see Console.open);
-        every (re-)open of the group then connects in the background."""
+        every (re-)open of the group then connects in the background.
+
+        ``panic_patterns``: the same patterns for every console, or per console name (a console
+        the mapping does not name watches the default PANIC_PATTERNS; an empty list watches
+        none), so a panic is taken only from the console that can carry it."""
         if not urls:
             raise ValueError("a console group needs at least one console")
+        if isinstance(panic_patterns, Mapping):
+            unknown = sorted(set(panic_patterns) - set(urls))
+            if unknown:
+                raise ValueError(f"panic patterns for unknown consoles: {', '.join(unknown)}")
+            per_console = {n: tuple(panic_patterns.get(n, PANIC_PATTERNS)) for n in urls}
+        else:
+            patterns = tuple(panic_patterns)
+            per_console = dict.fromkeys(urls, patterns)
         cond = threading.Condition()
-        patterns = tuple(panic_patterns)
         self.consoles = {
             name: Console(
-                name, url, log_dir, reconnect=reconnect, panic_patterns=patterns, condition=cond
+                name,
+                url,
+                log_dir,
+                reconnect=reconnect,
+                panic_patterns=per_console[name],
+                condition=cond,
             )
             for name, url in urls.items()
         }
@@ -633,6 +734,17 @@ class ConsoleGroup:
 
     def mark(self) -> dict[str, int]:
         return {name: console.mark() for name, console in self.consoles.items()}
+
+    @property
+    def reconnects(self) -> dict[str, int]:
+        """How many times each console was re-opened after a drop."""
+        return {name: console.reconnects for name, console in self.consoles.items()}
+
+    def gaps(self, since: datetime | None = None) -> list[ConsoleGap]:
+        """Every console's gaps (see Console.gaps) in the order they began: if this is not
+        empty for ``since`` = a case's start, bytes of the case may be missing."""
+        found = [g for c in self.consoles.values() for g in c.gaps(since)]
+        return sorted(found, key=lambda g: g.lost)
 
     def timeline(self) -> list[ConsoleRecord]:
         """Every line of every console, in arrival order (each carries its console's name)."""

@@ -6,6 +6,7 @@ import re
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,57 @@ def test_bytes_already_received_on_another_console_survive_a_panic(tmp_path: Pat
             release.set()
             group.close()
     assert (tmp_path / "secure.raw").read_bytes() == b"NOTICE:  BL31\r\n" + banner
+
+
+def test_a_drop_mid_line_is_a_gap_and_splices_no_line(tmp_path: Path) -> None:
+    sessions = [[b"(XEN) first line\n(XEN) cut in the mid", 0.05], [b"dle? no: new boot\nEND\n"]]
+    with ScriptedConsoleServer(sessions) as server:
+        group = ConsoleGroup({"uart": server.url}, tmp_path, reconnect=FAST)
+        with group:
+            before = datetime.now(UTC)
+            group.expect("END", timeout=10)
+        assert group.reconnects == {"uart": 1}
+    (gap,) = group.gaps()
+    assert gap.console == "uart" and gap.resumed is not None and gap.lost <= gap.resumed
+    assert gap.raw_offset == len(sessions[0][0])
+    assert group["uart"].text()[: gap.text_offset].endswith("cut in the mid")
+    assert group.gaps(since=before) == [gap]
+    assert group.gaps(since=gap.resumed + timedelta(seconds=1)) == []
+    assert (tmp_path / "uart.raw").read_bytes() == sessions[0][0] + sessions[1][0]
+    lines = (tmp_path / "uart.log").read_text(encoding="utf-8").splitlines()
+    texts = [line.split(" ", 1)[1] for line in lines]
+    assert texts[:2] == ["uart | (XEN) first line", "uart | (XEN) cut in the mid"]
+    assert texts[2].startswith("uart ! disconnected: ")
+    assert texts[3].startswith("uart ! reconnected after ")
+    assert texts[4:] == ["uart | dle? no: new boot", "uart | END"]
+
+
+def test_a_drop_that_is_never_healed_is_an_open_gap(tmp_path: Path) -> None:
+    server = ScriptedConsoleServer([[b"hello\n"]], hold_last=False).start()
+    con = Console("uart", server.url, tmp_path, reconnect=FAST)
+    with con:
+        con.expect("hello", 5)
+        server.stop()
+        with pytest.raises(ConsoleLost):
+            con.expect("never", timeout=30)
+    (gap,) = con.gaps()
+    assert gap.resumed is None and gap.raw_offset == len(b"hello\n")
+    assert con.gaps(since=datetime.now(UTC)) == [gap]  # still open: anything later is missing
+
+
+def test_panic_patterns_per_console(tmp_path: Path) -> None:
+    patterns = {"secure": [], "normal": [r"^\(XEN\) Panic on CPU"]}
+    with ConsoleGroup(
+        {"secure": "loop://", "normal": "loop://"}, tmp_path, panic_patterns=patterns
+    ) as group:
+        group["secure"].write("(XEN) Panic on CPU 0: said the secure world\nSError\n")
+        group["normal"].write("(d1) (XEN) Panic on CPU 0: a guest's relayed text\nREADY\n")
+        assert group.expect("READY", 5).console == "normal"
+        group["normal"].write("(XEN) Panic on CPU 1:\n")
+        with pytest.raises(ConsolePanic, match="'normal'"):
+            group.expect("never", 5)
+
+
+def test_panic_patterns_for_an_unknown_console_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown consoles: nromal"):
+        ConsoleGroup({"normal": "loop://"}, tmp_path, panic_patterns={"nromal": ["x"]})
