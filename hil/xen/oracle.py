@@ -24,6 +24,7 @@ Source facts (xen-project/xen, xen/arch/arm/tee/, see shared/reference/xen-ffa-p
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -68,13 +69,32 @@ _ABIS_4_22: tuple[FunctionId, ...] = (
 
 @dataclass(frozen=True)
 class XenOptions:
-    """How Xen is built and booted."""
+    """How Xen is built and booted. A board boots Xen with :meth:`boot_args` and its bundle
+    records these options, which is where a check takes the oracle's from: the two cannot
+    disagree (a board that let Xen pick dom0's vCPU count would, on any multi-core machine)."""
 
     tee_cmdline: str | None = None
     vm_to_vm: bool = False
     debug: bool = False
     smccc_version: int = SMCCC_1_2
     dom0_vcpus: int = 1
+
+    @classmethod
+    def of_build(cls, kconfig: Mapping[str, str], dom0_vcpus: int = 1) -> XenOptions:
+        """The options of a Xen built with ``kconfig`` (``CONFIG_NAME -> value``)."""
+        return cls(
+            vm_to_vm=kconfig.get("CONFIG_FFA_VM_TO_VM") == "y",
+            debug=kconfig.get("CONFIG_DEBUG") == "y",
+            dom0_vcpus=dom0_vcpus,
+        )
+
+    def boot_args(self) -> tuple[str, ...]:
+        """The Xen command-line options these options stand for. ``dom0_max_vcpus`` is always
+        given: without it Xen gives dom0 one vCPU per physical CPU."""
+        args = [f"dom0_max_vcpus={self.dom0_vcpus}"]
+        if self.tee_cmdline is not None:
+            args.append(f"tee={self.tee_cmdline}")
+        return tuple(args)
 
 
 @dataclass(frozen=True)
