@@ -154,7 +154,6 @@ class XenBuild:
             "xen:version": self.version,
             "xen:source": self.source,
             "xen:config_sha256": sha256_file(self.config),
-            "xen:image_sha256": sha256_file(self.image),
         }
 
 
