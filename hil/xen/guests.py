@@ -231,6 +231,7 @@ class CachedGuest:
     rx: GuestRx
     ffa_id: int
     vcpus: int
+    spmc_map: FfaReply | None = None  # the SPMC's answer when Xen forwards the guest's RXTX_MAP
     _requested: FfaVersion | None = None
     _final: FfaVersion | None = None
 
@@ -251,6 +252,8 @@ class CachedGuest:
     def rxtx_map(self) -> FfaReply:
         if self._negotiated() is None:
             return FfaReply.error(ErrorCode.NOT_SUPPORTED)
+        if not self.rx.mapped and self.spmc_map is not None and not self.spmc_map.ok:
+            return _error(self.spmc_map)
         return self.rx.map()
 
     def rx_release(self) -> FfaReply:
