@@ -237,3 +237,44 @@ def test_bundle_records_the_xen_options_and_facts(tmp_path: Path) -> None:
     (tmp_path / "b" / "bundle.json").write_text(json.dumps(manifest))
     with pytest.raises(ConfigError, match="malformed bundle manifest"):
         Bundle.load(tmp_path / "b")
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize(
+    ("make_source", "code", "expected"),
+    [
+        (
+            lambda d: tar_gz(fake_xen_tree(d / "t"), d / "linux.tar.gz", top="lin/ux"),
+            ExitCode.USAGE,
+            "field 'xen_src': {d}/linux.tar.gz: not a Xen source tree (no xen/Makefile",
+        ),
+        (
+            lambda d: fake_xen_tree(d / "broken", MAKEFILE.replace("$(FAIL)", "yes")),
+            ExitCode.INFRA,
+            "board 'q0': Xen build failed: make (Xen) failed with exit code 2; see {b}/xen-",
+        ),
+    ],
+    ids=["not-xen", "build-fails"],
+)
+def test_hil_run_gives_one_line_and_the_exit_code_before_any_case(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    make_source,  # type: ignore[no-untyped-def]
+    code: ExitCode,
+    expected: str,
+) -> None:
+    from hil.cli import main
+    from hil.firmware import toolchain
+
+    if toolchain.missing():
+        pytest.skip("needs the QEMU tier's tools: run scripts/setup-system.sh")
+    source = make_source(tmp_path)
+    build = tmp_path / "build"
+    monkeypatch.setenv("HIL_BUILD_DIR", str(build))
+    monkeypatch.setattr(firmware_bundle, "_xen_builds", {})
+    lab = write_lab(tmp_path, xen_src=str(source))
+    assert main(["run", "--lab", str(lab), "--results", str(tmp_path / "results")]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hil: error: ") and expected.format(d=tmp_path, b=build) in err[-1]
+    assert not (tmp_path / "results").exists()  # nothing ran, no report claims anything

@@ -205,12 +205,13 @@ def board_xen(board: BoardConfig) -> XenImage | None:
 
 
 def prepare(board: BoardConfig) -> None:
-    """Build what the board's bundles need before its first case, so a failure is one line."""
+    """Build what the board's bundles need before its first case, so a failure is one line.
+    Xen first: a source that is not Xen is refused before anything else is built."""
+    board_xen(board)
     try:
         _firmware(default_build_dir().resolve())
     except (toolchain.ToolchainError, BuildError) as exc:
         raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
-    board_xen(board)
 
 
 def board_bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
