@@ -11,7 +11,7 @@ import hashlib
 import importlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from hil.ffa import FfaFormatError
 from hil.ffa.spmc import SpmcConfig
 from hil.probe import ProbePlan
 from hil.scenario import Scenario
+from hil.xen.oracle import XenOptions
 
 if TYPE_CHECKING:
     from hil.lab import BoardConfig
@@ -53,6 +54,9 @@ class Bundle:
     board_type: str
     files: Mapping[str, Path]  # role -> absolute path
     sha256: Mapping[str, str]  # role -> hex digest
+    # How the board boots Xen with this bundle, so the oracle assumes the very same.
+    xen_options: XenOptions = field(default_factory=XenOptions)
+    facts: Mapping[str, str] = field(default_factory=dict)  # e.g. the Xen version built
 
     def path(self, role: str) -> Path:
         try:
@@ -77,7 +81,8 @@ class Bundle:
                 raise BundleFileError(role, path, f"sha256 does not match {MANIFEST}")
 
     def provenance(self) -> dict[str, str]:
-        return {f"{role}:{self.files[role]}": digest for role, digest in self.sha256.items()}
+        files = {f"{role}:{self.files[role]}": digest for role, digest in self.sha256.items()}
+        return {**files, **self.facts}
 
     def _decode(self, role: str, decode):  # type: ignore[no-untyped-def]
         path = self.path(role)
@@ -95,7 +100,11 @@ class Bundle:
             raw = json.loads(manifest.read_text(encoding="utf-8"))
             files = {role: directory / entry["path"] for role, entry in raw["files"].items()}
             digests = {role: entry["sha256"] for role, entry in raw["files"].items()}
-            return cls(directory, raw["scenario"], raw["board_type"], files, digests)
+            facts = {str(k): str(v) for k, v in raw.get("facts", {}).items()}
+            options = XenOptions(**raw.get("xen_options", {}))
+            return cls(
+                directory, raw["scenario"], raw["board_type"], files, digests, options, facts
+            )
         except OSError as exc:
             raise ConfigError(f"{manifest}: cannot read bundle manifest: {exc.strerror}") from None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -107,8 +116,11 @@ def write_bundle(
     board_type: str,
     directory: Path,
     images: Mapping[str, Path] | None = None,
+    xen_options: XenOptions | None = None,
+    facts: Mapping[str, str] | None = None,
 ) -> Bundle:
-    """Write the scenario's blobs (and copy in ``images``, role -> built file) to ``directory``."""
+    """Write the scenario's blobs (and copy in ``images``, role -> built file) to ``directory``,
+    with the Xen options the board boots and ``facts`` for the reports."""
     directory.mkdir(parents=True, exist_ok=True)
     payloads = {
         "spmc_config": (SPMC_CONFIG, scenario.spmc_config().encode()),
@@ -120,7 +132,13 @@ def write_bundle(
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data, sync=False)
         entries[role] = {"path": name, "sha256": hashlib.sha256(data).hexdigest()}
-    manifest = {"scenario": scenario.name, "board_type": board_type, "files": entries}
+    manifest = {
+        "scenario": scenario.name,
+        "board_type": board_type,
+        "files": entries,
+        "xen_options": asdict(xen_options or XenOptions()),
+        "facts": dict(facts or {}),
+    }
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode(), sync=False)
     return Bundle.load(directory)
 
@@ -130,13 +148,28 @@ def write_bundle(
 IMAGE_BUILDERS: dict[str, str] = {"qemu-virt": "hil.firmware.bundle:board_bundle"}
 
 
+def _builder(board: BoardConfig, name: str | None = None):  # type: ignore[no-untyped-def]
+    """The image builder's function for ``board`` (its module's ``name`` when given), or None."""
+    builder = IMAGE_BUILDERS.get(board.type.name)
+    if builder is None:
+        return None
+    module, _, function = builder.partition(":")
+    return getattr(importlib.import_module(module), name or function, None)
+
+
+def prepare_board(board: BoardConfig) -> None:
+    """Build what ``board``'s bundles need (e.g. its Xen) before a run: a failed build is then
+    one line with its exit code (2 bad source, 3 build failure), not an infra error per case."""
+    prepare = _builder(board, "prepare")
+    if prepare is not None:
+        prepare(board)
+
+
 def bundle_for_board(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
     """The bundle ``board`` boots ``scenario`` from: the blobs, plus images where hil builds
     them for the board's type."""
-    builder = IMAGE_BUILDERS.get(board.type.name)
-    if builder is None:
-        return write_bundle(scenario, board.type.name, directory)
-    module, _, name = builder.partition(":")
-    build = getattr(importlib.import_module(module), name)
+    build = _builder(board)
+    if build is None:
+        return write_bundle(scenario, board.type.name, directory, xen_options=board.xen_options())
     bundle: Bundle = build(scenario, board, directory)
     return bundle

@@ -104,7 +104,8 @@ def run_case(
         return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
 
     plan = scenario.probe_plan()
-    expected = expect(profile, scenario.spmc_config(), plan)
+    # The options the bundle records are the ones the board booted Xen with.
+    expected = expect(profile, scenario.spmc_config(), plan, bundle.xen_options)
     try:
         observed = observe(events)
     except TranscriptCorrupt as exc:

@@ -32,8 +32,10 @@ def observed_text(observed: Observation, plan: ProbePlan) -> list[str]:
 
 
 def _as_text(xen_lines: Sequence[str], transcript: ProbeTranscript, plan: ProbePlan) -> list[str]:
-    """Both sides in one form: Xen's lines as the console shows them, then the probe's lines."""
-    return [f"(XEN) {text}" for text in xen_lines] + list(format_transcript(transcript, plan))
+    """Both sides in one form: Xen's lines as the console shows them, then the probe's lines
+    with the registers its answers leave undefined shown as such."""
+    probe = format_transcript(transcript, plan, judged=True)
+    return [f"(XEN) {text}" for text in xen_lines] + list(probe)
 
 
 def compare(expected: Expectation, observed: Observation, plan: ProbePlan) -> list[str]:

@@ -20,7 +20,9 @@ from hil.deploy import DEPLOY, Deployer
 from hil.errors import ConfigError, UsageError
 from hil.power import POWER, PowerBackend
 from hil.results import validate_name
+from hil.xen.kconfig import check_assignment, read_kconfig
 from hil.xen.messages import BY_KEY
+from hil.xen.oracle import XenOptions
 
 XEN_MESSAGE_PREFIX = "xen:"  # a marker naming a hil.xen.messages entry instead of a regex
 NO_HYPERVISOR = "none"  # the Xen profile for boards that boot the probe without Xen
@@ -70,6 +72,16 @@ class BoardConfig:
     xen_image: Path | None
     xen_src: Path | None
     source: Path
+    # Extra Kconfig lines: what hil builds xen_src with, or what a prebuilt xen_image was built
+    # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
+    xen_kconfig: tuple[str, ...] = ()
+    xen_dom0_vcpus: int = 1
+
+    def xen_options(self, kconfig: Mapping[str, str] | None = None) -> XenOptions:
+        """The options this board boots Xen with and the oracle assumes, for a Xen built with
+        ``kconfig`` (default: the board's ``xen_kconfig`` lines)."""
+        built = read_kconfig(self.xen_kconfig) if kconfig is None else kconfig
+        return XenOptions.of_build(built, self.xen_dom0_vcpus)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -273,7 +285,10 @@ BOARD_KEYS = (
     "coordinator",
     "xen_image",
     "xen_src",
+    "xen_kconfig",
+    "xen_dom0_vcpus",
 )
+MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
 
 
 def _address(table: ConfigTable, key: str, address: str) -> str:
@@ -365,6 +380,7 @@ def _board(
             raise t.error(key, f"missing (board type '{type_name}' has no default)")
         backends[key] = _backend(t, key, registry, name, fallback)
     place, coordinator, console_resources = _place(t, btype, lab_coordinator)
+    xen_image, xen_src, xen_kconfig, dom0_vcpus = _xen(t)
     return BoardConfig(
         name=name,
         type=btype,
@@ -378,10 +394,37 @@ def _board(
         place=place,
         coordinator=coordinator,
         console_resources=console_resources,
-        xen_image=t.optional_path("xen_image"),
-        xen_src=t.optional_path("xen_src"),
+        xen_image=xen_image,
+        xen_src=xen_src,
         source=top.source,
+        xen_kconfig=xen_kconfig,
+        xen_dom0_vcpus=dom0_vcpus,
     )
+
+
+def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int]:
+    """(xen_image, xen_src, xen_kconfig, xen_dom0_vcpus) of a board, checked as far as they can
+    be without building: a source that is not Xen's is a config error, not a failed build."""
+    from hil.firmware.xen import XenSource, XenSourceError
+
+    xen_image, xen_src = t.optional_path("xen_image"), t.optional_path("xen_src")
+    if xen_image is not None and xen_src is not None:
+        raise t.error("xen_src", "give either 'xen_src' (hil builds it) or 'xen_image', not both")
+    if xen_src is not None:
+        try:
+            XenSource.of(xen_src)
+        except XenSourceError as exc:
+            raise t.error("xen_src", str(exc)) from None
+    kconfig = t.strings("xen_kconfig")
+    for i, line in enumerate(kconfig):
+        try:
+            check_assignment(line)
+        except ValueError as exc:
+            raise t.error(f"xen_kconfig[{i}]", str(exc)) from None
+    vcpus = t.get("xen_dom0_vcpus", int, 1)
+    if not 1 <= vcpus <= MAX_DOM0_VCPUS:
+        raise t.error("xen_dom0_vcpus", f"must be 1 to {MAX_DOM0_VCPUS}, got {vcpus}")
+    return xen_image, xen_src, kconfig, vcpus
 
 
 def _known_profiles() -> tuple[str, ...]:

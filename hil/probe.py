@@ -21,8 +21,19 @@ PREFIX = "HILPROBE"
 MARK = PREFIX + " "  # how every probe line starts, wherever it sits in a console line
 RX_CHUNK = 64
 MAGIC = b"HILPRB01"
-# An unknown UUID every plan asks for: no real SP uses it, so every SPMC and Xen must refuse it.
+# The UUID every plan asks for as "absent" (no SP has it, so every SPMC and Xen must refuse it),
+# unless a scenario's partition uses it: see :func:`absent_uuid`.
 UNKNOWN_UUID = _uuid.UUID("0badc0de-0000-4000-8000-00000000f00d")
+
+
+def absent_uuid(taken: Iterable[_uuid.UUID]) -> _uuid.UUID:
+    """:data:`UNKNOWN_UUID`, or the first UUID after it that is not in ``taken``: a scenario that
+    uses it must not turn the "not found" query into a "found" one."""
+    used = set(taken)
+    candidate = UNKNOWN_UUID
+    while candidate in used:
+        candidate = _uuid.UUID(int=candidate.int + 1)
+    return candidate
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,11 @@ class ProbePlan:
 
     @classmethod
     def standard(cls, guest_version: FfaVersion, uuids: Iterable[_uuid.UUID]) -> ProbePlan:
-        """Every version answer, then count and list for Nil, each given UUID and an unknown one."""
+        """Every version answer, then count and list for Nil, each given UUID and an absent one."""
         distinct = list(dict.fromkeys(u for u in uuids if u != NIL_UUID))
         queries = [
             ProbeQuery(uuid, flags)
-            for uuid in (NIL_UUID, *distinct, UNKNOWN_UUID)
+            for uuid in (NIL_UUID, *distinct, absent_uuid(distinct))
             for flags in (COUNT_FLAG, 0)
         ]
         return cls((V1_0, V1_1, V1_2, guest_version), tuple(queries))
@@ -147,14 +158,25 @@ def run_plan(plan: ProbePlan, endpoint: FfaEndpoint) -> ProbeTranscript:
     return transcript
 
 
+UNDEFINED = "undefined"  # how a judged transcript shows a register the answer leaves undefined
+
+
 def _w(value: int) -> str:
     return f"0x{value & 0xFFFFFFFF:08x}"
 
 
 def format_transcript(
-    transcript: ProbeTranscript, plan: ProbePlan, exception_level: int = 1
+    transcript: ProbeTranscript, plan: ProbePlan, exception_level: int = 1, judged: bool = False
 ) -> Iterator[str]:
-    """The probe's console lines for ``transcript`` (without line endings)."""
+    """The probe's console lines for ``transcript`` (without line endings).
+
+    ``judged``: the form a check compares, where registers an answer leaves undefined (all but
+    w0 after SMCCC "unknown function", see :data:`hil.ffa.abi.SMCCC_UNKNOWN_FUNCTION`) read
+    :data:`UNDEFINED` on both sides instead of whatever the caller had left in them."""
+
+    def arg(reply: FfaReply, value: int) -> str:
+        return _w(value) if reply.defines_args or not judged else UNDEFINED
+
     if transcript.error is not None:
         # The probe printed this instead of running the plan; a diff must show it.
         yield f"{PREFIX} error {transcript.error}"
@@ -165,19 +187,19 @@ def format_transcript(
     yield f"{PREFIX} begin {counts} el={exception_level}"
     for requested, w0 in transcript.versions:
         yield f"{PREFIX} version req={_w(requested.word)} w0={_w(w0)}"
-    if transcript.rxtx_map is not None:
-        yield f"{PREFIX} rxtx_map w0={_w(transcript.rxtx_map.w0)} w2={_w(transcript.rxtx_map.w2)}"
+    if (rxtx := transcript.rxtx_map) is not None:
+        yield f"{PREFIX} rxtx_map w0={_w(rxtx.w0)} w2={arg(rxtx, rxtx.w2)}"
     for index, answer in enumerate(transcript.partinfo):
         reply = answer.reply
         yield (
             f"{PREFIX} partinfo q={index} uuid={answer.query.uuid} flags={_w(answer.query.flags)}"
-            f" w0={_w(reply.w0)} w2={_w(reply.w2)} w3={_w(reply.w3)}"
+            f" w0={_w(reply.w0)} w2={arg(reply, reply.w2)} w3={arg(reply, reply.w3)}"
         )
         for off in range(0, len(reply.rx), RX_CHUNK):
             chunk = reply.rx[off : off + RX_CHUNK]
             yield f"{PREFIX} rx q={index} off=0x{off:04x} hex={chunk.hex()}"
         if (release := answer.release) is not None:
-            yield f"{PREFIX} rx_release q={index} w0={_w(release.w0)} w2={_w(release.w2)}"
+            yield f"{PREFIX} rx_release q={index} w0={_w(release.w0)} w2={arg(release, release.w2)}"
     if transcript.complete:
         yield f"{PREFIX} end"
 

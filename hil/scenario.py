@@ -11,6 +11,7 @@ Format::
     fpi_size = 24                # optional: size reported to Xen; the stride entries are laid at
     count = 3                    # optional: count reported to Xen (default: number of partitions)
     unsupported = ["FFA_RUN"]    # optional: ABIs the SPMC reports as not supported
+    extra_supported = ["FFA_MSG_SEND2"]  # optional: ABIs it reports as supported (FFA_FEATURES)
 
     [[partition]]
     id = 0x8001                  # required
@@ -50,6 +51,7 @@ _TOP_KEYS = {
     "fpi_size",
     "count",
     "unsupported",
+    "extra_supported",
     "partition",
 }
 _PARTITION_KEYS = {"id", "uuid", "exec_ctx", "properties", "repeat"}
@@ -66,6 +68,7 @@ class Scenario:
     firmware_version: FfaVersion = V1_1
     guest_version: FfaVersion = V1_1
     unsupported: tuple[FunctionId, ...] = ()
+    extra_supported: tuple[FunctionId, ...] = ()
     path: Path | None = field(default=None, compare=False)
 
     def spmc_config(self) -> SpmcConfig:
@@ -73,7 +76,8 @@ class Scenario:
         stride = self.fpi_size if self.fpi_size is not None else self.layout.value
         data = b"".join(p.pack(self.layout)[:stride].ljust(stride, b"\0") for p in self.partitions)
         count = self.count if self.count is not None else len(self.partitions)
-        supported = tuple(int(f) for f in DEFAULT_SUPPORTED if f not in self.unsupported)
+        reported = (*DEFAULT_SUPPORTED, *self.extra_supported)
+        supported = tuple(dict.fromkeys(int(f) for f in reported if f not in self.unsupported))
         return SpmcConfig(data[:PAGE_SIZE], count, stride, self.firmware_version, supported)
 
     def probe_plan(self) -> ProbePlan:
@@ -129,7 +133,8 @@ def _build(path: Path, raw: dict[str, Any]) -> Scenario:
         count=_u32(raw, "count"),
         firmware_version=_version(raw, "firmware_version"),
         guest_version=_version(raw, "guest_version"),
-        unsupported=tuple(_function(f) for f in _typed(raw, "unsupported", list, [])),
+        unsupported=_functions(raw, "unsupported"),
+        extra_supported=_functions(raw, "extra_supported"),
         path=path,
     )
 
@@ -176,12 +181,14 @@ def _properties(value: Any, where: str) -> int:
     raise ValueError(f"field '{where}.properties': expected an integer or a list of names")
 
 
-def _function(name: Any) -> FunctionId:
-    text = str(name).removeprefix("FFA_")
-    try:
-        return FunctionId[text]
-    except KeyError:
-        raise ValueError(f"field 'unsupported': {name!r} is not an FF-A function") from None
+def _functions(raw: dict[str, Any], key: str) -> tuple[FunctionId, ...]:
+    functions = []
+    for name in _typed(raw, key, list, []):
+        try:
+            functions.append(FunctionId[str(name).removeprefix("FFA_")])
+        except KeyError:
+            raise ValueError(f"field '{key}': {name!r} is not an FF-A function") from None
+    return tuple(functions)
 
 
 def _version(raw: dict[str, Any], key: str) -> FfaVersion:

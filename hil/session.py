@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -173,7 +174,12 @@ class BoardSession:
             workdir=self.workdir,
             stage_delay=delay if delay >= 0 else None,
             faults=dict(spec.get("faults", dict, {})),
-            xen_options=dict(spec.get("xen_options", dict, {})),
+            # The board's options (what its bundles record for the oracle), unless the lab
+            # rehearses a Xen booted differently.
+            xen_options={
+                **asdict(self.board.xen_options()),
+                **spec.get("xen_options", dict, {}),
+            },
             console_timestamps=spec.get("console_timestamps", bool, False),
             connect_settle=0.0,  # hil.console keeps what arrives while it connects
         )

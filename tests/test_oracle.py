@@ -443,3 +443,28 @@ def test_expect_end_to_end_with_the_standard_plan():
     assert all(a.release is not None and a.release.ok for a in t.partinfo if a.reply.rx)
     disabled = expect("xen-4.22", spmc(GOOD, version=V1_0), plan)
     assert [w0 for _, w0 in disabled.transcript.versions] == [0xFFFFFFFF] * 4
+
+
+# --- confirmed on real Xen: RX_ACQUIRE makes 4.22 register a guest's buffers with the SPMC -------
+
+
+@pytest.mark.parametrize("extra", [FunctionId.MSG_SEND2, FunctionId.RX_ACQUIRE])
+def test_with_rx_acquire_422_forwards_the_guests_rxtx_map_and_the_test_spmc_denies_it(extra):
+    supported = tuple(int(f) for f in (*DEFAULT_SUPPORTED, extra))
+    config = spmc(GOOD, supported=supported)
+    xen = get_profile("xen-4.22")
+    result = xen.boot(config)
+    assert FunctionId.RX_ACQUIRE in result.firmware_abis
+    endpoint = xen.guest(config, result)
+    endpoint.version(V1_1)
+    assert endpoint.rxtx_map().error_code is ErrorCode.DENIED
+    # Count queries need no RX buffer; list queries find none mapped.
+    assert endpoint.partition_info_get(NIL_UUID, COUNT) == FfaReply.success(1, 0)
+    assert endpoint.partition_info_get(NIL_UUID, 0).error_code is ErrorCode.DENIED
+    # Before the SP cache Xen never forwarded the map.
+    assert guest("xen-4.21", config).partition_info_get(NIL_UUID, 0).ok
+
+
+def test_without_rx_acquire_the_guests_buffers_stay_with_xen():
+    assert not boot("xen-4.22", spmc(GOOD)).firmware_abis & {FunctionId.RX_ACQUIRE}
+    assert guest("xen-4.22", spmc(GOOD)).partition_info_get(NIL_UUID, 0).ok

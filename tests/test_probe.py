@@ -10,6 +10,7 @@ from hil.ffa.reply import FfaReply
 from hil.ffa.spmc import SpmcConfig, spmc_partition_info_get
 from hil.probe import (
     UNKNOWN_UUID,
+    PartinfoAnswer,
     ProbePlan,
     ProbeQuery,
     format_transcript,
@@ -131,3 +132,45 @@ def test_probe_error_line_is_recorded_and_shown_by_a_compare() -> None:
     diff = compare(expect("none", config, plan), Observation([], transcript), plan)
     assert "+HILPROBE error bad-plan" in diff
     assert any(line.startswith("-HILPROBE begin ") for line in diff)
+
+
+def test_a_scenario_using_the_absent_uuid_does_not_turn_not_found_into_found():
+    plan = ProbePlan.standard(V1_1, [UNKNOWN_UUID, UUID_A])
+    absent = plan.queries[-1].uuid
+    assert absent not in (UNKNOWN_UUID, UUID_A, NIL_UUID)
+    assert [q.uuid for q in plan.queries] == [
+        u for u in (NIL_UUID, UNKNOWN_UUID, UUID_A, absent) for _ in range(2)
+    ]
+    config = SpmcConfig.from_partitions([PartitionInfo(0x8001, 1, 0x103, UNKNOWN_UUID)])
+    answers = expect("xen-4.22", config, plan).transcript.partinfo
+    assert answers[2].reply.ok  # the scenario's own SP, found
+    assert answers[-1].reply.error_code is ErrorCode.INVALID_PARAMETERS  # still "not found"
+    # Without the collision the plan is the one every scenario always had.
+    assert ProbePlan.standard(V1_1, [UUID_A]).queries[-1].uuid == UNKNOWN_UUID
+
+
+def test_registers_undefined_after_unknown_function_are_never_judged():
+    plan = ProbePlan.standard(V1_1, [UUID_A])
+    unknown = 0xFFFFFFFF
+
+    def transcript(w2: int, w3: int, w0: int = unknown):
+        t = parse_transcript([])
+        t.versions = [(v, unknown) for v in plan.versions]
+        t.rxtx_map = FfaReply(unknown, w2)
+        t.partinfo = [PartinfoAnswer(q, FfaReply(w0, w2, w3)) for q in plan.queries]
+        t.complete = True
+        return t
+
+    # What the probe printed: its own arguments echoed, e.g. its RX buffer address.
+    echoed = transcript(0x48093000, 0x02005EBC)
+    wire = list(format_transcript(echoed, plan))
+    assert "HILPROBE rxtx_map w0=0xffffffff w2=0x48093000" in wire
+    assert parse_transcript(wire) == echoed  # the line format itself is unchanged
+    judged = list(format_transcript(echoed, plan, judged=True))
+    assert "HILPROBE rxtx_map w0=0xffffffff w2=undefined" in judged
+    assert judged == list(format_transcript(transcript(0, 0), plan, judged=True))
+    # w0 is defined, and so is everything in an answer that is not "unknown function".
+    assert judged != list(format_transcript(transcript(0, 0, w0=0x84000060), plan, judged=True))
+    assert list(format_transcript(transcript(1, 0, w0=0x84000061), plan, judged=True)) != list(
+        format_transcript(transcript(0, 0, w0=0x84000061), plan, judged=True)
+    )

@@ -118,3 +118,27 @@ def test_unsafe_or_unknown_names_are_refused(tmp_path):
         load_scenarios(tmp_path, ["nope"])
     with pytest.raises(ConfigError, match="cannot read"):
         load_scenario(tmp_path / "missing.toml")
+
+
+def test_edge_scenarios_sit_where_xens_partinfo_checks_change_their_answer():
+    """Each edge scenario is exactly at the boundary its name claims (issue 9: read from
+    ffa_partinfo.c of 4.20, 4.21 and 4.22)."""
+    by_name = {s.name: s for s in load_scenarios()}
+    config = {name: s.spmc_config() for name, s in by_name.items()}
+    assert [p.id for p in by_name["bit15-boundary"].partitions] == [0x7FFF, 0x8000, 0xFFFF]
+    assert by_name["sp-id-is-dom0"].partitions[0].id == 0x0001  # dom0's FF-A id
+    assert config["fpi-size-25"].fpi_size == 24 + 1  # 4.21/4.22 minimum is 24
+    assert config["fpi-size-4095"].fpi_size == 4096 - 1  # 4.22 refuses >= 4096
+    overflow = config["page-overflow-41"]
+    assert overflow.count < 64 and overflow.count * overflow.fpi_size > 4096
+    # Every id Xen 4.20/4.21 read at init stays inside the page (past it is whatever lies there).
+    assert (overflow.count - 1) * overflow.fpi_size + 2 <= 4096
+    assert sum(p.uuid == NIL_UUID for p in by_name["nil-uuid-entries"].partitions) == 2
+    versions = {str(by_name[f"firmware-1-{m}"].firmware_version) for m in (0, 2, 3)}
+    assert versions == {"1.0", "1.2", "1.3"}
+    send2 = config["send2-without-acquire"]
+    assert send2.supports(FunctionId.MSG_SEND2) and not send2.supports(FunctionId.RX_ACQUIRE)
+    # The probe's "absent" UUID is absent from every scenario's plan answers.
+    for scenario in by_name.values():
+        absent = scenario.probe_plan().queries[-1].uuid
+        assert absent not in {p.uuid for p in scenario.partitions}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hil.bundle import prepare_board
 from hil.commands.common import add_lab_option, lab_from
 from hil.errors import UsageError
 from hil.runner import Runner, RunRequest
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         lock_wait_s=args.wait,
     )
+    for board in request.boards:
+        prepare_board(board)
     runner = Runner(lab, request, ProgressPrinter(sys.stdout))
     result = runner.run()
     print(f"report: {runner.run_dir / 'report.html'}")

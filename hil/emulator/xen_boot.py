@@ -14,9 +14,18 @@ from pathlib import Path
 
 from hil.emulator.qemu import Loader, QemuConfig, QemuError, machine_args
 from hil.firmware.bundle import FirmwareBundle
+from hil.xen.oracle import XenOptions
 
 DOM0_ADDR = 0x47000000  # below Xen's 1:1 dom0 RAM (0x48000000) so it is not overwritten
-XEN_ARGS = "console=dtuart dtuart=/pl011@9000000 dom0_mem=128M loglvl=all guest_loglvl=all"
+# The board's own part of Xen's command line; what the oracle must know is added from the
+# bundle's XenOptions (XenOptions.boot_args), never written here.
+BOARD_XEN_ARGS = (
+    "console=dtuart",
+    "dtuart=/pl011@9000000",
+    "dom0_mem=128M",
+    "loglvl=all",
+    "guest_loglvl=all",
+)
 DOM0_ARGS = "hil-probe"
 
 
@@ -26,9 +35,12 @@ def _run(argv: list[str], what: str) -> None:
         raise QemuError(f"{what} failed: {result.stderr.strip() or result.returncode}")
 
 
-def xen_dtb(
-    qemu: Path, out: Path, dom0: Path, smp: int, mem_mb: int, xen_args: str = XEN_ARGS
-) -> Path:
+def xen_command_line(options: XenOptions) -> str:
+    """Xen's command line on this board for a bundle recording ``options``."""
+    return " ".join((*BOARD_XEN_ARGS, *options.boot_args()))
+
+
+def xen_dtb(qemu: Path, out: Path, dom0: Path, smp: int, mem_mb: int, xen_args: str) -> Path:
     """Write QEMU virt's DTB with Xen's /chosen boot module entries for ``dom0`` to ``out``."""
     fdtput = shutil.which("fdtput")
     if fdtput is None:
@@ -56,7 +68,8 @@ def xen_config(
     if fb.xen is None:
         raise QemuError(f"{fb.bundle.directory}: bundle has no Xen image (probe runs as BL33)")
     workdir.mkdir(parents=True, exist_ok=True)
-    dtb = xen_dtb(qemu, workdir / "xen.dtb", fb.probe, smp, mem_mb)
+    xen_args = xen_command_line(fb.xen_options)
+    dtb = xen_dtb(qemu, workdir / "xen.dtb", fb.probe, smp, mem_mb, xen_args)
     return QemuConfig(
         bios=fb.bios,
         qemu=qemu,

@@ -8,6 +8,11 @@ from enum import IntEnum
 
 from hil.ffa.errors import FfaFormatError
 
+# SMCCC's "unknown function" (w0 = -1): the only register it defines is w0. Xen answers any SMC it
+# does not handle so (a guest without FF-A, e.g. when the mediator is off) and leaves x1..x7 as
+# the guest passed them, so the other registers must never be predicted or judged.
+SMCCC_UNKNOWN_FUNCTION = 0xFFFFFFFF
+
 
 class FunctionId(IntEnum):
     ERROR = 0x84000060

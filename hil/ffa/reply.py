@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hil.ffa.abi import ErrorCode, FunctionId, error_word, signed_error
+from hil.ffa.abi import SMCCC_UNKNOWN_FUNCTION, ErrorCode, FunctionId, error_word, signed_error
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,11 @@ class FfaReply:
     @classmethod
     def error(cls, code: ErrorCode) -> FfaReply:
         return cls(FunctionId.ERROR, error_word(code))
+
+    @property
+    def defines_args(self) -> bool:
+        """Whether w1..w7 carry an answer: not after SMCCC "unknown function"."""
+        return self.w0 & 0xFFFFFFFF != SMCCC_UNKNOWN_FUNCTION
 
     @property
     def ok(self) -> bool:

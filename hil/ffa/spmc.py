@@ -122,3 +122,13 @@ def spmc_partition_info_get(config: SpmcConfig, uuid: _uuid.UUID, flags: int) ->
     if flags & COUNT_FLAG:
         return FfaReply.success(len(matches), 0)
     return FfaReply.success(len(matches), config.fpi_size, b"".join(matches))
+
+
+def spmc_rxtx_map(mapped: bool, page_count: int) -> FfaReply:
+    """The test SPMC's answer to FFA_RXTX_MAP: it holds one caller's buffers (``mapped``: it
+    already does), and a map of zero pages is invalid."""
+    if mapped:
+        return FfaReply.error(ErrorCode.DENIED)
+    if page_count == 0:
+        return FfaReply.error(ErrorCode.INVALID_PARAMETERS)
+    return FfaReply.success()

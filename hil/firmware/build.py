@@ -87,7 +87,7 @@ class Firmware:
     tfa: TfaBuild
 
 
-def _digest(parts: Iterable[bytes]) -> str:
+def digest(parts: Iterable[bytes]) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(len(part).to_bytes(8, "little"))
@@ -114,11 +114,11 @@ def run_logged(argv: Sequence[str | Path], log: Path, tool: str, cwd: Path | Non
         raise BuildError(f"{tool} failed with exit code {result.returncode}; see {log}")
 
 
-def _tool_version(tc: Toolchain) -> bytes:
+def tool_version(tc: Toolchain) -> bytes:
     return subprocess.run([str(tc.gcc), "--version"], capture_output=True, check=True).stdout
 
 
-def _cached(build_dir: Path, name: str, key: str, build: Callable[[Path, Path], None]) -> Path:
+def cached_build(build_dir: Path, name: str, key: str, build: Callable[[Path, Path], None]) -> Path:
     """Return ``<build_dir>/<name>-<key>``, running ``build(tmpdir, log)`` first if it is missing.
 
     The log lives beside the directory (``<name>-<key>.log``) so it survives a failed build.
@@ -158,13 +158,13 @@ def _build_image(
     tc: Toolchain, build_dir: Path, name: str, subdir: str, window: str
 ) -> PatchableImage:
     src = FIRMWARE_DIR / subdir
-    key = _digest([*_tree_parts(FIRMWARE_DIR / "common", src), _tool_version(tc)])
+    key = digest([*_tree_parts(FIRMWARE_DIR / "common", src), tool_version(tc)])
 
     def build(out: Path, log: Path) -> None:
         argv = [tc.make, "-C", src, f"O={out}", f"CROSS_COMPILE={tc.cross_compile}"]
         run_logged(argv, log, f"make ({subdir})", cwd=src)
 
-    out = _cached(build_dir, name, key, build)
+    out = cached_build(build_dir, name, key, build)
     sym = _symbols(tc, out / f"{name}.elf")
     start, end = sym[f"__{window}_start"], sym[f"__{window}_end"]
     return PatchableImage(out / f"{name}.bin", start - sym["_start"], end - start)
@@ -205,10 +205,10 @@ def build_tfa(
     bl32, bl33 = bl32.resolve(), bl33.resolve()
     # Every make variable that is not a path to a hashed input is part of the key.
     config = [*TFA_FLAGS, f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}"]
-    key = _digest(
+    key = digest(
         [
             _tfa_source_id(tc.tfa_src),
-            _tool_version(tc),
+            tool_version(tc),
             " ".join(config).encode(),
             bl32.read_bytes(),
             bl33.read_bytes(),
@@ -228,7 +228,7 @@ def build_tfa(
         ]  # fmt: skip
         run_logged(argv, log, "make (TF-A)")
 
-    out = _cached(build_dir, "tf-a", key, build)
+    out = cached_build(build_dir, "tf-a", key, build)
     rel = out / "out" / "qemu" / "release"
     return TfaBuild(
         bl1=rel / "bl1.bin",

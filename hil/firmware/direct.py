@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from hil.ffa.abi import ErrorCode, FfaVersion
 from hil.ffa.reply import FfaReply
-from hil.ffa.spmc import COUNT_FLAG, SpmcConfig, spmc_partition_info_get
+from hil.ffa.spmc import COUNT_FLAG, SpmcConfig, spmc_partition_info_get, spmc_rxtx_map
 
 
 @dataclass
@@ -27,10 +27,10 @@ class DirectSpmcEndpoint:
         return self.config.version.word
 
     def rxtx_map(self) -> FfaReply:
-        if self.mapped:
-            return FfaReply.error(ErrorCode.DENIED)
-        self.mapped, self.rx_full = True, False
-        return FfaReply.success()
+        reply = spmc_rxtx_map(self.mapped, 1)  # the probe maps one page
+        if reply.ok:
+            self.mapped, self.rx_full = True, False
+        return reply
 
     def partition_info_get(self, uuid: _uuid.UUID, flags: int) -> FfaReply:
         if not flags & COUNT_FLAG:

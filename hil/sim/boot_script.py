@@ -107,9 +107,7 @@ def _spmc(config: BootConfig, bundle: SimBundle) -> Stage:
 
 
 def _command_line(options: XenOptions, timestamps: bool) -> str:
-    words = ["console=dtuart", "dom0_mem=256M", f"dom0_max_vcpus={options.dom0_vcpus}", "noreboot"]
-    if options.tee_cmdline is not None:
-        words.append(f"tee={options.tee_cmdline}")
+    words = ["console=dtuart", "dom0_mem=256M", *options.boot_args(), "noreboot"]
     if timestamps:
         words.append("console_timestamps=boot")
     return " ".join(words)

@@ -24,13 +24,12 @@ import uuid as _uuid
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hil.ffa.abi import V1_0, V1_1, V1_2, ErrorCode, FfaVersion, FunctionId
+from hil.ffa.abi import SMCCC_UNKNOWN_FUNCTION, V1_0, V1_1, V1_2, ErrorCode, FfaVersion, FunctionId
 from hil.ffa.partition import DescriptorLayout, PartitionProperties, is_secure_id
 from hil.ffa.reply import FfaReply
 from hil.ffa.spmc import COUNT_FLAG, PAGE_SIZE, SpmcConfig, spmc_partition_info_get
 from hil.ffa.uuid import NIL_UUID
 
-UNKNOWN_FUNCTION = 0xFFFFFFFF
 # FFA_PART_VM_PROP (ffa_private.h): bits 1-3, plus bit 8 because dom0 is AArch64.
 VM_PROPERTIES = 0x0E | PartitionProperties.AARCH64
 MAX_LIVE_SPS = 64  # FFA_MAX_NUM_SP: 4.21 caps a live answer at this many SPMC entries
@@ -41,7 +40,7 @@ def spmc_version_x0(spmc: SpmcConfig) -> int:
     """x0 the SPMC returns for FFA_VERSION. An SPMC that does not list FFA_VERSION among its
     supported FIDs answers NOT_SUPPORTED as a 32-bit w0 (upper half of x0 zero), which is what
     makes 4.20/4.21 (64-bit compare) and 4.22 (32-bit compare) diverge."""
-    return spmc.version.word if spmc.supports(FunctionId.VERSION) else UNKNOWN_FUNCTION
+    return spmc.version.word if spmc.supports(FunctionId.VERSION) else SMCCC_UNKNOWN_FUNCTION
 
 
 def _read(buffer: bytes, offset: int, size: int) -> bytes:
@@ -63,16 +62,16 @@ class Unreachable:
     """A guest without an FF-A context: Xen's vsmc answers every call SMCCC unknown function."""
 
     def version(self, requested: FfaVersion) -> int:
-        return UNKNOWN_FUNCTION
+        return SMCCC_UNKNOWN_FUNCTION
 
     def rxtx_map(self) -> FfaReply:
-        return FfaReply(UNKNOWN_FUNCTION)
+        return FfaReply(SMCCC_UNKNOWN_FUNCTION)
 
     def partition_info_get(self, uuid: _uuid.UUID, flags: int) -> FfaReply:
-        return FfaReply(UNKNOWN_FUNCTION)
+        return FfaReply(SMCCC_UNKNOWN_FUNCTION)
 
     def rx_release(self) -> FfaReply:
-        return FfaReply(UNKNOWN_FUNCTION)
+        return FfaReply(SMCCC_UNKNOWN_FUNCTION)
 
 
 @dataclass
@@ -232,6 +231,7 @@ class CachedGuest:
     rx: GuestRx
     ffa_id: int
     vcpus: int
+    spmc_map: FfaReply | None = None  # the SPMC's answer when Xen forwards the guest's RXTX_MAP
     _requested: FfaVersion | None = None
     _final: FfaVersion | None = None
 
@@ -252,6 +252,8 @@ class CachedGuest:
     def rxtx_map(self) -> FfaReply:
         if self._negotiated() is None:
             return FfaReply.error(ErrorCode.NOT_SUPPORTED)
+        if not self.rx.mapped and self.spmc_map is not None and not self.spmc_map.ok:
+            return _error(self.spmc_map)
         return self.rx.map()
 
     def rx_release(self) -> FfaReply:

@@ -19,11 +19,29 @@ Source facts (xen-project/xen, xen/arch/arm/tee/, see shared/reference/xen-ffa-p
   0xFFFF -> "Impossible number of SPs".
 - tee.c ``tee_init()`` (4.21+): ``tee=ffa`` prints its selection first and panics if the probe
   fails; any other name panics as unsupported (this model assumes a build with only FF-A).
+
+Confirmed on real Xen (4.20.4, 4.21.2, 4.22.0, 4.23-unstable c447b7308b built from
+``../shared/xen`` by hil, on the qemu-virt board: ``hil run --lab real-xen.toml``, every
+scenario PASS, 2026-12-01), where the sources alone left room for doubt:
+- SEND2 workaround (4.22+): both WARNING lines come after the last "does not support" line and
+  before the SP list lines (scenario ``send2-without-acquire``). With RX_ACQUIRE taken as
+  supported, a guest's FFA_RXTX_MAP is first forwarded to the SPMC, which the test SPMC (already
+  holding Xen's buffers) denies: the guest gets DENIED and every list query DENIED after it.
+- 4.20/4.21 record every major-1 FFA_VERSION request as min(requested, 1.1), the last one
+  winning (``duplicate-ids``: 1.0 after 1.2 gives 8-byte entries; ``guest-v1-2``: 1.2 gives 1.1).
+- 4.22 zeroes the UUID field of entries answering a non-Nil query for v1.1+ guests; 4.20/4.21
+  return the SPMC's bytes (every scenario's per-UUID list query).
+- A guest without FF-A gets SMCCC "unknown function" with only x0 set: x1..x7 keep what the guest
+  passed (the probe's own UUID words and RX address), so nothing but w0 is predicted
+  (``count-64``, ``fpi-size-8``, ``page-overflow-41``, ``firmware-1-0``).
+- The caller's own entry (4.22, v1.2 guests) carries dom0's vCPU count, which Xen sets to the
+  number of CPUs unless ``dom0_max_vcpus`` says otherwise: boards always pass it (XenOptions).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,7 +49,7 @@ from hil.errors import ConfigError
 from hil.ffa.abi import V1_1, V1_2, FfaVersion, FunctionId, signed_error
 from hil.ffa.partition import DescriptorLayout, is_secure_id
 from hil.ffa.reply import FfaReply
-from hil.ffa.spmc import PAGE_SIZE, SpmcConfig, spmc_partition_info_get
+from hil.ffa.spmc import PAGE_SIZE, SpmcConfig, spmc_partition_info_get, spmc_rxtx_map
 from hil.ffa.uuid import NIL_UUID
 from hil.probe import FfaEndpoint, ProbePlan, ProbeTranscript, run_plan
 from hil.xen.guests import (
@@ -68,13 +86,32 @@ _ABIS_4_22: tuple[FunctionId, ...] = (
 
 @dataclass(frozen=True)
 class XenOptions:
-    """How Xen is built and booted."""
+    """How Xen is built and booted. A board boots Xen with :meth:`boot_args` and its bundle
+    records these options, which is where a check takes the oracle's from: the two cannot
+    disagree (a board that let Xen pick dom0's vCPU count would, on any multi-core machine)."""
 
     tee_cmdline: str | None = None
     vm_to_vm: bool = False
     debug: bool = False
     smccc_version: int = SMCCC_1_2
     dom0_vcpus: int = 1
+
+    @classmethod
+    def of_build(cls, kconfig: Mapping[str, str], dom0_vcpus: int = 1) -> XenOptions:
+        """The options of a Xen built with ``kconfig`` (``CONFIG_NAME -> value``)."""
+        return cls(
+            vm_to_vm=kconfig.get("CONFIG_FFA_VM_TO_VM") == "y",
+            debug=kconfig.get("CONFIG_DEBUG") == "y",
+            dom0_vcpus=dom0_vcpus,
+        )
+
+    def boot_args(self) -> tuple[str, ...]:
+        """The Xen command-line options these options stand for. ``dom0_max_vcpus`` is always
+        given: without it Xen gives dom0 one vCPU per physical CPU."""
+        args = [f"dom0_max_vcpus={self.dom0_vcpus}"]
+        if self.tee_cmdline is not None:
+            args.append(f"tee={self.tee_cmdline}")
+        return tuple(args)
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,8 @@ class XenBoot:
     lines: tuple[ConsoleLine, ...]
     ffa_enabled: bool
     cached_sps: tuple[bytes, ...] | None
+    # The firmware ABIs Xen uses (FFA_FEATURES answers plus workarounds) when FF-A came up.
+    firmware_abis: frozenset[int] = frozenset()
 
 
 _Init = tuple[bool, tuple[bytes, ...] | None]  # (firmware usable, XenBoot.cached_sps)
@@ -161,7 +200,7 @@ class XenMediator(XenProfile):
         if cmdline is not None:
             con.say("tee_selected", name=cmdline)
         con.say("mediator_version", version=str(self.mediator_version))
-        firmware, cached = self._probe_firmware(spmc, options, con)
+        firmware, cached, abis = self._probe_firmware(spmc, options, con)
         active = firmware or (options.vm_to_vm and self.has_vm_to_vm)
         if active and not firmware:
             con.say("vm_to_vm_insecure")
@@ -171,7 +210,7 @@ class XenMediator(XenProfile):
         elif cmdline is not None:
             con.say("panic", cpu=0)
             con.say("tee_probe_failed", name=cmdline)
-        return XenBoot(tuple(con.lines), firmware, cached)
+        return XenBoot(tuple(con.lines), firmware, cached, abis)
 
     def guest(
         self, spmc: SpmcConfig, boot: XenBoot, options: XenOptions = XenOptions(), domid: int = 0
@@ -194,7 +233,10 @@ class XenMediator(XenProfile):
     @abstractmethod
     def _cache_after_failure(self) -> tuple[bytes, ...] | None: ...
 
-    def _probe_firmware(self, spmc: SpmcConfig, options: XenOptions, con: _Console) -> _Init:
+    def _probe_firmware(
+        self, spmc: SpmcConfig, options: XenOptions, con: _Console
+    ) -> tuple[bool, tuple[bytes, ...] | None, frozenset[int]]:
+        """(firmware usable, XenBoot.cached_sps, XenBoot.firmware_abis)."""
         if options.smccc_version < SMCCC_1_2:
             con.say("smccc_unsupported", found=options.smccc_version, needed=SMCCC_1_2)
         elif self._firmware_version(spmc_version_x0(spmc), con):
@@ -202,9 +244,9 @@ class XenMediator(XenProfile):
             if F.RXTX_MAP_64 not in supported:
                 con.say("rxtx_init_failed")
             elif (init := self._partinfo_init(spmc, supported, con))[0]:
-                return init
+                return True, init[1], frozenset(supported)
         con.say("no_firmware")
-        return False, self._cache_after_failure()
+        return False, self._cache_after_failure(), frozenset()
 
     def _firmware_version(self, x0: int, con: _Console) -> bool:
         if x0 & self.version_x0_mask == self.version_x0_mask:
@@ -339,9 +381,18 @@ class CachingMediator(XenMediator):
     def _guest(
         self, spmc: SpmcConfig, boot: XenBoot, options: XenOptions, domid: int
     ) -> FfaEndpoint:
-        # Deliberately not given ``spmc``: after boot 4.22 never asks the SPMC again.
+        # Deliberately not given ``spmc``: after boot 4.22 never asks it for partition info
+        # again. With RX_ACQUIRE (reported, or assumed by the SEND2 workaround) it registers a
+        # guest's RX/TX buffers with the SPMC first (ffa_rxtx.c ffa_handle_rxtx_map: FFA_RXTX_MAP
+        # with x1..x3 = 0 and a descriptor in Xen's TX page), which already holds Xen's own.
+        forwarded = spmc_rxtx_map(True, 0) if F.RX_ACQUIRE in boot.firmware_abis else None
         return CachedGuest(
-            boot.cached_sps or (), boot.ffa_enabled, GuestRx(), domid + 1, options.dom0_vcpus
+            boot.cached_sps or (),
+            boot.ffa_enabled,
+            GuestRx(),
+            domid + 1,
+            options.dom0_vcpus,
+            forwarded,
         )
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from hil.emulator.qemu import Loader, QemuConfig, QemuVirt
-from hil.emulator.xen_boot import DOM0_ADDR, xen_dtb
+from hil.emulator.xen_boot import DOM0_ADDR, xen_command_line, xen_dtb
 from hil.errors import InfraError
 from hil.firmware import toolchain
 from hil.firmware.build import BuildError, PatchableImage, run_logged
 from hil.firmware.manifest import manifest_dts, manifest_version
 from hil.lab import load_lab
 from hil.session import BoardSession
+from hil.xen.oracle import XenOptions
 from tests.firmware.conftest import SKIP_REASON
 from tests.firmware.test_qemu_run import qemu_lab
 
@@ -81,7 +82,8 @@ def test_xen_dtb_describes_the_dom0_module(tmp_path: Path) -> None:
         pytest.skip(SKIP_REASON)
     dom0 = tmp_path / "probe.bin"
     dom0.write_bytes(bytes(0x1234))
-    dtb = xen_dtb(toolchain.locate().qemu, tmp_path / "xen.dtb", dom0, smp=2, mem_mb=2048)
+    args = xen_command_line(XenOptions(dom0_vcpus=2))
+    dtb = xen_dtb(toolchain.locate().qemu, tmp_path / "xen.dtb", dom0, 2, 2048, args)
 
     def get(node: str, prop: str, kind: str = "s") -> str:
         argv = ["fdtget", "-t", kind, str(dtb), node, prop]
@@ -90,7 +92,10 @@ def test_xen_dtb_describes_the_dom0_module(tmp_path: Path) -> None:
     module = f"/chosen/module@{DOM0_ADDR:x}"
     assert get(module, "reg", "x").split() == ["0", f"{DOM0_ADDR:x}", "0", "1234"]
     assert get(module, "compatible").split() == ["multiboot,kernel", "multiboot,module"]
-    assert "dtuart=/pl011@9000000" in get("/chosen", "xen,xen-bootargs")
+    bootargs = get("/chosen", "xen,xen-bootargs").split()
+    assert "dtuart=/pl011@9000000" in bootargs
+    # Xen would give dom0 one vCPU per CPU without it; the oracle reads the same options.
+    assert "dom0_max_vcpus=2" in bootargs
 
 
 def test_failed_build_step_names_the_tool_and_its_log(tmp_path: Path) -> None:
