@@ -133,6 +133,18 @@ class RetryPolicy:
     cancel: threading.Event | None = None
 
 
+@dataclass(frozen=True)
+class BootProgress:
+    """What a boot is doing, for whoever shows it live: attempt ``attempt`` now waits for
+    ``stage``, or (``error`` set) that attempt just failed."""
+
+    attempt: int
+    stage: str | None = None
+    error: str | None = None
+
+
+Watch = Callable[[BootProgress], None]
+
 # Where a board's consoles are now (name -> URL), asked before re-opening a lost one: a labgrid
 # exporter restart can move them (BoardSession.refresh_consoles).
 Relocate = Callable[[], Mapping[str, str]]
@@ -147,10 +159,12 @@ class BootMachine:
         consoles: ConsoleGroup,
         retry: RetryPolicy = RetryPolicy(),
         relocate: Relocate | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.board, self.stages, self.power, self.consoles = board, tuple(stages), power, consoles
         self.retry = retry
         self.relocate = relocate
+        self.watch = watch
         self._attempts: list[BootAttempt] = []
 
     def run(self) -> BootResult:
@@ -186,7 +200,13 @@ class BootMachine:
         else:
             attempt = self._wait_stages(number, started, marks, results)
         self._attempts.append(attempt)
+        if attempt.status is BootStatus.INFRA and attempt.error:
+            self._tell(BootProgress(number, error=attempt.error))
         return attempt
+
+    def _tell(self, progress: BootProgress) -> None:
+        if self.watch is not None:
+            self.watch(progress)
 
     def _wait_stages(
         self, number: int, started: datetime, marks: dict[str, int], results: list[StageResult]
@@ -196,6 +216,7 @@ class BootMachine:
 
         for stage in self.stages:
             # Each stage's timeout runs from the end of the previous one (or the power-cycle).
+            self._tell(BootProgress(number, stage.name))
             t0 = datetime.now(UTC)
             try:
                 hit = self.consoles.expect(stage.marker, stage.timeout_s, marks, stage.console)
@@ -243,6 +264,8 @@ def boot(
     consoles: ConsoleGroup,
     retry: RetryPolicy = RetryPolicy(),
     relocate: Relocate | None = None,
+    watch: Watch | None = None,
 ) -> BootResult:
-    """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open)."""
-    return BootMachine(board, stages, power, consoles, retry, relocate).run()
+    """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open);
+    ``watch`` hears of each stage awaited and each failed attempt."""
+    return BootMachine(board, stages, power, consoles, retry, relocate, watch).run()

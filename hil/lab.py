@@ -25,7 +25,15 @@ from hil.xen.messages import BY_KEY
 XEN_MESSAGE_PREFIX = "xen:"  # a marker naming a hil.xen.messages entry instead of a regex
 NO_HYPERVISOR = "none"  # the Xen profile for boards that boot the probe without Xen
 CONSOLE_SCHEMES = ("socket", "rfc2217", "loop")
+# Consecutive infra errors after which a board's remaining cases of a run are not tried (LAVA's
+# health check: a board that does not boot is not retried for every scenario of a nightly).
+OFFLINE_AFTER = 2
 COORDINATOR_ENV = "LG_COORDINATOR"  # labgrid-client's own variable for the coordinator address
+
+
+def profile_label(profile: str) -> str:
+    """A Xen profile as a person reads it: ``none`` is firmware booting the probe without Xen."""
+    return "firmware only (no Xen)" if profile == NO_HYPERVISOR else profile
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class BoardConfig:
     xen_image: Path | None
     xen_src: Path | None
     source: Path
+    offline_after: int = OFFLINE_AFTER  # see OFFLINE_AFTER; the lab's value unless set here
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -273,6 +282,7 @@ BOARD_KEYS = (
     "coordinator",
     "xen_image",
     "xen_src",
+    "offline_after",
 )
 
 
@@ -322,6 +332,7 @@ def _board(
     profiles: Collection[str],
     default_profile: str | None,
     lab_coordinator: str | None,
+    lab_offline_after: int = OFFLINE_AFTER,
 ) -> BoardConfig:
     if not isinstance(raw, dict):
         raise top.error(f"board[{index}]", "expected a table")
@@ -381,7 +392,15 @@ def _board(
         xen_image=t.optional_path("xen_image"),
         xen_src=t.optional_path("xen_src"),
         source=top.source,
+        offline_after=_at_least_one(t, "offline_after", lab_offline_after),
     )
+
+
+def _at_least_one(table: ConfigTable, key: str, default: int) -> int:
+    value = table.get(key, int, default)
+    if value < 1:
+        raise table.error(key, f"must be at least 1, got {value}")
+    return value
 
 
 def _known_profiles() -> tuple[str, ...]:
@@ -401,6 +420,7 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         "boot_attempts",
         "reconnect_attempts",
         "coordinator",
+        "offline_after",
         "board",
     )
     boards_dir = (path.parent / top.get("boards_dir", str, "boards")).resolve()
@@ -416,9 +436,10 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     coordinator = top.get("coordinator", str, None)
     if coordinator is not None:
         _address(top, "coordinator", coordinator)
+    offline_after = _at_least_one(top, "offline_after", OFFLINE_AFTER)
     boards: dict[str, BoardConfig] = {}
     for i, raw in enumerate(top.get("board", list)):
-        board = _board(raw, i, top, types, known, default_profile, coordinator)
+        board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
         if board.name in boards:
             raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
                 "name", "duplicate board name"

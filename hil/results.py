@@ -69,6 +69,7 @@ def console_role(console: str, kind: str) -> str:
 
 
 EVENTS_ROLE = "events"
+DIFF_ROLE = "diff"  # a failed check's whole diff, expected vs observed
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def only_run_dir(results: Path) -> Path:
-    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
     return run_dir
 
 
