@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -94,6 +94,7 @@ class BootAttempt:
     stages: tuple[StageResult, ...]
     error: str | None = None  # one line: why it did not boot
     last_lines: tuple[str, ...] = ()  # console lines seen last, when it did not boot
+    ended: datetime | None = None  # host UTC time it booted or was given up
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ class BootMachine:
             attempt = self._failed(number, started, results, BootStatus.INFRA, str(exc), ())
         else:
             attempt = self._wait_stages(number, started, marks, results)
+        attempt = replace(attempt, ended=datetime.now(UTC))
         self._attempts.append(attempt)
         if attempt.status is BootStatus.INFRA and attempt.error:
             self._tell(BootProgress(number, error=attempt.error))

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from hil.atomic import atomic_write
-from hil.boot import BootProgress, BootStatus, RetryPolicy, StageResult, boot
+from hil.boot import (
+    BootAttempt,
+    BootProgress,
+    BootStatus,
+    RetryPolicy,
+    StageResult,
+    boot,
+)
+from hil.boot import StageStatus as BootStageStatus
 from hil.bundle import bundle_for_board
 from hil.compare import Observation, compare
 from hil.console import ConsoleGroup, ReconnectPolicy
@@ -24,6 +32,8 @@ from hil.probe import MARK, TranscriptBuilder
 from hil.results import (
     DIFF_ROLE,
     EVENTS_ROLE,
+    BootOutcome,
+    BootRecord,
     CaseResult,
     StageStatus,
     StageTiming,
@@ -107,6 +117,7 @@ def run_case(
     common = {
         "attempts": len(booted.attempts),
         "stages": _timings(booted.stages),
+        "boots": _boots(booted.attempts, started),
         "provenance": provenance,
     }
     if booted.status is BootStatus.INFRA:
@@ -212,6 +223,38 @@ def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
         timings.append(StageTiming(s.name, s.console or "", start, end, status))
         previous_end = end if end is not None else previous_end
     return timings
+
+
+_OUTCOMES = {
+    BootStatus.BOOTED: BootOutcome.BOOTED,
+    BootStatus.PANIC: BootOutcome.PANIC,
+    BootStatus.INFRA: BootOutcome.INFRA_ERROR,
+}
+
+
+def _boots(attempts: Sequence[BootAttempt], case_started: datetime) -> list[BootRecord]:
+    """Each boot attempt on the case's clock, with the stage it did not get past."""
+
+    def since(moment: datetime) -> float:
+        return max(0.0, (moment - case_started).total_seconds())
+
+    records = []
+    for attempt in attempts:
+        start = since(attempt.started)
+        stopped = next(
+            (s.name for s in attempt.stages if s.status is not BootStageStatus.PASSED), None
+        )
+        records.append(
+            BootRecord(
+                attempt.number,
+                start,
+                max(start, since(attempt.ended or attempt.started)),
+                _OUTCOMES[attempt.status],
+                stopped,
+                attempt.error or "",
+            )
+        )
+    return records
 
 
 def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ OUR_TAGS = {
     "html", "head", "meta", "title", "style", "body", "main", "section", "div", "h1", "h2",
     "h3", "h4", "span", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td", "a",
     "details", "summary", "p", "b", "pre", "footer", "i", "svg", "defs", "lineargradient",
-    "stop", "line", "text", "rect",
+    "stop", "line", "text", "rect", "wbr", "g",
 }  # fmt: skip
 
 
@@ -298,3 +298,13 @@ def test_a_rendering_error_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_reports(sample_run(tmp_path), tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.is_file()]
+
+
+def test_the_timeline_of_a_retried_case_shows_every_attempt(written):
+    run, _, paths = written
+    page = paths["html"].read_text()
+    infra = next(c for c in run.cases if c.verdict is Verdict.INFRA_ERROR)
+    assert len(infra.boots) == 3
+    assert page.count('class="tl-attempt"') == 3
+    for n in (1, 2, 3):
+        assert f"<title>attempt {n}: infra error at xen after 41.0 s: stall</title>" in page

@@ -87,6 +87,12 @@ def test_a_stall_is_an_infra_error_after_bounded_retries(tmp_path, capsys):
     assert case["verdict"] == "infra_error"
     assert case["attempts"] == 2
     assert "stage 'xen'" in case["message"]
+    first, second = case["boots"]
+    assert [b["outcome"] for b in case["boots"]] == ["infra_error", "infra_error"]
+    assert first["stopped_at"] == second["stopped_at"] == "xen"
+    # Each waited out its 0.5 s xen timeout; the second came after the first and its backoff.
+    assert first["end_s"] - first["start_s"] >= 0.5
+    assert second["start_s"] >= first["end_s"] and case["duration_s"] >= second["end_s"]
 
 
 def test_a_stall_on_the_first_boot_only_passes_on_the_retry(tmp_path, capsys):
