@@ -232,7 +232,8 @@ class BootMachine:
             except ConsoleError as exc:
                 stage_status, boot_status = _FAILURES[type(exc)]
                 results.append(StageResult(stage.name, stage_status, stage.timeout_s))
-                message = f"board '{self.board}': stage '{stage.name}': {exc}"
+                why = self._stalled(stage, exc) if isinstance(exc, ConsoleTimeout) else exc
+                message = f"board '{self.board}': stage '{stage.name}': {why}"
                 return self._failed(number, started, results, boot_status, message, exc.last_lines)
             results.append(
                 StageResult(
@@ -240,6 +241,20 @@ class BootMachine:
                 )
             )
         return BootAttempt(number, started, BootStatus.BOOTED, tuple(results))
+
+    def _stalled(self, stage: Stage, exc: ConsoleTimeout) -> str:
+        """A stall in words: the marker as written (never the regex built from it), where it
+        was awaited, and the last line seen, naming the console it came from."""
+        where = f"console '{stage.console}'" if stage.console else "any console"
+        text = f"no {stage.shows} on {where} within {stage.timeout_s:g} s"
+        if not exc.last_lines:
+            return f"{text}; nothing received"
+        last = exc.last_lines[-1]
+        names = list(self.consoles.consoles)
+        # With several consoles the lines come as "console | text" (hil.console); with one,
+        # the line is that console's.
+        console, sep, line = last.partition(" | ") if len(names) > 1 else (names[0], "|", last)
+        return f"{text}; last line on {console}: {line!r}" if sep else f"{text}; last: {last!r}"
 
     def _failed(
         self,

@@ -46,6 +46,7 @@ class Stage:
     timeout_s: float
     console: str | None  # only watch this console for the markers; None: any
     xen: bool  # printed by Xen: a board booting without a hypervisor skips it
+    shows: str = "its marker"  # the marker in words, for messages ("'NOTICE:  BL2: '")
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,20 @@ def _marker(table: ConfigTable, key: str, required: bool) -> re.Pattern[str] | N
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
 
 
+def marker_text(raw: str | list[str]) -> str:
+    """A marker as a person reads it in a message: what was written, and for a Xen message the
+    start of its text rather than the regex hil builds from it."""
+    items = [raw] if isinstance(raw, str) else raw
+    words = []
+    for item in items:
+        if item.startswith(XEN_MESSAGE_PREFIX):
+            template = BY_KEY[item.removeprefix(XEN_MESSAGE_PREFIX)].template
+            words.append(f"Xen's '{template.split('{')[0].strip()} ...' line")
+        else:
+            words.append(repr(item))
+    return " or ".join(words)
+
+
 def load_board_type(path: Path) -> BoardType:
     top = ConfigTable(path, "", "", _read_toml(path))
     top.only("name", "description", "consoles", "power", "deploy", "stages")
@@ -246,6 +261,7 @@ def load_board_type(path: Path) -> BoardType:
                 timeout,
                 console,
                 st.get("xen", bool, False),
+                marker_text(st.data["marker"]),
             )
         )
     if not stages:

@@ -93,6 +93,9 @@ class ProgressPrinter:
                 busy.attempt = event.attempt
                 if event.stage is not None:
                     busy.stage, busy.stage_t0, busy.beats = event.stage, now, 0
+                elif event.error is not None:
+                    # Until the next attempt power-cycles the board: the retry back-off.
+                    busy.stage, busy.stage_t0, busy.beats = "retry", now, 0
         if event.error is not None:
             self._emit(
                 f"[{_line(board)}] {_line(scenario)}: boot attempt {event.attempt} failed: "

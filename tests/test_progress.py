@@ -2,14 +2,22 @@
 of each board on a terminal, heartbeats elsewhere, and the last line."""
 
 import io
+import os
 import re
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pexpect
+
 from hil.boot import BootProgress
 from hil.progress import DIFF_LINES, ProgressPrinter, outcome_line
 from hil.results import DIFF_ROLE, CaseResult, RunResult, Verdict
+from tests.labs import write_lab
+
+REPO = Path(__file__).resolve().parent.parent
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -139,6 +147,19 @@ def test_tty_shows_a_status_line_per_busy_board_with_stage_and_elapsed_time():
     assert out.getvalue().endswith("\x1b[1F\x1b[J")  # nothing left behind
 
 
+def test_status_says_retry_between_a_failed_boot_and_the_next(monkeypatch):
+    out, clock = Tty(), Clock()
+    printer = ProgressPrinter(out, clock=clock)
+    printer.case_started("vb0", "zero-sps")
+    printer.boot_progress("vb0", "zero-sps", BootProgress(1, "xen"))
+    clock.now = 110.0
+    printer.boot_progress("vb0", "zero-sps", BootProgress(1, error="no Xen banner"))
+    clock.now = 111.5
+    printer.tick()
+    status = SGR.sub("", out.getvalue().split("\x1b[J")[-1]).splitlines()
+    assert status == ["  vb0  zero-sps: retry 1.5 s, case 11.5 s"]
+
+
 def test_status_lines_are_cut_to_the_terminal_width(monkeypatch):
     monkeypatch.setenv("COLUMNS", "40")
     out, clock = Tty(), Clock()
@@ -216,3 +237,39 @@ def test_display_paths_are_relative_to_the_working_directory(tmp_path, monkeypat
     assert out.getvalue().splitlines()[-1] == (
         "    (diff saved in results/run-1/juno-r2/bit15-ids/diff.txt)"
     )
+
+
+def test_hil_run_in_a_terminal_shows_each_boards_stage_live(tmp_path):
+    """A real run in a pseudo-terminal: while boards boot, a status line per board names the
+    stage it waits for and for how long; the status lines are gone when the summary prints."""
+    lab = write_lab(tmp_path, {"vb0": {}, "vb1": {}}, stage_delay=0.25)
+    argv = ["-m", "hil", "run", "--lab", str(lab), "--scenario", "all-secure", "-j", "2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "100"}
+    child = pexpect.spawn(sys.executable, argv, cwd=str(tmp_path), env=env, timeout=30)
+    child.expect(rb"vb[01]  all-secure: (bl31|spmc|xen|ffa|probe) \d+\.\d s, case \d+\.\d s")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    tail = SGR.sub("", child.before.decode())
+    assert "[vb0] all-secure: PASS" in tail and "[vb1] all-secure: PASS" in tail
+    assert tail.rstrip().endswith("-> exit 0: all passed")
+    assert "started" not in tail  # the status line says it; no extra lines on a terminal
+    # Whatever status was drawn last was erased before the summary.
+    assert tail.rstrip().split("\x1b[J")[-1].count(", case ") == 0
+
+
+def test_hil_run_into_a_pipe_prints_plain_lines(tmp_path):
+    lab = write_lab(tmp_path, {"vb0": {}}, stage_delay=0.05)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "hil", "run", "--lab", str(lab), "--scenario", "zero-sps"],
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert b"\x1b" not in done.stdout
+    lines = done.stdout.decode().splitlines()
+    assert lines[0] == "[vb0] zero-sps: started"
+    assert lines[1].startswith("[vb0] zero-sps: PASS")
