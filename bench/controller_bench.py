@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 from hil.lab import load_lab
+from hil.progress import ProgressPrinter
 from hil.results import RunResult, Verdict
 from hil.runner import Runner, RunRequest
 from hil.scenario import load_scenarios
 from hil.sim.boot_script import REALISTIC_DELAYS
-from hil.terminal import ProgressPrinter
 from tests.labs import write_lab
 
 OVERHEAD_TARGET = 0.05

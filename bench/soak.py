@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from hil.lab import load_lab
+from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
 from hil.scenario import load_scenarios
 from hil.sim.boot_script import CONSOLES
-from hil.terminal import ProgressPrinter
 from tests.reliability.support import board_table
 from tests.reliability.support import write_lab as support_write_lab
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -94,6 +94,7 @@ class BootAttempt:
     stages: tuple[StageResult, ...]
     error: str | None = None  # one line: why it did not boot
     last_lines: tuple[str, ...] = ()  # console lines seen last, when it did not boot
+    ended: datetime | None = None  # host UTC time it booted or was given up
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,18 @@ class RetryPolicy:
     cancel: threading.Event | None = None
 
 
+@dataclass(frozen=True)
+class BootProgress:
+    """What a boot is doing, for whoever shows it live: attempt ``attempt`` now waits for
+    ``stage``, or (``error`` set) that attempt just failed."""
+
+    attempt: int
+    stage: str | None = None
+    error: str | None = None
+
+
+Watch = Callable[[BootProgress], None]
+
 # Where a board's consoles are now (name -> URL), asked before re-opening a lost one: a labgrid
 # exporter restart can move them (BoardSession.refresh_consoles).
 Relocate = Callable[[], Mapping[str, str]]
@@ -147,10 +160,12 @@ class BootMachine:
         consoles: ConsoleGroup,
         retry: RetryPolicy = RetryPolicy(),
         relocate: Relocate | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.board, self.stages, self.power, self.consoles = board, tuple(stages), power, consoles
         self.retry = retry
         self.relocate = relocate
+        self.watch = watch
         self._attempts: list[BootAttempt] = []
 
     def run(self) -> BootResult:
@@ -185,8 +200,15 @@ class BootMachine:
             attempt = self._failed(number, started, results, BootStatus.INFRA, str(exc), ())
         else:
             attempt = self._wait_stages(number, started, marks, results)
+        attempt = replace(attempt, ended=datetime.now(UTC))
         self._attempts.append(attempt)
+        if attempt.status is BootStatus.INFRA and attempt.error:
+            self._tell(BootProgress(number, error=attempt.error))
         return attempt
+
+    def _tell(self, progress: BootProgress) -> None:
+        if self.watch is not None:
+            self.watch(progress)
 
     def _wait_stages(
         self, number: int, started: datetime, marks: dict[str, int], results: list[StageResult]
@@ -196,6 +218,7 @@ class BootMachine:
 
         for stage in self.stages:
             # Each stage's timeout runs from the end of the previous one (or the power-cycle).
+            self._tell(BootProgress(number, stage.name))
             t0 = datetime.now(UTC)
             try:
                 hit = self.consoles.expect(stage.marker, stage.timeout_s, marks, stage.console)
@@ -209,7 +232,8 @@ class BootMachine:
             except ConsoleError as exc:
                 stage_status, boot_status = _FAILURES[type(exc)]
                 results.append(StageResult(stage.name, stage_status, stage.timeout_s))
-                message = f"board '{self.board}': stage '{stage.name}': {exc}"
+                why = self._stalled(stage, exc) if isinstance(exc, ConsoleTimeout) else exc
+                message = f"board '{self.board}': stage '{stage.name}': {why}"
                 return self._failed(number, started, results, boot_status, message, exc.last_lines)
             results.append(
                 StageResult(
@@ -217,6 +241,20 @@ class BootMachine:
                 )
             )
         return BootAttempt(number, started, BootStatus.BOOTED, tuple(results))
+
+    def _stalled(self, stage: Stage, exc: ConsoleTimeout) -> str:
+        """A stall in words: the marker as written (never the regex built from it), where it
+        was awaited, and the last line seen, naming the console it came from."""
+        where = f"console '{stage.console}'" if stage.console else "any console"
+        text = f"no {stage.shows} on {where} within {stage.timeout_s:g} s"
+        if not exc.last_lines:
+            return f"{text}; nothing received"
+        last = exc.last_lines[-1]
+        names = list(self.consoles.consoles)
+        # With several consoles the lines come as "console | text" (hil.console); with one,
+        # the line is that console's.
+        console, sep, line = last.partition(" | ") if len(names) > 1 else (names[0], "|", last)
+        return f"{text}; last line on {console}: {line!r}" if sep else f"{text}; last: {last!r}"
 
     def _failed(
         self,
@@ -243,6 +281,8 @@ def boot(
     consoles: ConsoleGroup,
     retry: RetryPolicy = RetryPolicy(),
     relocate: Relocate | None = None,
+    watch: Watch | None = None,
 ) -> BootResult:
-    """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open)."""
-    return BootMachine(board, stages, power, consoles, retry, relocate).run()
+    """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open);
+    ``watch`` hears of each stage awaited and each failed attempt."""
+    return BootMachine(board, stages, power, consoles, retry, relocate, watch).run()

@@ -5,23 +5,35 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hil.atomic import atomic_write
-from hil.boot import BootStatus, RetryPolicy, StageResult, boot
+from hil.boot import (
+    BootAttempt,
+    BootProgress,
+    BootStatus,
+    RetryPolicy,
+    StageResult,
+    boot,
+)
+from hil.boot import StageStatus as BootStageStatus
 from hil.bundle import bundle_for_board
 from hil.compare import Observation, compare
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.errors import InfraError
 from hil.ffa.errors import FfaFormatError
+from hil.lab import NO_HYPERVISOR, profile_label
 from hil.power import LaunchedBoard
 from hil.probe import MARK, TranscriptBuilder
 from hil.results import (
+    DIFF_ROLE,
     EVENTS_ROLE,
+    BootOutcome,
+    BootRecord,
     CaseResult,
     StageStatus,
     StageTiming,
@@ -42,6 +54,8 @@ class CaseSettings:
     boot_retry: RetryPolicy
     reconnect: ReconnectPolicy
     provenance: dict[str, str]  # run-wide facts (lab file digest, ...)
+    # Hears (board, scenario, what the boot does now): the live status of a run.
+    watch: Callable[[str, str, BootProgress], None] | None = None
 
 
 def run_case(
@@ -67,6 +81,12 @@ def run_case(
         )
 
     provenance = dict(settings.provenance)
+    watch = settings.watch
+
+    def boot_watch(progress: BootProgress) -> None:
+        if watch is not None:
+            watch(board.name, scenario.name, progress)
+
     # Consoles of a board that exists only while powered (an emulator hil launches) connect when
     # it comes up; any other board's must be there before it boots.
     connect_now = not isinstance(session.power, LaunchedBoard)
@@ -87,6 +107,7 @@ def run_case(
                 consoles,
                 settings.boot_retry,
                 relocate=session.refresh_consoles,
+                watch=boot_watch,
             )
     except InfraError as exc:
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
@@ -96,6 +117,7 @@ def run_case(
     common = {
         "attempts": len(booted.attempts),
         "stages": _timings(booted.stages),
+        "boots": _boots(booted.attempts, started),
         "provenance": provenance,
     }
     if booted.status is BootStatus.INFRA:
@@ -112,8 +134,13 @@ def run_case(
         return result(Verdict.INFRA_ERROR, str(exc), **common)
     diff = compare(expected, observed, plan)
     if diff:
+        # The whole diff as a file: the terminal shows its start, report.html and junit all of it.
+        atomic_write(case_dir / "diff.txt", "".join(f"{d}\n" for d in diff).encode(), sync=False)
         changed = sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("---", "+++"))
-        return result(Verdict.FAIL, f"{changed} lines differ from {profile}", diff=diff, **common)
+        message = f"{changed} lines differ from {profile_label(profile)}"
+        return result(Verdict.FAIL, message, diff=diff, **common)
+    if profile == NO_HYPERVISOR:
+        return result(Verdict.PASS, f"{profile_label(profile)}: behaves as expected", **common)
     return result(Verdict.PASS, f"behaves as {profile}", **common)
 
 
@@ -199,6 +226,38 @@ def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:
     return timings
 
 
+_OUTCOMES = {
+    BootStatus.BOOTED: BootOutcome.BOOTED,
+    BootStatus.PANIC: BootOutcome.PANIC,
+    BootStatus.INFRA: BootOutcome.INFRA_ERROR,
+}
+
+
+def _boots(attempts: Sequence[BootAttempt], case_started: datetime) -> list[BootRecord]:
+    """Each boot attempt on the case's clock, with the stage it did not get past."""
+
+    def since(moment: datetime) -> float:
+        return max(0.0, (moment - case_started).total_seconds())
+
+    records = []
+    for attempt in attempts:
+        start = since(attempt.started)
+        stopped = next(
+            (s.name for s in attempt.stages if s.status is not BootStageStatus.PASSED), None
+        )
+        records.append(
+            BootRecord(
+                attempt.number,
+                start,
+                max(start, since(attempt.ended or attempt.started)),
+                _OUTCOMES[attempt.status],
+                stopped,
+                attempt.error or "",
+            )
+        )
+    return records
+
+
 def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[str, str]:
     found = {
         console_role(name, kind): case_dir / f"{name}.{kind}"
@@ -206,4 +265,5 @@ def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[s
         for kind in ("raw", "log")
     }
     found[EVENTS_ROLE] = case_dir / "events.json"
+    found[DIFF_ROLE] = case_dir / "diff.txt"
     return {role: str(p.relative_to(run_dir)) for role, p in found.items() if p.exists()}

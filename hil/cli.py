@@ -1,29 +1,45 @@
 """The ``hil`` command. Each subcommand lives in ``hil.commands.<name>`` and provides
-``add_parser(subparsers)`` and ``run(args) -> int``."""
+``add_parser(subparsers)`` and ``run(args) -> int``; its help names its exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from hil import __version__
-from hil.errors import ExitCode, HilError
+from hil.commands.common import HelpParser
+from hil.errors import HilError
 
-COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "triage")
+COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "scenarios", "triage")
 
+DESCRIPTION = """\
+Hardware-in-the-loop checks that the firmware a lab ships (TF-A + an SPMC + secure partitions)
+and the Xen it ships (the FF-A mediator) agree on secure-partition IDs and the partition-info
+cache. hil boots each board with crafted descriptor sets (scenarios), captures every console byte
+and compares what Xen printed and what a dom0 probe was answered with an oracle for the board's
+Xen profile."""
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse exits 2 as well; keep the message to one line naming the command.
-        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+EPILOG = """\
+typical use:
+  hil boards                           the lab's boards, how each is reached, who holds it
+  hil check virtual0                   boot one board once, stage by stage (bring-up)
+  hil run                              every scenario on the lab's default boards (nightly)
+  hil run --tag bit15 --board qemu0    a selection; hil scenarios lists names and tags
+  hil triage results/latest/virtual0/one-non-secure/ns.raw
+
+Each command's help (hil COMMAND --help) says what its exit codes mean. The lab file is
+./lab.toml unless --lab or $HIL_LAB says otherwise."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hil", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = HelpParser(prog="hil", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hil {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND", parser_class=HelpParser
+    )
     for name in COMMANDS:
         importlib.import_module(f"hil.commands.{name}").add_parser(sub)
     return parser
@@ -39,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hil: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (hil scenarios | head): not an error of hil's. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

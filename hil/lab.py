@@ -27,7 +27,15 @@ from hil.xen.oracle import XenOptions
 XEN_MESSAGE_PREFIX = "xen:"  # a marker naming a hil.xen.messages entry instead of a regex
 NO_HYPERVISOR = "none"  # the Xen profile for boards that boot the probe without Xen
 CONSOLE_SCHEMES = ("socket", "rfc2217", "loop")
+# Consecutive infra errors after which a board's remaining cases of a run are not tried (LAVA's
+# health check: a board that does not boot is not retried for every scenario of a nightly).
+OFFLINE_AFTER = 2
 COORDINATOR_ENV = "LG_COORDINATOR"  # labgrid-client's own variable for the coordinator address
+
+
+def profile_label(profile: str) -> str:
+    """A Xen profile as a person reads it: ``none`` is firmware booting the probe without Xen."""
+    return "firmware only (no Xen)" if profile == NO_HYPERVISOR else profile
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Stage:
     timeout_s: float
     console: str | None  # only watch this console for the markers; None: any
     xen: bool  # printed by Xen: a board booting without a hypervisor skips it
+    shows: str = "its marker"  # the marker in words, for messages ("'NOTICE:  BL2: '")
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class BoardConfig:
         ``kconfig`` (default: the board's ``xen_kconfig`` lines)."""
         built = read_kconfig(self.xen_kconfig) if kconfig is None else kconfig
         return XenOptions.of_build(built, self.xen_dom0_vcpus)
+
+    offline_after: int = OFFLINE_AFTER  # see OFFLINE_AFTER; the lab's value unless set here
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -216,6 +227,20 @@ def _marker(table: ConfigTable, key: str, required: bool) -> re.Pattern[str] | N
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
 
 
+def marker_text(raw: str | list[str]) -> str:
+    """A marker as a person reads it in a message: what was written, and for a Xen message the
+    start of its text rather than the regex hil builds from it."""
+    items = [raw] if isinstance(raw, str) else raw
+    words = []
+    for item in items:
+        if item.startswith(XEN_MESSAGE_PREFIX):
+            template = BY_KEY[item.removeprefix(XEN_MESSAGE_PREFIX)].template
+            words.append(f"Xen's '{template.split('{')[0].strip()} ...' line")
+        else:
+            words.append(repr(item))
+    return " or ".join(words)
+
+
 def load_board_type(path: Path) -> BoardType:
     top = ConfigTable(path, "", "", _read_toml(path))
     top.only("name", "description", "consoles", "power", "deploy", "stages")
@@ -249,6 +274,7 @@ def load_board_type(path: Path) -> BoardType:
                 timeout,
                 console,
                 st.get("xen", bool, False),
+                marker_text(st.data["marker"]),
             )
         )
     if not stages:
@@ -287,6 +313,7 @@ BOARD_KEYS = (
     "xen_src",
     "xen_kconfig",
     "xen_dom0_vcpus",
+    "offline_after",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
 
@@ -337,6 +364,7 @@ def _board(
     profiles: Collection[str],
     default_profile: str | None,
     lab_coordinator: str | None,
+    lab_offline_after: int = OFFLINE_AFTER,
 ) -> BoardConfig:
     if not isinstance(raw, dict):
         raise top.error(f"board[{index}]", "expected a table")
@@ -399,6 +427,7 @@ def _board(
         source=top.source,
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
+        offline_after=_at_least_one(t, "offline_after", lab_offline_after),
     )
 
 
@@ -427,6 +456,13 @@ def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int
     return xen_image, xen_src, kconfig, vcpus
 
 
+def _at_least_one(table: ConfigTable, key: str, default: int) -> int:
+    value = table.get(key, int, default)
+    if value < 1:
+        raise table.error(key, f"must be at least 1, got {value}")
+    return value
+
+
 def _known_profiles() -> tuple[str, ...]:
     from hil.xen.oracle import PROFILES
 
@@ -444,6 +480,7 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         "boot_attempts",
         "reconnect_attempts",
         "coordinator",
+        "offline_after",
         "board",
     )
     boards_dir = (path.parent / top.get("boards_dir", str, "boards")).resolve()
@@ -459,9 +496,10 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     coordinator = top.get("coordinator", str, None)
     if coordinator is not None:
         _address(top, "coordinator", coordinator)
+    offline_after = _at_least_one(top, "offline_after", OFFLINE_AFTER)
     boards: dict[str, BoardConfig] = {}
     for i, raw in enumerate(top.get("board", list)):
-        board = _board(raw, i, top, types, known, default_profile, coordinator)
+        board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
         if board.name in boards:
             raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
                 "name", "duplicate board name"

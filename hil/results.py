@@ -69,6 +69,7 @@ def console_role(console: str, kind: str) -> str:
 
 
 EVENTS_ROLE = "events"
+DIFF_ROLE = "diff"  # a failed check's whole diff, expected vs observed
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,53 @@ class StageTiming:
             raise ConfigError(f"stage {self.name!r}: status ok needs end_s")
 
 
+class BootOutcome(StrEnum):
+    BOOTED = "booted"
+    PANIC = "panic"
+    INFRA_ERROR = "infra_error"  # stalled, console lost, power or deploy failed
+
+
+@dataclass(frozen=True)
+class BootRecord:
+    """One boot attempt of a case (each power-cycles the board), in seconds since the case
+    started: where a retried case's time went. ``stopped_at`` is the stage it did not finish."""
+
+    number: int
+    start_s: float
+    end_s: float
+    outcome: BootOutcome
+    stopped_at: str | None = None
+    error: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", BootOutcome(self.outcome))
+        object.__setattr__(self, "error", " ".join(self.error.splitlines()))
+        where = f"boot attempt {self.number!r}"
+        if not isinstance(self.number, int) or self.number < 1:
+            raise ConfigError(f"{where}: number must be an integer >= 1")
+        if not (_finite_non_negative(self.start_s) and _finite_non_negative(self.end_s)):
+            raise ConfigError(f"{where}: start_s and end_s must be numbers >= 0")
+        if self.end_s < self.start_s:
+            raise ConfigError(f"{where}: end_s must be >= start_s")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "outcome": self.outcome.value,
+            "stopped_at": self.stopped_at,
+            "error": self.error,
+        }
+
+
 @dataclass(frozen=True)
 class CaseResult:
     """One board x scenario. ``diff`` holds unified-diff-like lines (``-`` expected, ``+``
     observed); ``message`` is the one line a user reads first; ``artifacts`` maps a role (see
-    ``console_role``, ``EVENTS_ROLE``) to a path relative to the run directory."""
+    ``console_role``, ``EVENTS_ROLE``) to a path relative to the run directory. ``boots`` are
+    the boot attempts on the case's clock; ``stages`` are those of the last one, in seconds since
+    its power-cycle (``boots[-1].start_s`` into the case)."""
 
     board: str
     scenario: str
@@ -117,6 +160,7 @@ class CaseResult:
     provenance: dict[str, str] = field(default_factory=dict)
     expected_profile: str | None = None
     board_profile: str | None = None
+    boots: list[BootRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         validate_name("board", self.board)
@@ -171,6 +215,7 @@ class CaseResult:
             "provenance": dict(self.provenance),
             "expected_profile": self.expected_profile,
             "board_profile": self.board_profile,
+            "boots": [b.to_dict() for b in self.boots],
         }
 
     @classmethod
@@ -189,6 +234,8 @@ class CaseResult:
             provenance=dict(data["provenance"]),
             expected_profile=data["expected_profile"],
             board_profile=data["board_profile"],
+            # Absent from summaries written before boot attempts were recorded.
+            boots=[BootRecord(**b) for b in data.get("boots", [])],
         )
 
 

@@ -1,14 +1,17 @@
 """A run: every selected board x scenario, boards in parallel (one worker per board, its scenarios
-in sequence), ending in results/<run-id>/ with the three reports. Ctrl-C stops starting new cases,
-marks what did not run as not run, writes the reports and releases every board."""
+in sequence), ending in results/<run-id>/ with the three reports and results/latest pointing at
+it. Ctrl-C stops starting new cases, marks what did not run as not run, writes the reports and
+releases every board. A board whose boots keep failing (``offline_after`` infra errors in a row)
+is taken offline for the rest of the run: its remaining cases are not run, saying why."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,11 +23,13 @@ from hil.case import CaseSettings, run_case
 from hil.errors import HilError
 from hil.lab import BoardConfig, Lab
 from hil.lock import BoardBusy
+from hil.progress import ProgressPrinter
 from hil.report import write_reports
 from hil.results import CaseResult, RunResult, Verdict, new_run_id
 from hil.scenario import Scenario
 from hil.session import BoardSession
-from hil.terminal import ProgressPrinter
+
+LATEST = "latest"  # results/latest -> the last run's directory
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,11 @@ class RunRequest:
     expect_profile: str | None = None
     jobs: int = 1
     lock_wait_s: float = 0.0
+    # Only these (board, scenario) pairs of boards x scenarios (``--rerun-failed``); None: all.
+    only: Collection[tuple[str, str]] | None = None
+
+    def scenarios_for(self, board: str) -> list[Scenario]:
+        return [s for s in self.scenarios if self.only is None or (board, s.name) in self.only]
 
 
 class Runner:
@@ -51,11 +61,13 @@ class Runner:
             boot_retry=RetryPolicy(attempts=lab.boot_attempts, cancel=self._stop),
             reconnect=lab.reconnect,
             provenance=_run_provenance(lab),
+            watch=progress.boot_progress,
         )
 
     def run(self) -> RunResult:
         started = datetime.now(UTC)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.progress.run_started(self.run_dir)
         interrupted = False
         pool = ThreadPoolExecutor(max_workers=max(1, self.request.jobs), thread_name_prefix="board")
         futures = [pool.submit(self._board_worker, board) for board in self.request.boards]
@@ -84,8 +96,9 @@ class Runner:
             interrupted=interrupted,
             provenance=self._settings.provenance,
         )
-        write_reports(run, self.run_dir)
-        self.progress.run_finished(run)
+        reports = write_reports(run, self.run_dir)
+        _point_latest(self.request.results_dir, self.run_id)
+        self.progress.run_finished(run, reports["html"])
         return run
 
     def _board_worker(self, board: BoardConfig) -> None:
@@ -95,12 +108,20 @@ class Runner:
                 with self._lock:
                     self._sessions.add(session)
                 try:
-                    for scenario in self.request.scenarios:
+                    infra_in_a_row = 0
+                    for scenario in self.request.scenarios_for(board.name):
                         if self._stop.is_set():
                             return
                         self.progress.case_started(board.name, scenario.name)
                         case = run_case(session, scenario, self.run_dir, self._settings)
-                        self._record(_unless_interrupted(case, session))
+                        case = _unless_interrupted(case, session)
+                        self._record(case)
+                        is_infra = case.verdict is Verdict.INFRA_ERROR
+                        infra_in_a_row = infra_in_a_row + 1 if is_infra else 0
+                        if infra_in_a_row >= board.offline_after:
+                            offline = f"board offline: {case.message}"
+                            self._skip_rest(board, Verdict.NOT_RUN, offline)
+                            return
                 finally:
                     with self._lock:
                         self._sessions.discard(session)
@@ -118,15 +139,17 @@ class Runner:
         now = datetime.now(UTC)
         with self._lock:
             done = set(self._cases)
-        for scenario in self.request.scenarios:
+        for scenario in self.request.scenarios_for(board.name):
             if (board.name, scenario.name) not in done:
-                self._record(CaseResult(board.name, scenario.name, verdict, now, 0.0, message))
+                self._record(
+                    CaseResult(board.name, scenario.name, verdict, now, 0.0, message, attempts=0)
+                )
 
     def _all_cases(self, started: datetime) -> list[CaseResult]:
         """Every board x scenario in request order; what never ran is marked not run."""
         cases = []
         for board in self.request.boards:
-            for scenario in self.request.scenarios:
+            for scenario in self.request.scenarios_for(board.name):
                 case = self._cases.get((board.name, scenario.name))
                 cases.append(
                     case
@@ -143,6 +166,17 @@ def _unless_interrupted(case: CaseResult, session: BoardSession) -> CaseResult:
     if session.interrupted and case.verdict is Verdict.INFRA_ERROR:
         return replace(case, verdict=Verdict.NOT_RUN, message=f"interrupted: {case.message}")
     return case
+
+
+def _point_latest(results_dir: Path, run_id: str) -> None:
+    """Make ``results_dir/latest`` a relative link to the run (replaced atomically, so a reader
+    never finds it missing). Best effort: a file system without symlinks just has no link."""
+    link = results_dir / LATEST
+    temp = results_dir / f".{LATEST}-{run_id}"
+    with contextlib.suppress(OSError):
+        temp.unlink(missing_ok=True)
+        temp.symlink_to(run_id, target_is_directory=True)
+        os.replace(temp, link)
 
 
 def _run_provenance(lab: Lab) -> dict[str, str]:

@@ -5,6 +5,7 @@ written in the file: the oracle computes it for the profile under test.
 Format::
 
     description = "One SP without bit 15"
+    tags = ["bit15", "smoke"]    # optional: what `hil run --tag T` selects by
     firmware_version = "1.1"     # FF-A version the SPMC reports (default 1.1)
     guest_version = "1.1"        # version the dom0 probe negotiates (default 1.1)
     layout = "v1.1"              # descriptor layout: v1.0 (8 B), v1.1 (24 B), v1.3 (48 B)
@@ -23,7 +24,9 @@ Format::
 
 from __future__ import annotations
 
+import fnmatch
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ _LAYOUTS = {
 }
 _TOP_KEYS = {
     "description",
+    "tags",
     "firmware_version",
     "guest_version",
     "layout",
@@ -69,6 +73,7 @@ class Scenario:
     guest_version: FfaVersion = V1_1
     unsupported: tuple[FunctionId, ...] = ()
     extra_supported: tuple[FunctionId, ...] = ()
+    tags: tuple[str, ...] = ()
     path: Path | None = field(default=None, compare=False)
 
     def spmc_config(self) -> SpmcConfig:
@@ -100,18 +105,29 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def load_scenarios(
-    directory: Path = SCENARIO_DIR, names: list[str] | None = None
+    directory: Path = SCENARIO_DIR, names: Sequence[str] | None = None
 ) -> list[Scenario]:
-    """All scenarios in ``directory`` sorted by name, or just ``names`` in the order given."""
+    """All scenarios in ``directory`` sorted by name, or those ``names`` select, in the order
+    given. A name may be a shell-style glob (``count-*``, ``*-non-secure``); each one must match
+    a scenario, and a scenario selected twice runs once."""
+    files = sorted(directory.glob("*.toml"))
     if names is None:
-        return [load_scenario(p) for p in sorted(directory.glob("*.toml"))]
-    known = {p.stem: p for p in directory.glob("*.toml")}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise ConfigError(
-            f"unknown scenario {missing[0]!r} in {directory} (known: {', '.join(sorted(known))})"
+        return [load_scenario(p) for p in files]
+    known = {p.stem: p for p in files}
+    chosen: dict[str, Path] = {}
+    for name in names:
+        matches = (
+            sorted(fnmatch.filter(known, name)) if _is_glob(name) else [name] * (name in known)
         )
-    return [load_scenario(known[n]) for n in names]
+        if not matches:
+            what = "no scenario matches" if _is_glob(name) else "unknown scenario"
+            raise ConfigError(f"{what} {name!r} in {directory} (known: {', '.join(known)})")
+        chosen.update((m, known[m]) for m in matches if m not in chosen)
+    return [load_scenario(p) for p in chosen.values()]
+
+
+def _is_glob(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 def _build(path: Path, raw: dict[str, Any]) -> Scenario:
@@ -135,6 +151,7 @@ def _build(path: Path, raw: dict[str, Any]) -> Scenario:
         guest_version=_version(raw, "guest_version"),
         unsupported=_functions(raw, "unsupported"),
         extra_supported=_functions(raw, "extra_supported"),
+        tags=_tags(raw),
         path=path,
     )
 
@@ -189,6 +206,14 @@ def _functions(raw: dict[str, Any], key: str) -> tuple[FunctionId, ...]:
         except KeyError:
             raise ValueError(f"field '{key}': {name!r} is not an FF-A function") from None
     return tuple(functions)
+
+
+def _tags(raw: dict[str, Any]) -> tuple[str, ...]:
+    tags = _typed(raw, "tags", list, [])
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or tag != tag.strip() or "," in tag:
+            raise ValueError(f"field 'tags': {tag!r} is not a tag (a non-empty word, no comma)")
+    return tuple(dict.fromkeys(tags))
 
 
 def _version(raw: dict[str, Any], key: str) -> FfaVersion:

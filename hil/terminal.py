@@ -1,4 +1,4 @@
-"""Printing untrusted text to a terminal, and the live progress of a run.
+"""Printing untrusted text to a terminal (the live progress of a run is in ``hil.progress``).
 
 Console output comes from firmware we are testing and from whatever is on the wire: it may hold
 escape sequences that retitle the terminal, move the cursor, hide text or (on some terminals)
@@ -12,11 +12,6 @@ write files. Two ways to make it harmless, for two needs:
 from __future__ import annotations
 
 import re
-import threading
-from typing import TYPE_CHECKING, TextIO
-
-if TYPE_CHECKING:
-    from hil.results import CaseResult, RunResult
 
 # String sequences (OSC, DCS, SOS, PM, APC) run to ST or BEL; ESC-introduced and 8-bit forms.
 # Without a terminator nothing is dropped beyond the introducer, so garbage can't hide the rest.
@@ -40,6 +35,21 @@ def neutralise(text: str) -> str:
     """``text`` with escape sequences removed and other control characters dropped, keeping tab,
     newline and printable Unicode. Lone surrogates (from ``surrogateescape``) become U+FFFD."""
     return _BIDI.sub("", _strip(text))
+
+
+# What an interactive console keeps besides tab and newline: carriage return and backspace move
+# the cursor within the line (CRLF line ends, a shell's line editing, a boot countdown) and drive
+# nothing else.
+_CONTROLS_BUT_CURSOR = re.compile(r"[\x00-\x07\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def interactive(text: str) -> str:
+    """``neutralise`` for a live console: the same, but carriage returns and backspaces stay."""
+    if not _UNCLEAN.search(text):
+        return text
+    text = _SEQUENCES.sub("", text)
+    text = _CONTROLS_BUT_CURSOR.sub("", text)
+    return _BIDI.sub("", _SURROGATES.sub("\ufffd", text))
 
 
 def plain_text(raw: bytes) -> str:
@@ -67,66 +77,11 @@ def escape(text: str, keep: str = "") -> str:
     )
 
 
-_COLOURS = {"pass": "32", "fail": "31;1", "infra_error": "33;1", "not_run": "2"}
-
-
-class ProgressPrinter:
-    """One line per event of a run, safe to call from the per-board worker threads. Colour only
-    when ``stream`` is a TTY, so CI logs and pipes get plain text."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._lock = threading.Lock()
-
-    def case_started(self, board: str, scenario: str) -> None:
-        self._emit(f"[{_line(board)}] {_line(scenario)}: started")
-
-    def stage(self, board: str, name: str, seconds: float) -> None:
-        self._emit(f"[{_line(board)}]   {_line(name)} at {seconds:.1f} s")
-
-    def case_finished(self, case: CaseResult) -> None:
-        verdict = self._verdict(case.verdict.value)
-        tail = f" - {_line(case.message)}" if case.message else ""
-        retries = f", {case.attempts} attempts" if case.attempts > 1 else ""
-        self._emit(
-            f"[{case.board}] {case.scenario}: {verdict} ({case.duration_s:.1f} s{retries}){tail}"
-        )
-
-    def run_finished(self, run: RunResult) -> None:
-        header = ("BOARD", "SCENARIO", "VERDICT", "SECONDS")
-        rows = [
-            (c.board, c.scenario, c.verdict.value, f"{c.duration_s:.1f}", _line(c.message))
-            for c in run.cases
-        ]
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        titles = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
-        lines = ["", f"{titles}  MESSAGE"]
-        for board, scenario, verdict, seconds, message in rows:
-            # Pad before colouring: escape codes must not count towards the column width.
-            cells = (
-                board.ljust(widths[0]),
-                scenario.ljust(widths[1]),
-                self._verdict(verdict, widths[2]),
-                seconds.rjust(widths[3]),
-                message,
-            )
-            lines.append("  ".join(cells).rstrip())
-        summary = ", ".join(f"{n} {v.value}" for v, n in run.counts().items())
-        state = "interrupted, " if run.interrupted else ""
-        lines.append(f"run {run.run_id}: {state}{summary} -> exit {int(run.exit_code)}")
-        self._emit("\n".join(lines))
-
-    def _verdict(self, verdict: str, width: int = 0) -> str:
-        label = verdict.upper().ljust(width)
-        return f"\x1b[{_COLOURS[verdict]}m{label}\x1b[0m" if self._tty else label
-
-    def _emit(self, text: str) -> None:
-        with self._lock:
-            self._stream.write(text + "\n")
-            self._stream.flush()
-
-
-def _line(text: str) -> str:
-    """Untrusted text made inert and kept to one line."""
-    return neutralise(text).replace("\n", " ")
+def columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """``rows`` (the first is the header) as aligned text lines; the last column, often long
+    free text, is not padded."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    ]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the system tools the QEMU tier needs and fetch the TF-A source it builds.
+# Install the system tools the QEMU tier needs and fetch the TF-A source it builds; also the
+# headless Chromium the report test opens report.html in.
 # Idempotent and non-interactive: each step is skipped when its result is already there.
 # Usage (as root): scripts/setup-system.sh        HIL_CACHE=<dir> overrides the source cache dir.
 set -euo pipefail
@@ -10,7 +11,7 @@ CACHE="${HIL_CACHE:-$HOME/.cache/hil/src}"
 TFA_DIR="$CACHE/tf-a-2.12.1"
 SRC_LIST=/etc/apt/sources.list.d/hil-deb-src.sources
 PACKAGES=(qemu-system-arm gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu device-tree-compiler
-          make bc bison flex libssl-dev dpkg-dev ser2net)
+          make bc bison flex libssl-dev dpkg-dev ser2net chromium chromium-driver)
 
 step() { printf 'setup: %s\n' "$*"; }
 LOG="$(mktemp /tmp/hil-setup.XXXXXX.log)"
@@ -76,7 +77,7 @@ else
     step "TF-A source extracted"
 fi
 
-for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc dtc make; do
+for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc dtc make chromium chromedriver; do
     command -v "$tool" >/dev/null || fail "$tool not found after install"
 done
 rm -f "$LOG"

@@ -7,7 +7,7 @@ pytest_plugins = ["pytester"]
 # CI installs every tool (scripts/setup-system.sh via `make test`) and sets this, so a tier that
 # would silently skip there fails instead.
 REQUIRE_ALL_TIERS = os.environ.get("HIL_REQUIRE_ALL_TIERS") == "1"
-TOOL_TIERS = ("xen", "qemu", "labgrid")  # the most specific first: it names the tier
+TOOL_TIERS = ("xen", "qemu", "labgrid", "browser")  # the most specific first: it names the tier
 
 
 @pytest.fixture(autouse=True)

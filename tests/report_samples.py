@@ -8,6 +8,8 @@ from pathlib import Path
 
 from hil.results import (
     EVENTS_ROLE,
+    BootOutcome,
+    BootRecord,
     CaseResult,
     RunResult,
     StageStatus,
@@ -99,6 +101,10 @@ def sample_run(run_dir: Path) -> RunResult:
                     "stages": stages("xen"),
                     "duration_s": 131.0,
                     "attempts": 3,
+                    "boots": [
+                        BootRecord(n, start, start + 41.0, BootOutcome.INFRA_ERROR, "xen", "stall")
+                        for n, start in ((1, 0.2), (2, 44.3), (3, 89.9))
+                    ],
                 }
             elif board == "qemu-virt" and scenario == "bit15-ids":
                 kwargs |= {

@@ -101,13 +101,13 @@ def test_board_overrides_and_no_hypervisor(lab_dir: Path) -> None:
 
 BOARD_KEYS = (
     "name, type, xen_profile, consoles, power, deploy, tags, timeouts, default, place, "
-    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus"
+    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus, offline_after"
 )
 CASES = [
     (
         "colour = 1\n",
         "lab.toml: field 'colour': unknown key (known: boards_dir, results_dir, "
-        "xen_profile, boot_attempts, reconnect_attempts, coordinator, board)",
+        "xen_profile, boot_attempts, reconnect_attempts, coordinator, offline_after, board)",
     ),
     ('xen_profile = "xen-4.22"\n', "lab.toml: field 'board': missing"),
     ("[[board]]\ntype = 'qemu-virt'\n", "lab.toml: board #1: field 'name': missing"),
@@ -116,6 +116,11 @@ CASES = [
     (
         f"[[board]]\n{BOARD}{PDU}colour = 1\n",
         f"lab.toml: board 'b0': field 'colour': unknown key (known: {BOARD_KEYS})",
+    ),
+    ("offline_after = 0\n", "lab.toml: field 'offline_after': must be at least 1, got 0"),
+    (
+        f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-4.22"\noffline_after = 0\n',
+        "lab.toml: board 'b0': field 'offline_after': must be at least 1, got 0",
     ),
     (
         f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-4.22"\ndefault = "yes"\n',

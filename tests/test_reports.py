@@ -1,6 +1,7 @@
 import json
 import os
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,7 +20,7 @@ OUR_TAGS = {
     "html", "head", "meta", "title", "style", "body", "main", "section", "div", "h1", "h2",
     "h3", "h4", "span", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td", "a",
     "details", "summary", "p", "b", "pre", "footer", "i", "svg", "defs", "lineargradient",
-    "stop", "line", "text", "rect",
+    "stop", "line", "text", "rect", "wbr", "g",
 }  # fmt: skip
 
 
@@ -118,6 +119,35 @@ def test_junit_error_shows_the_console_tail_and_skipped_marks_not_run(written):
     assert "uart0 line 39" in error.text and "uart0 line 0\n" not in error.text
     skipped = [c.get("name") for c in root.iter("testcase") if c.find("skipped") is not None]
     assert skipped == ["vm-to-vm"]
+
+
+def test_junit_failures_and_errors_carry_the_console_tail_and_files_in_system_out(written):
+    _, _, paths = written
+    root = ET.parse(paths["junit"]).getroot()
+    for case in root.iter("testcase"):
+        out = case.find("system-out")
+        if case.find("failure") is None and case.find("error") is None:
+            assert out is None
+            continue
+        text = out.text or ""
+        board, scenario = case.get("classname"), case.get("name")
+        assert "last lines of console uart0:" in text and "last lines of console uart1:" in text
+        assert "uart1 line 39" in text and "uart1 line 0\n" not in text
+        assert f"console:uart0:raw: {board}/{scenario}/uart0.raw" in text
+        assert "pwned" not in text and "\x1b" not in text
+
+
+def test_junit_times_are_wall_clock_times(tmp_path):
+    def case(board: str, scenario: str, start_s: float) -> CaseResult:
+        return CaseResult(board, scenario, Verdict.PASS, T0 + timedelta(seconds=start_s), 10.0)
+
+    # Two boards checked in parallel, two 10 s cases each, in a run that took 21 s.
+    cases = [case(b, s, 10.0 * i) for b in ("b0", "b1") for i, s in enumerate(("s0", "s1"))]
+    run = RunResult("r", "lab", T0, T0 + timedelta(seconds=21), cases)
+    root = ET.fromstring(junit.render_junit(run, tmp_path))
+    assert root.get("time") == "21.000"  # not 40: the boards ran at the same time
+    assert [s.get("time") for s in root.iter("testsuite")] == ["20.000", "20.000"]
+    assert {c.get("time") for c in root.iter("testcase")} == {"10.000"}
 
 
 def test_junit_properties_carry_run_and_case_provenance(written):
@@ -268,3 +298,13 @@ def test_a_rendering_error_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_reports(sample_run(tmp_path), tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.is_file()]
+
+
+def test_the_timeline_of_a_retried_case_shows_every_attempt(written):
+    run, _, paths = written
+    page = paths["html"].read_text()
+    infra = next(c for c in run.cases if c.verdict is Verdict.INFRA_ERROR)
+    assert len(infra.boots) == 3
+    assert page.count('class="tl-attempt"') == 3
+    for n in (1, 2, 3):
+        assert f"<title>attempt {n}: infra error at xen after 41.0 s: stall</title>" in page

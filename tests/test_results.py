@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from hil.errors import ConfigError, ExitCode
 from hil.results import (
+    BootOutcome,
+    BootRecord,
     CaseResult,
     RunResult,
     StageStatus,
@@ -38,6 +40,19 @@ def stage_timings(draw: st.DrawFn) -> StageTiming:
 
 
 @st.composite
+def boot_records(draw: st.DrawFn) -> BootRecord:
+    start = draw(times)
+    return BootRecord(
+        draw(st.integers(1, 5)),
+        start,
+        start + draw(times),
+        draw(st.sampled_from(BootOutcome)),
+        draw(st.none() | st.text(max_size=8)),
+        draw(st.text(max_size=20)),
+    )
+
+
+@st.composite
 def case_results(draw: st.DrawFn, board: str, scenario: str) -> CaseResult:
     paths = st.from_regex(r"\A[a-z0-9]{1,8}(/[a-z0-9._-]{1,8}){0,2}\Z").filter(
         lambda p: ".." not in p.split("/")
@@ -56,6 +71,7 @@ def case_results(draw: st.DrawFn, board: str, scenario: str) -> CaseResult:
         provenance=draw(st.dictionaries(st.text(max_size=12), st.text(max_size=20), max_size=3)),
         expected_profile=draw(st.none() | st.text(max_size=10)),
         board_profile=draw(st.none() | st.text(max_size=10)),
+        boots=draw(st.lists(boot_records(), max_size=3)),
     )
 
 
@@ -210,3 +226,27 @@ def test_console_logs_are_found_by_role():
     }
     found = case(Verdict.PASS, artifacts=artifacts).console_logs()
     assert found == {"uart0": "b/s/uart0.log", "sec:1": "b/s/sec1.log"}
+
+
+def test_summaries_written_before_boot_attempts_were_recorded_still_load():
+    document = run(Verdict.PASS).to_dict()
+    del document["cases"][0]["boots"]
+    assert RunResult.from_dict(document).cases[0].boots == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"number": 0}, "boot attempt 0: number must be an integer >= 1"),
+        ({"start_s": 2.0, "end_s": 1.0}, "boot attempt 1: end_s must be >= start_s"),
+        ({"end_s": float("nan")}, "boot attempt 1: start_s and end_s must be numbers >= 0"),
+        ({"outcome": "exploded"}, "'exploded' is not a valid BootOutcome"),
+    ],
+)
+def test_boot_records_are_checked_when_read(fields, message):
+    document = run(Verdict.PASS).to_dict()
+    boot = {"number": 1, "start_s": 0.0, "end_s": 1.0, "outcome": "booted"} | fields
+    document["cases"][0]["boots"] = [boot]
+    with pytest.raises(ConfigError) as error:
+        RunResult.from_dict(document, "summary.json")
+    assert str(error.value).startswith("summary.json: ") and message in str(error.value)

@@ -5,40 +5,55 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hil.commands.common import add_lab_option, lab_from
+from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.lock import BoardBusy, BoardLock
 from hil.session import launches_virtual_board
+from hil.terminal import columns
+
+# Power back-ends that start the board themselves and choose its console ports: what they run.
+LAUNCHED_KINDS = {"qemu": "QEMU"}
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("boards", help="list the lab's boards and their state")
+    parser = add_command(
+        sub,
+        "boards",
+        "list the lab's boards, how each is reached and who holds it",
+        "One line per board of the lab file: type, Xen profile, whether it is a default board,\n"
+        "its tags, whether another hil process holds it, and how hil reaches it.",
+        exit_codes("0  listed", USAGE_EXIT),
+    )
     add_lab_option(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     lab = lab_from(args)
-    rows = [("BOARD", "TYPE", "PROFILE", "DEFAULT", "STATE", "REACHED THROUGH")]
+    rows = [("BOARD", "TYPE", "PROFILE", "DEFAULT", "TAGS", "STATE", "REACHED THROUGH")]
     for board in lab.boards.values():
         if launches_virtual_board(board):
-            reach = "virtual board launched by hil"
+            reach = "launched by hil (virtual board)"
+        elif board.power.kind in LAUNCHED_KINDS:
+            reach = f"launched by hil ({LAUNCHED_KINDS[board.power.kind]})"
         elif board.place:
             reach = f"labgrid place {board.place}"
         else:
             reach = ", ".join(f"{n}={u}" for n, u in board.consoles.items())
+            if board.power.kind == "emulator":
+                reach = f"emulator launched by hil; {reach}"
         rows.append(
             (
                 board.name,
                 board.type.name,
                 board.xen_profile,
                 "yes" if board.default else "",
+                ",".join(board.tags),
                 _state(board.name),
                 reach,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    for line in columns(rows):
+        print(line)
     return 0
 
 

@@ -12,7 +12,15 @@ from typing import Any
 
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, run_case
-from hil.commands.common import add_lab_option, lab_from
+from hil.commands.common import (
+    INFRA_EXIT,
+    USAGE_EXIT,
+    add_command,
+    add_lab_option,
+    exit_codes,
+    lab_from,
+)
+from hil.lab import profile_label
 from hil.report.tail import console_tails
 from hil.results import CaseResult, StageStatus, Verdict, new_run_id
 from hil.scenario import SCENARIO_DIR, load_scenarios
@@ -23,7 +31,19 @@ DEFAULT_SCENARIO = "all-secure"
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("check", help="boot a board once and report each boot stage")
+    parser = add_command(
+        sub,
+        "check",
+        "boot a board once and report each boot stage (bring-up)",
+        "Boot BOARD once with a scenario (no retries: bring-up wants the first failure) and\n"
+        "print each boot stage with its time; where it stalls, the last lines of each console.",
+        exit_codes(
+            "0  the board booted and behaved as its Xen profile says",
+            "1  it booted and the check failed (firmware or Xen is wrong), or it panicked",
+            USAGE_EXIT,
+            INFRA_EXIT,
+        ),
+    )
     parser.add_argument("board", help="board name from the lab file")
     add_lab_option(parser)
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario to boot")
@@ -44,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         reconnect=lab.reconnect,
         provenance={},
     )
-    print(f"{board.name}: booting {scenario.name} ({board.type.name}, {board.xen_profile})")
+    expecting = profile_label(board.xen_profile)
+    print(f"{board.name}: booting {scenario.name} ({board.type.name}; expecting {expecting})")
     with BoardSession(board, out_dir / board.name / ".board") as session:
         case = run_case(session, scenario, out_dir, settings)
     print_stages(case, sys.stdout)

@@ -1,4 +1,4 @@
-"""Options and loading shared by the commands that work on a lab."""
+"""Options, help layout and loading shared by the commands."""
 
 from __future__ import annotations
 
@@ -7,9 +7,51 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hil.errors import ExitCode
 from hil.lab import Lab, load_lab
 
 DEFAULT_LAB = Path("lab.toml")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        # argparse sizes the column without the extra indent it then gives each subcommand, so
+        # the longest command name wraps; count the indent.
+        for sub in getattr(action, "_get_subactions", list)():
+            length = len(self._format_action_invocation(sub)) + self._current_indent
+            self._action_max_length = max(self._action_max_length, length + self._indent_increment)
+
+
+class HelpParser(argparse.ArgumentParser):
+    """Help text laid out as written (paragraphs, tables of exit codes); a usage error is one
+    line naming the command, exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def exit_codes(*lines: str) -> str:
+    """An ``exit codes:`` epilog; each line is ``"N  meaning"``."""
+    return "exit codes:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# The lines every lab command shares.
+USAGE_EXIT = "2  usage or config error: one line naming the file, board or field"
+INFRA_EXIT = "3  infrastructure: the board did not boot, a console was lost, the board is busy"
+
+
+def add_command(sub: Any, name: str, summary: str, description: str, epilog: str) -> Any:
+    """A subcommand parser: ``summary`` in ``hil --help``, ``description`` and ``epilog`` in
+    its own help."""
+    return sub.add_parser(name, help=summary, description=description, epilog=epilog)
 
 
 def add_lab_option(parser: Any) -> None:

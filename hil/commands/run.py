@@ -1,5 +1,6 @@
 """``hil run``: the nightly job. Every selected board x scenario, with reports under
-``--results``. Exit 0 all pass, 1 a check failed, 2 usage/config error, 3 infrastructure failure."""
+``--results``. Exit 0 all pass, 1 a check failed, 2 usage/config error, 3 infrastructure failure;
+a failed check outranks an infrastructure failure."""
 
 from __future__ import annotations
 
@@ -9,28 +10,81 @@ from pathlib import Path
 from typing import Any
 
 from hil.bundle import prepare_board
-from hil.commands.common import add_lab_option, lab_from
+from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.errors import UsageError
+from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
-from hil.scenario import SCENARIO_DIR, load_scenarios
-from hil.terminal import ProgressPrinter
+from hil.scenario import SCENARIO_DIR
+from hil.selection import select
 from hil.xen.oracle import PROFILES
+
+DESCRIPTION = """\
+For each selected board x scenario: build the scenario's firmware bundle, deploy it, power-cycle
+the board, capture every console, follow the boot stages, and compare what Xen printed and what
+the dom0 probe was answered with the oracle for the expected Xen profile. A FAIL prints the start
+of its diff; results/<run-id>/ gets report.html, junit.xml, summary.json and every capture, and
+results/latest points at the last run.
+
+Selection: --board and --scenario (names; scenarios also take globs like 'count-*'), --tag (a tag
+of boards in the lab file narrows the boards, a tag of scenarios the scenarios), and
+--rerun-failed RUN_DIR (the cases that failed or errored there). Without --board: the lab's
+default boards. A board whose boots fail offline_after times in a row (lab.toml, default 2) is
+taken offline: its remaining cases are not run, with the reason."""
+
+EPILOG = exit_codes(
+    "0  every case passed",
+    "1  a check failed: the firmware or Xen did not behave as the profile says",
+    USAGE_EXIT,
+    "3  a case could not be judged: a board did not boot, a console was lost, a board was",
+    "   busy or offline, the run was interrupted",
+) + (
+    "\n\nA run with both failed checks and infrastructure errors exits 1 (the failure is real\n"
+    "whatever else went wrong); its last line counts both."
+)
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("run", help="check boards x scenarios and write reports")
+    parser = add_command(
+        sub, "run", "check boards x scenarios and write reports", DESCRIPTION, EPILOG
+    )
     add_lab_option(parser)
     parser.add_argument("--board", action="append", default=[], help="board (repeatable)")
-    parser.add_argument("--scenario", action="append", default=[], help="scenario (repeatable)")
     parser.add_argument(
-        "--scenarios-dir", type=Path, default=SCENARIO_DIR, help="where scenario files live"
+        "--scenario",
+        action="append",
+        default=[],
+        help="scenario name or glob, e.g. 'count-*' (repeatable; hil scenarios lists them)",
     )
-    parser.add_argument("--results", type=Path, help="results directory (default: the lab's)")
+    parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        help="only boards and/or scenarios carrying this tag (repeatable: any of them)",
+    )
+    parser.add_argument(
+        "--rerun-failed",
+        type=Path,
+        metavar="RUN_DIR",
+        help="rerun the cases that failed or errored in that run (its results directory)",
+    )
+    parser.add_argument(
+        "--scenarios-dir",
+        type=Path,
+        default=SCENARIO_DIR,
+        metavar="DIR",
+        help="where scenario files live",
+    )
+    parser.add_argument(
+        "--results", type=Path, metavar="DIR", help="results directory (default: the lab's)"
+    )
     parser.add_argument(
         "--expect-profile",
+        metavar="PROFILE",
         help=f"Xen behaviour the check expects ({', '.join(PROFILES)}; default: each board's)",
     )
-    parser.add_argument("-j", "--jobs", type=int, default=1, help="boards checked in parallel")
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N", help="boards checked in parallel"
+    )
     parser.add_argument(
         "--wait",
         type=float,
@@ -50,17 +104,17 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     lab = lab_from(args)
+    chosen = select(lab, args.scenarios_dir, args.board, args.scenario, args.tag, args.rerun_failed)
     request = RunRequest(
-        boards=lab.select(args.board),
-        scenarios=load_scenarios(args.scenarios_dir, args.scenario or None),
+        boards=chosen.boards,
+        scenarios=chosen.scenarios,
         results_dir=args.results or lab.results_dir,
-        expect_profile=args.expect_profile,
+        expect_profile=args.expect_profile or chosen.expect_profile,
         jobs=args.jobs,
         lock_wait_s=args.wait,
+        only=chosen.only,
     )
     for board in request.boards:
         prepare_board(board)
-    runner = Runner(lab, request, ProgressPrinter(sys.stdout))
-    result = runner.run()
-    print(f"report: {runner.run_dir / 'report.html'}")
+    result = Runner(lab, request, ProgressPrinter(sys.stdout)).run()
     return int(result.exit_code)

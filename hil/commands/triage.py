@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from hil.commands.common import add_command, exit_codes
 from hil.errors import ExitCode
 from hil.terminal import escape
 from hil.triage import Boot, Triage, triage_file, triage_stream
@@ -18,7 +19,19 @@ STDIN = "-"
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("triage", help="summarise FF-A behaviour in captured console logs")
+    parser = add_command(
+        sub,
+        "triage",
+        "summarise FF-A behaviour in captured console logs",
+        "Read captured Xen console logs (a hil capture, a nightly's, one pasted in a bug report)\n"
+        "and say what the firmware did: versions, dropped SP ids, cache failures, the Xen\n"
+        "profile the log matches, and each violation with its line.",
+        exit_codes(
+            "0  no log shows a violation",
+            "1  a log shows a violation (dropped SP, cache failure, bad descriptors, ...)",
+            "2  a log could not be read",
+        ),
+    )
     parser.add_argument("logs", nargs="+", metavar="LOG", help=f"console log, {STDIN} for stdin")
     parser.add_argument("--json", action="store_true", help="one JSON object per log")
     parser.set_defaults(handler=run)

@@ -4,6 +4,7 @@ console tail and the files behind it. All console-derived and user-provided text
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -45,9 +46,8 @@ code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
 a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
 .card{background:#fff;border:1px solid var(--line);border-radius:6px;padding:14px 16px}
 .head{display:flex;justify-content:space-between;gap:24px;align-items:flex-start}
-.banner{padding:6px 12px;border-radius:6px;font-weight:600;white-space:nowrap}
-.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:10px 0 0}
-.meta dt{color:var(--muted)}.meta dd{margin:0;overflow-wrap:anywhere}
+.banner{padding:6px 12px;border-radius:6px;font-weight:600;max-width:45%}
+.head>div:first-child{min-width:0;flex:1}
 .counts{display:flex;gap:8px;margin-top:12px;flex-wrap:wrap}
 .count{padding:2px 10px;border-radius:12px;font-weight:600;font-size:13px}
 .v-pass{color:var(--pass);background:var(--pass-bg)}
@@ -55,6 +55,7 @@ a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
 .v-infra_error{color:var(--infra_error);background:var(--infra_error-bg)}
 .v-not_run{color:var(--not_run);background:var(--not_run-bg)}
 table{border-collapse:collapse}
+.matrix-wrap{overflow-x:auto;max-width:100%}
 .matrix{background:#fff;border:1px solid var(--line)}
 .matrix th,.matrix td{border:1px solid var(--line);padding:5px 10px;text-align:center}
 .matrix thead th{background:#f6f8fa;font-weight:600;font-size:12.5px}
@@ -74,7 +75,6 @@ background:#f6f8fa;list-style:none}
 .case[open]>summary{border-bottom:1px solid var(--line)}
 .case>summary h3{margin:0;font-size:14.5px;font-weight:600}
 .case>summary .right{margin-left:auto;color:var(--muted);font-size:12.5px}
-.evidence{display:grid;grid-template-columns:1fr 1fr;gap:0 28px}
 .badge{padding:1px 8px;border-radius:10px;font-size:11.5px;font-weight:700;
 text-transform:uppercase;letter-spacing:.03em}
 .body{padding:10px 14px 12px}
@@ -93,9 +93,16 @@ border-radius:4px}
 .diff .add{background:var(--pass-bg);color:#044f1e}
 .diff .hunk{color:#8250df}
 .diff span{display:block}
-.kv{font-size:12.5px}.kv td{padding:1px 14px 1px 0;vertical-align:top}
-.kv td:first-child{color:var(--muted);white-space:nowrap}
-.kv td:last-child{overflow-wrap:anywhere}
+/* Key/value lists (run facts, artifacts, provenance): keys are often long paths and values
+   sha256 digests. Values never break (a digest split over lines cannot be compared by eye);
+   paths break only after a separator (<wbr>), so a cell is never narrower than its words. */
+.kv{font-size:12.5px;width:100%;margin-top:10px}
+.kv td{padding:2px 16px 2px 0;vertical-align:top}
+.kv td:first-child{color:var(--muted)}
+.kv td:last-child{width:1%}
+.kv .digest{white-space:nowrap}
+.kv.files td:first-child,.kv.facts td:first-child{width:1%;white-space:nowrap}
+.kv.files td:last-child,.kv.facts td:last-child{width:auto}
 .timeline{max-width:100%;height:auto;display:block}
 .timeline text{font-size:11px;font-family:system-ui,sans-serif;fill:#1f2328}
 .timeline .tl-stage{text-anchor:end}
@@ -161,23 +168,54 @@ def _badge(verdict: Verdict) -> str:
     return f'<span class="badge v-{verdict.value}">{VERDICT_LABELS[verdict]}</span>'
 
 
-def _kv_table(rows: list[tuple[str, str]]) -> str:
+def _path(text: str) -> str:
+    """A path (or ``role:path`` key), escaped, breakable only after its separators."""
+    return _e(text).replace("/", "/<wbr>")
+
+
+def _kv_table(rows: list[tuple[str, str]], kind: str = "") -> str:
+    """Rows of (key HTML, value HTML)."""
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
-    return f'<table class="kv">{body}</table>'
+    return f'<table class="kv {kind}">{body}</table>'
 
 
-def _header(run: RunResult) -> str:
+def _digest(value: str) -> str:
+    return f'<span class="mono digest">{_e(value)}</span>'
+
+
+def _provenance_key(key: str, run_dir: Path) -> str:
+    """``role:/abs/path`` as the reader of this report wants it: paths inside the run directory
+    relative to it (where this page is), others whole; either breakable after a separator."""
+    role, sep, where = key.partition(":")
+    if sep and where.startswith("/"):
+        with contextlib.suppress(ValueError, OSError):
+            where = str(Path(where).resolve().relative_to(run_dir.resolve()))
+    return _path(f"{role}{sep}{where}" if sep else key)
+
+
+def _exit_meaning(run: RunResult) -> str:
+    """What the exit code says; a failed check also says how many cases were not judged."""
+    counts = run.counts()
+    unjudged = counts[Verdict.INFRA_ERROR] + counts[Verdict.NOT_RUN]
+    meaning = EXIT_MEANING[run.exit_code]
+    if run.exit_code is ExitCode.CHECK_FAILED and unjudged:
+        meaning += f"; {unjudged} not judged (infra error or not run)"
+    return meaning
+
+
+def _header(run: RunResult, run_dir: Path) -> str:
     code = run.exit_code
     tone = {ExitCode.OK: "pass", ExitCode.CHECK_FAILED: "fail"}.get(code, "infra_error")
     rows = [
-        ("Lab file", _mono(run.lab_file)),
+        ("Lab file", f'<span class="mono">{_path(run.lab_file)}</span>'),
         ("Started", _when(run.started)),
         ("Finished", _when(run.finished) + (" (interrupted)" if run.interrupted else "")),
     ]
     if run.finished is not None:
         rows.append(("Duration", _duration((run.finished - run.started).total_seconds())))
-    rows += [(_e(k), _mono(v)) for k, v in sorted(run.provenance.items())]
-    meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    provenance = [
+        (_provenance_key(k, run_dir), _digest(v)) for k, v in sorted(run.provenance.items())
+    ]
     counts = "".join(
         f'<span class="count v-{v.value}">{n} {VERDICT_LABELS[v]}</span>'
         for v, n in run.counts().items()
@@ -185,8 +223,9 @@ def _header(run: RunResult) -> str:
     return (
         '<section class="card"><div class="head"><div>'
         f'<h1>HIL run <span class="mono">{_e(run.run_id)}</span></h1>'
-        f'<dl class="meta">{meta}</dl></div>'
-        f'<div class="banner v-{tone}">exit {int(code)} — {EXIT_MEANING[code]}</div></div>'
+        f"{_kv_table(rows, 'facts')}</div>"
+        f'<div class="banner v-{tone}">exit {int(code)} — {_exit_meaning(run)}</div></div>'
+        f"{_kv_table(provenance, 'provenance')}"
         f'<div class="counts">{counts}</div></section>'
     )
 
@@ -217,8 +256,9 @@ def _matrix(run: RunResult) -> str:
             )
         rows.append(f"<tr><th>{_e(board)}</th>{''.join(cells)}</tr>")
     return (
-        f'<table class="matrix"><thead><tr><th>board \\ scenario</th>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        '<div class="matrix-wrap"><table class="matrix">'
+        f"<thead><tr><th>board \\ scenario</th>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -246,7 +286,7 @@ def _stage_summary(case: CaseResult) -> str:
     return f"all {len(case.stages)} stages reached" if case.stages else ""
 
 
-def _case(index: int, case: CaseResult, run_dir: Path) -> str:
+def _case(index: int, case: CaseResult, run_dir: Path, run_wide: dict[str, str]) -> str:
     facts = [f"started <b>{_when(case.started)}</b>", f"attempts <b>{case.attempts}</b>"]
     if case.expected_profile:
         facts.append(f"expected profile <b>{_e(case.expected_profile)}</b>")
@@ -270,14 +310,18 @@ def _case(index: int, case: CaseResult, run_dir: Path) -> str:
             parts.append(f"<h4>Last console lines: {_e(console)}</h4>")
             parts.append(f'<div class="console"><pre>{text}</pre></div>')
     files = [
-        (_e(role), f'<a class="mono" href="{escape(quote(path), quote=True)}">{_e(path)}</a>')
+        (_e(role), f'<a class="mono" href="{escape(quote(path), quote=True)}">{_path(path)}</a>')
         for role, path in sorted(case.artifacts.items())
     ]
-    provenance = [(_e(k), _mono(v)) for k, v in sorted(case.provenance.items())]
-    files_block = f"<div><h4>Artifacts</h4>{_kv_table(files)}</div>" if files else ""
-    prov_block = f"<div><h4>Provenance</h4>{_kv_table(provenance)}</div>" if provenance else ""
-    if files or provenance:
-        parts.append(f'<div class="evidence">{files_block}{prov_block}</div>')
+    provenance = [
+        (_provenance_key(k, run_dir), _digest(v))
+        for k, v in sorted(case.provenance.items())
+        if run_wide.get(k) != v  # the run's own facts are in the header
+    ]
+    if files:
+        parts.append(f"<h4>Artifacts</h4>{_kv_table(files, 'files')}")
+    if provenance:
+        parts.append(f"<h4>Provenance</h4>{_kv_table(provenance, 'provenance')}")
     # Passing cases start folded: the eye should land on what needs attention.
     fold = "" if case.verdict is Verdict.PASS else " open"
     return (
@@ -302,10 +346,10 @@ def render_html(run: RunResult, run_dir: Path, generated: datetime | None = None
     page = _PAGE.substitute(
         title=_e(f"hil run {run.run_id} — {counts or 'no cases'}"),
         css=_CSS,
-        header=_header(run),
+        header=_header(run, run_dir),
         matrix=_matrix(run) if run.cases else "<p>No cases ran.</p>",
         legend=_legend(),
-        cases="\n".join(_case(i, c, run_dir) for i, c in _by_severity(run.cases)),
+        cases="\n".join(_case(i, c, run_dir, run.provenance) for i, c in _by_severity(run.cases)),
         version=escape(__version__),
         generated=_when(generated or datetime.now(UTC)),
     )

@@ -1,13 +1,16 @@
 """junit.xml for CI: one testsuite per board, one testcase per board x scenario. A failed check
 is a <failure> carrying the diff, a broken lab an <error> carrying the console tail, a case not
-run is <skipped>; run and case provenance go into <properties>."""
+run is <skipped>; both failures and errors carry the consoles' last lines and the capture files
+in <system-out>; run and case provenance go into <properties>. Every ``time`` is wall-clock time:
+a suite's runs from its first case's start to its last case's end, the run's from start to
+finish, so boards checked in parallel do not add up to more time than the run took."""
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hil.report.tail import console_tails
@@ -59,6 +62,16 @@ def _infra_text(case: CaseResult, run_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def _system_out(case: CaseResult, run_dir: Path) -> str:
+    parts = []
+    for console, lines in console_tails(case, run_dir).items():
+        parts += [f"last lines of console {console}:", *lines, ""]
+    if case.artifacts:
+        parts.append("files (relative to this report):")
+        parts += [f"  {role}: {path}" for role, path in sorted(case.artifacts.items())]
+    return "\n".join(parts)
+
+
 def _testcase(suite: ET.Element, case: CaseResult, run_dir: Path) -> None:
     element = ET.SubElement(
         suite,
@@ -78,21 +91,32 @@ def _testcase(suite: ET.Element, case: CaseResult, run_dir: Path) -> None:
         error.text = _clean(_infra_text(case, run_dir))
     elif case.verdict is Verdict.NOT_RUN:
         ET.SubElement(element, "skipped", message=message)
+    if case.verdict in (Verdict.FAIL, Verdict.INFRA_ERROR):
+        ET.SubElement(element, "system-out").text = _clean(_system_out(case, run_dir))
 
 
-def _count_attrs(cases: list[CaseResult]) -> dict[str, str]:
+def _wall_time(cases: list[CaseResult]) -> float:
+    """From the first case's start to the last case's end."""
+    if not cases:
+        return 0.0
+    end = max(c.started + timedelta(seconds=c.duration_s) for c in cases)
+    return (end - min(c.started for c in cases)).total_seconds()
+
+
+def _count_attrs(cases: list[CaseResult], seconds: float) -> dict[str, str]:
     verdicts = [c.verdict for c in cases]
     return {
         "tests": str(len(cases)),
         "failures": str(verdicts.count(Verdict.FAIL)),
         "errors": str(verdicts.count(Verdict.INFRA_ERROR)),
         "skipped": str(verdicts.count(Verdict.NOT_RUN)),
-        "time": f"{sum(c.duration_s for c in cases):.3f}",
+        "time": f"{seconds:.3f}",
     }
 
 
 def render_junit(run: RunResult, run_dir: Path) -> bytes:
-    root = ET.Element("testsuites", name=f"hil run {run.run_id}", **_count_attrs(run.cases))
+    wall = (run.finished - run.started).total_seconds() if run.finished else _wall_time(run.cases)
+    root = ET.Element("testsuites", name=f"hil run {run.run_id}", **_count_attrs(run.cases, wall))
     by_board: dict[str, list[CaseResult]] = {}
     for case in run.cases:
         by_board.setdefault(case.board, []).append(case)
@@ -102,7 +126,7 @@ def render_junit(run: RunResult, run_dir: Path) -> bytes:
             "testsuite",
             name=board,
             timestamp=_timestamp(min(c.started for c in cases)),
-            **_count_attrs(cases),
+            **_count_attrs(cases, _wall_time(cases)),
         )
         _properties(suite, _run_properties(run))
         for case in cases:

@@ -1,6 +1,8 @@
 """The boot-stage timeline of one case as inline SVG: a row per stage, grouped into one lane per
-console, bars on a shared time axis coloured by how the stage ended. Hovering a bar shows its
-exact timings (SVG <title>), so no script is needed."""
+console, bars on a shared time axis coloured by how the stage ended. When a case needed more than
+one boot (or its boot failed), a first lane shows every attempt, so the time spent on retries is
+visible; the stages shown are the last attempt's, placed at its start on the case's clock.
+Hovering a bar shows its exact timings (SVG <title>), so no script is needed."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import math
 from collections.abc import Callable
 from html import escape
 
-from hil.results import CaseResult, StageStatus, StageTiming
+from hil.results import BootOutcome, BootRecord, CaseResult, StageStatus, StageTiming
 from hil.terminal import neutralise
 
 WIDTH = 1100
@@ -42,11 +44,49 @@ def _seconds(value: float) -> str:
     return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
 
+OUTCOME_COLOURS = {
+    BootOutcome.BOOTED: STATUS_COLOURS[StageStatus.OK],
+    BootOutcome.INFRA_ERROR: STATUS_COLOURS[StageStatus.TIMEOUT],
+    BootOutcome.PANIC: STATUS_COLOURS[StageStatus.PANIC],
+}
+ATTEMPTS_LANE = "boot attempts"
+
+
+def _stage_offset(case: CaseResult) -> float:
+    """Where the last boot attempt (the one the stages describe) started on the case's clock."""
+    return case.boots[-1].start_s if case.boots else 0.0
+
+
+def _shows_attempts(case: CaseResult) -> bool:
+    return len(case.boots) > 1 or any(b.outcome is not BootOutcome.BOOTED for b in case.boots)
+
+
 def _axis_end(case: CaseResult) -> float:
-    times = [case.duration_s]
+    offset = _stage_offset(case)
+    times = [case.duration_s, *(b.end_s for b in case.boots)]
     for s in case.stages:
-        times += [t for t in (s.start_s, s.end_s) if t is not None]
+        times += [t + offset for t in (s.start_s, s.end_s) if t is not None]
     return max(max(times), 0.001)
+
+
+def _attempt_bar(boot: BootRecord, y: float, x_of: Callable[[float], float]) -> list[str]:
+    colour = OUTCOME_COLOURS[boot.outcome]
+    mid = y + ROW_H / 2
+    x0, x1 = x_of(boot.start_s), x_of(boot.end_s)
+    width = max(x1 - x0, 1.5)
+    span = _seconds(boot.end_s - boot.start_s)
+    outcome = boot.outcome.value.replace("_", " ")
+    where = f" at {boot.stopped_at}" if boot.stopped_at else ""
+    tip = f"attempt {boot.number}: {outcome}{where} after {span}" + (
+        f": {boot.error}" if boot.error else ""
+    )
+    return [
+        f'<text x="{LABEL_W - 8}" y="{mid + 4:.1f}" class="tl-stage">attempt {boot.number}</text>',
+        f'<rect x="{x0:.1f}" y="{mid - BAR_H / 2:.1f}" width="{width:.1f}" height="{BAR_H}" '
+        f'rx="2" fill="{colour}" class="tl-attempt"><title>{_e(tip)}</title></rect>',
+        f'<text x="{x0 + width + 4:.1f}" y="{mid + 4:.1f}" class="tl-note">'
+        f"{_e(f'{outcome}{where}, {span}')}</text>",
+    ]
 
 
 def _lanes(stages: list[StageTiming]) -> dict[str, list[StageTiming]]:
@@ -56,15 +96,17 @@ def _lanes(stages: list[StageTiming]) -> dict[str, list[StageTiming]]:
     return lanes
 
 
-def _bar(stage: StageTiming, y: float, x_of: Callable[[float], float], t_end: float) -> list[str]:
+def _bar(
+    stage: StageTiming, y: float, x_of: Callable[[float], float], t_end: float, offset: float
+) -> list[str]:
     colour = STATUS_COLOURS[stage.status]
     mid = y + ROW_H / 2
     if stage.start_s is None:
         return [
             f'<text x="{LABEL_W + 4}" y="{mid + 4:.1f}" class="tl-note">not reached</text>',
         ]
-    end = stage.end_s if stage.end_s is not None else t_end
-    x0, x1 = x_of(stage.start_s), x_of(end)
+    end = stage.end_s if stage.end_s is not None else t_end - offset
+    x0, x1 = x_of(stage.start_s + offset), x_of(end + offset)
     width = max(x1 - x0, 1.5)
     span = end - stage.start_s
     if stage.status is StageStatus.OK:
@@ -98,8 +140,10 @@ def render_timeline(case: CaseResult) -> str:
         return LABEL_W + plot_w * t / t_axis
 
     lanes = _lanes(case.stages)
-    rows_h = sum(len(stages) * ROW_H for stages in lanes.values())
-    height = AXIS_H + rows_h + LANE_GAP * len(lanes) + 4
+    attempts = case.boots if _shows_attempts(case) else []
+    offset = _stage_offset(case)
+    rows_h = sum(len(stages) * ROW_H for stages in lanes.values()) + len(attempts) * ROW_H
+    height = AXIS_H + rows_h + LANE_GAP * (len(lanes) + bool(attempts)) + 4
     out = [
         f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
         f'height="{height}" role="img" '
@@ -124,19 +168,31 @@ def render_timeline(case: CaseResult) -> str:
         )
         tick += step
     y = 2.0
+    if attempts:
+        out.append(
+            f'<g class="tl-attempts"><rect x="0" y="{y:.1f}" width="{WIDTH}" '
+            f'height="{len(attempts) * ROW_H}" class="tl-lane-b"/>'
+            f'<text x="6" y="{y + 12:.1f}" class="tl-console">{ATTEMPTS_LANE}</text>'
+        )
+        for boot in attempts:
+            out += _attempt_bar(boot, y, x_of)
+            y += ROW_H
+        out.append("</g>")
+        y += LANE_GAP
     for index, (console, stages) in enumerate(lanes.items()):
         lane_h = len(stages) * ROW_H
         shade = "tl-lane-a" if index % 2 == 0 else "tl-lane-b"
         out.append(
             f'<rect x="0" y="{y:.1f}" width="{WIDTH}" height="{lane_h}" class="{shade}"/>'
-            f'<text x="6" y="{y + 12:.1f}" class="tl-console">{_e(console)}</text>'
+            # A stage that never showed up was seen on no console.
+            f'<text x="6" y="{y + 12:.1f}" class="tl-console">{_e(console or "not seen")}</text>'
         )
         for stage in stages:
             out.append(
                 f'<text x="{LABEL_W - 8}" y="{y + ROW_H / 2 + 4:.1f}" class="tl-stage">'
                 f"{_e(stage.name)}</text>"
             )
-            out += _bar(stage, y, x_of, t_end)
+            out += _bar(stage, y, x_of, t_end, offset)
             y += ROW_H
         y += LANE_GAP
     out.append("</svg>")

@@ -45,7 +45,7 @@ def qemu_lab(directory: Path, extra: str = "") -> Path:
 
 def run_cases(lab: Path, *argv: str) -> tuple[int, dict[str, dict]]:
     code = main(["run", "--lab", str(lab), "--board", "qemu0", *argv])
-    (run_dir,) = (lab.parent / "results").iterdir()
+    run_dir = (lab.parent / "results" / "latest").resolve()
     cases = json.loads((run_dir / "summary.json").read_text())["run"]["cases"]
     return code, {c["scenario"]: {**c, "dir": run_dir} for c in cases}
 

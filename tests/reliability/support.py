@@ -101,7 +101,7 @@ def hil_run(
     t0 = time.monotonic()
     code = main(argv)
     seconds = time.monotonic() - t0
-    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     return Outcome(code, seconds, summary, run_dir)
 

@@ -46,7 +46,11 @@ def start_run(lab: Path, results: Path, log: Path, *args: str) -> subprocess.Pop
 
 def case_dir(results: Path, board: str) -> Path:
     """The (single) run's directory for ``board`` once the runner made it."""
-    runs = [p for p in results.iterdir() if p.is_dir()] if results.exists() else []
+    runs = (
+        [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
+        if results.exists()
+        else []
+    )
     return runs[0] / board if runs else results / "-" / board
 
 
