@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hil.ffa.abi import V1_0, V1_1, V1_2, FfaVersion
+from hil.ffa.abi import V1_0, V1_1, V1_2, FfaVersion, FunctionId
 from hil.ffa.errors import FfaFormatError
 from hil.ffa.reply import FfaReply
 from hil.ffa.spmc import COUNT_FLAG, PAGE_SIZE
@@ -136,6 +136,12 @@ def rx_dump_size(reply: FfaReply, guest_version: FfaVersion) -> int:
     return min(PAGE_SIZE, reply.w2 * size)
 
 
+def dumps_rx(query: ProbeQuery, reply: FfaReply) -> bool:
+    """Whether the probe prints an RX dump and releases the buffer after this answer: a list
+    query answered FFA_SUCCESS_32 (what firmware/probe/probe.c tests)."""
+    return reply.w0 == FunctionId.SUCCESS_32 and not query.count_only
+
+
 def run_plan(plan: ProbePlan, endpoint: FfaEndpoint) -> ProbeTranscript:
     """What a probe executing ``plan`` against ``endpoint`` reports. The probe zeroes its RX page
     before each query, so bytes the endpoint did not write read back as zero."""
@@ -144,7 +150,7 @@ def run_plan(plan: ProbePlan, endpoint: FfaEndpoint) -> ProbeTranscript:
     transcript.rxtx_map = endpoint.rxtx_map()
     for query in plan.queries:
         reply = endpoint.partition_info_get(query.uuid, query.flags)
-        if not reply.ok or query.count_only:
+        if not dumps_rx(query, reply):
             transcript.partinfo.append(
                 PartinfoAnswer(query, FfaReply(reply.w0, reply.w2, reply.w3))
             )
@@ -224,47 +230,121 @@ def parse_probe_line(text: str) -> tuple[str, dict[str, str]] | None:
 
 
 class TranscriptBuilder:
-    """Rebuilds a :class:`ProbeTranscript` from probe lines as they arrive."""
+    """Rebuilds a :class:`ProbeTranscript` from probe lines as they arrive. A line out of the
+    order the probe prints (firmware/probe/probe.c) raises FfaFormatError: the probe never does
+    that, so lines were lost, damaged or spliced on the console; ``incomplete`` says whether a
+    finished transcript lacks lines its own ``begin`` announced."""
 
     def __init__(self) -> None:
         self.transcript = ProbeTranscript()
         self.began = False
+        self._declared: tuple[int, int] | None = None  # (versions, queries) from "begin"
         self._rx: dict[int, bytearray] = {}
 
     def feed(self, kind: str, fields: dict[str, str]) -> None:
         t = self.transcript
         try:
+            if t.complete:
+                raise ValueError("after the end line")
             if kind == "begin":
+                if self.began or t.error is not None:
+                    raise ValueError("a second begin: two probe runs in one boot")
                 self.began = True
-            elif kind == "version":
-                t.versions.append(
-                    (FfaVersion.from_word(int(fields["req"], 16)), int(fields["w0"], 16))
-                )
-            elif kind == "rxtx_map":
-                t.rxtx_map = FfaReply(int(fields["w0"], 16), int(fields["w2"], 16))
-            elif kind == "partinfo":
-                query = ProbeQuery(_uuid.UUID(fields["uuid"]), int(fields["flags"], 16))
-                reply = FfaReply(*(int(fields[k], 16) for k in ("w0", "w2", "w3")))
-                t.partinfo.append(PartinfoAnswer(query, reply))
-            elif kind == "rx":
-                self._rx.setdefault(int(fields["q"]), bytearray()).extend(
-                    bytes.fromhex(fields["hex"])
-                )
-                self._attach_rx(int(fields["q"]))
-            elif kind == "rx_release":
-                index = int(fields["q"])
-                answer = t.partinfo[index]
-                release = FfaReply(int(fields["w0"], 16), int(fields["w2"], 16))
-                t.partinfo[index] = PartinfoAnswer(answer.query, answer.reply, release)
+                self._declared = (int(fields["versions"]), int(fields["queries"]))
             elif kind == "error":
+                if self.began:
+                    raise ValueError("after the begin line")
                 t.error = fields["reason"]
             elif kind == "end":
                 t.complete = True
+            elif not self.began:
+                raise ValueError("before the begin line")
             else:
-                # A kind the probe never prints: the line was damaged on its way here.
-                raise ValueError(f"unknown kind {kind!r}")
+                self._answer(kind, fields)
         except (KeyError, ValueError, IndexError) as exc:
             raise FfaFormatError(f"malformed {PREFIX} {kind} line: {exc}") from exc
+
+    def _answer(self, kind: str, fields: dict[str, str]) -> None:
+        t = self.transcript
+        assert self._declared is not None
+        versions, queries = self._declared
+        if kind == "version":
+            if t.rxtx_map is not None or len(t.versions) >= versions:
+                raise ValueError(f"more than the {versions} announced or after rxtx_map")
+            t.versions.append((FfaVersion.from_word(int(fields["req"], 16)), int(fields["w0"], 16)))
+        elif kind == "rxtx_map":
+            if t.rxtx_map is not None or len(t.versions) != versions:
+                raise ValueError(f"after {len(t.versions)} of {versions} version lines")
+            t.rxtx_map = FfaReply(int(fields["w0"], 16), int(fields["w2"], 16))
+        elif kind == "partinfo":
+            if (
+                t.rxtx_map is None
+                or int(fields["q"]) != len(t.partinfo)
+                or len(t.partinfo) >= queries
+            ):
+                raise ValueError(f"q={fields['q']} after {len(t.partinfo)} of {queries} answers")
+            if (hole := self._answer_hole()) is not None:
+                raise ValueError(hole)
+            query = ProbeQuery(_uuid.UUID(fields["uuid"]), int(fields["flags"], 16))
+            reply = FfaReply(*(int(fields[k], 16) for k in ("w0", "w2", "w3")))
+            t.partinfo.append(PartinfoAnswer(query, reply))
+        elif kind == "rx":
+            index, rx = self._current(fields), self._rx.setdefault(int(fields["q"]), bytearray())
+            if int(fields["off"], 16) != len(rx):
+                raise ValueError(f"off={fields['off']} after {len(rx)} bytes")
+            rx.extend(bytes.fromhex(fields["hex"]))
+            self._attach_rx(index)
+        elif kind == "rx_release":
+            index = self._current(fields)
+            answer = t.partinfo[index]
+            release = FfaReply(int(fields["w0"], 16), int(fields["w2"], 16))
+            t.partinfo[index] = PartinfoAnswer(answer.query, answer.reply, release)
+        else:
+            # A kind the probe never prints: the line was damaged on its way here.
+            raise ValueError(f"unknown kind {kind!r}")
+
+    def _current(self, fields: dict[str, str]) -> int:
+        """The answer an rx/rx_release line belongs to: the last one printed, a list query
+        that succeeded and whose buffer is not released yet."""
+        index = int(fields["q"])
+        if index != len(self.transcript.partinfo) - 1:
+            raise ValueError(f"q={index} is not the answer in progress")
+        answer = self.transcript.partinfo[index]
+        if not dumps_rx(answer.query, answer.reply) or answer.release is not None:
+            raise ValueError(f"q={index} has no RX buffer to dump or release")
+        return index
+
+    def incomplete(self) -> str | None:
+        """Why the lines fed so far are not a whole probe run, or None: the counts its begin
+        line announced, an RX dump and a release after each successful list query, the end."""
+        t = self.transcript
+        if t.error is not None:
+            return None if t.complete else f"no {PREFIX} end line"
+        if self._declared is None:
+            return f"no {PREFIX} begin line"
+        versions, queries = self._declared
+        if len(t.versions) != versions:
+            return f"{len(t.versions)} of {versions} version lines"
+        if t.rxtx_map is None:
+            return "no rxtx_map line"
+        if len(t.partinfo) != queries:
+            return f"{len(t.partinfo)} of {queries} partinfo lines"
+        if (hole := self._answer_hole()) is not None:
+            return hole
+        return None if t.complete else f"no {PREFIX} end line"
+
+    def _answer_hole(self) -> str | None:
+        """What the last partinfo answer lacks: its whole RX dump and its release."""
+        t = self.transcript
+        if not t.partinfo or not dumps_rx(t.partinfo[-1].query, t.partinfo[-1].reply):
+            return None
+        index, answer = len(t.partinfo) - 1, t.partinfo[-1]
+        size = rx_dump_size(answer.reply, t.versions[-1][0] if t.versions else V1_1)
+        if len(answer.reply.rx) != size:
+            return f"q={index}: {len(answer.reply.rx)} of {size} RX bytes"
+        if answer.release is None:
+            return f"q={index}: no rx_release line"
+        return None
 
     def _attach_rx(self, index: int) -> None:
         answer = self.transcript.partinfo[index]

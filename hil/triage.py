@@ -16,19 +16,18 @@ from typing import Any, BinaryIO
 
 from hil.xen.log import (
     CHUNK_SIZE,
+    TFA_BANNER,
     XEN_MESSAGE_LINES,
     ConsoleLine,
     Event,
     LogParser,
     MessageKey,
-    Stage,
     XenMessage,
     parse_stream,
+    starts_boot,
 )
 
 K = MessageKey
-# TF-A's first line on every cold boot: a new boot starts here, before Xen's banner.
-TFA_BANNER = "Booting Trusted Firmware"
 MARKERS = (XEN_MESSAGE_LINES, TFA_BANNER.encode())  # the lines triage reads
 
 # Init failures a firmware must not cause; each is reported with its line.
@@ -181,7 +180,7 @@ class Triage:
         boot = self.last
         started = boot.xen_version is not None or boot.ffa_lines > 0
         if isinstance(event, ConsoleLine):
-            if event.stage is Stage.TFA and event.text.startswith(TFA_BANNER) and started:
+            if starts_boot(event) and started:
                 self.boots.append(Boot(first_line=line))
             return
         if not isinstance(event, XenMessage):

@@ -13,6 +13,7 @@ from hil.probe import (
     PartinfoAnswer,
     ProbePlan,
     ProbeQuery,
+    TranscriptBuilder,
     format_transcript,
     parse_probe_line,
     parse_transcript,
@@ -81,6 +82,45 @@ def test_transcript_lines_round_trip_through_the_parser():
     assert lines[0] == "HILPROBE begin versions=4 queries=8 el=2"
     assert lines[-1] == "HILPROBE end"
     assert parse_transcript(["(XEN) noise", *(f"(d0) {line}" for line in lines)]) == transcript
+
+
+def _hole(lines: list[str]) -> str | None:
+    """Why ``lines`` are not one whole probe run (as hil.case judges them), or None."""
+    builder = TranscriptBuilder()
+    try:
+        for line in lines:
+            parsed = parse_probe_line(line)
+            if parsed:
+                builder.feed(*parsed)
+    except FfaFormatError as exc:
+        return str(exc)
+    return builder.incomplete()
+
+
+def _whole_run() -> list[str]:
+    plan = ProbePlan.standard(V1_1, [UUID_A, UUID_B])
+    transcript = run_plan(plan, DirectSpmc(config()))
+    return list(format_transcript(transcript, plan, exception_level=1))
+
+
+def test_a_whole_probe_run_has_no_hole():
+    assert _hole(_whole_run()) is None
+    assert _hole(["HILPROBE error bad-plan", "HILPROBE end"]) is None
+
+
+def test_any_one_lost_or_repeated_probe_line_is_noticed():
+    """A line whose mark was damaged vanishes from the transcript: what is left must not read as
+    a (different) whole run, or a lost line would be blamed on the firmware."""
+    lines = _whole_run()
+    assert len(lines) > 20
+    for i in range(len(lines)):
+        assert _hole(lines[:i] + lines[i + 1 :]) is not None, f"line {i} lost: {lines[i]}"
+        assert _hole(lines[: i + 1] + lines[i:]) is not None, f"line {i} repeated: {lines[i]}"
+
+
+def test_two_probe_runs_spliced_are_noticed():
+    lines = _whole_run()
+    assert "second begin" in (_hole(lines[:5] + lines) or "")
 
 
 def test_rx_dump_is_zero_padded_to_what_the_reply_claims():

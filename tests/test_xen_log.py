@@ -19,6 +19,7 @@ from hil.xen.log import (
     identify,
     parse_bytes,
     parse_capture_line,
+    starts_boot,
 )
 from hil.xen.messages import MESSAGES
 from hil.xen.messages import identify as catalogue_identify
@@ -146,6 +147,34 @@ def test_a_guest_printing_xen_text_is_not_a_xen_event(domain):
     assert [type(e) for e in events] == [ConsoleLine]
     assert (events[0].stage, events[0].domain) == (Stage.GUEST, domain)
     assert events[0].text == "ffa: Failed to cache SP list"
+
+
+@pytest.mark.parametrize(
+    ("line", "domain"),
+    [
+        ("(d1) (XEN) ffa: Secure partition with id 0x0011 cannot be used", 1),
+        ("(XEN) DOM2: ffa: Secure partition with id 0x0011 cannot be used", 2),
+        ("(XEN) [    4.000000] DOM3: (XEN) ffa: Failed to cache SP list", 3),
+        ("\xff\xfe(d4) (XEN) Panic on CPU 0:", 4),  # noise glued in front changes nothing
+        ("noise(XEN) DOM5: ARM FF-A Mediator version 1.2", 5),
+    ],
+)
+def test_relayed_guest_output_is_never_a_xen_message_whatever_it_holds(line, domain):
+    [event] = parse_bytes(line.encode("latin-1") + b"\r\n")
+    assert isinstance(event, ConsoleLine)
+    assert (event.stage, event.domain) == (Stage.GUEST, domain)
+
+
+def test_a_guest_relayed_probe_line_belongs_to_the_guest():
+    lines = b"(XEN) DOM1: HILPROBE end\n\xff(d2) HILPROBE end\n"
+    assert [(type(e), e.domain) for e in parse_bytes(lines)] == [(ProbeLine, 1), (ProbeLine, 2)]
+
+
+def test_noise_glued_in_front_of_the_tf_a_banner_still_starts_a_boot():
+    [event] = parse_bytes(b"\xff\x00garbageNOTICE:  Booting Trusted Firmware\r\n")
+    assert starts_boot(event) and event.raw.startswith("\ufffdgarbage")
+    [guest] = parse_bytes(b"(d1) NOTICE:  Booting Trusted Firmware\r\n")
+    assert not starts_boot(guest)
 
 
 def test_probe_lines_from_dom0_and_from_other_domains():

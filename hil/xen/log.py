@@ -154,7 +154,14 @@ def parse_capture_line(line: str) -> CaptureLine | None:
 
 _TS = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\]"
 _XEN = re.compile(rf"\(XEN\)(?: {_TS})?(?: |$)")
-_GUEST = re.compile(rf"\(d(\d+)\)(?: {_TS})?(?: |$)")
+# Xen's console prefixes: its own "(XEN) [stamp] ", or "(dN) [stamp] " for guest N's console_io.
+_PREFIX = re.compile(rf"\(XEN\)(?: {_TS})?(?: |$)|\(d(\d+)\)(?: {_TS})?(?: |$)")
+# After "(XEN) ": a dom0less guest's console (vpl011) as Xen relays it.
+_DOM = re.compile(r"DOM(\d+): ")
+# Where a relayed guest line starts, as a regex fragment (no groups) for patterns over raw text.
+RELAY_PREFIX = r"\(d\d+\)|\(XEN\)(?: \[[^\]\n]*\])? DOM\d+: "
+# TF-A's first line on every cold boot: a boot starts here.
+TFA_BANNER = "Booting Trusted Firmware"
 _TFA = re.compile(r"(NOTICE|INFO|WARNING|ERROR|VERBOSE): +")
 _SPMC = re.compile(r"SPMC: |[IDEWF]/TC: ")
 _LINUX = re.compile(r"\[\s*\d+\.\d+\] ")
@@ -185,38 +192,72 @@ def identify(body: str) -> tuple[MessageKey, dict[str, int | str], Level] | None
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class XenPrefix:
+    """Xen's console prefix on a line: where it is and whose text follows it."""
+
+    start: int  # > 0: other output glued in front (no newline between them on the wire)
+    end: int  # where the text after the prefix starts
+    domain: int | None  # None: Xen's own line; N: guest N's output, relayed by Xen
+    stamp: XenTimestamp | None
+
+
+def xen_prefix(text: str) -> XenPrefix | None:
+    """The first of Xen's console prefixes in ``text``: ``(XEN) `` for Xen's own line, ``(dN) ``
+    or ``(XEN) DOMn: `` for guest N's output Xen relays (console_io, a dom0less guest's vpl011).
+    The first prefix decides whose line it is, so whatever a guest prints (``(XEN) ...``, a
+    panic, a probe line) stays the guest's, and noise glued in front changes nothing."""
+    match = _PREFIX.search(text)
+    if match is None:
+        return None
+    if match[2] is not None:
+        stamp = XenTimestamp(match[3].strip()) if match[3] else None
+        return XenPrefix(match.start(), match.end(), int(match[2]), stamp)
+    stamp = XenTimestamp(match[1].strip()) if match[1] else None
+    if dom := _DOM.match(text, match.end()):
+        return XenPrefix(match.start(), dom.end(), int(dom[1]), stamp)
+    return XenPrefix(match.start(), match.end(), None, stamp)
+
+
+def starts_boot(event: Event) -> bool:
+    """Whether ``event`` is TF-A's cold-boot banner: where a boot begins."""
+    return (
+        isinstance(event, ConsoleLine)
+        and event.stage is Stage.TFA
+        and event.text.startswith(TFA_BANNER)
+    )
+
+
 def parse_line(text: str, line: int, console: str) -> Event:
     """The event for one sanitised line without its line ending."""
     host_time = None
     if text[:1].isdigit() and (capture := parse_capture_line(text)) is not None:
         host_time, console, text = capture.host_time, capture.console, capture.text
     common = {"line": line, "raw": text, "console": console, "host_time": host_time}
-    if (match := _XEN.match(text)) is None and (glued := text.find("(XEN) ", 1)) > 0:
-        # Output glued in front of a Xen line (no newline between them on the wire, e.g. a
-        # burst or another CPU): a catalogue message is still read from its prefix on, as the
-        # triage fast path and probe lines do; anything else stays the line it appears to be.
-        match = _XEN.match(text, glued)
-        if match is not None and identify(text[match.end() :]) is None:
-            match = None
-    if match:
-        body = text[match.end() :]
-        stamp = XenTimestamp(match[1].strip()) if match[1] else None
-        if (found := identify(body)) is not None:
-            key, values, level = found
-            return XenMessage(**common, xen_time=stamp, key=key, fields=dict(values), level=level)
-        return ConsoleLine(**common, xen_time=stamp, stage=Stage.XEN, text=body)
-    if match := _GUEST.match(text):
-        body = text[match.end() :]
-        stamp = XenTimestamp(match[2].strip()) if match[2] else None
-        domain = int(match[1])
+    prefix = xen_prefix(text)
+    if prefix is not None and prefix.domain is not None:
+        body, stamp, domain = text[prefix.end :], prefix.stamp, prefix.domain
         if (probe := parse_probe_line(body)) is not None:
             kind, fields = probe
             return ProbeLine(**common, xen_time=stamp, domain=domain, kind=kind, fields=fields)
         return ConsoleLine(**common, xen_time=stamp, stage=Stage.GUEST, text=body, domain=domain)
+    if prefix is not None:
+        body, stamp = text[prefix.end :], prefix.stamp
+        if (found := identify(body)) is not None:
+            # Also with output glued in front (a burst, another CPU): the message is whole from
+            # its prefix on, as the triage fast path and probe lines read it.
+            key, values, level = found
+            return XenMessage(**common, xen_time=stamp, key=key, fields=dict(values), level=level)
+        if prefix.start == 0:
+            return ConsoleLine(**common, xen_time=stamp, stage=Stage.XEN, text=body)
+        # Anything else after glued output stays the line it appears to be.
     if (probe := parse_probe_line(text)) is not None:
         return ProbeLine(**common, domain=0, kind=probe[0], fields=probe[1])
     if match := _TFA.match(text):
         return ConsoleLine(**common, stage=Stage.TFA, text=text[match.end() :], level=match[1])
+    if (banner := text.find(TFA_BANNER)) > 0:
+        # Noise glued in front of the banner must not merge two boots into one.
+        return ConsoleLine(**common, stage=Stage.TFA, text=text[banner:])
     if match := _SPMC.match(text):
         return ConsoleLine(**common, stage=Stage.SPMC, text=text[match.end() :])
     if match := _LINUX.match(text):
