@@ -79,7 +79,7 @@ def real_lab(directory: Path, name: str, **extra: Any) -> Path:
 
 def run(lab: Path, *argv: str) -> tuple[int, Path, dict[str, dict[str, Any]]]:
     code = main(["run", "--lab", str(lab), *argv])
-    (run_dir,) = (lab.parent / "results").iterdir()
+    run_dir = (lab.parent / "results" / "latest").resolve()
     cases = json.loads((run_dir / "summary.json").read_text())["run"]["cases"]
     return code, run_dir, {c["scenario"]: c for c in cases}
 
