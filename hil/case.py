@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.atomic import atomic_write
+from hil.boards.platform import bundle_for_board
 from hil.boot import (
     BootAttempt,
     BootProgress,
@@ -21,13 +22,11 @@ from hil.boot import (
     boot,
 )
 from hil.boot import StageStatus as BootStageStatus
-from hil.bundle import bundle_for_board
 from hil.compare import Observation, compare
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.errors import InfraError
 from hil.ffa.errors import FfaFormatError
 from hil.lab import NO_HYPERVISOR, profile_label
-from hil.power import LaunchedBoard
 from hil.probe import MARK, TranscriptBuilder
 from hil.results import (
     DIFF_ROLE,
@@ -89,7 +88,7 @@ def run_case(
 
     # Consoles of a board that exists only while powered (an emulator hil launches) connect when
     # it comes up; any other board's must be there before it boots.
-    connect_now = not isinstance(session.power, LaunchedBoard)
+    connect_now = session.launched is None or not session.launched.consoles_need_power
     try:
         bundle = bundle_for_board(scenario, board, case_dir / "bundle")
         provenance.update(bundle.provenance())

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hil.backend import BackendSpec, Registry
+from hil.boards import LAUNCHED, launched_kind
 from hil.config import ConfigTable, display_path
 from hil.console import ReconnectPolicy
 from hil.deploy import DEPLOY, Deployer
@@ -192,10 +193,10 @@ def _backend(
         )
     sub = table.table(key)
     kind = sub.get("backend", str)
-    if kind not in registry:
+    if kind not in registry and kind not in LAUNCHED:
+        known = sorted({*registry.names(), *LAUNCHED})
         raise sub.error(
-            "backend",
-            f"unknown {registry.what} back-end {kind!r} (known: {', '.join(registry.names())})",
+            "backend", f"unknown {registry.what} back-end {kind!r} (known: {', '.join(known)})"
         )
     return BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
 
@@ -407,6 +408,7 @@ def _board(
         if key not in raw and fallback is None:
             raise t.error(key, f"missing (board type '{type_name}' has no default)")
         backends[key] = _backend(t, key, registry, name, fallback)
+    backends["deploy"] = _launched_deploy(t, raw, backends["power"], backends["deploy"])
     place, coordinator, console_resources = _place(t, btype, lab_coordinator)
     xen_image, xen_src, xen_kconfig, dom0_vcpus = _xen(t)
     return BoardConfig(
@@ -429,6 +431,30 @@ def _board(
         xen_dom0_vcpus=dom0_vcpus,
         offline_after=_at_least_one(t, "offline_after", lab_offline_after),
     )
+
+
+def _launched_deploy(
+    t: ConfigTable, raw: Mapping[str, Any], power: BackendSpec, deploy: BackendSpec
+) -> BackendSpec:
+    """A board hil launches deploys to the process it launches: its deploy table, if given,
+    names the same kind; left out, it is that kind (not the board type's default)."""
+    launched = launched_kind(power.kind, power.data)
+    if launched is None:
+        if deploy.kind in LAUNCHED and deploy.kind not in DEPLOY:
+            raise t.error(
+                "deploy.backend", f"deploy back-end {deploy.kind!r} needs power back-end "
+                f"{deploy.kind!r} (hil launches such a board and deploys to it)"
+            )  # fmt: skip
+        return deploy
+    if "deploy" not in raw:
+        return BackendSpec(power.source, power.where, "deploy.", {}, power.board, launched)
+    if deploy.kind != launched:
+        raise t.error(
+            "deploy.backend",
+            f"a board hil launches ({launched!r}) deploys to it: use "
+            f'deploy = {{ backend = "{launched}" }} or leave deploy out, not {deploy.kind!r}',
+        )
+    return deploy
 
 
 def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int]:

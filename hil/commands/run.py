@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hil.bundle import prepare_board
+from hil.boards.platform import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.errors import UsageError
 from hil.progress import ProgressPrinter
