@@ -4,6 +4,7 @@ the board printed, and compare it with what the oracle says the expected Xen pro
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from hil.probe import MARK, TranscriptBuilder
 from hil.results import (
     DIFF_ROLE,
     EVENTS_ROLE,
+    PROCESS_LOG_ROLE,
     BootOutcome,
     BootRecord,
     CaseResult,
@@ -66,6 +68,7 @@ def run_case(
     started, t0 = datetime.now(UTC), time.monotonic()
 
     def result(verdict: Verdict, message: str, **extra: Any) -> CaseResult:
+        _keep_process_log(session, case_dir)
         return CaseResult(
             board=board.name,
             scenario=scenario.name,
@@ -257,6 +260,22 @@ def _boots(attempts: Sequence[BootAttempt], case_started: datetime) -> list[Boot
     return records
 
 
+PROCESS_LOG = "process.log"
+
+
+def _keep_process_log(session: BoardSession, case_dir: Path) -> None:
+    """A copy of the launched board's own log as it is now (an emulator's complaints explain
+    an infra error its consoles cannot), beside the case's console captures."""
+    log = session.launched.process_log() if session.launched is not None else None
+    if log is None:
+        return
+    try:
+        case_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, case_dir / PROCESS_LOG)
+    except OSError:
+        pass  # never started (nothing to keep): the case's message says why
+
+
 def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[str, str]:
     found = {
         console_role(name, kind): case_dir / f"{name}.{kind}"
@@ -265,4 +284,5 @@ def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[s
     }
     found[EVENTS_ROLE] = case_dir / "events.json"
     found[DIFF_ROLE] = case_dir / "diff.txt"
+    found[PROCESS_LOG_ROLE] = case_dir / PROCESS_LOG
     return {role: str(p.relative_to(run_dir)) for role, p in found.items() if p.exists()}
