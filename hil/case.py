@@ -123,7 +123,12 @@ def run_case(
         "provenance": provenance,
     }
     if booted.status is BootStatus.INFRA:
-        return result(Verdict.INFRA_ERROR, booted.error or "board did not boot", **common)
+        error = booted.error or "board did not boot"
+        # A launched board that died explains the silence its consoles can only show.
+        died = session.launched.failure() if session.launched is not None else None
+        if died:
+            error = f"board '{board.name}': {died} (boot: {error})"
+        return result(Verdict.INFRA_ERROR, error, **common)
     if booted.status is BootStatus.PANIC:
         return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
 

@@ -24,13 +24,14 @@ from typing import Protocol
 LAUNCHED: Mapping[str, tuple[str, str]] = {
     "virtual": ("hil.boards.virtual", "virtual board"),
     "qemu": ("hil.boards.qemu", "QEMU"),
+    "fvp": ("hil.boards.fvp", "FVP"),
 }
 # Options of a virtual board's table that name a board running elsewhere (attach, not launch).
 VIRTUAL_ATTACH_OPTIONS = frozenset({"control", "port_file"})
 
 # Board types whose bundles carry firmware images hil builds, by module: its ``prepare(board)``
 # and ``bundle(scenario, board, directory)``.
-IMAGES: Mapping[str, str] = {"qemu-virt": "hil.boards.qemu"}
+IMAGES: Mapping[str, str] = {"qemu-virt": "hil.boards.qemu", "fvp-base-revc": "hil.boards.fvp"}
 
 
 def launched_kind(kind: str, options: Mapping[str, object]) -> str | None:
@@ -65,3 +66,4 @@ class LaunchedBoard(Protocol):
     def reset(self) -> None: ...  # a fresh start of the process on the deployed bundle
     def close(self) -> None: ...
     def process_log(self) -> Path | None: ...  # the process's own output (not its consoles)
+    def failure(self) -> str | None: ...  # why the process ended on its own, None while it runs

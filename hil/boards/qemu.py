@@ -115,6 +115,12 @@ class QemuBoard:
     def process_log(self) -> Path | None:
         return self.workdir / "qemu.log"
 
+    def failure(self) -> str | None:
+        machine = self._machine
+        if machine is None or machine.running:
+            return None
+        return f"QEMU exited; see {self.process_log()}"
+
 
 def launcher(board: BoardConfig, workdir: Path) -> QemuBoard:
     spec = board.power

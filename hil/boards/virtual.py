@@ -118,6 +118,12 @@ class VirtualBoard:
     def process_log(self) -> Path | None:
         return self.workdir / f"{self.name}.board.log"
 
+    def failure(self) -> str | None:
+        process = self._process
+        if process is None or process.process.poll() is None:
+            return None
+        return f"virtual board process exited with {process.process.returncode}"
+
 
 def launcher(board: BoardConfig, workdir: Path) -> VirtualBoard:
     spec = board.power
