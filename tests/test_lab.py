@@ -177,7 +177,7 @@ CASES = [
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{backend = "ipmi"}}\n',
         "lab.toml: board 'b0': field 'power.backend': unknown power back-end 'ipmi' "
-        "(known: emulator, pdu-command, pyocd, qemu, virtual)",
+        "(known: emulator, fvp, pdu-command, pyocd, qemu, virtual)",
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{on = ["x"]}}\n',

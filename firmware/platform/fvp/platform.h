@@ -1,6 +1,6 @@
 /* Arm FVP Base RevC-2xAEMvA with TF-A PLAT=fvp SPD=spmd SPMD_SPM_AT_SEL2=0: the addresses the
  * test SPMC and the probe depend on (TF-A 2.12.1 plat/arm/board/fvp/include/platform_def.h,
- * include/plat/arm/board/common/v2m_def.h). hil/firmware/platforms.py mirrors it. */
+ * include/plat/arm/board/common/v2m_def.h), selected by PLATFORM=fvp. */
 #ifndef HIL_PLATFORM_H
 #define HIL_PLATFORM_H
 

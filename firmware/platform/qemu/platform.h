@@ -1,6 +1,6 @@
 /* QEMU virt (secure=on, virtualization=on) with TF-A PLAT=qemu: the addresses the test SPMC and
  * the probe depend on. Every platform has one such file (firmware/platform/<name>/platform.h),
- * selected by PLATFORM=<name> in the Makefiles; hil/firmware/platforms.py mirrors it. */
+ * selected by PLATFORM=<name> in the Makefiles (hil.firmware.build.Platform). */
 #ifndef HIL_PLATFORM_H
 #define HIL_PLATFORM_H
 
