@@ -97,17 +97,20 @@ def run(args: argparse.Namespace) -> int:
         screen = Screen(sys.stdout, raw=args.raw)
         consoles[name].subscribe(on_chunk=screen.show)
         where = f"capture in {display_path(out_dir)}"
-        print(f"{board.name}:{name} - Ctrl-] quits; {where}", file=sys.stderr)
         # A board that exists only once powered (QEMU) has no console to connect to yet.
         connect_now = session.launched is None or not session.launched.consoles_need_power
-        with ExitStack() as stack:
+        # The terminal goes raw before the banner and before anything the board says is shown:
+        # a key typed after either (a reply to the board's prompt, Ctrl-C for the board) reaches
+        # the board. Typed earlier, the terminal's line discipline would echo it, or turn Ctrl-C
+        # into a SIGINT that stops hil instead.
+        with raw_terminal(sys.stdin), screen, ExitStack() as stack:
+            print(f"{board.name}:{name} - Ctrl-] quits; {where}", file=sys.stderr, flush=True)
             for console in consoles.values():
                 console.open(connect_now=connect_now)
                 stack.callback(console.close)
             if launched:
                 session.power.power_on()
-            with raw_terminal(sys.stdin), screen:
-                quit_ = pump_keys(consoles[name])
+            quit_ = pump_keys(consoles[name])
         lost = consoles[name].lost
         if not quit_:
             print(f"hil: {lost or f'console {name!r} went away'}; {where}", file=sys.stderr)
@@ -174,7 +177,7 @@ def raw_terminal(stream: TextIO) -> Iterator[None]:
     fd = stream.fileno()
     saved = termios.tcgetattr(fd)
     try:
-        tty.setraw(fd)
+        tty.setraw(fd, termios.TCSANOW)  # keys typed ahead are kept for the board, not flushed
         mode = termios.tcgetattr(fd)
         mode[1] |= termios.OPOST | termios.ONLCR  # oflag
         termios.tcsetattr(fd, termios.TCSANOW, mode)
