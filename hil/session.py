@@ -23,30 +23,17 @@ from hil.backend import BackendSpec
 from hil.console import ConsoleGroup
 from hil.deploy import Deployer
 from hil.errors import InfraError
-from hil.lab import BoardConfig
+from hil.lab import VIRTUAL_LAUNCH_OPTIONS, BoardConfig, is_virtual_launch
 from hil.lock import BoardLock
 from hil.power import LaunchedBoard, PowerBackend
 
 if TYPE_CHECKING:
     from hil.labgrid import PlaceLease
 
-# Options of a virtual board's `power` table when hil launches the board itself. `xen` is the
-# profile the board models, when it must differ from the one the lab declares (default: the same):
-# how a lab rehearses "Xen was upgraded but lab.toml was not".
-VIRTUAL_LAUNCH_OPTIONS = (
-    "backend",
-    "stage_delay",
-    "faults",
-    "console_timestamps",
-    "xen_options",
-    "xen",
-)
-
 
 def launches_virtual_board(board: BoardConfig) -> bool:
     """A virtual board with no control address given: hil runs it, like an FVP it launches."""
-    spec = board.power
-    return spec.kind == "virtual" and not {"control", "port_file"} & set(spec.data)
+    return is_virtual_launch(board.power)
 
 
 class BoardSession:
