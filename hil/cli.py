@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from hil import __version__
 from hil.commands.common import HelpParser
-from hil.errors import HilError
+from hil.errors import ExitCode, HilError, os_error_text
 
 COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "scenarios", "triage")
 
@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # The machine failed (a full disk, a directory that vanished or cannot be written):
+        # infrastructure, whatever command was running.
+        print(f"hil: error: {os_error_text(exc)}", file=sys.stderr)
+        return int(ExitCode.INFRA)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 from hil import __version__
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, run_case
-from hil.errors import HilError
+from hil.errors import HilError, InfraError, os_error_text
 from hil.lab import BoardConfig, Lab
 from hil.lock import BoardBusy
 from hil.progress import ProgressPrinter
@@ -96,7 +96,15 @@ class Runner:
             interrupted=interrupted,
             provenance=self._settings.provenance,
         )
-        reports = write_reports(run, self.run_dir)
+        try:
+            reports = write_reports(run, self.run_dir)
+        except OSError as exc:
+            # Every verdict was printed as it came and every capture is on disk; only the
+            # reports are missing.
+            raise InfraError(
+                f"cannot write the reports of run {self.run_id}: {os_error_text(exc)} "
+                f"(captures and verdicts so far are in {self.run_dir})"
+            ) from None
         _point_latest(self.request.results_dir, self.run_id)
         self.progress.run_finished(run, reports["html"])
         return run
@@ -129,6 +137,13 @@ class Runner:
             self._skip_rest(board, Verdict.NOT_RUN, str(exc))
         except HilError as exc:
             self._skip_rest(board, Verdict.INFRA_ERROR, str(exc))
+        except OSError as exc:
+            # The machine failed under the case (a full disk, a vanished results directory):
+            # the case was not judged, and the board's remaining cases would fail the same way.
+            where = "" if exc.filename is not None else f" (under {self.run_dir})"
+            self._skip_rest(
+                board, Verdict.INFRA_ERROR, f"this machine: {os_error_text(exc)}{where}"
+            )
 
     def _record(self, case: CaseResult) -> None:
         with self._lock:

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hil.atomic import writable_dir
 from hil.bundle import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.config import check_seconds
-from hil.errors import UsageError
+from hil.errors import InfraError, UsageError, os_error_text
 from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
 from hil.scenario import SCENARIO_DIR
@@ -121,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
     if not any(request.scenarios_for(b.name) for b in request.boards):
         # A run of nothing would pass having checked nothing.
         raise UsageError("the selection holds no board x scenario case: nothing to run")
+    try:
+        writable_dir(request.results_dir)
+    except OSError as exc:
+        raise InfraError(f"results directory: {os_error_text(exc)}") from None
     for board in request.boards:
         prepare_board(board)
     result = Runner(lab, request, ProgressPrinter(sys.stdout)).run()
