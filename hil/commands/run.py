@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from hil.boards.platform import prepare_board
+from hil.atomic import writable_dir
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
-from hil.errors import UsageError
+from hil.config import check_seconds
+from hil.errors import InfraError, UsageError, os_error_text
 from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
 from hil.scenario import SCENARIO_DIR
@@ -103,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    problem = check_seconds(args.wait, allow_zero=True)
+    if problem is not None:
+        raise UsageError(f"--wait {problem}")
     lab = lab_from(args)
     chosen = select(lab, args.scenarios_dir, args.board, args.scenario, args.tag, args.rerun_failed)
     request = RunRequest(
@@ -114,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
         lock_wait_s=args.wait,
         only=chosen.only,
     )
+    if not any(request.scenarios_for(b.name) for b in request.boards):
+        # A run of nothing would pass having checked nothing.
+        raise UsageError("the selection holds no board x scenario case: nothing to run")
+    try:
+        writable_dir(request.results_dir)
+    except OSError as exc:
+        raise InfraError(f"results directory: {os_error_text(exc)}") from None
     for board in request.boards:
         prepare_board(board)
     result = Runner(lab, request, ProgressPrinter(sys.stdout)).run()
