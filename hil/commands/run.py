@@ -11,6 +11,8 @@ from typing import Any
 
 from hil.bundle import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
+from hil.diff.recording import load_recording
+from hil.diff.runs import record_run
 from hil.errors import UsageError
 from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
@@ -92,6 +94,13 @@ def add_parser(sub: Any) -> None:
         metavar="SECONDS",
         help="wait this long for a board another hil process holds (default: skip it)",
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="save what each scenario showed as golden files in DIR (one board; a board with "
+        "expect = 'recorded:DIR' is then judged against them); refused if a case was not judged",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -114,7 +123,16 @@ def run(args: argparse.Namespace) -> int:
         lock_wait_s=args.wait,
         only=chosen.only,
     )
+    if args.record is not None and len(chosen.boards) != 1:
+        raise UsageError("--record: records one board's run; choose one with --board")
     for board in request.boards:
+        if board.recording is not None and args.expect_profile is None:
+            load_recording(board.recording).check(request.scenarios)
         prepare_board(board)
-    result = Runner(lab, request, ProgressPrinter(sys.stdout)).run()
+    runner = Runner(lab, request, ProgressPrinter(sys.stdout))
+    result = runner.run()
+    if args.record is not None:
+        by_name = {s.name: s for s in request.scenarios}
+        recording = record_run(args.record, runner.run_dir, result.cases, by_name)
+        print(f"recorded {len(recording.scenarios)} scenarios in {recording.directory}")
     return int(result.exit_code)

@@ -1,0 +1,75 @@
+"""What one boot of a scenario showed, as the lines a review compares: Xen's FF-A events and the
+guest's view (the probe transcript).
+
+Xen's side holds, in console order, every catalogue FF-A message rendered from its parsed fields
+(so a timestamp or a glued prefix never shows) and every other line of Xen's own that speaks of
+FF-A (``ffa``, ``FF-A``, ``TEE``), normalised (:mod:`hil.diff.normalise`): a printk a change adds
+or rewords is not in the catalogue and must still show. Guests' relayed output is not Xen's.
+
+The guest's side is the probe transcript as a check judges it: registers an answer leaves
+undefined read ``undefined`` instead of whatever the caller had left in them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hil.diff.normalise import normalise
+from hil.probe import ProbePlan, ProbeTranscript, format_transcript
+from hil.xen.log import ConsoleLine, Event, Stage, XenMessage, starts_boot
+from hil.xen.messages import FFA_KEYS, message
+
+XEN_PREFIX = "(XEN) "
+# An uncatalogued line of Xen's about FF-A: the mediator's printks all say "ffa" or "FF-A".
+_ABOUT_FFA = re.compile(r"\bffa\b|\bFF-A\b|\bTEE\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """One side of a scenario: Xen's FF-A lines and the guest's probe lines, in order."""
+
+    xen: tuple[str, ...]
+    guest: tuple[str, ...]
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"xen": list(self.xen), "guest": list(self.guest)}
+
+    @classmethod
+    def from_json(cls, data: object) -> Behaviour:
+        """The inverse of :meth:`to_json` (ValueError when ``data`` is not of that form)."""
+        if not isinstance(data, dict):
+            raise ValueError("expected an object with 'xen' and 'guest'")
+        parts = []
+        for key in ("xen", "guest"):
+            lines = data.get(key)
+            if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+                raise ValueError(f"{key!r} must be a list of strings")
+            parts.append(tuple(lines))
+        return cls(*parts)
+
+
+def last_boot(events: Sequence[Event]) -> Sequence[Event]:
+    """The events of the last boot: a retried boot's capture holds the earlier attempts too."""
+    starts = [i for i, event in enumerate(events) if starts_boot(event)]
+    return events[starts[-1] :] if starts else events
+
+
+def xen_lines(events: Sequence[Event]) -> tuple[str, ...]:
+    """Xen's FF-A lines in the last boot of ``events``."""
+    lines = []
+    for event in last_boot(events):
+        if isinstance(event, XenMessage) and event.key in FFA_KEYS:
+            lines.append(XEN_PREFIX + message(event.key).render(**event.fields))
+        elif (
+            isinstance(event, ConsoleLine)
+            and event.stage is Stage.XEN
+            and _ABOUT_FFA.search(event.text)
+        ):
+            lines.append(XEN_PREFIX + normalise(event.text))
+    return tuple(lines)
+
+
+def behaviour(events: Sequence[Event], transcript: ProbeTranscript, plan: ProbePlan) -> Behaviour:
+    """The side a boot shows: its Xen FF-A lines and the judged probe transcript."""
+    return Behaviour(xen_lines(events), tuple(format_transcript(transcript, plan, judged=True)))
