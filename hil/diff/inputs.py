@@ -53,7 +53,14 @@ class XenInput:
             xen: dict[str, Any] = {"xen_image": self.path.resolve(), "xen_src": None}
         else:
             xen = {"xen_src": self.path.resolve(), "xen_image": None}
-        return replace(board, name=name, default=False, recording=None, **xen)
+        # The back-ends are bound to the board by name (QEMU's deployer finds its power by it,
+        # its work directory is named after it): each side gets its own, or the two sides
+        # would boot each other's images.
+        backends = {
+            key: replace(spec, board=name, where=f"board '{name}'")
+            for key, spec in (("power", board.power), ("deploy", board.deploy))
+        }
+        return replace(board, name=name, default=False, recording=None, **xen, **backends)
 
     def provenance(self) -> dict[str, Any]:
         """What names this side in diff.json before anything is built."""
