@@ -17,7 +17,7 @@ from hil.diff.compare import Review, ScenarioDiff, Side
 from hil.diff.inputs import Kind, XenInput, parse_input, patched, side_profile
 from hil.diff.output import summary_lines, write_html, write_json
 from hil.diff.patches import apply_patches, read_patches
-from hil.diff.runs import case_side
+from hil.diff.runs import case_side, xen_facts
 from hil.errors import UsageError
 from hil.firmware.bundle import BOARDS, xen_build
 from hil.firmware.xen import XenSource, XenSourceError
@@ -196,6 +196,6 @@ def _provenance(
     out["profile"] = board.xen_profile
     for (name, _), case in cases.items():
         if name == board.name and case.provenance:
-            out.update({k: v for k, v in case.provenance.items() if k.startswith("xen:")})
+            out.update(xen_facts(case))
             break
     return out

@@ -14,7 +14,7 @@ from hil.atomic import atomic_write
 from hil.diff.compare import LineDiff, Review, ScenarioDiff, Status
 from hil.terminal import columns, neutralise
 
-SHOWN_LINES = 6  # differing lines the terminal shows per scenario; diff.html has them all
+SHOWN_LINES = 4  # differing lines the terminal shows per scenario and side; diff.html has them all
 
 
 def _inert(text: str) -> str:
@@ -66,10 +66,15 @@ def summary_lines(review: Review, shown: int = SHOWN_LINES) -> list[str]:
 
 
 def _first_changes(scenario: ScenarioDiff, shown: int) -> list[str]:
-    changes = scenario.changes()
-    lines = [f"    {_inert(line)}" for line in changes[:shown]]
-    if len(changes) > shown:
-        lines.append(f"    ... {len(changes) - shown} more differing lines in diff.html")
+    """The first differing lines of Xen's side and of the guest's (a Xen change often shows in
+    both, and the guest's is what a reviewer asks about)."""
+    lines, hidden = [], 0
+    for part in (scenario.xen, scenario.guest):
+        changes = list(part.changes()) if part else []
+        lines += [f"    {_inert(line)}" for line in changes[:shown]]
+        hidden += max(0, len(changes) - shown)
+    if hidden:
+        lines.append(f"    ... {hidden} more differing lines in diff.html")
     return lines
 
 

@@ -65,9 +65,15 @@ def record_run(
             )
         except TranscriptCorrupt as exc:
             raise InfraError(f"--record {directory}: nothing recorded: {exc}") from None
-    provenance = {"board": cases[0].board, **_xen_facts(cases[0])} if cases else {}
+    provenance = {"board": cases[0].board, **xen_facts(cases[0])} if cases else {}
     return write_recording(directory, observed, provenance)
 
 
-def _xen_facts(case: CaseResult) -> dict[str, str]:
-    return {k: v for k, v in case.provenance.items() if k.startswith("xen:")}
+def xen_facts(case: CaseResult) -> dict[str, str]:
+    """The Xen a case booted: version, source, .config and image sha256s (the image is listed
+    under its bundle path; named here so both sides read alike)."""
+    facts = {}
+    for key, value in case.provenance.items():
+        if key.startswith("xen:"):
+            facts["xen:image_sha256" if "/" in key else key] = value
+    return facts
