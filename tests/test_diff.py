@@ -342,3 +342,57 @@ def test_a_recorded_board_needs_no_profile(tmp_path: Path) -> None:
     board = load_lab(lab).board("q0")
     assert board.recording == (tmp_path / "rec").resolve()
     assert board.xen_profile.startswith("recorded:")
+
+
+# -- hil run --record and expect on virtual boards ---------------------------------------------
+
+
+def test_record_then_judge_on_virtual_boards(tmp_path: Path) -> None:
+    from tests.labs import write_lab
+
+    golden = tmp_path / "golden"
+    lab = write_lab(tmp_path / "rec", {"v22": {"xen_profile": "xen-4.22"}})
+    picked = ["--scenario", "one-non-secure", "--scenario", "all-secure"]
+    assert main(["run", "--lab", str(lab), *picked, "--record", str(golden)]) == 0
+    recording = load_recording(golden)
+    assert sorted(recording.scenarios) == ["all-secure", "one-non-secure"]
+    one = recording.scenarios["one-non-secure"].behaviour
+    assert "(XEN) ffa: Secure partition with id 0x0042 cannot be used" in one.xen
+
+    pinned = {"expect": f"recorded:{golden}"}
+    same = write_lab(tmp_path / "same", {"v22": {"xen_profile": "xen-4.22", **pinned}})
+    assert main(["run", "--lab", str(same), *picked]) == 0
+    older = write_lab(tmp_path / "older", {"v21": {"xen_profile": "xen-4.21", **pinned}})
+    assert main(["run", "--lab", str(older), *picked]) == 1
+    summary = json.loads((tmp_path / "older/results/latest/summary.json").read_text())
+    case = next(c for c in summary["run"]["cases"] if c["scenario"] == "one-non-secure")
+    assert case["expected_profile"] == f"recorded:{golden}"
+    assert "-(XEN) ARM FF-A Mediator version 1.2" in case["diff"]
+    # A scenario the recording lacks is refused before anything boots.
+    assert main(["run", "--lab", str(same), "--scenario", "zero-sps"]) == 2
+
+
+def test_recording_a_case_that_was_not_judged_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.labs import write_lab
+
+    stall = {"power": {"faults": {"stall": {"stage": "xen"}}}}
+    lab = write_lab(tmp_path, {"v22": stall})
+    golden = tmp_path / "golden"
+    code = main(["run", "--lab", str(lab), "--scenario", "all-secure", "--record", str(golden)])
+    err = capsys.readouterr().err
+    assert code == 3 and not golden.exists()
+    assert f"--record {golden}: nothing recorded: v22/all-secure was not judged (infra_error" in err
+
+
+def test_record_will_not_scatter_files_into_a_foreign_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.labs import write_lab
+
+    (tmp_path / "notes.txt").write_text("mine")
+    lab = write_lab(tmp_path / "lab", {"v22": {}})
+    assert main(["run", "--lab", str(lab), "--record", str(tmp_path)]) == 2
+    assert "not empty and not a recording" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab", "notes.txt"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from hil.bundle import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
-from hil.diff.recording import load_recording
+from hil.diff.recording import check_target, load_recording
 from hil.diff.runs import record_run
 from hil.errors import UsageError
 from hil.progress import ProgressPrinter
@@ -123,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
         lock_wait_s=args.wait,
         only=chosen.only,
     )
-    if args.record is not None and len(chosen.boards) != 1:
-        raise UsageError("--record: records one board's run; choose one with --board")
+    if args.record is not None:
+        if len(chosen.boards) != 1:
+            raise UsageError("--record: records one board's run; choose one with --board")
+        check_target(args.record)
     for board in request.boards:
         if board.recording is not None and args.expect_profile is None:
             load_recording(board.recording).check(request.scenarios)

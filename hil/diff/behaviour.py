@@ -1,10 +1,11 @@
 """What one boot of a scenario showed, as the lines a review compares: Xen's FF-A events and the
 guest's view (the probe transcript).
 
-Xen's side holds, in console order, every catalogue FF-A message rendered from its parsed fields
-(so a timestamp or a glued prefix never shows) and every other line of Xen's own that speaks of
-FF-A (``ffa``, ``FF-A``, ``TEE``), normalised (:mod:`hil.diff.normalise`): a printk a change adds
-or rewords is not in the catalogue and must still show. Guests' relayed output is not Xen's.
+Xen's side holds, in console order, every catalogue FF-A message (and a panic) rendered from
+its parsed fields (so a timestamp or a glued prefix never shows) and every other line of Xen's own
+that speaks of FF-A (``ffa``, ``FF-A``, ``TEE``), normalised (:mod:`hil.diff.normalise`): a
+printk a change adds or rewords is not in the catalogue and must still show. Guests' relayed
+output is not Xen's.
 
 The guest's side is the probe transcript as a check judges it: registers an answer leaves
 undefined read ``undefined`` instead of whatever the caller had left in them."""
@@ -21,6 +22,9 @@ from hil.xen.log import ConsoleLine, Event, Stage, XenMessage, starts_boot
 from hil.xen.messages import FFA_KEYS, message
 
 XEN_PREFIX = "(XEN) "
+# Catalogue messages a review shows: the FF-A ones, and how a boot failed when a change breaks
+# it (the banner is left out: a version bump is not behaviour, and provenance names it).
+SHOWN_KEYS = FFA_KEYS | {"panic", "dom0_create_failed"}
 # An uncatalogued line of Xen's about FF-A: the mediator's printks all say "ffa" or "FF-A".
 _ABOUT_FFA = re.compile(r"\bffa\b|\bFF-A\b|\bTEE\b", re.IGNORECASE)
 
@@ -59,7 +63,7 @@ def xen_lines(events: Sequence[Event]) -> tuple[str, ...]:
     """Xen's FF-A lines in the last boot of ``events``."""
     lines = []
     for event in last_boot(events):
-        if isinstance(event, XenMessage) and event.key in FFA_KEYS:
+        if isinstance(event, XenMessage) and event.key in SHOWN_KEYS:
             lines.append(XEN_PREFIX + message(event.key).render(**event.fields))
         elif (
             isinstance(event, ConsoleLine)

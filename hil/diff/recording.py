@@ -129,12 +129,22 @@ def _load(directory: Path) -> Recording:
     return Recording(directory, provenance, scenarios)
 
 
+def check_target(directory: Path) -> None:
+    """``directory`` can take a recording: absent, empty, or a recording (which is replaced);
+    anything else would get scenario files among someone else's files (ConfigError)."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--record {display_path(directory)}: not a directory")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / INDEX).exists():
+        raise ConfigError(f"--record {display_path(directory)}: not empty and not a recording")
+
+
 def write_recording(
     directory: Path,
     observed: Sequence[tuple[Scenario, Behaviour]],
     provenance: Mapping[str, str],
 ) -> Recording:
     """Write ``observed`` (scenario, what it showed) as the recording in ``directory``."""
+    check_target(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for scenario, behaviour in observed:
         data: dict[str, Any] = {
