@@ -396,3 +396,25 @@ def test_record_will_not_scatter_files_into_a_foreign_directory(
     assert main(["run", "--lab", str(lab), "--record", str(tmp_path)]) == 2
     assert "not empty and not a recording" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab", "notes.txt"]
+
+
+def test_changes_every_scenario_shares_are_listed_once() -> None:
+    bump = ("(XEN) ARM FF-A Mediator version 1.1",)
+    head = ("(XEN) ARM FF-A Mediator version 1.2",)
+    a = ScenarioDiff.of(
+        "a", side(Behaviour(bump, ("x",))), side(Behaviour(head, ("y",)), verdict="fail")
+    )
+    b = ScenarioDiff.of("b", side(Behaviour(bump, ("x",))), side(Behaviour(head, ("x",))))
+    lines = summary_lines(Review({"input": "4.21"}, {"input": "4.22"}, [a, b]))
+    assert lines[2:5] == [
+        "in every scenario that differs (2 lines):",
+        "    -(XEN) ARM FF-A Mediator version 1.1",
+        "    +(XEN) ARM FF-A Mediator version 1.2",
+    ]
+    # Each scenario then shows only its own changes, and a side failing its expectation.
+    assert lines[5:8] == [
+        "a  differs  xen -1 +1, guest -1 +1, head fails xen-4.22",
+        "    -x",
+        "    +y",
+    ]
+    assert lines[8] == "b  differs  xen -1 +1"

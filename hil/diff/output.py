@@ -35,25 +35,19 @@ def _counts(diff: LineDiff | None) -> str:
 
 
 def summary_lines(review: Review, shown: int = SHOWN_LINES) -> list[str]:
-    """The terminal summary."""
+    """The terminal summary: each side, then one line per scenario followed by its first
+    differing lines. Changes every differing scenario shares (a version bump, a new ABI probed)
+    are listed once above the scenarios, so each scenario shows what is its own."""
+    common = _common_changes(review)
     rows: list[tuple[str, ...]] = []
     details: dict[int, list[str]] = {}
     for scenario in review.scenarios:
-        status = scenario.status
-        if status is Status.NOT_COMPARED:
-            what = scenario.why_not_compared()
-        elif status is Status.DIFFERS:
-            parts = [
-                f"{label} {_counts(d)}"
-                for label, d in (("xen", scenario.xen), ("guest", scenario.guest))
-                if _counts(d)
-            ]
-            what = ", ".join(parts)
-        else:
-            what = ""
-        details[len(rows)] = _first_changes(scenario, shown)
-        rows.append((scenario.name, status.value, _inert(what)))
+        details[len(rows)] = _first_changes(scenario, shown, common)
+        rows.append((scenario.name, scenario.status.value, _inert(_what(scenario))))
     out = [f"base: {describe(review.base)}", f"head: {describe(review.head)}"]
+    if common:
+        out.append(f"in every scenario that differs ({len(common)} lines):")
+        out += [f"    {_inert(line)}" for line in _ordered(review, common)]
     for index, line in enumerate(columns(rows)):
         out.append(line.rstrip())
         out += details[index]
@@ -65,12 +59,41 @@ def summary_lines(review: Review, shown: int = SHOWN_LINES) -> list[str]:
     return out
 
 
-def _first_changes(scenario: ScenarioDiff, shown: int) -> list[str]:
-    """The first differing lines of Xen's side and of the guest's (a Xen change often shows in
-    both, and the guest's is what a reviewer asks about)."""
+def _what(scenario: ScenarioDiff) -> str:
+    """The scenario line's last column: sizes of the change, why it was not compared, and a
+    side that failed its own profile (or recording)."""
+    if scenario.status is Status.NOT_COMPARED:
+        return scenario.why_not_compared()
+    parts = [
+        f"{label} {_counts(d)}"
+        for label, d in (("xen", scenario.xen), ("guest", scenario.guest))
+        if _counts(d)
+    ]
+    for name, side in (("base", scenario.base), ("head", scenario.head)):
+        if side.verdict == "fail":
+            parts.append(f"{name} fails {side.expected}")
+    return ", ".join(parts)
+
+
+def _common_changes(review: Review) -> set[str]:
+    differing = [s for s in review.scenarios if s.status is Status.DIFFERS]
+    if len(differing) < 2:
+        return set()
+    return set.intersection(*(set(s.changes()) for s in differing))
+
+
+def _ordered(review: Review, common: set[str]) -> list[str]:
+    """``common`` in the order the first differing scenario shows them."""
+    first = next(s for s in review.scenarios if s.status is Status.DIFFERS)
+    return list(dict.fromkeys(line for line in first.changes() if line in common))
+
+
+def _first_changes(scenario: ScenarioDiff, shown: int, common: set[str]) -> list[str]:
+    """The first differing lines of Xen's side and of the guest's not already listed as
+    common (a Xen change often shows in both, and the guest's is what a reviewer asks about)."""
     lines, hidden = [], 0
     for part in (scenario.xen, scenario.guest):
-        changes = list(part.changes()) if part else []
+        changes = [c for c in (part.changes() if part else ()) if c not in common]
         lines += [f"    {_inert(line)}" for line in changes[:shown]]
         hidden += max(0, len(changes) - shown)
     if hidden:
