@@ -23,7 +23,7 @@ from hil.firmware.bundle import BOARDS, xen_build
 from hil.firmware.xen import XenSource, XenSourceError
 from hil.lab import BoardConfig
 from hil.progress import ProgressPrinter
-from hil.results import RunResult
+from hil.results import CaseResult, RunResult
 from hil.runner import Runner, RunRequest
 from hil.scenario import SCENARIO_DIR, Scenario, load_scenarios
 from hil.xen.oracle import PROFILES
@@ -85,7 +85,12 @@ def add_parser(sub: Any) -> None:
 
 
 class _SideProgress(ProgressPrinter):
-    """The runner's live progress without its run table: the review prints its own summary."""
+    """The runner's live progress without its run table or each failed side's diff against its
+    profile: the review prints its own summary (the side's verdict is in it, its diff in
+    report.html)."""
+
+    def case_finished(self, case: CaseResult) -> None:
+        super().case_finished(replace(case, diff=[]))
 
     def run_finished(self, run: RunResult, report: Path | None = None) -> None:
         self.close()
