@@ -70,9 +70,11 @@ NOTICE:  Booting Trusted Firmware
 (XEN) [    0.200000] ARM FF-A Mediator version 1.2
 (XEN) [    0.200100] ffa: Firmware is not using bit 15 convention for IDs !!
 (XEN) ffa: Secure partition 0x0042 is not usable at 0x000000004f000000
-(XEN) Freed 340kB init memory.
+(XEN) SP 0x0043 dropped
 (d0) ffa: a guest saying ffa is not Xen
 (XEN) [    0.300000] Using TEE mediator for FF-A
+(XEN) SP 0x0044 dropped
+(XEN) Freed 340kB init memory.
 """
 
 
@@ -82,6 +84,8 @@ def test_xen_lines_are_the_last_boots_ffa_lines_without_noise() -> None:
         "(XEN) ffa: Firmware is not using bit 15 convention for IDs !!",
         # Not in the catalogue (a reworded printk): kept, normalised.
         "(XEN) ffa: Secure partition 0x0042 is not usable at <addr>",
+        # Nothing says FF-A, but it comes during the mediator's init.
+        "(XEN) SP 0x0043 dropped",
         "(XEN) Using TEE mediator for FF-A",
     )
 

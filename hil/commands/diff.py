@@ -44,6 +44,8 @@ several patches, or a plain unified diff, -p1 from the tree's root.
 Writes results/<run-id>/ (both sides' captures, report.html) with diff.html (side by side) and
 diff.json; --json prints that JSON on stdout (progress then goes to stderr)."""
 
+SIDE_LOCK_WAIT_S = 1800.0
+
 EPILOG = exit_codes(
     "0  no behavioural difference in any scenario",
     "1  a scenario differs (also when others could not be compared)",
@@ -157,6 +159,9 @@ def _review(
         scenarios=scenarios,
         results_dir=args.results or lab.results_dir,
         jobs=args.jobs,
+        # Another review on this host holds "base"/"head" (and their QEMU work directories):
+        # wait for it rather than report every scenario as not compared.
+        lock_wait_s=SIDE_LOCK_WAIT_S,
     )
     progress = _SideProgress(sys.stderr if args.json else sys.stdout)
     runner = Runner(lab, request, progress)

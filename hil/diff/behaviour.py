@@ -2,10 +2,10 @@
 guest's view (the probe transcript).
 
 Xen's side holds, in console order, every catalogue FF-A message (and a panic) rendered from
-its parsed fields (so a timestamp or a glued prefix never shows) and every other line of Xen's own
-that speaks of FF-A (``ffa``, ``FF-A``, ``TEE``), normalised (:mod:`hil.diff.normalise`): a
-printk a change adds or rewords is not in the catalogue and must still show. Guests' relayed
-output is not Xen's.
+its parsed fields (so a timestamp or a glued prefix never shows), and every other line of Xen's
+own that speaks of FF-A (``ffa``, ``FF-A``, ``TEE``) or comes during the mediator's init,
+normalised (:mod:`hil.diff.normalise`): a printk a change adds or rewords is not in the catalogue
+and must still show. Guests' relayed output is not Xen's.
 
 The guest's side is the probe transcript as a check judges it: registers an answer leaves
 undefined read ``undefined`` instead of whatever the caller had left in them."""
@@ -59,16 +59,22 @@ def last_boot(events: Sequence[Event]) -> Sequence[Event]:
     return events[starts[-1] :] if starts else events
 
 
+# The mediator's init runs from its version line to one of these: any line of Xen's own printed
+# in between is the mediator's, whatever it says.
+_INIT_ENDS = frozenset({"tee_using", "no_firmware", "tee_probe_failed", "panic"})
+
+
 def xen_lines(events: Sequence[Event]) -> tuple[str, ...]:
     """Xen's FF-A lines in the last boot of ``events``."""
-    lines = []
+    lines, in_init = [], False
     for event in last_boot(events):
         if isinstance(event, XenMessage) and event.key in SHOWN_KEYS:
             lines.append(XEN_PREFIX + message(event.key).render(**event.fields))
+            in_init = event.key == "mediator_version" or (in_init and event.key not in _INIT_ENDS)
         elif (
             isinstance(event, ConsoleLine)
             and event.stage is Stage.XEN
-            and _ABOUT_FFA.search(event.text)
+            and (in_init or _ABOUT_FFA.search(event.text))
         ):
             lines.append(XEN_PREFIX + normalise(event.text))
     return tuple(lines)
