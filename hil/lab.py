@@ -89,6 +89,9 @@ class BoardConfig:
     # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
     xen_kconfig: tuple[str, ...] = ()
     xen_dom0_vcpus: int = 1
+    # ``expect = "recorded:DIR"``: judged against that recording (hil.diff.recording) instead
+    # of the oracle; xen_profile may then be left out (a Xen fork has none).
+    recording: Path | None = None
 
     def xen_options(self, kconfig: Mapping[str, str] | None = None) -> XenOptions:
         """The options this board boots Xen with and the oracle assumes, for a Xen built with
@@ -355,6 +358,7 @@ BOARD_KEYS = (
     "xen_kconfig",
     "xen_dom0_vcpus",
     "offline_after",
+    "expect",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
 
@@ -424,13 +428,18 @@ def _board(
     if type_name not in types:
         raise t.error("type", f"unknown board type {type_name!r} (known: {', '.join(types)})")
     btype = types[type_name]
+    recording = _recording(t)
     profile = t.get("xen_profile", str, default_profile)
-    if profile is None:
+    if profile is None and recording is None:
         raise t.error("xen_profile", "missing (and no lab-wide xen_profile)")
-    if profile not in profiles:
+    if profile is not None and profile not in profiles:
         raise t.error(
             "xen_profile", f"unknown Xen profile {profile!r} (known: {', '.join(profiles)})"
         )
+    if profile is None:
+        if type_name == "virtual":
+            raise t.error("xen_profile", "missing: a virtual board models a profile")
+        profile = f"recorded:{display_path(recording)}"  # what its reports are judged against
     timeouts = t.table("timeouts", {})
     stage_names = [s.name for s in btype.stages]
     for stage in timeouts.data:
@@ -473,6 +482,7 @@ def _board(
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
         offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        recording=recording,
     )
 
 
@@ -498,6 +508,23 @@ def _launched_deploy(
             f'deploy = {{ backend = "{launched}" }} or leave deploy out, not {deploy.kind!r}',
         )
     return deploy
+
+
+def _recording(t: ConfigTable) -> Path | None:
+    """The recording ``expect = "recorded:DIR"`` names (relative to the lab file), checked."""
+    from hil.diff.recording import RECORDED, load_recording
+
+    expect = t.get("expect", str, None)
+    if expect is None:
+        return None
+    if not expect.startswith(RECORDED):
+        raise t.error("expect", f"expected '{RECORDED}DIR', got {expect!r}")
+    directory = (t.source.parent / expect.removeprefix(RECORDED)).resolve()
+    try:
+        load_recording(directory)
+    except ConfigError as exc:
+        raise t.error("expect", str(exc)) from None
+    return directory
 
 
 def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int]:
