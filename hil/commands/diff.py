@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hil.bundle import prepare_board
+from hil.boards.platform import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.diff.compare import Review, ScenarioDiff, Side
 from hil.diff.inputs import Kind, XenInput, parse_input, patched, side_profile
