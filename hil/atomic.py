@@ -32,13 +32,16 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) 
 
 
 def writable_dir(path: Path) -> Path:
-    """``path`` as a directory this process can write into, made if missing; OSError if not
-    (a file in the way, no permission, a read-only or full file system)."""
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
-    path.mkdir(parents=True, exist_ok=True)
+    """Checks that ``path`` is, or can be made, a directory this process writes into; OSError if
+    not (a file in the way, no permission, a read-only or full file system). Nothing is created:
+    a run refused later (a Xen that does not build) must leave no results directory behind."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
     # Creating a file is the only test that covers permissions, read-only mounts and quotas.
-    fd, probe = tempfile.mkstemp(dir=path, prefix=".hil-write-test-")
+    fd, probe = tempfile.mkstemp(dir=existing, prefix=".hil-write-test-")
     os.close(fd)
     os.unlink(probe)
     return path
