@@ -386,7 +386,7 @@ def launcher(board: BoardConfig, workdir: Path) -> FvpBoard:
     timeout = spec.get("announce_timeout", float, 60.0)
     if timeout <= 0:
         raise spec.error("announce_timeout", "must be positive")
-    default_workdir = spec.source.parent / "build" / "fvp" / board.name
+    default_workdir = (spec.source.parent / "build" / "fvp" / board.name).resolve()
     del workdir  # the model's log goes where the lab says, like QEMU's
     return FvpBoard(
         board.name,
