@@ -182,6 +182,18 @@ def test_two_models_at_once_each_on_the_ports_it_announced(tmp_path: Path) -> No
     assert len(ports[0]) == 4 and not ports[0] & ports[1]  # chosen by each model, never fixed
 
 
+def test_with_xen_the_model_gets_xen_as_bl33_and_the_probe_as_dom0(tmp_path: Path) -> None:
+    xen = tmp_path / "xen"
+    xen.write_bytes(b"\x00" * 4096)  # the stand-in models Xen 4.22 once BL33 is not the probe
+    lab = fvp_lab(tmp_path, {"fvp0": {"model": str(model(tmp_path))}})
+    text = lab.read_text().replace('xen_profile = "none"', 'xen_profile = "xen-4.22"')
+    lab.write_text(text + f"xen_image = {toml_value(str(xen))}\n")
+    code, cases = run(lab, "fvp0")
+    assert code == 0, cases["fvp0"]["message"]
+    ns = (cases["fvp0"]["dir"] / cases["fvp0"]["artifacts"]["console:normal:raw"]).read_bytes()
+    assert b"(XEN) ARM FF-A Mediator version" in ns
+
+
 @pytest.mark.parametrize(
     ("mode", "power", "expected"),
     [
