@@ -86,6 +86,8 @@ class BoardConfig:
     # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
     xen_kconfig: tuple[str, ...] = ()
     xen_dom0_vcpus: int = 1
+    # SCP firmware a Juno's FIP carries (Arm's, not redistributable: the lab has it).
+    scp_bl2: Path | None = None
 
     def xen_options(self, kconfig: Mapping[str, str] | None = None) -> XenOptions:
         """The options this board boots Xen with and the oracle assumes, for a Xen built with
@@ -315,6 +317,7 @@ BOARD_KEYS = (
     "xen_kconfig",
     "xen_dom0_vcpus",
     "offline_after",
+    "scp_bl2",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
 
@@ -430,6 +433,7 @@ def _board(
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
         offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        scp_bl2=t.optional_path("scp_bl2"),
     )
 
 

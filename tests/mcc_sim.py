@@ -8,6 +8,7 @@ images.txt names (recorded in ``flashed``; a missing file is a flash error, as o
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -34,7 +35,11 @@ class SimulatedMcc:
         self._thread.start()
 
     def close(self) -> None:
+        # shutdown first: a close alone leaves the thread blocked in accept() listening.
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
+        self._thread.join(5)
 
     def _serve(self) -> None:
         try:

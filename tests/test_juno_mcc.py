@@ -132,7 +132,7 @@ def test_a_bundle_missing_a_listed_image_is_refused_before_the_board_is_touched(
 
 def test_an_unreachable_mcc_console_is_one_line(tmp_path: Path, bundle: Path) -> None:
     sim = SimulatedMcc(tmp_path, IMAGES_TXT)
-    sim.close()
+    sim.close()  # nothing listens on its port any more
     with pytest.raises(InfraError) as err:
         deployer(sim, DirectoryStorage(sim)).deploy(bundle)
     assert str(err.value).startswith(f"board 'juno0': MCC deploy: open MCC console: {sim.url}: ")

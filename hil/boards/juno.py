@@ -13,6 +13,12 @@ The MCC deploy, step by step, each failure one InfraError naming its step:
 9. ``reboot``: the MCC's ``reboot`` flashes the NOR from images.txt and boots (``reboot =
    false``: left to the power back-end's power-cycle at boot).
 
+Bundles for juno-r2 boards (:func:`bundle`): TF-A 2.12.1 ``PLAT=juno SPD=spmd
+SPMD_SPM_AT_SEL2=0`` (with firmware/tf-a/juno-spmd.patch: 2.12.1 has no SPMD support for Juno),
+the lab's SCP firmware (``scp_bl2``, not redistributable) and the test SPMC in the FIP, the probe
+as BL33, and the ``images.txt`` that puts the FIP and BL1 in NOR flash. Xen is not supported on
+Juno yet: as BL33 it needs a loader for itself, its DTB and dom0 (the MCC only writes NOR).
+
 The host side of steps 4-8 is a :class:`MassStorage`; :class:`HostMassStorage` finds the device
 under /dev/disk/by-label and mounts it with the lab's argv. Options: ``console`` (the MCC's
 serial URL, required), ``label`` (default ``JUNO``), ``images_txt`` (where the MCC reads the
@@ -26,6 +32,7 @@ import contextlib
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +43,14 @@ import serial
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from hil.backend import BackendSpec, run_command
-from hil.bundle import Bundle, load_verified
-from hil.errors import InfraError
+from hil.boards.builds import scenario_images
+from hil.bundle import Bundle, load_verified, write_bundle
+from hil.config import display_path
+from hil.errors import ConfigError, InfraError
+from hil.firmware import toolchain
+from hil.firmware.build import JUNO, BuildError, Firmware, build_firmware, default_build_dir
+from hil.lab import BoardConfig
+from hil.scenario import Scenario
 
 AUTOBOOT = re.compile(rb"Press Enter to stop auto boot")
 PROMPT = re.compile(rb"Cmd>")
@@ -293,3 +306,85 @@ class MccDeployer:
 
 def deployer_from_spec(spec: BackendSpec) -> MccDeployer:
     return MccDeployer.from_spec(spec)
+
+
+# -- bundles ---------------------------------------------------------------------------------------
+
+BL1 = "bl1"
+# NOR flash layout of TF-A's Juno port: the FIP at the start of flash 0 (PLAT_ARM_FLASH_IMAGE_BASE
+# 0x08000000), BL1 where the trusted ROM is mapped (0x0BEC0000). The MCC flashes what this names.
+IMAGES = (("fip.bin", 0x00000000), ("bl1.bin", 0x03EC0000))
+
+
+def images_txt() -> str:
+    """The MCC's image list for a hil bundle, DOS line ends as the MCC's own files have."""
+    lines = [
+        "TITLE: Versatile Express Images Configuration File",
+        "[IMAGES]",
+        f"TOTALIMAGES: {len(IMAGES)}",
+    ]
+    for n, (name, address) in enumerate(IMAGES):
+        lines += [
+            f"NOR{n}UPDATE: AUTO",
+            f"NOR{n}ADDRESS: {address:#010x}",
+            f"NOR{n}FILE: \\SOFTWARE\\{name}",
+            f"NOR{n}LOAD: 00000000",
+            f"NOR{n}ENTRY: 00000000",
+        ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _scp_bl2(board: BoardConfig) -> Path:
+    """The lab's SCP firmware for ``board``, or one ConfigError line naming the field."""
+    where = f"{display_path(board.source)}: board '{board.name}'"
+    if board.xen_src is not None or board.xen_image is not None:
+        field = "xen_src" if board.xen_src is not None else "xen_image"
+        raise ConfigError(
+            f"{where}: field '{field}': Xen on juno-r2 is not supported yet (as BL33 it needs a "
+            'loader for Xen, its DTB and dom0); use xen_profile = "none"'
+        )
+    if board.scp_bl2 is None:
+        raise ConfigError(
+            f"{where}: field 'scp_bl2': missing: the Juno's SCP firmware (scp_bl2.bin from Arm, "
+            "not redistributable) goes into its FIP"
+        )
+    if not board.scp_bl2.is_file():
+        raise ConfigError(f"{where}: field 'scp_bl2': {board.scp_bl2} is not a file")
+    return board.scp_bl2
+
+
+_builds: dict[tuple[Path, Path], Firmware] = {}
+
+
+def juno_firmware(board: BoardConfig) -> Firmware:
+    """The Juno test firmware with the lab's SCP firmware in its FIP, built once per process."""
+    scp = _scp_bl2(board).resolve()
+    key = (default_build_dir().resolve(), scp)
+    if key not in _builds:
+        try:
+            _builds[key] = build_firmware(toolchain.locate(), key[0], platform=JUNO, scp_bl2=scp)
+        except (toolchain.ToolchainError, BuildError) as exc:
+            raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
+    return _builds[key]
+
+
+def prepare(board: BoardConfig) -> None:
+    """Check the board's SCP firmware and build the Juno firmware before the first case."""
+    juno_firmware(board)
+
+
+def bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
+    """The bundle of a juno-r2 board for ``scenario``: BL1, the FIP (SCP firmware, the test
+    SPMC with the scenario and its manifest, the probe as BL33) and images.txt."""
+    fw = juno_firmware(board)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="images-", dir=directory.parent) as staging:
+            out = Path(staging)
+            images = scenario_images(fw, scenario, out, "--nt-fw", out / "probe.bin")
+            listing = out / "images.txt"
+            listing.write_text(images_txt(), newline="")
+            images.update({BL1: fw.tfa.bl1, IMAGES_TXT: listing})
+            return write_bundle(scenario, board.type.name, directory, images)
+    except (toolchain.ToolchainError, BuildError, OSError) as exc:
+        raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
