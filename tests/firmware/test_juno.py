@@ -18,6 +18,7 @@ from hil.lab import load_lab
 from hil.scenario import load_scenario
 from tests.firmware.conftest import REPO, SKIP_REASON
 from tests.labs import BOARDS_DIR, toml_value
+from tests.mcc_sim import DirectoryStorage, SimulatedJuno
 
 pytestmark = pytest.mark.qemu  # the QEMU tier's tools build the Juno firmware too
 
@@ -30,14 +31,17 @@ def _tools() -> None:
         pytest.skip(SKIP_REASON)
 
 
-def juno_lab(directory: Path, extra: str = "") -> Path:
+PDU = {"backend": "pdu-command", "on": ["true"], "off": ["true"]}
+MCC = {"backend": "mcc", "console": "socket://127.0.0.1:9"}
+
+
+def juno_lab(directory: Path, extra: str = "", power: dict = PDU, deploy: dict = MCC) -> Path:
     path = directory / "lab.toml"
     path.write_text(
         f"boards_dir = {toml_value(str(BOARDS_DIR))}\n"
         f"results_dir = {toml_value(str(directory / 'results'))}\n[[board]]\n"
         'name = "juno0"\ntype = "juno-r2"\nxen_profile = "none"\n'
-        'power = { backend = "pdu-command", on = ["true"], off = ["true"] }\n'
-        'deploy = { backend = "mcc", console = "socket://127.0.0.1:9" }\n' + extra
+        f"power = {toml_value(power)}\ndeploy = {toml_value(deploy)}\n{extra}"
     )
     return path
 
@@ -119,3 +123,30 @@ def test_hil_run_says_what_the_lab_must_give_in_one_line(
     assert f"board 'juno0': {expected.format(d=tmp_path)}" in err[0]
     with pytest.raises(ConfigError):
         juno.prepare(load_lab(lab).board("juno0"))
+
+
+def test_hil_run_deploys_through_the_mcc_and_judges_what_was_flashed(
+    tmp_path: Path, bundle, scp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fw = juno._builds[next(iter(juno._builds))]
+    card, power = tmp_path / "card", tmp_path / "power-on"
+    card.mkdir()
+    windows = (
+        (fw.spmc.window_offset, fw.spmc.window_size),
+        (fw.probe.window_offset, fw.probe.window_size),
+    )
+    sim = SimulatedJuno(card, "SITE1/HBI0262E/images.txt", fw.tfa.fiptool, windows, power)
+    # The host side of the mass storage is the one thing replaced: the card is a directory.
+    monkeypatch.setattr(juno, "HostMassStorage", lambda *a, **k: DirectoryStorage(sim.mcc))
+    power_on = {**PDU, "on": ["touch", str(power)], "off_time": 0}  # the sim sees the file
+    mcc = {**MCC, "console": sim.mcc.url, "reboot": False, "prompt_timeout": 5, "usb_timeout": 5}
+    timeouts = {"bl1": 10, "bl2": 5, "bl31": 5, "spmc": 5, "probe": 10}
+    extra = f"consoles = {toml_value(sim.urls)}\nscp_bl2 = {toml_value(str(scp))}\n"
+    lab = juno_lab(tmp_path, extra + f"timeouts = {toml_value(timeouts)}\n", power_on, mcc)
+    try:
+        argv = ["run", "--lab", str(lab), "--scenario=one-non-secure", "--scenario=zero-sps"]
+        assert main(argv) == 0
+    finally:
+        sim.close()
+    assert sim.mcc.commands == ["usb_on", "usb_on"]  # one MCC deploy per scenario
+    assert sim.boots == 2  # each boot showed what the MCC had flashed for its scenario
