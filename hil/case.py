@@ -25,6 +25,8 @@ from hil.boot import (
 from hil.boot import StageStatus as BootStageStatus
 from hil.compare import Observation, compare
 from hil.console import ConsoleGroup, ReconnectPolicy
+from hil.diff.behaviour import behaviour
+from hil.diff.recording import judge, load_recording
 from hil.errors import InfraError
 from hil.ffa.errors import FfaFormatError
 from hil.lab import NO_HYPERVISOR, profile_label
@@ -64,7 +66,11 @@ def run_case(
 ) -> CaseResult:
     board = session.board
     case_dir = run_dir / board.name / scenario.name
-    profile = settings.expect_profile or board.xen_profile
+    # A board pinned to a recording is judged against it unless a profile is asked for.
+    recording = (
+        load_recording(board.recording) if board.recording and not settings.expect_profile else None
+    )
+    profile = settings.expect_profile or (recording.label if recording else board.xen_profile)
     started, t0 = datetime.now(UTC), time.monotonic()
 
     def result(verdict: Verdict, message: str, **extra: Any) -> CaseResult:
@@ -133,13 +139,17 @@ def run_case(
         return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
 
     plan = scenario.probe_plan()
-    # The options the bundle records are the ones the board booted Xen with.
-    expected = expect(profile, scenario.spmc_config(), plan, bundle.xen_options)
     try:
         observed = observe(events)
     except TranscriptCorrupt as exc:
         return result(Verdict.INFRA_ERROR, str(exc), **common)
-    diff = compare(expected, observed, plan)
+    if recording is not None:
+        seen = behaviour(events, observed.transcript, plan)
+        diff = judge(recording.scenario(scenario).behaviour, seen, recording.label)
+    else:
+        # The options the bundle records are the ones the board booted Xen with.
+        expected = expect(profile, scenario.spmc_config(), plan, bundle.xen_options)
+        diff = compare(expected, observed, plan)
     if diff:
         # The whole diff as a file: the terminal shows its start, report.html and junit all of it.
         atomic_write(case_dir / "diff.txt", "".join(f"{d}\n" for d in diff).encode(), sync=False)
