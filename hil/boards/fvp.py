@@ -46,7 +46,7 @@ from hil.firmware.build import (
     default_build_dir,
     run_logged,
 )
-from hil.firmware.bundle import XenImage
+from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XenImage
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -78,9 +78,8 @@ BASE_PARAMS = (
     "cache_state_modelled=0",
 )
 
-# Bundle roles (hil.bundle adds "spmc_config" and "probe_plan").
-BL1, FIP, SPMC_IMAGE, PROBE_IMAGE, XEN = "bl1", "fip", "spmc_image", "probe_image", "xen"
-HW_CONFIG, MANIFEST_DTS, MANIFEST_DTB = "hw_config", "spmc_manifest_dts", "spmc_manifest_dtb"
+# Bundle roles of the FVP's own images (the others are hil.firmware.bundle's).
+BL1, HW_CONFIG = "bl1", "hw_config"
 
 
 # -- bundles ---------------------------------------------------------------------------------------

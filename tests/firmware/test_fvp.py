@@ -246,3 +246,14 @@ def test_a_model_that_is_not_installed_is_one_line(tmp_path: Path, capsys) -> No
         f"board 'fvp0': FVP model {tmp_path / 'no-such-FVP'} is not installed on this machine "
         "(power.model in the lab file)"
     )
+
+
+def test_a_bad_fvp_table_is_exit_2_before_anything_runs(tmp_path: Path, capsys) -> None:
+    lab = fvp_lab(tmp_path, {"fvp0": {"model": "FVP", "params": ["-C bp.x=1"]}})
+    assert main(["run", "--lab", str(lab), "--board", "fvp0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"hil: error: {lab}: board 'fvp0': field 'power.params[0]': expected NAME=VALUE "
+        "(a -C parameter), got '-C bp.x=1'"
+    ]
+    assert not list(tmp_path.glob("results/*/summary.json"))  # no run, no report claiming one
