@@ -89,6 +89,8 @@ class BoardConfig:
     # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
     xen_kconfig: tuple[str, ...] = ()
     xen_dom0_vcpus: int = 1
+    # SCP firmware a Juno's FIP carries (Arm's, not redistributable: the lab has it).
+    scp_bl2: Path | None = None
     # ``expect = "recorded:DIR"``: judged against that recording (hil.diff.recording) instead
     # of the oracle; xen_profile may then be left out (a Xen fork has none).
     recording: Path | None = None
@@ -358,6 +360,7 @@ BOARD_KEYS = (
     "xen_kconfig",
     "xen_dom0_vcpus",
     "offline_after",
+    "scp_bl2",
     "expect",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
@@ -482,6 +485,7 @@ def _board(
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
         offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        scp_bl2=t.optional_path("scp_bl2"),
         recording=recording,
     )
 
