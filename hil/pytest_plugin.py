@@ -142,6 +142,6 @@ def xen_log(
         scenario = scenarios(name)
         case = run_case(board, scenario, tmp_path, settings)
         events = parse_captures(tmp_path / board.board.name / scenario.name, board.consoles)
-        return BootedScenario(scenario, case, events, observe(events))
+        return BootedScenario(scenario, case, events, observe(events, board.board.roles.normal))
 
     return boot

@@ -170,11 +170,29 @@ def test_a_guest_relayed_probe_line_belongs_to_the_guest():
     assert [(type(e), e.domain) for e in parse_bytes(lines)] == [(ProbeLine, 1), (ProbeLine, 2)]
 
 
-def test_noise_glued_in_front_of_the_tf_a_banner_still_starts_a_boot():
-    [event] = parse_bytes(b"\xff\x00garbageNOTICE:  Booting Trusted Firmware\r\n")
-    assert starts_boot(event) and event.raw.startswith("\ufffdgarbage")
-    [guest] = parse_bytes(b"(d1) NOTICE:  Booting Trusted Firmware\r\n")
-    assert not starts_boot(guest)
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b"\xff\x00garbage",
+        b"(XEN) ffa: Secure partition with id 0x00",  # a reboot in the middle of Xen's line
+        b"NOTICE:  BL31: Built : 00:0",  # ... of TF-A's
+        b"HILPROBE rx q=1 off=0x0040 hex=0011",  # ... of the probe's
+        b"[    1.000000] Booting Linux on phys",  # ... of dom0's kernel
+        b"SPMC: version 1.",
+    ],
+)
+def test_a_line_cut_by_a_reboot_ends_where_the_next_boot_begins(cut):
+    first, banner = parse_bytes(cut + b"NOTICE:  Booting Trusted Firmware\r\n")
+    assert not starts_boot(first) and first.line == banner.line == 1
+    assert starts_boot(banner) and banner.raw == "NOTICE:  Booting Trusted Firmware"
+
+
+@pytest.mark.parametrize(
+    "line", [b"(d1) NOTICE:  Booting Trusted Firmware", b"(d1) xNOTICE:  Booting Trusted Firmware"]
+)
+def test_a_guest_printing_the_tf_a_banner_starts_no_boot(line):
+    [guest] = parse_bytes(line + b"\r\n")
+    assert not starts_boot(guest) and guest.domain == 1
 
 
 def test_probe_lines_from_dom0_and_from_other_domains():
