@@ -26,6 +26,7 @@ from hil.console import (
     ConsoleLost,
     ConsolePanic,
     ConsoleTimeout,
+    record_text,
 )
 from hil.errors import ExitCode, InfraError
 from hil.lab import Stage
@@ -209,15 +210,29 @@ class BootMachine:
         except InfraError as exc:
             attempt = self._failed(number, started, results, BootStatus.INFRA, str(exc), ())
         else:
-            attempt = self._wait_stages(number, started, marks, results)
+            attempt = self._wait_stages(number, started, dict(marks), results)
             attempt = replace(attempt, raw_start=raw_start)
-        if attempt.status is BootStatus.BOOTED:
-            attempt = self._accepted(replace(attempt, raw_end=self.consoles.raw_marks()))
+            if attempt.status is BootStatus.BOOTED:
+                attempt = replace(attempt, raw_end=self.consoles.raw_marks())
+                attempt = self._late_panic(attempt, marks) or self._accepted(attempt)
         attempt = replace(attempt, ended=datetime.now(UTC))
         self._attempts.append(attempt)
         if attempt.status is BootStatus.INFRA and attempt.error:
             self._tell(BootProgress(number, error=attempt.error))
         return attempt
+
+    def _late_panic(self, attempt: BootAttempt, marks: Mapping[str, int]) -> BootAttempt | None:
+        """``attempt`` (booted) as a panic if any console printed one since its reset: a panic
+        on one UART that reached the host a hair after the last stage's marker on another is
+        still the board panicking during the boot."""
+        for name, console in self.consoles.consoles.items():
+            text = console.text(marks[name]) if console.panic else ""
+            found = console.panic.search(text) if console.panic else None
+            if found is not None:
+                line = text[text.rfind("\n", 0, found.start()) + 1 :].split("\n", 1)[0]
+                message = f"board '{self.board}': console '{name}': panic: {record_text(line)!r}"
+                return replace(attempt, status=BootStatus.PANIC, error=message)
+        return None
 
     def _accepted(self, attempt: BootAttempt) -> BootAttempt:
         """``attempt`` (booted), or an infra failure when its output cannot be judged."""

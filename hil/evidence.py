@@ -13,8 +13,10 @@ console (``hil.lab.ConsoleRoles``), from the last TF-A banner of the boot attemp
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from hil.boot import BootAttempt
@@ -47,10 +49,13 @@ class EvidenceIncomplete(InfraError):
 
 
 def panic_patterns(roles: ConsoleRoles, consoles: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """Per console, the panics it can carry: the normal world's (Xen, dom0, TF-A's boot) on the
-    normal console, the secure world's own panic lines on the secure one, none elsewhere."""
-    by_role = {roles.normal: NORMAL_WORLD_PANICS, roles.secure: SECURE_WORLD_PANICS}
-    return {name: by_role.get(name, ()) for name in consoles}
+    """Per console, the panics it can carry: the normal world's (Xen's own lines, dom0's kernel,
+    TF-A's boot) on the normal console; on any other (the SPMC's, TF-A's runtime UART) only the
+    secure world's own panic lines, never a mention of one in a log line."""
+    return {
+        name: NORMAL_WORLD_PANICS if name == roles.normal else SECURE_WORLD_PANICS
+        for name in consoles
+    }
 
 
 # Bytes Xen's own lines and the probe's never hold: anything but printable ASCII, tab and CR.
@@ -64,22 +69,55 @@ _EXCERPT = 80
 _EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), TFA_BANNER.encode())
 
 
+@dataclass(frozen=True)
+class Window:
+    """Where a judged boot's evidence is: bytes ``start``..``end`` of ``<console>.raw`` (the
+    attempt's; its last boot is the one judged). Saved with the case as ``evidence.json``, so
+    whoever reads the case back reads exactly what was judged."""
+
+    console: str
+    start: int
+    end: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"console": self.console, "start": self.start, "end": self.end}
+
+    @classmethod
+    def load(cls, path: Path) -> Window:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(str(data["console"]), int(data["start"]), data["end"])
+
+    def read(self, case_dir: Path) -> list[Event]:
+        return read_boot(case_dir / f"{self.console}.raw", self.console, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One booted attempt's evidence: where it is, its events (the last boot's, on the normal
+    console) and what they show."""
+
+    window: Window
+    events: list[Event]
+    observation: Observation
+
+
 class EvidenceCheck:
     """``accept`` for the boot machine (``hil.boot.Accept``): reads each booted attempt's
-    evidence from the capture under ``case_dir`` and keeps its Observation, or says why it
-    cannot be judged."""
+    evidence from the capture under ``case_dir`` and keeps it, or says why it cannot be
+    judged."""
 
     def __init__(self, case_dir: Path, consoles: ConsoleGroup, roles: ConsoleRoles) -> None:
         self.case_dir, self.consoles, self.normal = case_dir, consoles, roles.normal
-        self.observations: dict[int, Observation] = {}  # attempt number -> what it showed
+        self.judged: dict[int, Judged] = {}  # attempt number -> its evidence
 
     def __call__(self, attempt: BootAttempt) -> str | None:
         if (gap := _first_gap(self.consoles.gaps(since=attempt.started))) is not None:
             return gap
         start, end = attempt.raw_start.get(self.normal, 0), attempt.raw_end.get(self.normal)
+        window = Window(self.normal, start, end)
         try:
-            events = read_boot(self.case_dir / f"{self.normal}.raw", self.normal, start, end)
-            self.observations[attempt.number] = observe(events, self.normal)
+            events = window.read(self.case_dir)
+            self.judged[attempt.number] = Judged(window, events, observe(events, self.normal))
         except EvidenceIncomplete as exc:
             return f"not judged: {exc}"
         return None
@@ -185,10 +223,11 @@ def _damaged_lines(data: bytes, first: int) -> Iterator[tuple[int, bytes]]:
         found = _NOT_PRINTED.search(data, end + 1)
 
 
-def observe(events: Sequence[Event], console: str) -> Observation:
+def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observation:
     """Xen's FF-A lines and dom0's probe answers in the last boot on ``console`` among
     ``events`` (the normal-world console's: nothing else is evidence). EvidenceIncomplete when
-    a probe line is damaged, the probe's transcript lacks lines, or two Xen boots merged."""
+    a probe line is damaged, two Xen boots merged, or (``whole``: a boot that finished) the
+    probe's transcript lacks lines."""
     xen_lines: list[str] = []
     banners = 0
     probe = TranscriptBuilder()
@@ -211,6 +250,6 @@ def observe(events: Sequence[Event], console: str) -> Observation:
             f"{console}: {banners} Xen boots without a TF-A banner between them (a reboot whose "
             "banner was lost)"
         )
-    if (missing := probe.incomplete()) is not None:
+    if whole and (missing := probe.incomplete()) is not None:
         raise EvidenceIncomplete(f"{console}: the probe's transcript is incomplete: {missing}")
     return Observation(xen_lines, probe.transcript)

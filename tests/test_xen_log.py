@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -8,6 +9,8 @@ from hil.probe import PREFIX
 from hil.terminal import plain_text
 from hil.xen.log import (
     MAX_LINE,
+    NORMAL_WORLD_PANICS,
+    SECURE_WORLD_PANICS,
     XEN_MESSAGE_LINES,
     ConsoleLine,
     LogParser,
@@ -357,3 +360,39 @@ def test_any_bytes_parse_without_exception_to_safe_text(data):
 
 def test_plain_text_keeps_tabs_and_drops_c1_csi():
     assert plain_text(b"a\tb\xc2\x9b31mc") == "a\tbc"
+
+
+def _panics(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("text", "panic"),
+    [
+        ("(XEN) Panic on CPU 0:", True),
+        ("\xff(XEN) [    3.000000] Xen BUG at common/page_alloc.c:42", True),  # noise in front
+        ("[    2.000000] Kernel panic - not syncing: VFS", True),  # dom0's kernel
+        ("PANIC at PC : 0x0000000004003ff8", True),  # TF-A's boot images
+        ("(d1) Kernel panic - not syncing: VFS", False),  # a guest's, relayed
+        ("(d1) (XEN) Panic on CPU 0:", False),
+        ("(XEN) DOM2: Kernel panic - not syncing", False),  # a dom0less guest's vpl011
+        ("(XEN) DOM2: (XEN) Panic on CPU 0:", False),
+        ("(XEN) d1v0 Kernel panic in guest", False),  # Xen's own line, not its panic
+    ],
+)
+def test_normal_world_panics_are_the_boards_never_a_guests(text, panic):
+    assert bool(_panics(NORMAL_WORLD_PANICS).search(f"ok\n{text}\r\n")) is panic
+
+
+@pytest.mark.parametrize(
+    ("text", "panic"),
+    [
+        ("Panic: SP 8001 aborted", True),  # Hafnium
+        ("E/TC:0 0 Panic at core/kernel/panic.c:32 <__do_panic>", True),  # OP-TEE
+        ("Unhandled Exception in EL3.", True),  # TF-A's runtime
+        ("SP 8001: SError injected by test case 7", False),
+        ("I/TC: Kernel panic handling test passed", False),
+    ],
+)
+def test_secure_world_panics_are_its_own_panic_lines(text, panic):
+    assert bool(_panics(SECURE_WORLD_PANICS).search(f"ok\n{text}\r\n")) is panic

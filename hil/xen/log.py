@@ -162,19 +162,32 @@ _DOM = re.compile(r"DOM(\d+): ")
 RELAY_PREFIX = r"\(d\d+\)|\(XEN\)(?: \[[^\]\n]*\])? DOM\d+: "
 # Panics, per world, as regexes over a console's text (MULTILINE). A line a guest's output relays
 # ("(d1) Kernel panic", "(XEN) DOM1: ...") is the guest's, never the board panicking: the text must
-# come before any Xen console prefix, or be Xen's own line (its first prefix "(XEN) ").
-_BEFORE_ANY_PREFIX = r"^(?:(?!\(XEN\)|\(d\d+\))[^\n])*?"
-_TFA_PANICS = r"PANIC at PC : |Unhandled Exception"
+# come before any Xen console prefix, or be Xen's own line (its first prefix "(XEN) "). Written
+# with possessive loops that only stop at a "(" or a keyword's first letter: linear in the text.
+_ANY_PREFIX = r"\(XEN\)|\(d\d+\)"
+
+
+def _first_in_line(keywords: tuple[str, ...]) -> str:
+    """A line in which one of ``keywords`` comes before any of Xen's console prefixes."""
+    starts = "".join(sorted({re.escape(k[0]) for k in keywords} | {r"\("}))
+    free = f"[^{starts}\\n]*+"
+    other = f"(?!{_ANY_PREFIX}|{'|'.join(keywords)})[{starts}]"
+    return f"^{free}(?:{other}{free})*+(?:{'|'.join(keywords)})"
+
+
+_TFA_PANICS = ("PANIC at PC : ", "Unhandled Exception")
 NORMAL_WORLD_PANICS: tuple[str, ...] = (
-    _BEFORE_ANY_PREFIX + r"\(XEN\)(?: \[[^\]\n]*\])? (?:Panic on CPU|Xen BUG at)",
-    # dom0 is the hardware domain: its kernel's lines reach the console unprefixed.
-    _BEFORE_ANY_PREFIX + r"(?:Kernel panic|SError Interrupt)",
-    _BEFORE_ANY_PREFIX + f"(?:{_TFA_PANICS})",  # TF-A's boot images print here
+    # Xen's own line: its first prefix is "(XEN) " and the panic follows it.
+    r"^[^(\n]*+(?:\((?!XEN\)|d\d+\))[^(\n]*+)*+"
+    r"\(XEN\)(?: \[[^\]\n]*\])? (?:Panic on CPU|Xen BUG at)",
+    # dom0 is the hardware domain: its kernel's lines reach the console unprefixed; TF-A's boot
+    # images print here too.
+    _first_in_line(("Kernel panic", "SError Interrupt", *_TFA_PANICS)),
 )
 # The secure world's own panic lines, at a line start: TF-A's runtime, Hafnium's panic(), OP-TEE's
 # core panic. An SP's log line that merely mentions an SError is not one.
 SECURE_WORLD_PANICS: tuple[str, ...] = (
-    f"^(?:{_TFA_PANICS})",
+    f"^(?:{'|'.join(_TFA_PANICS)})",
     r"^Panic: ",
     r"^[EF]/TC:[^\n]*\bPanic\b",
 )
