@@ -142,6 +142,7 @@ def xen_log(
         scenario = scenarios(name)
         case = run_case(board, scenario, tmp_path, settings)
         events = parse_captures(tmp_path / board.board.name / scenario.name, board.consoles)
-        return BootedScenario(scenario, case, events, observe(events, board.board.roles.normal))
+        seen = observe(events, board.board.roles.normal, whole=False)
+        return BootedScenario(scenario, case, events, seen)
 
     return boot
