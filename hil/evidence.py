@@ -65,6 +65,7 @@ _NOT_PRINTED = re.compile(rb"[^\t\n\r\x20-\x7e]")
 _ESCAPE_SEQUENCE = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]")
 _GARBLED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
 _EXCERPT = 80
+_CHUNK = 1 << 20
 # The lines evidence can be in: Xen's (and what it relays), the probe's, TF-A's banner.
 _EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), TFA_BANNER.encode())
 
@@ -142,15 +143,17 @@ def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> li
     console's), numbered as lines of the whole file; EvidenceIncomplete if a line of it that
     could be evidence is damaged."""
     with raw.open("rb") as f:
-        before = f.read(start)
+        lines_before = 0  # a boot starting mid-line continues the file's line
+        while f.tell() < start and (chunk := f.read(min(_CHUNK, start - f.tell()))):
+            lines_before += chunk.count(b"\n")
         data = f.read() if end is None else f.read(max(0, end - start))
     # Only lines that can be evidence or start a boot are decoded: a boot may hold a flood.
     parser = LogParser(console, markers=_EVIDENCE_MARKERS)
-    parser.lines = before.count(b"\n")  # a boot starting mid-line continues the file's line
+    parser.lines = lines_before
     events = last_boot(parser.feed(data) + parser.close())
     if events and _NOT_PRINTED.search(data):
         xen_from = next((e.line for e in events if _is_xen(e)), None)
-        _check_damage(data, before.count(b"\n") + 1, events[0], xen_from, console)
+        _check_damage(data, lines_before + 1, events[0], xen_from, console)
     return events
 
 
