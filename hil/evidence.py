@@ -142,11 +142,14 @@ def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> li
     """The events of the last boot in bytes ``start``..``end`` of the capture ``raw`` (one
     console's), numbered as lines of the whole file; EvidenceIncomplete if a line of it that
     could be evidence is damaged."""
-    with raw.open("rb") as f:
-        lines_before = 0  # a boot starting mid-line continues the file's line
-        while f.tell() < start and (chunk := f.read(min(_CHUNK, start - f.tell()))):
-            lines_before += chunk.count(b"\n")
-        data = f.read() if end is None else f.read(max(0, end - start))
+    try:
+        with raw.open("rb") as f:
+            lines_before = 0  # a boot starting mid-line continues the file's line
+            while f.tell() < start and (chunk := f.read(min(_CHUNK, start - f.tell()))):
+                lines_before += chunk.count(b"\n")
+            data = f.read() if end is None else f.read(max(0, end - start))
+    except OSError as exc:
+        raise EvidenceIncomplete(f"cannot read the capture {raw.name}: {exc.strerror}") from exc
     # Only lines that can be evidence or start a boot are decoded: a boot may hold a flood.
     parser = LogParser(console, markers=_EVIDENCE_MARKERS)
     parser.lines = lines_before

@@ -89,3 +89,8 @@ def test_damage_is_reported_with_its_line_in_the_whole_capture(tmp_path: Path) -
     damaged = b"(XEN) ffa: Secure partition with \xffd 0x0011 cannot be used\r\n"
     with pytest.raises(EvidenceIncomplete, match="ns line 14: damaged Xen line"):
         judged(tmp_path, earlier + BANNER + XEN + damaged + PROBE, start=len(earlier))
+
+
+def test_a_missing_capture_is_no_evidence(tmp_path: Path) -> None:
+    with pytest.raises(EvidenceIncomplete, match=r"cannot read the capture ns\.raw"):
+        read_boot(tmp_path / "ns.raw", "ns", 0)
