@@ -22,10 +22,11 @@ from pathlib import Path
 from hil.boot import BootAttempt
 from hil.compare import Observation
 from hil.console import ConsoleGap, ConsoleGroup
-from hil.errors import InfraError
+from hil.errors import ConfigError, InfraError
 from hil.ffa.errors import FfaFormatError
 from hil.lab import ConsoleRoles
 from hil.probe import MARK, PREFIX, TranscriptBuilder
+from hil.results import validate_name
 from hil.xen.log import (
     NORMAL_WORLD_PANICS,
     SECURE_WORLD_PANICS,
@@ -85,8 +86,14 @@ class Window:
 
     @classmethod
     def load(cls, path: Path) -> Window:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(str(data["console"]), int(data["start"]), data["end"])
+        """The window saved at ``path`` (EvidenceIncomplete when it cannot be read back)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            end = data["end"]
+            console = validate_name("console", data["console"])  # a file name in the case
+            return cls(console, int(data["start"]), None if end is None else int(end))
+        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+            raise EvidenceIncomplete(f"{path.name}: not a judged boot's window: {exc}") from exc
 
     def read(self, case_dir: Path) -> list[Event]:
         return read_boot(case_dir / f"{self.console}.raw", self.console, self.start, self.end)
@@ -134,7 +141,7 @@ def _first_gap(gaps: Sequence[ConsoleGap]) -> str | None:
     seconds = (gap.resumed - gap.lost).total_seconds()
     return (
         f"not judged: console '{gap.console}' was disconnected for {seconds:.3f} s during the "
-        f"boot ({where}); what the board sent meanwhile is missing"
+        f"boot ({where}); what the board sent meanwhile may be missing"
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.evidence import EvidenceIncomplete, observe, read_boot
+from hil.evidence import EvidenceIncomplete, Window, observe, read_boot
 from hil.probe import PREFIX
 from hil.xen.log import parse_bytes
 
@@ -94,3 +94,12 @@ def test_damage_is_reported_with_its_line_in_the_whole_capture(tmp_path: Path) -
 def test_a_missing_capture_is_no_evidence(tmp_path: Path) -> None:
     with pytest.raises(EvidenceIncomplete, match=r"cannot read the capture ns\.raw"):
         read_boot(tmp_path / "ns.raw", "ns", 0)
+
+
+@pytest.mark.parametrize(
+    "saved", ['{"console": "../../etc/passwd", "start": 0, "end": null}', "[]", "{", ""]
+)
+def test_a_saved_window_that_is_not_one_is_refused(tmp_path: Path, saved: str) -> None:
+    (tmp_path / "evidence.json").write_text(saved)
+    with pytest.raises(EvidenceIncomplete, match="not a judged boot's window"):
+        Window.load(tmp_path / "evidence.json")
