@@ -50,9 +50,23 @@ class Stage:
     marker: re.Pattern[str]
     done: re.Pattern[str] | None
     timeout_s: float
-    console: str | None  # only watch this console for the markers; None: any
+    # Where its markers are looked for. In a board type None means the normal-world console
+    # (``BoardType.normal_console``); a board's stages always name a console it has.
+    console: str | None
     xen: bool  # printed by Xen: a board booting without a hypervisor skips it
     shows: str = "its marker"  # the marker in words, for messages ("'NOTICE:  BL2: '")
+
+
+@dataclass(frozen=True)
+class ConsoleRoles:
+    """Which of a board's consoles carries what. ``normal``: the normal world's UART, where TF-A
+    boots and Xen and dom0 (the probe) print; the only console evidence is taken from (boot
+    boundaries, Xen's lines, the probe's lines). ``secure``: the secure world's (the SPMC, its
+    SPs); None when the board has no such console. Text on any console but ``normal`` never
+    starts a boot, hides evidence or supplies it."""
+
+    normal: str
+    secure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,9 @@ class BoardType:
     power: BackendSpec | None  # default power back-end, if the type implies one
     deploy: BackendSpec | None  # the type's deploy method
     source: Path
+    # Console names from ``normal_console`` / ``secure_console`` (a one-console type: that one
+    # is normal); None in a type that names no console (its boards name theirs).
+    roles: ConsoleRoles | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,8 @@ class BoardConfig:
     xen_dom0_vcpus: int = 1
     # SCP firmware a Juno's FIP carries (Arm's, not redistributable: the lab has it).
     scp_bl2: Path | None = None
+    # The board's consoles by role (see ConsoleRoles); resolved at load from its type.
+    roles: ConsoleRoles = ConsoleRoles("")
     # ``expect = "recorded:DIR"``: judged against that recording (hil.diff.recording) instead
     # of the oracle; xen_profile may then be left out (a Xen fork has none).
     recording: Path | None = None
@@ -105,13 +124,25 @@ class BoardConfig:
 
     @property
     def stages(self) -> tuple[Stage, ...]:
-        """The stages this board goes through, with its timeout overrides applied."""
+        """The stages this board goes through, with its timeout overrides applied, each watching
+        the console its type names (default: the normal-world one; a board with one console
+        prints everything there)."""
         skip_xen = self.xen_profile == NO_HYPERVISOR
+        names = self.console_names
         return tuple(
-            replace(s, timeout_s=self.timeouts.get(s.name, s.timeout_s))
+            replace(
+                s,
+                timeout_s=self.timeouts.get(s.name, s.timeout_s),
+                console=s.console if s.console in names else self.roles.normal,
+            )
             for s in self.type.stages
             if not (skip_xen and s.xen)
         )
+
+    @property
+    def console_names(self) -> tuple[str, ...]:
+        """The board's consoles: a place's mapped resources, else the configured URLs' names."""
+        return tuple(self.console_resources if self.place else self.consoles)
 
     def make_power(self) -> PowerBackend:
         return POWER.create(self.power)
@@ -291,11 +322,21 @@ def marker_text(raw: str | list[str]) -> str:
 
 def load_board_type(path: Path) -> BoardType:
     top = ConfigTable(path, "", "", load_toml(path))
-    top.only("name", "description", "consoles", "power", "deploy", "stages")
+    top.only(
+        "name",
+        "description",
+        "consoles",
+        "normal_console",
+        "secure_console",
+        "power",
+        "deploy",
+        "stages",
+    )
     name = top.get("name", str)
     if name != path.stem:
         raise top.error("name", f"{name!r} differs from the file name {path.stem!r}")
     consoles = _consoles(top, "consoles", {}) if "consoles" in top.data else {}
+    roles = _type_roles(top, consoles)
     stages_raw = top.get("stages", list)
     stages: list[Stage] = []
     for i, raw in enumerate(stages_raw):
@@ -336,6 +377,46 @@ def load_board_type(path: Path) -> BoardType:
         specs["power"],
         specs["deploy"],
         path,
+        roles,
+    )
+
+
+def _type_roles(top: ConfigTable, consoles: Mapping[str, str]) -> ConsoleRoles | None:
+    """The type's ``normal_console`` / ``secure_console``: required with several consoles (the
+    type must say where evidence comes from), the only console by default."""
+    roles = {}
+    for key in ("normal_console", "secure_console"):
+        name = top.get(key, str, None)
+        if name is not None and consoles and name not in consoles:
+            raise top.error(key, f"no console {name!r} in this board type")
+        roles[key] = name
+    normal, secure = roles["normal_console"], roles["secure_console"]
+    if normal is None and len(consoles) == 1:
+        normal = next(iter(consoles))
+    if normal is None:
+        if consoles:
+            raise top.error(
+                "normal_console",
+                "missing: which of the consoles carries TF-A's boot, Xen and dom0?",
+            )
+        return None
+    if secure == normal:
+        raise top.error("secure_console", f"{secure!r} is also the normal-world console")
+    return ConsoleRoles(normal, secure)
+
+
+def _board_roles(t: ConfigTable, btype: BoardType, names: Sequence[str]) -> ConsoleRoles:
+    """A board's console roles: its type's, for the consoles the board has. A board with a
+    single console has everything on it."""
+    roles = btype.roles
+    if roles is not None and roles.normal in names:
+        return ConsoleRoles(roles.normal, roles.secure if roles.secure in names else None)
+    if len(names) == 1:
+        return ConsoleRoles(names[0])
+    wanted = f"console {roles.normal!r}" if roles else "normal_console"
+    raise t.error(
+        "consoles",
+        f"no {wanted} (board type '{btype.name}' carries TF-A's boot, Xen and dom0 on it)",
     )
 
 
@@ -466,10 +547,12 @@ def _board(
         _check_virtual_launch(backends["power"], profiles)
     place, coordinator, console_resources = _place(t, btype, lab_coordinator)
     xen_image, xen_src, xen_kconfig, dom0_vcpus = _xen(t)
+    consoles = dict(btype.consoles) if place else _consoles(t, "consoles", btype.consoles)
+    roles = _board_roles(t, btype, list(console_resources if place else consoles))
     return BoardConfig(
         name=name,
         type=btype,
-        consoles=dict(btype.consoles) if place else _consoles(t, "consoles", btype.consoles),
+        consoles=consoles,
         power=backends["power"],
         deploy=backends["deploy"],
         xen_profile=profile,
@@ -486,6 +569,7 @@ def _board(
         xen_dom0_vcpus=dom0_vcpus,
         offline_after=_at_least_one(t, "offline_after", lab_offline_after),
         scp_bl2=t.optional_path("scp_bl2"),
+        roles=roles,
         recording=recording,
     )
 

@@ -27,6 +27,7 @@ from hil.boot import RetryPolicy
 from hil.case import CaseSettings, observe, parse_captures, run_case
 from hil.compare import Observation
 from hil.console import ConsoleGroup
+from hil.evidence import panic_patterns
 from hil.lab import Lab, load_lab
 from hil.results import CaseResult
 from hil.scenario import SCENARIO_DIR, Scenario, load_scenarios
@@ -107,7 +108,9 @@ def board(hil_board_name: str, _hil_boards: _BoardPool) -> BoardSession:
 
 @pytest.fixture
 def console(board: BoardSession, tmp_path: Path) -> Iterator[ConsoleGroup]:
-    with ConsoleGroup(board.consoles, tmp_path / "console") as group:
+    # Each console watches the panics its world can print (hil.evidence.panic_patterns).
+    panics = panic_patterns(board.board.roles, board.consoles)
+    with ConsoleGroup(board.consoles, tmp_path / "console", panic_patterns=panics) as group:
         yield group
 
 
@@ -142,6 +145,7 @@ def xen_log(
         scenario = scenarios(name)
         case = run_case(board, scenario, tmp_path, settings)
         events = parse_captures(tmp_path / board.board.name / scenario.name, board.consoles)
-        return BootedScenario(scenario, case, events, observe(events))
+        seen = observe(events, board.board.roles.normal, whole=False)
+        return BootedScenario(scenario, case, events, seen)
 
     return boot

@@ -259,7 +259,7 @@ CASES = [
     (
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{bogus = {{}}}}}}\n',
         "lab.toml: board 'v0': field 'power.faults': unknown fault 'bogus' (known: stall, "
-        "garbage, disconnect, reboot, reboot_loop, slow, burst, text)",
+        "garbage, disconnect, reboot, reboot_loop, slow, burst, text, corrupt)",
     ),
     (
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{stall = {{stage = "xne"}}}}}}\n',
@@ -479,3 +479,72 @@ def test_bad_place_settings_give_one_exact_line(
 ) -> None:
     monkeypatch.setenv("LG_COORDINATOR", "127.0.0.1:3")
     assert _error(lab_dir, extra) == expected
+
+
+def test_every_shipped_board_type_says_which_console_carries_the_evidence() -> None:
+    for path in sorted((REPO / "boards").glob("*.toml")):
+        btype = load_board_type(path)
+        assert btype.roles is not None, path.name
+        assert btype.roles.normal in btype.consoles and btype.roles.secure in btype.consoles
+        # Only the SPMC's stage is looked for elsewhere than on the normal-world console.
+        assert {s.name for s in btype.stages if s.console not in (None, btype.roles.normal)} == {
+            "spmc"
+        }, path.name
+
+
+def test_a_boards_stages_watch_its_normal_console(lab_dir: Path) -> None:
+    board = _load(lab_dir, f"{VIRTUAL}").board("v0")
+    assert (board.roles.normal, board.roles.secure) == ("ns", "secure")
+    assert {s.name: s.console for s in board.stages} == {
+        "bl1": "ns",
+        "bl2": "ns",
+        "bl31": "ns",
+        "spmc": "secure",
+        "xen": "ns",
+        "ffa": "ns",
+        "probe": "ns",
+    }
+    # One console carries everything; it is the normal world's.
+    single = _load(
+        lab_dir, f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}consoles = {{u = "loop://"}}\n'
+    )
+    board = single.board("b0")
+    assert (board.roles.normal, board.roles.secure) == ("u", None)
+    assert {s.console for s in board.stages} == {"u"}
+
+
+@pytest.mark.parametrize(
+    ("types", "board", "expected"),
+    [
+        (
+            'name = "two"\n[consoles]\na = "loop://"\nb = "loop://"\n',
+            "",
+            "boards/two.toml: field 'normal_console': missing: which of the consoles carries "
+            "TF-A's boot, Xen and dom0?",
+        ),
+        (
+            'name = "two"\nnormal_console = "c"\n[consoles]\na = "loop://"\nb = "loop://"\n',
+            "",
+            "boards/two.toml: field 'normal_console': no console 'c' in this board type",
+        ),
+        (
+            'name = "two"\nnormal_console = "a"\nsecure_console = "a"\n[consoles]\na = "loop://"\n',
+            "",
+            "boards/two.toml: field 'secure_console': 'a' is also the normal-world console",
+        ),
+        (
+            'name = "two"\nnormal_console = "a"\n[consoles]\na = "loop://"\nb = "loop://"\n',
+            'consoles = {x = "loop://", y = "loop://"}\n',
+            "lab.toml: board 'b0': field 'consoles': no console 'a' (board type 'two' carries "
+            "TF-A's boot, Xen and dom0 on it)",
+        ),
+    ],
+)
+def test_console_roles_are_checked_at_load(
+    lab_dir: Path, types: str, board: str, expected: str
+) -> None:
+    stage = '[[stages]]\nname = "bl1"\nmarker = "x"\ntimeout = 1\n'
+    (lab_dir / "boards" / "two.toml").write_text(types + stage)
+    lab = f'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "two"\n{PDU}{board}'
+    lab += 'deploy = {backend = "copy", dest = "."}\n'
+    assert _error(lab_dir, lab) == expected

@@ -111,7 +111,7 @@ def observations(run_dir: Path, board: str) -> dict[str, tuple[list[str], ProbeT
     """Per scenario: Xen's FF-A lines and the probe's lines as a check compares them."""
     out = {}
     for scenario in load_scenarios(names=EQUALITY_SCENARIOS):
-        observed = observe(parse_captures(run_dir / board / scenario.name, ("ns", "secure")))
+        observed = observe(parse_captures(run_dir / board / scenario.name, ("ns",)), "ns")
         out[scenario.name] = (observed_text(observed, scenario.probe_plan()), observed.transcript)
     return out
 
