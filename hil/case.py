@@ -47,6 +47,9 @@ from hil.xen.log import ConsoleLine, Event, ProbeLine, Stage, XenMessage, parse_
 from hil.xen.messages import FFA_KEYS, message
 from hil.xen.oracle import expect
 
+# How a case message starts when Xen's panic() ended the boot (hil.case.xen_panic).
+XEN_PANICKED = "Xen panicked"
+
 
 @dataclass(frozen=True)
 class CaseSettings:
@@ -123,7 +126,8 @@ def run_case(
     if booted.status is BootStatus.INFRA:
         return result(Verdict.INFRA_ERROR, booted.error or "board did not boot", **common)
     if booted.status is BootStatus.PANIC:
-        return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
+        why = booted.error or "firmware panicked"
+        return result(Verdict.FAIL, xen_panic(events, why) or why, **common)
 
     plan = scenario.probe_plan()
     # The options the bundle records are the ones the board booted Xen with.
@@ -168,6 +172,30 @@ def observe(events: Sequence[Event]) -> Observation:
                 f"{event.console} line {event.line}: unreadable probe line {event.raw[:80]!r}"
             )
     return Observation(xen_lines, probe.transcript)
+
+
+def xen_panic(events: Sequence[Event], where: str) -> str | None:
+    """``Xen panicked on CPU <n>: <reason>; <where>`` when Xen's panic() ended the last boot
+    among ``events``, else None. Xen states its reason on the line after "Panic on CPU n:" (an
+    assertion, a BUG, a failed boot step): that line, not the marker, is what tells a Xen bug
+    from a firmware that made Xen give up."""
+    boot = _last_boot(events)
+    for i, event in enumerate(boot):
+        if isinstance(event, XenMessage) and event.key == "panic":
+            after = (_xen_text(e) for e in boot[i + 1 :] if e.console == event.console)
+            reason = next((t for t in after if t and t.strip("* ")), None)
+            cpu = event.fields["cpu"]
+            return f"{XEN_PANICKED} on CPU {cpu}: {reason or '(reason not captured)'}; {where}"
+    return None
+
+
+def _xen_text(event: Event) -> str | None:
+    """The text of Xen's own line (not a guest's it relays), else None."""
+    if isinstance(event, XenMessage):
+        return message(event.key).render(**event.fields)
+    if isinstance(event, ConsoleLine) and event.stage is Stage.XEN and event.domain is None:
+        return event.text.strip()[:200]
+    return None
 
 
 def _last_boot(events: Sequence[Event]) -> list[Event]:
