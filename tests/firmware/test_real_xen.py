@@ -220,3 +220,27 @@ def test_the_virtual_board_shows_what_real_xen_shows(
     if profile == "xen-4.22":
         own = seen["guest-v1-2"][1].partinfo[1].reply.rx[48:52]
         assert own == bytes([0x01, 0x00, vcpus, 0x00])
+
+
+def test_an_image_hil_built_works_prebuilt_without_xen_kconfig(
+    real_run: RealRun, tmp_path: Path
+) -> None:
+    """xen-unstable's image (debug=y) as a lab's ``xen_image`` with no ``xen_kconfig``: hil
+    reads how it was built from the image itself, so the oracle's options and the report's facts
+    are those of the same Xen built from source, and it passes."""
+    built = real_run.cases["xen-unstable", "guest-v1-2"]
+    image = real_run.case_dir("xen-unstable", "guest-v1-2") / "bundle" / "xen"
+    board = {**BOARDS["xen-unstable"], "name": "prebuilt", "xen_image": str(image)}
+    del board["xen_src"]
+    lines = [f"boards_dir = {toml_value(str(BOARDS_DIR))}", "[[board]]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in board.items()]
+    (tmp_path / "lab.toml").write_text("\n".join(lines) + "\n")
+    code, cases = run(tmp_path / "lab.toml", "--scenario=guest-v1-2", "--scenario=count-64")
+    assert code == 0, {s: c["message"] for (_, s), c in cases.items()}
+
+    facts = cases["prebuilt", "guest-v1-2"]["provenance"]
+    for key in ("xen:version", "xen:config_sha256"):
+        assert facts[key] == built["provenance"][key]
+    assert facts["xen:source"].startswith("image-sha256:")
+    bundle = Path(cases["prebuilt", "guest-v1-2"]["run_dir"]) / "prebuilt" / "guest-v1-2" / "bundle"
+    assert json.loads((bundle / "bundle.json").read_text())["xen_options"]["debug"] is True
