@@ -76,15 +76,17 @@ def archive_sha256() -> dict[str, str]:
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
-def real_lab(directory: Path) -> Path:
-    """real-xen.toml as shipped, its Xen archives taken from :data:`XEN_SOURCES`."""
+def real_lab(directory: Path, *names: str, **extra: Any) -> Path:
+    """real-xen.toml as shipped (only the boards ``names``, when given; each with ``extra``
+    keys), its Xen archives taken from :data:`XEN_SOURCES`."""
     lines = [
         f"boards_dir = {toml_value(str(BOARDS_DIR))}",
         f"results_dir = {toml_value(str(directory / 'results'))}",
         "boot_attempts = 2",
     ]
-    for board in BOARDS.values():
-        board = {**board, "xen_src": str(XEN_SOURCES / Path(board["xen_src"]).name)}
+    for name in names or BOARDS:
+        board = {**BOARDS[name], **extra}
+        board["xen_src"] = str(XEN_SOURCES / Path(board["xen_src"]).name)
         lines += ["[[board]]", *(f"{key} = {toml_value(value)}" for key, value in board.items())]
     directory.mkdir(parents=True, exist_ok=True)
     lab = directory / "lab.toml"
@@ -95,11 +97,19 @@ def real_lab(directory: Path) -> Path:
 Case = dict[str, Any]  # a summary.json case, plus "run_dir": the run it comes from
 
 
-def run(lab: Path, *argv: str) -> tuple[int, dict[tuple[str, str], Case]]:
+def run_lab(lab: Path, *argv: str) -> tuple[int, dict[tuple[str, str], Case]]:
+    """``hil run`` on ``lab``: its exit code and cases by (board, scenario)."""
     code = main(["run", "--lab", str(lab), *argv])
     run_dir = (lab.parent / "results" / "latest").resolve()
     cases = json.loads((run_dir / "summary.json").read_text())["run"]["cases"]
     return code, {(c["board"], c["scenario"]): {**c, "run_dir": str(run_dir)} for c in cases}
+
+
+def run(lab: Path, *argv: str) -> tuple[int, Path, dict[str, Case]]:
+    """``hil run`` on a one-board lab: its exit code, run directory and cases by scenario."""
+    code, cases = run_lab(lab, *argv)
+    run_dir = (lab.parent / "results" / "latest").resolve()
+    return code, run_dir, {scenario: case for (_, scenario), case in cases.items()}
 
 
 class XenPanicked(UserWarning):
@@ -124,11 +134,11 @@ class RealRun:
 
 def run_the_lab(directory: Path) -> RealRun:
     lab = real_lab(directory)
-    code, cases = run(lab, "-j", "2")
+    code, cases = run_lab(lab, "-j", "2")
     reruns, rerun_codes = [], []
     for (board, scenario), case in sorted(cases.items()):
         if case["verdict"] == "fail" and case["message"].startswith(XEN_PANICKED):
-            again_code, again = run(lab, f"--board={board}", f"--scenario={scenario}")
+            again_code, again = run_lab(lab, f"--board={board}", f"--scenario={scenario}")
             redo = cases[board, scenario] = again[board, scenario]
             rerun_codes.append(again_code)
             reruns.append(
@@ -204,16 +214,11 @@ def test_the_virtual_board_shows_what_real_xen_shows(
     profile, vcpus = BOARDS[name]["xen_profile"], dom0_vcpus(name)
     virtual = {"virtual0": {"xen_profile": profile, "xen_dom0_vcpus": vcpus}}
     lab = write_lab(tmp_path, virtual)
-    virtual_code, virtual_cases = run(lab, *(f"--scenario={s}" for s in EQUALITY_SCENARIOS))
+    virtual_code, run_dir, _ = run(lab, *(f"--scenario={s}" for s in EQUALITY_SCENARIOS))
     assert virtual_code == 0
 
     seen = observations({s: real_run.case_dir(name, s) for s in EQUALITY_SCENARIOS})
-    modelled = observations(
-        {
-            s: Path(virtual_cases["virtual0", s]["run_dir"]) / "virtual0" / s
-            for s in EQUALITY_SCENARIOS
-        }
-    )
+    modelled = observations({s: run_dir / "virtual0" / s for s in EQUALITY_SCENARIOS})
     for scenario in EQUALITY_SCENARIOS:
         assert seen[scenario][0] == modelled[scenario][0], scenario
     # The own entry a v1.2 guest gets on 4.22 carries dom0's vCPU count: the board's, as booted.
@@ -235,12 +240,14 @@ def test_an_image_hil_built_works_prebuilt_without_xen_kconfig(
     lines = [f"boards_dir = {toml_value(str(BOARDS_DIR))}", "[[board]]"]
     lines += [f"{key} = {toml_value(value)}" for key, value in board.items()]
     (tmp_path / "lab.toml").write_text("\n".join(lines) + "\n")
-    code, cases = run(tmp_path / "lab.toml", "--scenario=guest-v1-2", "--scenario=count-64")
-    assert code == 0, {s: c["message"] for (_, s), c in cases.items()}
+    code, run_dir, cases = run(
+        tmp_path / "lab.toml", "--scenario=guest-v1-2", "--scenario=count-64"
+    )
+    assert code == 0, {s: c["message"] for s, c in cases.items()}
 
-    facts = cases["prebuilt", "guest-v1-2"]["provenance"]
+    facts = cases["guest-v1-2"]["provenance"]
     for key in ("xen:version", "xen:config_sha256"):
         assert facts[key] == built["provenance"][key]
     assert facts["xen:source"].startswith("image-sha256:")
-    bundle = Path(cases["prebuilt", "guest-v1-2"]["run_dir"]) / "prebuilt" / "guest-v1-2" / "bundle"
+    bundle = run_dir / "prebuilt" / "guest-v1-2" / "bundle"
     assert json.loads((bundle / "bundle.json").read_text())["xen_options"]["debug"] is True
