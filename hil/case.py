@@ -27,7 +27,7 @@ from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.diff.behaviour import behaviour
 from hil.diff.recording import judge, load_recording
 from hil.errors import InfraError
-from hil.evidence import EvidenceCheck, EvidenceIncomplete, panic_patterns
+from hil.evidence import EvidenceCheck, EvidenceIncomplete, last_boot, panic_patterns
 from hil.evidence import observe as observe
 from hil.lab import NO_HYPERVISOR, profile_label
 from hil.results import (
@@ -45,8 +45,12 @@ from hil.results import (
 )
 from hil.scenario import Scenario
 from hil.session import BoardSession
-from hil.xen.log import Event, parse_stream
+from hil.xen.log import ConsoleLine, Event, Stage, XenMessage, parse_stream
+from hil.xen.messages import message
 from hil.xen.oracle import expect
+
+# How a case message starts when Xen's panic() ended the boot (hil.case.xen_panic).
+XEN_PANICKED = "Xen panicked"
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,10 @@ def run_case(
             error = f"board '{board.name}': {died} (boot: {error})"
         return result(Verdict.INFRA_ERROR, error, **common)
     if booted.status is BootStatus.PANIC:
-        return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
+        why = booted.error or "firmware panicked"
+        # Only the normal console's own lines can say that Xen panicked (hil.evidence).
+        xen_lines = [e for e in events if e.console == board.roles.normal]
+        return result(Verdict.FAIL, xen_panic(xen_lines, why) or why, **common)
 
     plan = scenario.probe_plan()
     judged = evidence.judged[booted.final.number]
@@ -169,6 +176,30 @@ def run_case(
 
 # What hil.diff reads back from a case; the evidence now is EvidenceIncomplete (hil.evidence).
 TranscriptCorrupt = EvidenceIncomplete
+
+
+def xen_panic(events: Sequence[Event], where: str) -> str | None:
+    """``Xen panicked on CPU <n>: <reason>; <where>`` when Xen's panic() ended the last boot
+    among ``events``, else None. Xen states its reason on the line after "Panic on CPU n:" (an
+    assertion, a BUG, a failed boot step): that line, not the marker, is what tells a Xen bug
+    from a firmware that made Xen give up."""
+    boot = last_boot(events)
+    for i, event in enumerate(boot):
+        if isinstance(event, XenMessage) and event.key == "panic":
+            after = (_xen_text(e) for e in boot[i + 1 :] if e.console == event.console)
+            reason = next((t for t in after if t and t.strip("* ")), None)
+            cpu = event.fields["cpu"]
+            return f"{XEN_PANICKED} on CPU {cpu}: {reason or '(reason not captured)'}; {where}"
+    return None
+
+
+def _xen_text(event: Event) -> str | None:
+    """The text of Xen's own line (not a guest's it relays), else None."""
+    if isinstance(event, XenMessage):
+        return message(event.key).render(**event.fields)
+    if isinstance(event, ConsoleLine) and event.stage is Stage.XEN and event.domain is None:
+        return event.text.strip()[:200]
+    return None
 
 
 def parse_captures(case_dir: Path, consoles: Iterable[str]) -> list[Event]:

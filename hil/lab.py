@@ -102,8 +102,8 @@ class BoardConfig:
     xen_image: Path | None
     xen_src: Path | None
     source: Path
-    # Extra Kconfig lines: what hil builds xen_src with, or what a prebuilt xen_image was built
-    # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
+    # Extra Kconfig lines: what hil builds xen_src with; for a prebuilt xen_image, checked
+    # against the .config it embeds, and only without one what it was built with.
     xen_kconfig: tuple[str, ...] = ()
     xen_dom0_vcpus: int = 1
     # SCP firmware a Juno's FIP carries (Arm's, not redistributable: the lab has it).
