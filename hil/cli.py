@@ -14,7 +14,7 @@ from hil.commands.common import HelpParser
 from hil.errors import ExitCode, HilError, os_error_text
 from hil.interrupts import terminate_as_interrupt
 
-COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "scenarios", "triage")
+COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "scenarios", "triage", "diff")
 
 DESCRIPTION = """\
 Hardware-in-the-loop checks that the firmware a lab ships (TF-A + an SPMC + secure partitions)
@@ -30,6 +30,7 @@ typical use:
   hil run                              every scenario on the lab's default boards (nightly)
   hil run --tag bit15 --board qemu0    a selection; hil scenarios lists names and tags
   hil triage results/latest/virtual0/one-non-secure/ns.raw
+  hil diff --board qemu0 --base xen-4.22.0.tar.xz --head-patch fix.patch
 
 Each command's help (hil COMMAND --help) says what its exit codes mean. The lab file is
 ./lab.toml unless --lab or $HIL_LAB says otherwise."""

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hil.backend import BackendSpec, Registry
+from hil.boards import LAUNCHED, launched_kind
 from hil.config import ConfigTable, display_path, load_toml
 from hil.console import ReconnectPolicy
 from hil.deploy import DEPLOY, Deployer
@@ -34,17 +35,6 @@ COORDINATOR_ENV = "LG_COORDINATOR"  # labgrid-client's own variable for the coor
 # (timeout, stop_timeout, off_time, stage_delay, ...): finite and at most a week, checked at load
 # even though the back-end itself is only built when a session starts.
 DURATION_KEY = re.compile(r"(?:^|_)(?:timeout|time|delay|wait)$")
-# Options of a virtual board's `power` table when hil launches the board itself. `xen` is the
-# profile the board models, when it must differ from the one the lab declares (default: the same):
-# how a lab rehearses "Xen was upgraded but lab.toml was not".
-VIRTUAL_LAUNCH_OPTIONS = (
-    "backend",
-    "stage_delay",
-    "faults",
-    "console_timestamps",
-    "xen_options",
-    "xen",
-)
 
 
 def profile_label(profile: str) -> str:
@@ -99,6 +89,9 @@ class BoardConfig:
     # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
     xen_kconfig: tuple[str, ...] = ()
     xen_dom0_vcpus: int = 1
+    # ``expect = "recorded:DIR"``: judged against that recording (hil.diff.recording) instead
+    # of the oracle; xen_profile may then be left out (a Xen fork has none).
+    recording: Path | None = None
 
     def xen_options(self, kconfig: Mapping[str, str] | None = None) -> XenOptions:
         """The options this board boots Xen with and the oracle assumes, for a Xen built with
@@ -201,10 +194,10 @@ def _backend(
         )
     sub = table.table(key)
     kind = sub.get("backend", str)
-    if kind not in registry:
+    if kind not in registry and kind not in LAUNCHED:
+        known = sorted({*registry.names(), *LAUNCHED})
         raise sub.error(
-            "backend",
-            f"unknown {registry.what} back-end {kind!r} (known: {', '.join(registry.names())})",
+            "backend", f"unknown {registry.what} back-end {kind!r} (known: {', '.join(known)})"
         )
     for option in sub.data:
         if DURATION_KEY.search(option):
@@ -214,16 +207,17 @@ def _backend(
 
 def is_virtual_launch(spec: BackendSpec) -> bool:
     """A virtual board with no control address given: hil runs it, like an FVP it launches."""
-    return spec.kind == "virtual" and not {"control", "port_file"} & set(spec.data)
+    return launched_kind(spec.kind, spec.data) == "virtual"
 
 
 def _check_virtual_launch(spec: BackendSpec, profiles: Collection[str]) -> None:
     """The options of a virtual board hil launches, checked now rather than when the board
     process starts (where a mistake would look like a board that does not boot)."""
+    from hil.boards.virtual import LAUNCH_OPTIONS
     from hil.sim.boot_script import CONSOLES, STAGES
     from hil.sim.faults import FaultSet
 
-    spec.only(*VIRTUAL_LAUNCH_OPTIONS)
+    spec.only("backend", *LAUNCH_OPTIONS)
     spec.get("console_timestamps", bool, False)
     xen = spec.get("xen", str, None)
     if xen is not None and xen not in profiles:
@@ -364,6 +358,7 @@ BOARD_KEYS = (
     "xen_kconfig",
     "xen_dom0_vcpus",
     "offline_after",
+    "expect",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
 
@@ -433,13 +428,18 @@ def _board(
     if type_name not in types:
         raise t.error("type", f"unknown board type {type_name!r} (known: {', '.join(types)})")
     btype = types[type_name]
+    recording = _recording(t)
     profile = t.get("xen_profile", str, default_profile)
-    if profile is None:
+    if profile is None and recording is None:
         raise t.error("xen_profile", "missing (and no lab-wide xen_profile)")
-    if profile not in profiles:
+    if profile is not None and profile not in profiles:
         raise t.error(
             "xen_profile", f"unknown Xen profile {profile!r} (known: {', '.join(profiles)})"
         )
+    if profile is None:
+        if type_name == "virtual":
+            raise t.error("xen_profile", "missing: a virtual board models a profile")
+        profile = f"recorded:{display_path(recording)}"  # what its reports are judged against
     timeouts = t.table("timeouts", {})
     stage_names = [s.name for s in btype.stages]
     for stage in timeouts.data:
@@ -458,6 +458,7 @@ def _board(
         if key not in raw and fallback is None:
             raise t.error(key, f"missing (board type '{type_name}' has no default)")
         backends[key] = _backend(t, key, registry, name, fallback)
+    backends["deploy"] = _launched_deploy(t, raw, backends["power"], backends["deploy"])
     if is_virtual_launch(backends["power"]):
         _check_virtual_launch(backends["power"], profiles)
     place, coordinator, console_resources = _place(t, btype, lab_coordinator)
@@ -481,7 +482,49 @@ def _board(
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
         offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        recording=recording,
     )
+
+
+def _launched_deploy(
+    t: ConfigTable, raw: Mapping[str, Any], power: BackendSpec, deploy: BackendSpec
+) -> BackendSpec:
+    """A board hil launches deploys to the process it launches: its deploy table, if given,
+    names the same kind; left out, it is that kind (not the board type's default)."""
+    launched = launched_kind(power.kind, power.data)
+    if launched is None:
+        if deploy.kind in LAUNCHED and deploy.kind not in DEPLOY:
+            raise t.error(
+                "deploy.backend", f"deploy back-end {deploy.kind!r} needs power back-end "
+                f"{deploy.kind!r} (hil launches such a board and deploys to it)"
+            )  # fmt: skip
+        return deploy
+    if "deploy" not in raw:
+        return BackendSpec(power.source, power.where, "deploy.", {}, power.board, launched)
+    if deploy.kind != launched:
+        raise t.error(
+            "deploy.backend",
+            f"a board hil launches ({launched!r}) deploys to it: use "
+            f'deploy = {{ backend = "{launched}" }} or leave deploy out, not {deploy.kind!r}',
+        )
+    return deploy
+
+
+def _recording(t: ConfigTable) -> Path | None:
+    """The recording ``expect = "recorded:DIR"`` names (relative to the lab file), checked."""
+    from hil.diff.recording import RECORDED, load_recording
+
+    expect = t.get("expect", str, None)
+    if expect is None:
+        return None
+    if not expect.startswith(RECORDED):
+        raise t.error("expect", f"expected '{RECORDED}DIR', got {expect!r}")
+    directory = (t.source.parent / expect.removeprefix(RECORDED)).resolve()
+    try:
+        load_recording(directory)
+    except ConfigError as exc:
+        raise t.error("expect", str(exc)) from None
+    return directory
 
 
 def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int]:

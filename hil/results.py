@@ -76,6 +76,7 @@ def console_role(console: str, kind: str) -> str:
 
 EVENTS_ROLE = "events"
 DIFF_ROLE = "diff"  # a failed check's whole diff, expected vs observed
+PROCESS_LOG_ROLE = "process-log"  # what a board hil launched printed itself (not its consoles)
 
 
 @dataclass(frozen=True)

@@ -179,11 +179,23 @@ CASES = [
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{backend = "ipmi"}}\n',
         "lab.toml: board 'b0': field 'power.backend': unknown power back-end 'ipmi' "
-        "(known: emulator, pdu-command, pyocd, qemu, virtual)",
+        "(known: emulator, fvp, pdu-command, pyocd, qemu, virtual)",
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{on = ["x"]}}\n',
         "lab.toml: board 'b0': field 'power.backend': missing",
+    ),
+    (
+        # hil launches QEMU and deploys to it: a copy deployer would never be booted.
+        f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{backend = "qemu"}}\n',
+        "lab.toml: board 'b0': field 'deploy.backend': a board hil launches ('qemu') deploys to "
+        "it: use deploy = { backend = \"qemu\" } or leave deploy out, not 'copy'",
+    ),
+    (
+        'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "qemu-virt"\n'
+        f'deploy = {{backend = "qemu"}}\n{PDU}',
+        "lab.toml: board 'b0': field 'deploy.backend': deploy back-end 'qemu' needs power "
+        "back-end 'qemu' (hil launches such a board and deploys to it)",
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xne = 5}}\n',
@@ -307,6 +319,13 @@ CASES = [
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_bad_lab_gives_one_exact_line(lab_dir: Path, text: str, expected: str) -> None:
     assert _error(lab_dir, text) == expected
+
+
+def test_a_board_hil_launches_deploys_to_itself_without_a_deploy_table(lab_dir: Path) -> None:
+    text = 'xen_profile = "none"\n[[board]]\nname = "q0"\ntype = "qemu-virt"\n'
+    board = _load(lab_dir, text + 'power = {backend = "qemu"}\n').board("q0")
+    # Not the board type's default (copy): the launched QEMU is where the bundle goes.
+    assert (board.power.kind, board.deploy.kind) == ("qemu", "qemu")
 
 
 def test_toml_syntax_error_names_the_file(lab_dir: Path) -> None:

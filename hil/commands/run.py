@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from hil.atomic import writable_dir
-from hil.bundle import prepare_board
+from hil.boards.platform import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.config import check_seconds
+from hil.diff.recording import check_target, load_recording
+from hil.diff.runs import record_run
 from hil.errors import InfraError, UsageError, os_error_text
 from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
@@ -94,6 +96,13 @@ def add_parser(sub: Any) -> None:
         metavar="SECONDS",
         help="wait this long for a board another hil process holds (default: skip it)",
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="save what each scenario showed as golden files in DIR (one board; a board with "
+        "expect = 'recorded:DIR' is then judged against them); refused if a case was not judged",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -126,7 +135,18 @@ def run(args: argparse.Namespace) -> int:
         writable_dir(request.results_dir)
     except OSError as exc:
         raise InfraError(f"results directory: {os_error_text(exc)}") from None
+    if args.record is not None:
+        if len(chosen.boards) != 1:
+            raise UsageError("--record: records one board's run; choose one with --board")
+        check_target(args.record)
     for board in request.boards:
+        if board.recording is not None and args.expect_profile is None:
+            load_recording(board.recording).check(request.scenarios)
         prepare_board(board)
-    result = Runner(lab, request, ProgressPrinter(sys.stdout)).run()
+    runner = Runner(lab, request, ProgressPrinter(sys.stdout))
+    result = runner.run()
+    if args.record is not None:
+        by_name = {s.name: s for s in request.scenarios}
+        recording = record_run(args.record, runner.run_dir, result.cases, by_name)
+        print(f"recorded {len(recording.scenarios)} scenarios in {recording.directory}")
     return int(result.exit_code)

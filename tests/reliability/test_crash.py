@@ -85,7 +85,7 @@ def test_sigkill_mid_boot_leaves_a_readable_capture_and_a_free_board(
     # Everything the board printed before the kill is on disk, byte for byte.
     assert (capture / "ns.raw").read_bytes() == (board / ".board" / "v0.ns.sent").read_bytes()
     assert "BL31: Built" in (capture / "ns.log").read_text(encoding="utf-8")
-    assert main(["triage", str(capture / "ns.log")]) in (0, 1)
+    assert main(["triage", str(capture / "ns.log")]) in (0, 1, 3)  # 3: stopped before FF-A
     assert "Traceback" not in capsys.readouterr().err
     # The controller is gone, so is its board process, and the board lock with it.
     wait_for("the orphaned virtual board to quit", lambda: not alive(sim), timeout=5.0)
