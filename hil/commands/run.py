@@ -40,7 +40,8 @@ EPILOG = exit_codes(
     "1  a check failed: the firmware or Xen did not behave as the profile says",
     USAGE_EXIT,
     "3  a case could not be judged: a board did not boot, a console was lost, a board was",
-    "   busy or offline, the run was interrupted",
+    "   busy or offline, this machine failed (a full disk, an unusable results or lock",
+    "   directory), the run was interrupted (Ctrl-C or SIGTERM)",
 ) + (
     "\n\nA run with both failed checks and infrastructure errors exits 1 (the failure is real\n"
     "whatever else went wrong); its last line counts both."
