@@ -202,7 +202,10 @@ def _backend(
     for option in sub.data:
         if DURATION_KEY.search(option):
             sub.seconds(option, allow_zero=True)
-    return BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+    spec = BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+    if kind in registry:
+        registry.check(spec)
+    return spec
 
 
 def is_virtual_launch(spec: BackendSpec) -> bool:

@@ -238,6 +238,17 @@ CASES = [
         'power = {backend = "pdu-command", on = ["a"], off = ["b"], off_time = -inf}\n',
         "lab.toml: board 'b0': field 'power.off_time': expected a finite number, got -inf",
     ),
+    # A back-end's own options are checked at load too, not when a session builds it.
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}'
+        'power = {backend = "pdu-command", on = ["a"]}\n',
+        "lab.toml: board 'b0': field 'power.off': missing",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "qemu-virt"\n{PDU}'
+        'deploy = {backend = "command", argv = "cp {bundle} /mnt"}\n',
+        "lab.toml: board 'b0': field 'deploy.argv': expected a list, got 'cp {bundle} /mnt'",
+    ),
     # Names that become file names of every run.
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{"../x" = "loop://"}}\n{PDU}',
