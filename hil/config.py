@@ -32,7 +32,7 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def read_config_file(path: Path, what: str = "") -> bytes:
+def read_config_file(path: Path, what: str = "", max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
     """The bytes of a config file, refusing what is not a regular file: a FIFO or a device would
     block the open or the read for ever, a directory has no bytes. ConfigError names ``path``."""
     shown = display_path(path)
@@ -46,13 +46,12 @@ def read_config_file(path: Path, what: str = "") -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{shown}: cannot read{what}: not a regular file")
-        if info.st_size > MAX_CONFIG_BYTES:
+        if info.st_size > max_bytes:
             raise ConfigError(
-                f"{shown}: cannot read{what}: {info.st_size} bytes, more than "
-                f"{MAX_CONFIG_BYTES >> 20} MiB"
+                f"{shown}: cannot read{what}: {info.st_size} bytes, more than {max_bytes >> 20} MiB"
             )
         try:
-            return handle.read(MAX_CONFIG_BYTES + 1)
+            return handle.read(max_bytes + 1)
         except OSError as exc:
             raise ConfigError(f"{shown}: cannot read{what}: {exc.strerror}") from None
 

@@ -64,13 +64,16 @@ def default_lock_dir() -> tuple[Path, bool]:
 def _prepare_dir(directory: Path, shared: bool) -> None:
     try:
         if shared:
-            try:
-                os.mkdir(directory, _SHARED_MODE)
-                os.chmod(directory, _SHARED_MODE)  # mkdir's mode went through the umask
-            except FileExistsError:
-                pass
+            os.mkdir(directory, _SHARED_MODE)
+            os.chmod(directory, _SHARED_MODE)  # mkdir's mode went through the umask
         else:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(directory)
+    except FileExistsError:
+        pass  # a file in the way is found below
+    except OSError as exc:
+        raise InfraError(f"board lock directory {directory}: {exc.strerror}") from None
+    try:
         # The shared directory must be hil's own, not a link someone planted; an override is
         # the user's choice and may be a link.
         info = os.lstat(directory) if shared else os.stat(directory)
@@ -78,6 +81,10 @@ def _prepare_dir(directory: Path, shared: bool) -> None:
         raise InfraError(f"board lock directory {directory}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise InfraError(f"board lock directory {directory}: not a directory")
+    if shared and info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != _SHARED_MODE:
+        # Ours but not open to every user (made by hand, or by a umask): make it so.
+        os.chmod(directory, _SHARED_MODE)
+        info = os.lstat(directory)
     writable_by_all = info.st_mode & 0o002
     if shared and writable_by_all and not info.st_mode & stat.S_ISVTX:
         # Anyone could remove a held lock file and let a second hil in.
