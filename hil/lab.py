@@ -555,10 +555,15 @@ def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int
     return xen_image, xen_src, kconfig, vcpus
 
 
+# More boots or reconnects than this per case is a typo: a stalled board would be retried for days.
+MAX_ATTEMPTS = 100
+
+
 def _at_least_one(table: ConfigTable, key: str, default: int) -> int:
+    """A count of tries: 1 to MAX_ATTEMPTS."""
     value = table.get(key, int, default)
-    if value < 1:
-        raise table.error(key, f"must be at least 1, got {value}")
+    if not 1 <= value <= MAX_ATTEMPTS:
+        raise table.error(key, f"must be 1 to {MAX_ATTEMPTS}, got {value}")
     return value
 
 
@@ -606,11 +611,8 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         boards[board.name] = board
     if not boards:
         raise top.error("board", "no board")
-    attempts = top.get("boot_attempts", int, 3)
-    reconnects = top.get("reconnect_attempts", int, ReconnectPolicy().attempts)
-    for key, value in (("boot_attempts", attempts), ("reconnect_attempts", reconnects)):
-        if value < 1:
-            raise top.error(key, f"must be at least 1, got {value}")
+    attempts = _at_least_one(top, "boot_attempts", 3)
+    reconnects = _at_least_one(top, "reconnect_attempts", ReconnectPolicy().attempts)
     return Lab(
         path=path,
         boards=boards,

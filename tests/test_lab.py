@@ -119,10 +119,10 @@ CASES = [
         f"[[board]]\n{BOARD}{PDU}colour = 1\n",
         f"lab.toml: board 'b0': field 'colour': unknown key (known: {BOARD_KEYS})",
     ),
-    ("offline_after = 0\n", "lab.toml: field 'offline_after': must be at least 1, got 0"),
+    ("offline_after = 0\n", "lab.toml: field 'offline_after': must be 1 to 100, got 0"),
     (
         f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-4.22"\noffline_after = 0\n',
-        "lab.toml: board 'b0': field 'offline_after': must be at least 1, got 0",
+        "lab.toml: board 'b0': field 'offline_after': must be 1 to 100, got 0",
     ),
     (
         f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-4.22"\ndefault = "yes"\n',
@@ -212,7 +212,7 @@ CASES = [
     ),
     (
         f'xen_profile = "none"\nboot_attempts = 0\n[[board]]\n{BOARD}{PDU}',
-        "lab.toml: field 'boot_attempts': must be at least 1, got 0",
+        "lab.toml: field 'boot_attempts': must be 1 to 100, got 0",
     ),
     ('boards_dir = "nowhere"\n', "lab.toml: field 'boards_dir': nowhere is not a directory"),
     # Durations: nan and inf are valid TOML, a week is the longest wait anything may ask for.
@@ -237,6 +237,10 @@ CASES = [
         f'xen_profile = "none"\n[[board]]\n{BOARD}'
         'power = {backend = "pdu-command", on = ["a"], off = ["b"], off_time = -inf}\n',
         "lab.toml: board 'b0': field 'power.off_time': expected a finite number, got -inf",
+    ),
+    (
+        f'xen_profile = "none"\nboot_attempts = 1000000000\n[[board]]\n{BOARD}{PDU}',
+        "lab.toml: field 'boot_attempts': must be 1 to 100, got 1000000000",
     ),
     # A back-end's own options are checked at load too, not when a session builds it.
     (
