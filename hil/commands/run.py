@@ -11,7 +11,14 @@ from typing import Any
 
 from hil.atomic import writable_dir
 from hil.boards.platform import prepare_board
-from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
+from hil.commands.common import (
+    USAGE_EXIT,
+    ReaderMayLeave,
+    add_command,
+    add_lab_option,
+    exit_codes,
+    lab_from,
+)
 from hil.config import check_seconds
 from hil.diff.recording import check_target, load_recording
 from hil.diff.runs import record_run
@@ -144,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         if board.recording is not None and args.expect_profile is None:
             load_recording(board.recording).check(request.scenarios)
         prepare_board(board)
-    runner = Runner(lab, request, ProgressPrinter(sys.stdout))
+    runner = Runner(lab, request, ProgressPrinter(ReaderMayLeave(sys.stdout)))
     result = runner.run()
     if args.record is not None:
         by_name = {s.name: s for s in request.scenarios}
