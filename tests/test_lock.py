@@ -128,6 +128,9 @@ def test_two_users_exclude_each_other(monkeypatch, tmp_path):
 
     lock = BoardLock(board)
     try:
+        # Root makes the directory if it is missing (as a lab's first run would, or tmpfiles.d):
+        # the owner of a sticky directory may remove anyone's lock file in it.
+        BoardLock(board).acquire().release()
         child = as_nobody()
         try:
             assert child.stdout.readline().strip() == "held"
