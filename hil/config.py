@@ -108,7 +108,8 @@ class ConfigTable:
             return default
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            # TOML integers have no size limit; one past float's range is no number of seconds.
+            value = float(value) if abs(value) < 2**1023 else math.inf
         # bool is an int in Python; a timeout of `true` is still a mistake.
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise self.error(key, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")

@@ -225,6 +225,10 @@ CASES = [
         "lab.toml: board 'b0': field 'timeouts.xen': expected a finite number, got inf",
     ),
     (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = {"9" * 400}}}\n',
+        "lab.toml: board 'b0': field 'timeouts.xen': expected a finite number, got inf",
+    ),
+    (
         f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = 1e9}}\n',
         "lab.toml: board 'b0': field 'timeouts.xen': must be at most 604800 s (a week), got 1e+09",
     ),
@@ -291,6 +295,12 @@ CASES = [
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{slow = {{ms_per_byte = nan}}}}}}\n',
         "lab.toml: board 'v0': field 'power.faults': fault slow: ms_per_byte must be a number "
         "0 to 10000, got nan",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", faults = {{slow = {{ms_per_byte = {"9" * 400}'
+        "}}}\n",
+        f"lab.toml: board 'v0': field 'power.faults': fault slow: ms_per_byte must be a number "
+        f"0 to 10000, got {'9' * 400}",
     ),
     (
         f'{VIRTUAL}power = {{backend = "virtual", xen = "xen-9.99"}}\n',
