@@ -135,9 +135,10 @@ class Lab:
         return self.boards[name]
 
     def select(self, names: Sequence[str] = ()) -> list[BoardConfig]:
-        """The named boards, else those marked ``default = true``, else all."""
+        """The named boards (each once, however often named), else those marked
+        ``default = true``, else all."""
         if names:
-            return [self.board(n) for n in names]
+            return [self.board(n) for n in dict.fromkeys(names)]
         defaults = [b for b in self.boards.values() if b.default]
         return defaults or list(self.boards.values())
 

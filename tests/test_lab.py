@@ -53,6 +53,12 @@ def test_default_lab_has_one_default_virtual_board() -> None:
     assert set(board.consoles) == {"ns", "secure"}
 
 
+def test_a_board_named_twice_is_selected_once() -> None:
+    """pytest --board juno0 --board juno0 must not parametrize two sessions of one board."""
+    lab = load_lab(REPO / "lab.toml", PROFILES)
+    assert [b.name for b in lab.select(["virtual0", "virtual0"])] == ["virtual0"]
+
+
 def test_every_shipped_board_type_loads_with_the_full_stage_list() -> None:
     for path in sorted((REPO / "boards").glob("*.toml")):
         btype = load_board_type(path)
