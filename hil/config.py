@@ -46,14 +46,14 @@ def read_config_file(path: Path, what: str = "", max_bytes: int = MAX_CONFIG_BYT
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{shown}: cannot read{what}: not a regular file")
-        if info.st_size > max_bytes:
-            raise ConfigError(
-                f"{shown}: cannot read{what}: {info.st_size} bytes, more than {max_bytes >> 20} MiB"
-            )
         try:
-            return handle.read(max_bytes + 1)
+            # Bounded whatever st_size said: the file may grow, and /proc files claim 0 bytes.
+            data = handle.read(max_bytes + 1)
         except OSError as exc:
             raise ConfigError(f"{shown}: cannot read{what}: {exc.strerror}") from None
+        if len(data) > max_bytes:
+            raise ConfigError(f"{shown}: cannot read{what}: more than {max_bytes >> 20} MiB")
+        return data
 
 
 def load_toml(path: Path, what: str = "") -> dict[str, Any]:

@@ -374,6 +374,13 @@ def test_a_fifo_is_refused_not_waited_on(lab_dir: Path) -> None:
         _load(lab_dir, f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}')
 
 
+def test_a_config_file_is_read_up_to_a_bound(lab_dir: Path) -> None:
+    """The wrong file given as the lab (a capture, an image) is refused, not read whole."""
+    (lab_dir / "lab.toml").write_bytes(b"#" * (5 << 20))
+    with pytest.raises(ConfigError, match=r"^lab.toml: cannot read: more than 4 MiB$"):
+        load_lab(lab_dir / "lab.toml", PROFILES)
+
+
 def test_missing_lab_file(lab_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"^nolab.toml: cannot read: No such file"):
         load_lab(lab_dir / "nolab.toml", PROFILES)
