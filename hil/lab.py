@@ -485,7 +485,7 @@ def _board(
         source=top.source,
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
-        offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        offline_after=_tries(t, "offline_after", lab_offline_after),
         recording=recording,
     )
 
@@ -560,7 +560,7 @@ def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int
 MAX_ATTEMPTS = 100
 
 
-def _at_least_one(table: ConfigTable, key: str, default: int) -> int:
+def _tries(table: ConfigTable, key: str, default: int) -> int:
     """A count of tries: 1 to MAX_ATTEMPTS."""
     value = table.get(key, int, default)
     if not 1 <= value <= MAX_ATTEMPTS:
@@ -601,7 +601,7 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     coordinator = top.get("coordinator", str, None)
     if coordinator is not None:
         _address(top, "coordinator", coordinator)
-    offline_after = _at_least_one(top, "offline_after", OFFLINE_AFTER)
+    offline_after = _tries(top, "offline_after", OFFLINE_AFTER)
     boards: dict[str, BoardConfig] = {}
     for i, raw in enumerate(top.get("board", list)):
         board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
@@ -612,8 +612,8 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         boards[board.name] = board
     if not boards:
         raise top.error("board", "no board")
-    attempts = _at_least_one(top, "boot_attempts", 3)
-    reconnects = _at_least_one(top, "reconnect_attempts", ReconnectPolicy().attempts)
+    attempts = _tries(top, "boot_attempts", 3)
+    reconnects = _tries(top, "reconnect_attempts", ReconnectPolicy().attempts)
     return Lab(
         path=path,
         boards=boards,
