@@ -4,6 +4,7 @@ loaded and validated strictly: any mistake is one ConfigError line naming file, 
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -231,6 +232,20 @@ def _check_virtual_launch(spec: BackendSpec, profiles: Collection[str]) -> None:
     except UsageError as exc:
         raise spec.error("faults", str(exc)) from None
     _check_xen_options(spec.table("xen_options", {}))
+
+
+def _check_launcher(board: BoardConfig) -> None:
+    """A board hil launches (QEMU, FVP, a virtual board): its platform's launcher parses the
+    power table and only stores what it read, so building one now and dropping it finds a
+    mistake at load, where a session would have reported it as a board that does not start."""
+    kind = launched_kind(board.power.kind, board.power.data)
+    if kind is None:
+        return
+    try:
+        module = importlib.import_module(LAUNCHED[kind][0])
+    except ImportError:
+        return  # an optional platform missing here: the session says so when it launches
+    module.launcher(board, Path(board.name))
 
 
 def _check_xen_options(table: ConfigTable) -> None:
@@ -605,6 +620,7 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     boards: dict[str, BoardConfig] = {}
     for i, raw in enumerate(top.get("board", list)):
         board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
+        _check_launcher(board)
         if board.name in boards:
             raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
                 "name", "duplicate board name"

@@ -263,6 +263,11 @@ CASES = [
         'deploy = {backend = "command", argv = "cp {bundle} /mnt"}\n',
         "lab.toml: board 'b0': field 'deploy.argv': expected a list, got 'cp {bundle} /mnt'",
     ),
+    (
+        'xen_profile = "none"\n[[board]]\nname = "q0"\ntype = "qemu-virt"\n'
+        'power = {backend = "qemu", smp = "two"}\n',
+        "lab.toml: board 'q0': field 'power.smp': expected an integer, got 'two'",
+    ),
     # Names that become file names of every run.
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{"../x" = "loop://"}}\n{PDU}',

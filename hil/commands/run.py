@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hil.atomic import writable_dir
+from hil.atomic import check_writable_dir
 from hil.boards.platform import prepare_board
 from hil.commands.common import (
     USAGE_EXIT,
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         # A run of nothing would pass having checked nothing.
         raise UsageError("the selection holds no board x scenario case: nothing to run")
     try:
-        writable_dir(request.results_dir)
+        check_writable_dir(request.results_dir)
     except OSError as exc:
         raise InfraError(f"results directory: {os_error_text(exc)}") from None
     if args.record is not None:
