@@ -4,6 +4,7 @@ loaded and validated strictly: any mistake is one ConfigError line naming file, 
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -168,9 +169,10 @@ class Lab:
         return self.boards[name]
 
     def select(self, names: Sequence[str] = ()) -> list[BoardConfig]:
-        """The named boards, else those marked ``default = true``, else all."""
+        """The named boards (each once, however often named), else those marked
+        ``default = true``, else all."""
         if names:
-            return [self.board(n) for n in names]
+            return [self.board(n) for n in dict.fromkeys(names)]
         defaults = [b for b in self.boards.values() if b.default]
         return defaults or list(self.boards.values())
 
@@ -235,7 +237,10 @@ def _backend(
     for option in sub.data:
         if DURATION_KEY.search(option):
             sub.seconds(option, allow_zero=True)
-    return BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+    spec = BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+    if kind in registry:
+        registry.check(spec)
+    return spec
 
 
 def is_virtual_launch(spec: BackendSpec) -> bool:
@@ -260,6 +265,20 @@ def _check_virtual_launch(spec: BackendSpec, profiles: Collection[str]) -> None:
     except UsageError as exc:
         raise spec.error("faults", str(exc)) from None
     _check_xen_options(spec.table("xen_options", {}))
+
+
+def _check_launcher(board: BoardConfig) -> None:
+    """A board hil launches (QEMU, FVP, a virtual board): its platform's launcher parses the
+    power table and only stores what it read, so building one now and dropping it finds a
+    mistake at load, where a session would have reported it as a board that does not start."""
+    kind = launched_kind(board.power.kind, board.power.data)
+    if kind is None:
+        return
+    try:
+        module = importlib.import_module(LAUNCHED[kind][0])
+    except ImportError:
+        return  # an optional platform missing here: the session says so when it launches
+    module.launcher(board, Path(board.name))
 
 
 def _check_xen_options(table: ConfigTable) -> None:
@@ -567,7 +586,7 @@ def _board(
         source=top.source,
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
-        offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        offline_after=_tries(t, "offline_after", lab_offline_after),
         scp_bl2=t.optional_path("scp_bl2"),
         roles=roles,
         recording=recording,
@@ -640,10 +659,15 @@ def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int
     return xen_image, xen_src, kconfig, vcpus
 
 
-def _at_least_one(table: ConfigTable, key: str, default: int) -> int:
+# More boots or reconnects than this per case is a typo: a stalled board would be retried for days.
+MAX_ATTEMPTS = 100
+
+
+def _tries(table: ConfigTable, key: str, default: int) -> int:
+    """A count of tries: 1 to MAX_ATTEMPTS."""
     value = table.get(key, int, default)
-    if value < 1:
-        raise table.error(key, f"must be at least 1, got {value}")
+    if not 1 <= value <= MAX_ATTEMPTS:
+        raise table.error(key, f"must be 1 to {MAX_ATTEMPTS}, got {value}")
     return value
 
 
@@ -680,10 +704,11 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     coordinator = top.get("coordinator", str, None)
     if coordinator is not None:
         _address(top, "coordinator", coordinator)
-    offline_after = _at_least_one(top, "offline_after", OFFLINE_AFTER)
+    offline_after = _tries(top, "offline_after", OFFLINE_AFTER)
     boards: dict[str, BoardConfig] = {}
     for i, raw in enumerate(top.get("board", list)):
         board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
+        _check_launcher(board)
         if board.name in boards:
             raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
                 "name", "duplicate board name"
@@ -691,11 +716,8 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         boards[board.name] = board
     if not boards:
         raise top.error("board", "no board")
-    attempts = top.get("boot_attempts", int, 3)
-    reconnects = top.get("reconnect_attempts", int, ReconnectPolicy().attempts)
-    for key, value in (("boot_attempts", attempts), ("reconnect_attempts", reconnects)):
-        if value < 1:
-            raise top.error(key, f"must be at least 1, got {value}")
+    attempts = _tries(top, "boot_attempts", 3)
+    reconnects = _tries(top, "reconnect_attempts", ReconnectPolicy().attempts)
     return Lab(
         path=path,
         boards=boards,
