@@ -87,6 +87,9 @@ class Runner:
                 future.cancel()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            # results/latest is the last run, whatever became of it (failed, interrupted, even
+            # cut short by a bug): its captures are there to read.
+            _point_latest(self.request.results_dir, self.run_id)
         run = RunResult(
             run_id=self.run_id,
             lab_file=str(self.lab.path),
@@ -97,7 +100,6 @@ class Runner:
             provenance=self._settings.provenance,
         )
         reports = write_reports(run, self.run_dir)
-        _point_latest(self.request.results_dir, self.run_id)
         self.progress.run_finished(run, reports["html"])
         return run
 
