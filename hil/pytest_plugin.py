@@ -34,7 +34,6 @@ from hil.compare import Observation
 from hil.console import ConsoleGroup
 from hil.errors import HilError
 from hil.lab import Lab, load_lab
-from hil.power import LaunchedBoard
 from hil.report.tail import TAIL_LINES, file_tail
 from hil.results import CaseResult
 from hil.scenario import SCENARIO_DIR, Scenario, load_scenarios
@@ -167,11 +166,11 @@ def console(
     directory = tmp_path / "console"
     # A board hil launches (QEMU) has consoles only while it runs, and they go away when it is
     # reset: it starts off, its consoles connecting when the test powers it on.
-    launched = isinstance(board.power, LaunchedBoard)
-    if launched:
+    needs_power = board.launched is not None and board.launched.consoles_need_power
+    if needs_power:
         board.power.power_off()
     group = ConsoleGroup(
-        board.consoles, directory, reconnect=hil_lab.reconnect, connect_now=not launched
+        board.consoles, directory, reconnect=hil_lab.reconnect, connect_now=not needs_power
     )
     logs = {name: console.log_path for name, console in group.consoles.items()}
     _record(request, _Capture(f"{board.board.name} consoles", directory, logs))

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from hil.bundle import bundle_for_board
+from hil.boards.platform import bundle_for_board
 from hil.commands.common import (
     INFRA_EXIT,
     USAGE_EXIT,
@@ -33,10 +33,9 @@ from hil.commands.common import (
 from hil.config import display_path
 from hil.console import Console, ConsoleChunk
 from hil.errors import ExitCode, UsageError
-from hil.power import LaunchedBoard
 from hil.results import new_run_id
 from hil.scenario import SCENARIO_DIR, load_scenarios
-from hil.session import BoardSession, launches_virtual_board
+from hil.session import BoardSession
 from hil.terminal import interactive
 
 QUIT = b"\x1d"  # Ctrl-], as in telnet, miniterm and labgrid-client console
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 f"board '{board.name}' has no console {name!r} "
                 f"(consoles: {', '.join(session.consoles)})"
             )
-        launched = launches_virtual_board(board) or isinstance(session.power, LaunchedBoard)
+        launched = session.launched is not None
         if launched:
             (scenario,) = load_scenarios(args.scenarios_dir, [args.scenario])
             bundle = bundle_for_board(scenario, board, out_dir / "bundle")
@@ -99,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         consoles[name].subscribe(on_chunk=screen.show)
         where = f"capture in {display_path(out_dir)}"
         # A board that exists only once powered (QEMU) has no console to connect to yet.
-        connect_now = not isinstance(session.power, LaunchedBoard)
+        connect_now = session.launched is None or not session.launched.consoles_need_power
         # The terminal goes raw before the banner and before anything the board says is shown:
         # a key typed after either (a reply to the board's prompt, Ctrl-C for the board) reaches
         # the board. Typed earlier, the terminal's line discipline would echo it, or turn Ctrl-C
