@@ -79,6 +79,7 @@ def test_timeout_is_infra_and_carries_last_lines(tmp_path: Path) -> None:
 def test_a_timeout_reads_in_words_and_names_the_console_it_quotes(tmp_path: Path) -> None:
     with ConsoleGroup({"secure": "loop://", "ns": "loop://"}, tmp_path) as group:
         group["secure"].write("NOTICE:  BL31: v2.12\n")
+        group.expect("BL31", 5)  # read (and time-stamped) before the next line is written
         group["ns"].write("(XEN) Xen version 4.22\n")
         group.expect("Xen version", 5)
         with pytest.raises(ConsoleTimeout) as literal:
