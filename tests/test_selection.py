@@ -306,6 +306,10 @@ def test_each_command_help_names_its_exit_codes(command, capsys):
     out = capsys.readouterr().out
     codes = out.split("exit codes:\n", 1)[1]
     assert re.search(r"^  0  ", codes, re.M) and re.search(r"^  2  ", codes, re.M)
+    table = codes.split("\n\n", 1)[0].splitlines()
+    # Each meaning reads as a block: continuation lines under its first word, none overlong.
+    assert all(re.match(r"  \d  \S|     \S", line) for line in table), table
+    assert max(map(len, table)) <= 92
 
 
 def test_run_help_documents_the_exit_code_precedence(capsys):
