@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import textwrap
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -39,9 +40,22 @@ class HelpParser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
 
 
-def exit_codes(*lines: str) -> str:
-    """An ``exit codes:`` epilog; each line is ``"N  meaning"``."""
-    return "exit codes:\n" + "\n".join(f"  {line}" for line in lines)
+def exit_codes(*lines: str, width: int = 92) -> str:
+    """An ``exit codes:`` epilog; each line is ``"N  meaning"`` (a line starting with a space
+    continues the one before), wrapped to ``width`` with the meaning's continuation lines under
+    its first word."""
+    entries: list[str] = []
+    for line in lines:
+        if line[:1].isspace() and entries:  # written as a continuation of the previous one
+            entries[-1] += " " + line
+        else:
+            entries.append(line)
+    wrapped = []
+    for entry in entries:
+        code, _, meaning = entry.partition("  ")
+        text = f"{code}  {' '.join(meaning.split())}"
+        wrapped.append(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="     "))
+    return "exit codes:\n" + "\n".join(wrapped)
 
 
 # The lines every lab command shares.
