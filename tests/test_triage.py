@@ -6,13 +6,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from string import Formatter
 
 import pytest
 
 import hil.triage
 from hil.cli import main
 from hil.triage import parallel, triage_bytes, triage_file, triage_stream
-from hil.triage.scan import LITERALS, MAX_LINE
+from hil.triage.scan import CRASH_STARTS, MAX_LINE, XEN_LINES
 from hil.xen.messages import MESSAGES
 
 DATA = Path(__file__).parent / "data"
@@ -374,9 +375,15 @@ def test_ffa_giving_up_silently_is_a_violation():
     assert [(v["kind"], v["line"]) for v in got["violations"]] == [("no_firmware", 4)]
 
 
-def test_every_catalogue_message_holds_a_literal_the_scan_looks_for():
-    for msg in MESSAGES:
-        assert any(lit.decode() in msg.template for lit in LITERALS), msg.key
+def test_every_catalogue_message_and_crash_is_a_line_the_scan_looks_for():
+    values = {"d": -1, "u": 1, "04x": 1, "#x": 1, "s": "d0v0", "ver": "1.2", "rest": "x"}
+    texts = [
+        m.render(**{n: values[spec or "s"] for _, n, spec, _ in Formatter().parse(m.template) if n})
+        for m in MESSAGES
+    ] + [f"{start}x" for start in CRASH_STARTS]
+    for text in texts:
+        for stamp in ("", "[    0.133520] ", "[2026-11-24 10:00:09.514] ", "[00000000031c4a07] "):
+            assert XEN_LINES.search(f"noise(XEN) {stamp}{text}\n".encode()), text
 
 
 # --- profile against the banner ----------------------------------------------------------------

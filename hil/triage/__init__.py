@@ -8,7 +8,6 @@ the log's verdict: clean, violation, or no evidence.
 
 from __future__ import annotations
 
-import mmap
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import BinaryIO
 from hil.triage import parallel
 from hil.triage.model import Boot, Triage, Verdict, Violation
 from hil.triage.pasted import unpaste
-from hil.triage.scan import Scanner
+from hil.triage.scan import FileBuffer, Scanner
 from hil.xen.log import TFA_BANNER
 
 __all__ = [
@@ -60,8 +59,8 @@ def triage_bytes(data: bytes, name: str, sink: Sink | None = None) -> Triage:
 def triage_file(
     path: Path, name: str, sink: Sink | None = None, workers: int | None = None
 ) -> Triage:
-    """Triage a log file: in memory when small, else mapped and split across ``workers``
-    processes (default: every core) at TF-A banners."""
+    """Triage a log file: in memory when small, else read block by block and, when large,
+    split across ``workers`` processes (default: every core) at TF-A banners."""
     with path.open("rb") as stream:
         return _triage_open(stream, name, sink, workers)
 
@@ -85,13 +84,13 @@ def _triage_open(stream: BinaryIO, name: str, sink: Sink | None, workers: int | 
     stream.seek(0)
     if size <= PASTE_MAX:
         return triage_bytes(stream.read(), name, sink)
-    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        head = buf[:8]
-        if size >= parallel.PARALLEL_MIN and workers != 1:
-            return _finish(parallel.triage_parallel(buf, name, sink, workers), head)
-        result = Triage(name, sink)
-        Scanner(result).scan(buf, 0, size)  # type: ignore[arg-type]
-        return _finish(result, head)
+    buf = FileBuffer(stream.fileno())
+    head = buf[:8]
+    if size >= parallel.PARALLEL_MIN and workers != 1:
+        return _finish(parallel.triage_parallel(buf, name, sink, workers), head)
+    result = Triage(name, sink)
+    Scanner(result).scan(buf, 0, size)
+    return _finish(result, head)
 
 
 def _finish(result: Triage, head: bytes) -> Triage:

@@ -53,6 +53,18 @@ _NOT_FFA: frozenset[MessageKey] = frozenset({K.XEN_VERSION, K.DOM0_CREATE_FAILED
 _TEE_NAMED: frozenset[MessageKey] = frozenset(
     {K.TEE_SELECTED, K.TEE_PROBE_FAILED, K.TEE_NOT_SUPPORTED, K.TEE_USING}
 )
+_CRASHES: frozenset[MessageKey] = frozenset({K.PANIC, K.DOM0_CREATE_FAILED})
+_XEN_VERSION, _MEDIATOR, _FIRMWARE, _UP, _HEADER, _UNUSABLE, _CACHE, _GAVE_UP = range(8)
+_ROLES: dict[MessageKey, int] = {
+    K.XEN_VERSION: _XEN_VERSION,
+    K.MEDIATOR_VERSION: _MEDIATOR,
+    K.FIRMWARE_VERSION: _FIRMWARE,
+    K.TEE_USING: _UP,
+    K.ID_CONVENTION: _HEADER,
+    K.SP_UNUSABLE: _UNUSABLE,
+    K.CACHE_FAILED: _CACHE,
+    K.NO_FIRMWARE: _GAVE_UP,
+}
 
 # Violation kinds that are not a catalogue message: Xen stopping. ``dom0_create_failed`` is
 # panic("Error creating domain 0 (rc = %ld)") and its siblings in domain_build.c (4.20-master).
@@ -172,36 +184,38 @@ class Boot:
         """Account Xen's catalogue message ``key`` at ``line``; ``text()`` gives the line."""
         if key in _TEE_NAMED and str(values["name"]).lower() not in ("ffa", "ff-a"):
             return  # another TEE mediator (OP-TEE)
-        if key in (K.PANIC, K.DOM0_CREATE_FAILED):
+        if key in _CRASHES:
             return  # crashes arrive through crash(), with their reason
         if key not in _NOT_FFA:
             self.ffa_lines += 1
-        self._narrow(_MESSAGE_RELEASES.get(key), key.value)
-        match key:
-            case K.XEN_VERSION:
-                self.xen_version = str(values["version"])
-            case K.MEDIATOR_VERSION:
-                self.mediator_version = str(values["version"])
-                self._narrow(_MEDIATOR_RELEASES.get(self.mediator_version), "mediator version")
-            case K.FIRMWARE_VERSION:
-                self.firmware_version = str(values["version"])
-            case K.TEE_USING:
-                self.ffa_up = True
-            case K.ID_CONVENTION:
-                self.header_count += 1
-            case K.SP_UNUSABLE:
-                self.unusable_count += 1
-                if values["id"] not in self.dropped_sp_ids:
-                    self.dropped_sp_ids.append(int(values["id"]))
-            case K.CACHE_FAILED:
-                self.cache_failed = True
-            case K.NO_FIRMWARE if not any(v.kind != K.SP_UNUSABLE for v in self.violations):
-                # FF-A gave up and no line before said why (4.20+ give up silently when the
-                # firmware lacks PARTITION_INFO_GET or DIRECT_REQ_32): this line is the evidence.
-                self.violations.append(Violation(NO_FIRMWARE, line, text()))
-        self.ffa_down |= key in _FFA_DOWN
+        if key in _MESSAGE_RELEASES:
+            self._narrow(_MESSAGE_RELEASES[key], key)
+        role = _ROLES.get(key)  # a dict, not a match on enum members: this runs per line
+        if role == _XEN_VERSION:
+            self.xen_version = str(values["version"])
+        elif role == _MEDIATOR:
+            self.mediator_version = str(values["version"])
+            self._narrow(_MEDIATOR_RELEASES.get(self.mediator_version), "mediator version")
+        elif role == _FIRMWARE:
+            self.firmware_version = str(values["version"])
+        elif role == _UP:
+            self.ffa_up = True
+        elif role == _HEADER:
+            self.header_count += 1
+        elif role == _UNUSABLE:
+            self.unusable_count += 1
+            if values["id"] not in self.dropped_sp_ids:
+                self.dropped_sp_ids.append(int(values["id"]))
+        elif role == _CACHE:
+            self.cache_failed = True
+        elif role == _GAVE_UP and not any(v.kind != K.SP_UNUSABLE for v in self.violations):
+            # FF-A gave up and no line before said why (4.20+ give up silently when the
+            # firmware lacks PARTITION_INFO_GET or DIRECT_REQ_32): this line is the evidence.
+            self.violations.append(Violation(NO_FIRMWARE, line, text()))
+        if key in _FFA_DOWN:
+            self.ffa_down = True
         if key in FFA_FAILURES:
-            self.violations.append(Violation(key.value, line, text(), dict(values)))
+            self.violations.append(Violation(key, line, text(), dict(values)))
 
     def crash(self, kind: str, line: int, text: str) -> None:
         """Xen stopped (panic, BUG, ASSERT, dom0 not created): reported once per boot, by the
@@ -218,6 +232,7 @@ class Boot:
         ]
 
     def _narrow(self, releases: frozenset[str] | None, why: str) -> None:
+        """Keep only the releases that print what was just seen."""
         if releases is not None and not releases >= self.releases:
             self.releases &= releases
             self.evidence.append(why)

@@ -10,6 +10,7 @@ literal, so nothing after the cap is lost."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from functools import partial
@@ -26,27 +27,30 @@ from hil.xen.log import (
     XenMessage,
     parse_capture_line,
     parse_line,
+    xen_lines,
     xen_prefix,
 )
 
 K = MessageKey
 
-# Every line triage needs holds one of these (tests/test_triage.py renders each catalogue
-# message and crash wording to check it): the boot banners, every FF-A message (``ffa: ``,
-# ``ARM FF-A ``, ``... for FF-A``, the TEE mediator lines, 4.20/4.21's ``<vcpu> Cannot retrieve
-# the FFA version``), and Xen stopping (console.c's panic, bug.c's BUG and ASSERT wordings, the
-# dom0 panic domain_build.c prints without a panic line on a console that joined late).
+# Xen's lines that can say something to triage: its banner, every catalogue message (FF-A's, the
+# TEE mediator's, 4.20/4.21's "<vcpu> Cannot retrieve the FFA version") and Xen stopping
+# (console.c's panic, bug.c's BUG and ASSERT wordings, domain_build.c's dom0 panics), wherever
+# "(XEN) " sits in a line. One regex pass finds them: sre jumps between "(XEN) " literals at C
+# speed and tries the short alternation there. TF-A's banner is a literal of its own.
+CRASH_STARTS = ("Panic on CPU ", "Xen BUG at ", "Assertion '", "Error creating ")
+XEN_LINES = xen_lines(*CRASH_STARTS)
+TFA_BANNER_LITERAL = TFA_BANNER.encode()
+# What a pasted log's wrapped pieces are checked for before they are joined (hil.triage.pasted).
 LITERALS: tuple[bytes, ...] = (
-    TFA_BANNER.encode(),
+    TFA_BANNER_LITERAL,
+    b"(XEN)",
     b"Xen version ",
     b"ediator ",
     b"FF-A",
     b"ffa: ",
     b"FFA version",
-    b"Panic on CPU ",
-    b"Xen BUG at ",
-    b"Assertion '",
-    b"Error creating ",
+    *(s.encode() for s in CRASH_STARTS),
 )
 BLOCK = 1 << 20  # bytes searched at a time: stays in cache across the literal passes
 BLOCK_MAX = 4 << 20  # a block ends at a newline unless one line is longer than this
@@ -75,6 +79,42 @@ class Buffer(Protocol):
     def find(self, sub: bytes, start: int = ..., end: int = ..., /) -> int: ...
     def rfind(self, sub: bytes, start: int = ..., end: int = ..., /) -> int: ...
     def __len__(self) -> int: ...
+
+
+class FileBuffer:
+    """A file read with ``pread`` as if it were ``bytes``: slices, ``find``, ``rfind``. Reading
+    copies a block at a time into memory the process owns and frees, where a mapping would
+    leave every page it touched counted in the process's memory (and costs more per page)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: slice) -> bytes:
+        start, stop, _ = index.indices(self.size)
+        return os.pread(self.fd, stop - start, start) if stop > start else b""
+
+    def find(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self.size if end is None else min(end, self.size)
+        step = 4096  # most searches end within a line; grow the read when they do not
+        while start < end:
+            stop = min(end, start + step)
+            found = self[start:stop].find(sub)
+            if found >= 0:
+                return start + found
+            if stop == end:
+                return -1
+            start = stop - len(sub) + 1
+            step = min(step * 4, BLOCK)
+        return -1
+
+    def rfind(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self.size if end is None else min(end, self.size)
+        found = self[start:end].rfind(sub)  # only short ranges are searched backwards
+        return start + found if found >= 0 else -1
 
 
 def _facts(raw: bytes) -> tuple[Fact, ...]:
@@ -117,6 +157,16 @@ def _own_xen_body(raw: bytes) -> str | None:
     return text[prefix.end :]
 
 
+def _hits(block: bytes) -> list[int]:
+    """Where the lines triage reads are hit in ``block``, in no particular order."""
+    hits = [match.start() for match in XEN_LINES.finditer(block)]
+    hit = block.find(TFA_BANNER_LITERAL)
+    while hit >= 0:
+        hits.append(hit)
+        hit = block.find(TFA_BANNER_LITERAL, hit + 1)
+    return hits
+
+
 class Scanner:
     """Feeds one Triage from consecutive parts of a log: ``scan(buf, lo, hi)`` reads the lines
     in ``buf[lo:hi]`` (``lo`` at a line start, ``hi`` after a newline or at the end of the log);
@@ -144,24 +194,20 @@ class Scanner:
         block = buf[lo:hi]
         size = len(block)
         lines: dict[int, tuple[int, int]] = {}  # start in block -> (end, hit) for each line read
-        for literal in LITERALS:
-            hit = block.find(literal)
-            while hit >= 0:
-                start = block.rfind(b"\n", 0, hit) + 1
-                end = block.find(b"\n", hit)
-                if end < 0:
-                    end = size
-                if end - start > MAX_LINE or (start == 0 and lo and buf[lo - 1 : lo] != b"\n"):
-                    # Over-long: read a window around the literal, from the whole buffer (the
-                    # line may go on past this block).
-                    start = self._window_start(buf, lo, start, hit)
-                    stop = buf.find(b"\n", lo + hit, lo + hit + WINDOW_AFTER)
-                    stop = stop if stop >= 0 else min(len(buf), lo + hit + WINDOW_AFTER)
-                    lines.setdefault(start, (stop - lo, hit))
-                    hit = block.find(literal, hit + 1)
-                else:
-                    lines.setdefault(start, (end, hit))
-                    hit = block.find(literal, end + 1) if end < size else -1
+        for hit in _hits(block):
+            start = block.rfind(b"\n", 0, hit) + 1
+            end = block.find(b"\n", hit)
+            if end < 0:
+                end = size
+            if end - start > MAX_LINE or (start == 0 and lo and buf[lo - 1 : lo] != b"\n"):
+                # Over-long: read a window around the hit, from the whole buffer (the line may
+                # go on past this block).
+                start = self._window_start(buf, lo, start, hit)
+                stop = buf.find(b"\n", lo + hit, lo + hit + WINDOW_AFTER)
+                stop = stop if stop >= 0 else min(len(buf), lo + hit + WINDOW_AFTER)
+                lines.setdefault(start, (stop - lo, hit))
+            else:
+                lines.setdefault(start, (end, hit))
         counted, line = 0, self.line
         for start in sorted(lines):
             end, hit = lines[start]
@@ -170,7 +216,9 @@ class Scanner:
             counted = anchor
             if lo + start > self._last:  # a window may reach back into the block before
                 self._last = lo + start
-                self._line(buf, lo + start, lo + end, line)
+                inside = start >= 0 and end <= size
+                raw = block[start:end] if inside else buf[lo + start : lo + end]
+                self._line(buf, raw, lo + end, line)
         self.line = line + block.count(b"\n", counted)
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
@@ -181,8 +229,8 @@ class Scanner:
         prefix = max(buf.rfind(b"(XEN)", bound, here), buf.rfind(b"(d", bound, here))
         return (prefix if prefix >= 0 else bound) - lo
 
-    def _line(self, buf: Buffer, start: int, end: int, line: int) -> None:
-        raw = buf[start:end]
+    def _line(self, buf: Buffer, raw: bytes, end: int, line: int) -> None:
+        """Account the line ``raw`` (number ``line``), which ends at ``end`` in ``buf``."""
         stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
         key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
         facts = self._cache.get(key)
