@@ -42,7 +42,8 @@ def _firmware(rng: random.Random, ids: list[int]) -> list[str]:
     for stage in ("BL1", "BL2", "BL31"):
         out.append(f"NOTICE:  {stage}: v2.13.0(release):v2.13.0-{rng.randrange(999)}-gabc1234\n")
         out.append(f"NOTICE:  {stage}: Built : 10:21:33, Jan 12 2026\n")
-    out += [f"INFO:    BL2: Loading image id={i} at 0x{rng.getrandbits(32):08x}\n" for i in range(6)]
+    for i in range(8):
+        out.append(f"INFO:    BL2: Loading image id={i} at 0x{rng.getrandbits(32):08x}\n")
     out.append(f"SPMC: version 1.2, {len(ids)} partitions\n")
     out += [f"SPMC: partition 0x{i:04x} ctx 1\n" for i in ids]
     return out
@@ -91,7 +92,7 @@ def _dom0(rng: random.Random, lines: int) -> list[str]:
 def short_boot(rng: random.Random) -> bytes:
     """About 8 KB: one boot of a soak."""
     ids = [0x8001, 0x7FFE, 0x0010] if rng.random() < 0.5 else [0x8001, 0x8002]
-    lines = _firmware(rng, ids) + _xen_boot(rng, ids, rng.random() < 0.5, 30) + _dom0(rng, 50)
+    lines = _firmware(rng, ids) + _xen_boot(rng, ids, rng.random() < 0.5, 30) + _dom0(rng, 60)
     return "".join(lines).encode()
 
 
