@@ -522,7 +522,9 @@ def _many_boots(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("part_size", [64, 997, 40_000])
-def test_parallel_triage_of_a_file_equals_the_sequential_one(tmp_path, monkeypatch, part_size):
+def test_parallel_triage_of_a_file_equals_the_sequential_one(
+    tmp_path, monkeypatch, capsys, part_size
+):
     path = _many_boots(tmp_path)
     sequential = _triage(path.read_bytes())
     monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
@@ -532,6 +534,13 @@ def test_parallel_triage_of_a_file_equals_the_sequential_one(tmp_path, monkeypat
     boots: list = []
     got = _summary(boots, triage_file(path, "log", boots.append, workers=2))
     assert got == sequential
+    # --json: workers render most boots themselves, numbering lines from their part's start.
+    assert main(["triage", "--json", str(path)]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["boots"] == sequential["boots"]
+    assert printed["boot_count"] == len(sequential["boots"])
+    summary = {k: v for k, v in sequential.items() if k != "boots"}
+    assert {k: printed[k] for k in summary} == summary
     assert len(sequential["boots"]) > 40
     assert sequential["violations"][-1]["line"] == path.read_bytes().count(b"\n") + 1
 

@@ -6,6 +6,7 @@ handed to a sink as soon as the next boot starts, so a log of any length needs o
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -300,6 +301,32 @@ class Boot:
         }
 
 
+def boot_json(boot: Boot) -> str:
+    """A boot as ``hil triage --json`` writes it."""
+    return json.dumps(boot.to_json())
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts over finished boots, so boots written elsewhere still count toward the verdict."""
+
+    boots: int = 0
+    violations: int = 0  # boots with a violation
+    ffa_boots: int = 0  # boots with an FF-A line
+    ffa_up_boots: int = 0  # boots where the mediator came up ("Using TEE mediator for FF-A")
+    xen_boots: int = 0  # boots where Xen said anything
+
+    @classmethod
+    def of(cls, boots: list[Boot]) -> Tally:
+        return cls(
+            len(boots),
+            sum(1 for b in boots if b.violations),
+            sum(1 for b in boots if b.ffa_lines),
+            sum(1 for b in boots if b.ffa_enabled is True),
+            sum(1 for b in boots if b.started),
+        )
+
+
 class Verdict(StrEnum):
     """What a log says as a whole; the exit code of ``hil triage`` follows from it."""
 
@@ -315,6 +342,8 @@ class Triage:
 
     file: str
     sink: Callable[[Boot], None] | None = None
+    # Receives boots rendered elsewhere (by boot_json, joined with ", ") and how many they are.
+    rendered: Callable[[str, int], None] | None = None
     current: Boot = field(default_factory=lambda: Boot(first_line=1))
     boots: int = 0
     violations: int = 0
@@ -371,6 +400,19 @@ class Triage:
         for boot in boots[:-1]:
             self._close(boot)
         self.current = boots[-1]
+
+    def absorb_rendered(self, first: Boot, text: str, tally: Tally, last: Boot) -> None:
+        """``absorb`` for a part whose boots between its first and last were rendered."""
+        self.absorb([first])
+        self._close(self.current)
+        self.boots += tally.boots
+        self.violations += tally.violations
+        self.ffa_boots += tally.ffa_boots
+        self.ffa_up_boots += tally.ffa_up_boots
+        self.xen_boots += tally.xen_boots
+        assert self.rendered is not None
+        self.rendered(text, tally.boots)
+        self.current = last
 
     def finish(self) -> None:
         self._close(self.current)
