@@ -13,7 +13,7 @@ import pytest
 import hil.triage
 from hil.cli import main
 from hil.triage import parallel, triage_bytes, triage_file, triage_stream
-from hil.triage.scan import CRASH_STARTS, MAX_LINE, XEN_LINES
+from hil.triage.scan import CRASH_STARTS, MAX_LINE, XEN_BODIES
 from hil.xen.messages import MESSAGES
 
 DATA = Path(__file__).parent / "data"
@@ -383,7 +383,7 @@ def test_every_catalogue_message_and_crash_is_a_line_the_scan_looks_for():
     ] + [f"{start}x" for start in CRASH_STARTS]
     for text in texts:
         for stamp in ("", "[    0.133520] ", "[2026-11-24 10:00:09.514] ", "[00000000031c4a07] "):
-            assert XEN_LINES.search(f"noise(XEN) {stamp}{text}\n".encode()), text
+            assert XEN_BODIES.search(f"noise(XEN) {stamp}{text}\n".encode()), text
 
 
 # --- profile against the banner ----------------------------------------------------------------
@@ -536,8 +536,11 @@ def test_parallel_triage_of_a_file_equals_the_sequential_one(
     assert got == sequential
     # --json: workers render most boots themselves, numbering lines from their part's start.
     assert main(["triage", "--json", str(path)]) == 1
-    printed = json.loads(capsys.readouterr().out)
+    text = capsys.readouterr().out
+    printed = json.loads(text)
     assert printed["boots"] == sequential["boots"]
+    boots = text.split('"boots": [', 1)[1]
+    assert boots.startswith(json.dumps(sequential["boots"][0]) + ", ")  # as json.dumps writes it
     assert printed["boot_count"] == len(sequential["boots"])
     summary = {k: v for k, v in sequential.items() if k != "boots"}
     assert {k: printed[k] for k in summary} == summary

@@ -301,9 +301,36 @@ class Boot:
         }
 
 
+_SHAPES: dict[tuple[Any, ...], str] = {}  # a boot's JSON between first_line and violations
+
+
 def boot_json(boot: Boot) -> str:
-    """A boot as ``hil triage --json`` writes it."""
-    return json.dumps(boot.to_json())
+    """A boot as ``hil triage --json`` writes it, ``json.dumps(boot.to_json())``. Boots of a
+    long log repeat the same versions and profile, so that middle part is rendered once."""
+    shape = (
+        boot.xen_version,
+        boot.mediator_version,
+        boot.firmware_version,
+        boot.ffa_lines,
+        boot.ffa_up,
+        boot.ffa_down,
+        tuple(boot.dropped_sp_ids),
+        boot.cache_failed,
+        boot.header_count,
+        boot.unusable_count,
+        boot.releases,
+        tuple(boot.evidence),
+    )
+    middle = _SHAPES.get(shape)
+    if middle is None:
+        whole = boot.to_json()
+        del whole["first_line"], whole["violations"]
+        middle = json.dumps(whole)[1:-1]
+        if len(_SHAPES) > 4096:
+            _SHAPES.clear()
+        _SHAPES[shape] = middle
+    violations = json.dumps([v.to_json() for v in boot.violations]) if boot.violations else "[]"
+    return f'{{"first_line": {boot.first_line}, {middle}, "violations": {violations}}}'
 
 
 @dataclass(frozen=True)

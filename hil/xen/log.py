@@ -49,16 +49,6 @@ XEN_MESSAGE_LINES: re.Pattern[bytes] = re.compile(
     + rb")"
 )
 
-
-def xen_lines(*starts: str) -> re.Pattern[bytes]:
-    """Like ``XEN_MESSAGE_LINES``, also matching Xen lines whose text starts with one of the
-    literal ``starts`` (e.g. a crash's "Xen BUG at ")."""
-    heads = [_leading_text(m) for m in MESSAGES] + [re.escape(s) for s in starts]
-    return re.compile(
-        rb"\(XEN\) (?:\[[^\]\n]*\] )?(?:" + "|".join(dict.fromkeys(heads)).encode() + rb")"
-    )
-
-
 MessageKey = StrEnum("MessageKey", {key.upper(): key for key in BY_KEY}, module=__name__)
 MessageKey.__doc__ = "One member per catalogue message (hil.xen.messages), e.g. SP_UNUSABLE."
 
