@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from hil.xen.messages import message
@@ -89,50 +89,56 @@ def _dom0(rng: random.Random, lines: int) -> list[str]:
     return out
 
 
-def short_boot(rng: random.Random) -> bytes:
+def short_boot(rng: random.Random) -> Iterator[bytes]:
     """About 8 KB: one boot of a soak."""
     ids = [0x8001, 0x7FFE, 0x0010] if rng.random() < 0.5 else [0x8001, 0x8002]
     lines = _firmware(rng, ids) + _xen_boot(rng, ids, rng.random() < 0.5, 30) + _dom0(rng, 60)
-    return "".join(lines).encode()
+    yield "".join(lines).encode()
 
 
-def long_boot(rng: random.Random, size: int) -> bytes:
-    """One boot whose dom0 runs for ``size`` bytes of output."""
+def long_boot(rng: random.Random, size: int) -> Iterator[bytes]:
+    """One boot whose dom0 runs for ``size`` bytes of output, in pieces (the bench process
+    stays small: a child forked from it starts with its memory)."""
     ids = [0x8001, 0x7FFE, 0x0010] if rng.random() < 0.5 else [0x8001, 0x8002]
     head = "".join(_firmware(rng, ids) + _xen_boot(rng, ids, True, 150)).encode()
     body = "".join(_dom0(rng, 2000)).encode()
-    return head + body * max(1, (size - len(head)) // len(body))
+    yield head
+    for _ in range(max(1, (size - len(head)) // len(body))):
+        yield body
 
 
-def generate(path: Path, size: int, boot: Callable[[random.Random], bytes]) -> int:
-    """Write boots round-robin until ``size`` bytes; returns how many."""
+def generate(path: Path, size: int, boot: Callable[[random.Random], Iterable[bytes]]) -> int:
+    """Write boots round-robin over VARIANTS until ``size`` bytes; returns how many."""
     rng = random.Random(0)
-    blocks = [boot(rng) for _ in range(VARIANTS)]
+    blocks = [list(boot(rng)) for _ in range(min(VARIANTS, max(1, size // (4 << 20)) * 2))]
     count = 0
     with path.open("wb") as out:
         for block in itertools.cycle(blocks):
             if out.tell() >= size:
                 break
-            out.write(block)
+            out.writelines(block)
             count += 1
     return count
 
 
-def best_run(argv: list[str], out: Path, runs: int = RUNS) -> tuple[float, float]:
-    """Best wall time of ``runs`` runs, and the largest peak RSS (MB) among them. Output goes to
-    a file: grep stops at the first match when its output is /dev/null."""
-    best, rss_mb = float("inf"), 0.0
+def best_run(argv: list[str], out: Path, runs: int = RUNS) -> tuple[float, float, float]:
+    """Best wall time of ``runs`` runs, the CPU time (user + system, with the processes it
+    waited for) of that run, and the largest peak RSS (MB) of any one process among them.
+    Output goes to a file: grep stops at the first match when its output is /dev/null."""
+    best, cpu, rss_mb = float("inf"), 0.0, 0.0
     for _ in range(runs):
         with out.open("wb") as sink:
             start = time.perf_counter()
             proc = subprocess.Popen(argv, stdout=sink)
             _, status, usage = os.wait4(proc.pid, 0)
-            best = min(best, time.perf_counter() - start)
+            wall = time.perf_counter() - start
+            if wall < best:
+                best, cpu = wall, usage.ru_utime + usage.ru_stime
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4 above
         if proc.returncode not in (0, 1):
             raise SystemExit(f"{argv[0]} failed with exit code {proc.returncode}")
         rss_mb = max(rss_mb, usage.ru_maxrss / 1024)  # Linux reports KiB; the largest process
-    return best, rss_mb
+    return best, cpu, rss_mb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,15 +162,16 @@ def main(argv: list[str] | None = None) -> int:
         for label, logs in cases:
             files = [str(p) for p in logs]
             best_run(["cat", *files], out, runs=1)  # warm the page cache for both
-            grep, _ = best_run(["grep", "-c", "ffa:", *files], out)
-            triage, rss_mb = best_run([hil, "triage", "--json", *files], out)
+            grep, grep_cpu, _ = best_run(["grep", "-c", "ffa:", *files], out)
+            triage, triage_cpu, rss_mb = best_run([hil, "triage", "--json", *files], out)
             mib = sum(p.stat().st_size for p in logs) / 2**20
             ratio = triage / grep
             passed = ratio <= MAX_RATIO and rss_mb < MAX_RSS_MB
             ok &= passed
             print(
-                f"{label}, {mib:.0f} MiB: grep -c {grep:.2f} s, hil triage --json {triage:.2f} s, "
-                f"ratio {ratio:.2f} (target <= {MAX_RATIO}), peak RSS {rss_mb:.0f} MB "
+                f"{label}, {mib:.0f} MiB: grep -c {grep:.2f} s ({grep_cpu:.2f} s CPU), "
+                f"hil triage --json {triage:.2f} s ({triage_cpu:.2f} s CPU on {os.cpu_count()} "
+                f"cores): ratio {ratio:.2f} (target <= {MAX_RATIO}), peak RSS {rss_mb:.0f} MB "
                 f"(target < {MAX_RSS_MB:.0f}) {'ok' if passed else 'MISSED'}"
             )
     return 0 if ok else 1
