@@ -597,3 +597,12 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_reader_going_away_is_not_an_unreadable_log(tmp_path):
+    log = _write(tmp_path, "many.log", (LOG_421 + b"NOTICE:  Booting Trusted Firmware\n") * 3000)
+    hil = Path(sys.executable).with_name("hil")
+    command = f"'{hil}' triage --json '{log}' | head -c 20; exit ${{PIPESTATUS[0]}}"
+    pipe = subprocess.run(["bash", "-c", command], capture_output=True)
+    assert pipe.stdout == b'{"file": "' + log.encode()[:10]
+    assert (pipe.stderr, pipe.returncode) == (b"", 0)

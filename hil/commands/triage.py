@@ -32,10 +32,10 @@ def add_parser(sub: Any) -> None:
         exit_codes(
             "0  every log is clean: FF-A came up in some boot and no boot shows a violation",
             "1  a log shows a violation (dropped SP, FF-A failure, Xen panic/BUG/ASSERT, dom0 not\n"
-            "   created)",
+            "     created)",
             "2  a log could not be read",
             "3  a log holds no evidence: no boot's FF-A init finished (empty, truncated,\n"
-            "   compressed or the wrong file)",
+            "     compressed or the wrong file)",
         ),
     )
     parser.add_argument("logs", nargs="+", metavar="LOG", help=f"console log, {STDIN} for stdin")
@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 verdicts.append(_write_table(stream, name, out))
             written += 1
+        except BrokenPipeError:
+            raise  # the reader went away (| head): hil.cli ends quietly
         except OSError as exc:
             unreadable = True
             _cannot_read(name, exc)
