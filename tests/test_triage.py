@@ -606,3 +606,23 @@ def test_a_reader_going_away_is_not_an_unreadable_log(tmp_path):
     pipe = subprocess.run(["bash", "-c", command], capture_output=True)
     assert pipe.stdout == b'{"file": "' + log.encode()[:10]
     assert (pipe.stderr, pipe.returncode) == (b"", 0)
+
+
+def test_a_large_log_on_several_cores_leaves_nothing_on_stderr(tmp_path):
+    """The pool's workers end quietly (SIGTERM from the pool is theirs, not hil's handler)."""
+    log = tmp_path / "big.log"
+    log.write_bytes((LOG_421 + b"NOTICE:  Booting Trusted Firmware\n" + b"z" * 2000 + b"\n") * 400)
+    script = (
+        "import sys, hil.triage, hil.triage.parallel as p\n"
+        "from hil.cli import main\n"
+        "hil.triage.PASTE_MAX = 0\n"
+        "p.PARALLEL_MIN = 0\n"
+        "p.PART_SIZE = 4096\n"
+        "sys.exit(main(['triage', '--json', sys.argv[1]]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    for _ in range(5):  # how the pool's end meets the workers varies from run to run
+        argv = [sys.executable, "-c", script, str(log)]
+        done = subprocess.run(argv, env=env, capture_output=True)
+        assert (done.returncode, done.stderr) == (1, b"")
+        assert json.loads(done.stdout)["boot_count"] == 401

@@ -29,7 +29,10 @@ _buf: Buffer | None = None  # the mapped log, inherited by forked workers
 
 def die_with_parent(parent: int) -> None:
     """Pool initializer: the kernel kills this worker when its parent dies (any way, SIGKILL
-    included), so an interrupted ``hil triage`` leaves no process behind."""
+    included), so an interrupted ``hil triage`` leaves no process behind. Ctrl-C and SIGTERM are
+    the parent's to handle (it stops the pool): a worker takes the default, quiet end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
