@@ -73,8 +73,6 @@ WINDOW_BEFORE = 256  # in an over-long line: how far back a literal's own prefix
 WINDOW_AFTER = 4096  # ... and how much of the line after it is read
 _CACHE_LIMIT = 1 << 14
 _UNREPEATABLE = object()  # a run of lines whose effect is not replayed (see Scanner._run)
-_TFA_LEVEL = b"NOTICE:  "  # how TF-A prints its banner ...
-_BANNER_LINE = b"\n" + _TFA_LEVEL  # ... on a line of its own
 
 # Xen's console timestamp after "(XEN) ", exactly as hil.xen.log reads it (valid forms only,
 # so a line keyed without it reads the same).
@@ -90,7 +88,6 @@ MESSAGE = 1
 CRASH = 2
 PANIC = 3
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
-_BANNER_FACTS: tuple[Fact, ...] = ((BANNER, None, None, 0),)
 
 
 class Buffer(Protocol):
@@ -205,82 +202,6 @@ class Scanner:
 
     def _block(self, buf: Buffer, lo: int, hi: int) -> None:
         block = buf[lo:hi]
-        if self.line_of is None and self._boots(buf, lo, hi, block):
-            return
-        self._exact(buf, lo, hi, block)
-
-    def _boots(self, buf: Buffer, lo: int, hi: int, block: bytes) -> bool:
-        """Read a block of whole boots a boot at a time, when that reads exactly as line by line
-        does: the block holds no "(XEN)" but at a line start and every TF-A banner literal starts
-        its own line. A boot whose Xen lines were seen before (``_run``) is replayed from the
-        texts of those lines alone (one regex call), the rest are read line by line."""
-        if (lo and buf[lo - 1 : lo] != b"\n") or not (block.endswith(b"\n") or hi == len(buf)):
-            return False
-        pieces = block.split(TFA_BANNER_LITERAL)
-        if len(pieces) < 3 or not all(p.endswith(_BANNER_LINE) for p in pieces[1:-1]):
-            return False
-        if pieces[0] != _TFA_LEVEL and not pieces[0].endswith(_BANNER_LINE):
-            return False
-        if any(len(piece) > MAX_LINE for piece in pieces[1:-1]):
-            return False
-        if block.count(b"(XEN)") != block.count(b"\n(XEN)") + block.startswith(b"(XEN)"):
-            return False
-        pos = len(pieces[0]) - len(_TFA_LEVEL)  # where the first banner's line starts
-        if pos:
-            self._exact(buf, lo, lo + pos, block[:pos])
-        line = self.line
-        for piece in pieces[1:-1]:
-            end = pos + len(TFA_BANNER_LITERAL) + len(piece)
-            replay = self._replay(block, pos, end, piece, line)
-            if replay:
-                line += piece.count(b"\n")
-                self._last = lo + end - 1
-            else:
-                self.line = line
-                self._exact(buf, lo + pos, lo + end, block[pos:end])
-                line = self.line
-            pos = end
-        self.line = line
-        self._exact(buf, lo + pos, hi, block[pos:])
-        return True
-
-    def _replay(self, block: bytes, start: int, end: int, piece: bytes, line: int) -> bool:
-        """Replay the boot ``block[start:end]`` (from its banner line, number ``line``) if its
-        Xen lines were read before; False to read it line by line."""
-        bodies = tuple(XEN_BODIES.findall(piece))
-        replay = self._runs.get(bodies) if len(bodies) > 1 else None
-        if replay is None or replay is _UNREPEATABLE:
-            return False
-        banner_end = block.find(b"\n", start)
-        if self._cached_facts(block[start:banner_end]) != _BANNER_FACTS:
-            return False
-        self.triage.banner(line)
-        boot = self.triage.current
-        fields, violations = replay
-        vars(boot).update(fields)
-        boot.dropped_sp_ids = list(boot.dropped_sp_ids)
-        boot.evidence = list(boot.evidence)
-        if violations:
-            matches = list(XEN_BODIES.finditer(block, start, end))
-            for position, kind, values in violations:
-                match = matches[position]
-                number = line + block.count(b"\n", start, match.start())
-                text = _text(block[match.start() : match.end()])
-                boot.violations.append(Violation(kind, number, text, values))
-        return True
-
-    def _cached_facts(self, raw: bytes) -> tuple[Fact, ...]:
-        facts = self._cache.get(raw)
-        if facts is None:
-            facts = _facts(raw)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[raw] = facts
-        return facts
-
-    def _exact(self, buf: Buffer, lo: int, hi: int, block: bytes) -> None:
-        """Read ``block`` (``buf[lo:hi]``) line by line: the lines the regex and the banner
-        literal find, each classified by its text."""
         size = len(block)
         at_end = hi == len(buf)
         # start in block -> (end in block, cache key or None) for each line to read
@@ -423,7 +344,13 @@ class Scanner:
                     self._bodies.clear()
         else:
             stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
-            facts = self._cached_facts(b"(XEN) " + raw[stamp.end() :] if stamp else raw)
+            key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
+            facts = self._cache.get(key)
+            if facts is None:
+                facts = _facts(key)
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[key] = facts
         if not facts:
             return
         reported = self.line_of(line) if self.line_of else line
