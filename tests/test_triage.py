@@ -1,6 +1,7 @@
 import io
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -626,3 +627,37 @@ def test_a_large_log_on_several_cores_leaves_nothing_on_stderr(tmp_path):
         done = subprocess.run(argv, env=env, capture_output=True)
         assert (done.returncode, done.stderr) == (1, b"")
         assert json.loads(done.stdout)["boot_count"] == 401
+
+
+def test_boots_replayed_from_an_earlier_boots_xen_lines_read_as_line_by_line(tmp_path, monkeypatch):
+    """Many short boots, as a soak writes them: most are replayed from an earlier boot's run of
+    Xen lines (Scanner._run), with the same result as reading every line."""
+    from bench.triage_bench import short_boot
+
+    rng = random.Random(5)
+    variants = [b"".join(short_boot(rng)) for _ in range(6)]
+    odd = [
+        LOG_421.replace(b"(XEN) Using", b"(d1) noise (XEN) Using"),  # glued: read line by line
+        b"NOTICE:  Booting Trusted Firmware\r(XEN) ffa: Failed to cache SP list\n",
+        PANIC.format(reason="Xen BUG at x.c:1").encode(),
+    ]
+    boots = [rng.choice(variants) for _ in range(600)]
+    for at in (50, 300, 301, 550):
+        boots.insert(at, odd[at % 3])
+    data = b"".join(boots)
+    expected = _triage(data)  # a small log: read line by line (pasted-log path)
+    monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
+    monkeypatch.setattr(hil.triage.scan, "BLOCK", 64 << 10)
+    replays = []
+    real = hil.triage.scan.Scanner._run
+
+    def spy(self, buf, block, lo, run, lines):
+        replays.append(tuple(lines[start][1] for start in run) in self._runs)
+        return real(self, buf, block, lo, run, lines)
+
+    monkeypatch.setattr(hil.triage.scan.Scanner, "_run", spy)
+    path = tmp_path / "soak.log"
+    path.write_bytes(data)
+    got: list = []
+    assert _summary(got, triage_file(path, "log", got.append, workers=1)) == expected
+    assert replays.count(True) > 500
