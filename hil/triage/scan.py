@@ -73,6 +73,9 @@ WINDOW_BEFORE = 256  # in an over-long line: how far back a literal's own prefix
 WINDOW_AFTER = 4096  # ... and how much of the line after it is read
 _CACHE_LIMIT = 1 << 14
 _UNREPEATABLE = object()  # a run of lines whose effect is not replayed (see Scanner._run)
+_LINE_FACTS: dict[bytes, tuple[Any, ...]] = {}  # whole lines, without Xen's stamp
+_BODY_FACTS: dict[bytes, tuple[Any, ...]] = {}  # Xen's lines after prefix and stamp
+_RUNS: dict[tuple[bytes | None, ...], Any] = {}  # runs of Xen lines into a fresh boot (_run)
 
 # Xen's console timestamp after "(XEN) ", exactly as hil.xen.log reads it (valid forms only,
 # so a line keyed without it reads the same).
@@ -183,10 +186,12 @@ class Scanner:
         self.triage = triage
         self.line = 1  # number of the line at the scan position
         self.line_of = line_of
-        self._cache: dict[bytes, tuple[Fact, ...]] = {}  # whole lines, without Xen's stamp
-        self._bodies: dict[bytes, tuple[Fact, ...]] = {}  # Xen's lines after prefix and stamp
+        # What lines and runs of lines say depends on their text alone: the caches are the
+        # process's, so a worker keeps them from one part of a log to the next.
+        self._cache = _LINE_FACTS
+        self._bodies = _BODY_FACTS
         self._last = -1  # where the last line read started
-        self._runs: dict[tuple[bytes | None, ...], Any] = {}  # see _run
+        self._runs = _RUNS
         self._counted = 0  # block offset up to which lines are counted ...
         self._line_no = 1  # ... and the number of the line there
 
