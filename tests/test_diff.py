@@ -422,3 +422,16 @@ def test_changes_every_scenario_shares_are_listed_once() -> None:
         "    +y",
     ]
     assert lines[8] == "b  differs  xen -1 +1"
+
+
+def test_a_case_that_was_not_judged_has_nothing_to_compare(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from hil.diff.runs import case_side
+    from hil.results import CaseResult, Verdict
+
+    (scenario,) = load_scenarios(names=["all-secure"])
+    stalled = CaseResult("head", "all-secure", Verdict.INFRA_ERROR, datetime.now(UTC), 1.0, "stall")
+    got = case_side(tmp_path, stalled, scenario)
+    assert (got.verdict, got.message, got.behaviour) == ("infra_error", "stall", None)
+    assert case_side(tmp_path, None, scenario).behaviour is None
