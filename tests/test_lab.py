@@ -103,7 +103,7 @@ def test_board_overrides_and_no_hypervisor(lab_dir: Path) -> None:
 
 BOARD_KEYS = (
     "name, type, xen_profile, consoles, power, deploy, tags, timeouts, default, place, "
-    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus, offline_after"
+    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus, offline_after, expect"
 )
 CASES = [
     (
