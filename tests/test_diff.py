@@ -435,3 +435,19 @@ def test_a_case_that_was_not_judged_has_nothing_to_compare(tmp_path: Path) -> No
     got = case_side(tmp_path, stalled, scenario)
     assert (got.verdict, got.message, got.behaviour) == ("infra_error", "stall", None)
     assert case_side(tmp_path, None, scenario).behaviour is None
+
+
+def test_each_side_boots_on_its_own_back_ends(tmp_path: Path) -> None:
+    from hil.diff.inputs import parse_input
+
+    lab = qemu_lab(tmp_path)
+    own = 'power = { backend = "qemu", workdir = "qemu-work" }'
+    lab.write_text(lab.read_text().replace('power = { backend = "qemu" }', own))
+    board = load_lab(lab).board("q0")
+    tree = str(xen_tree(tmp_path / "x"))
+    base, head = (
+        parse_input(o, tree).board(board, n) for o, n in (("--base", "base"), ("--head", "head"))
+    )
+    assert (base.name, base.power.board, base.deploy.board) == ("base", "base", "base")
+    assert base.power.data["workdir"] != head.power.data["workdir"]
+    assert base.xen_src == (tmp_path / "x").resolve() and base.xen_image is None
