@@ -451,3 +451,27 @@ def test_each_side_boots_on_its_own_back_ends(tmp_path: Path) -> None:
     assert (base.name, base.power.board, base.deploy.board) == ("base", "base", "base")
     assert base.power.data["workdir"] != head.power.data["workdir"]
     assert base.xen_src == (tmp_path / "x").resolve() and base.xen_image is None
+
+
+def test_real_git_format_patch_output_applies(tmp_path: Path) -> None:
+    repo = xen_tree(tmp_path / "repo")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    for n, text in ((10, "ten"), (20, "twenty")):
+        path = repo / PARTINFO
+        path.write_text(path.read_text().replace(f"line {n}\n", f"line {text}\n"))
+        subprocess.run([*git, "commit", "-qam", f"xen/arm: ffa: say {text}"], check=True)
+    out = tmp_path / "series"
+    subprocess.run([*git, "format-patch", "-q", "-2", "-o", str(out)], check=True)
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(b"".join(p.read_bytes() for p in sorted(out.iterdir())))
+    patches = read_patches(mbox)
+    assert [p.subject for p in patches] == [
+        "[PATCH 1/2] xen/arm: ffa: say ten",
+        "[PATCH 2/2] xen/arm: ffa: say twenty",
+    ]
+    tree = xen_tree(tmp_path / "fresh")
+    apply_patches(patches, tree)
+    assert (tree / PARTINFO).read_text() == (repo / PARTINFO).read_text()
