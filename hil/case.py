@@ -67,10 +67,10 @@ def run_case(
     board = session.board
     case_dir = run_dir / board.name / scenario.name
     # A board pinned to a recording is judged against it unless a profile is asked for.
-    recording = (
-        load_recording(board.recording) if board.recording and not settings.expect_profile else None
-    )
-    profile = settings.expect_profile or (recording.label if recording else board.xen_profile)
+    pinned = load_recording(board.recording) if board.recording else None
+    own = pinned.label if pinned else board.xen_profile  # what the board is judged by default
+    recording = None if settings.expect_profile else pinned
+    profile = settings.expect_profile or own
     started, t0 = datetime.now(UTC), time.monotonic()
 
     def result(verdict: Verdict, message: str, **extra: Any) -> CaseResult:
@@ -83,7 +83,7 @@ def run_case(
             duration_s=time.monotonic() - t0,
             message=message,
             expected_profile=profile,
-            board_profile=board.xen_profile,
+            board_profile=own,
             artifacts=_artifacts(run_dir, case_dir, session.consoles),
             **extra,
         )

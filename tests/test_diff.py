@@ -372,6 +372,11 @@ def test_record_then_judge_on_virtual_boards(tmp_path: Path) -> None:
     case = next(c for c in summary["run"]["cases"] if c["scenario"] == "one-non-secure")
     assert case["expected_profile"] == f"recorded:{golden}"
     assert "-(XEN) ARM FF-A Mediator version 1.2" in case["diff"]
+    # Rerunning what failed judges it against the recording again, not some profile.
+    first = (tmp_path / "older/results/latest").resolve()
+    assert main(["run", "--lab", str(older), "--rerun-failed", str(first)]) == 1
+    again = json.loads((tmp_path / "older/results/latest/summary.json").read_text())
+    assert {c["expected_profile"] for c in again["run"]["cases"]} == {f"recorded:{golden}"}
     # A scenario the recording lacks is refused before anything boots.
     assert main(["run", "--lab", str(same), "--scenario", "zero-sps"]) == 2
 
