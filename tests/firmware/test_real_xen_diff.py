@@ -164,3 +164,24 @@ def test_a_recording_pins_a_xen(lab: Path, tmp_path: Path) -> None:
     assert diff[0].startswith("--- expected (recorded:") and diff[1] == "+++ observed"
     assert "-(XEN) ARM FF-A Mediator version 1.2" in diff
     assert "+(XEN) ARM FF-A Mediator version 1.1" in diff
+
+
+def test_a_side_that_never_boots_is_not_compared_and_exit_3(tmp_path: Path) -> None:
+    # The head is "built" but is no Xen: TF-A hands over to it and nothing more is printed.
+    # Short stage timeouts keep the two failed boots quick.
+    lab = real_lab(tmp_path, "xen-4.22", timeouts={"xen": 8})
+    not_xen = tmp_path / "not-xen.bin"
+    not_xen.write_bytes(b"\0" * 4096)
+    argv = ["diff", "--lab", str(lab), "--board", "xen-4.22", "--base", str(XEN_SOURCES / V422)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--head", str(not_xen), "--scenario=all-secure", "--json", "-j", "2"])
+    (scenario,) = json.loads(out.getvalue())["scenarios"]
+    assert code == 3
+    assert (scenario["status"], scenario["differs"], scenario["compared"]) == (
+        "not compared",
+        False,
+        False,
+    )
+    assert scenario["verdicts"]["head"]["verdict"] == "infra_error"
+    assert scenario["verdicts"]["base"]["verdict"] == "pass"
