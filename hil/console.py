@@ -182,6 +182,9 @@ class Console:
         self._chunk_hooks: list[Callable[[ConsoleChunk], None]] = []
         self._record_hooks: list[Callable[[ConsoleRecord], None]] = []
         self._lost: ConsoleLost | None = None
+        # sync(): requests asked, and the newest one answered by a read that found nothing left.
+        self._sync_asked = 0
+        self._sync_done = 0
         self._raw_len = 0
         self._gaps: list[ConsoleGap] = []
         self.reconnects = 0
@@ -314,6 +317,21 @@ class Console:
         with self._cond:
             return [g for g in self._gaps if since is None or g.overlaps(since)]
 
+    def sync(self, timeout: float) -> bool:
+        """Wait until the reader has recorded every byte that reached the host before this call
+        (a read made after it found nothing more): what the board sent on this console before
+        whatever the caller just saw on another one is then in the capture. True when done or
+        the console is gone (it reads nothing more); False if the reader did not get there in
+        ``timeout`` s (e.g. it is reconnecting)."""
+        with self._cond:
+            if self._lost is not None or self._thread is None:
+                return True
+            self._sync_asked += 1
+            ticket = self._sync_asked
+            return self._cond.wait_for(
+                lambda: self._sync_done >= ticket or self._lost is not None, timeout
+            )
+
     def expect(
         self, pattern: str | re.Pattern[str], timeout: float, since: int | None = None
     ) -> re.Match[str]:
@@ -338,8 +356,10 @@ class Console:
         while not self._stop.is_set():
             try:
                 assert self._port is not None
+                asked = self._sync_asked  # before the read: an empty read answers it
                 data = self._port.read(_READ_CHUNK)
                 if not data:
+                    self._synced(asked)
                     self._idle(self._port)
             except (serial.SerialException, OSError) as exc:
                 self._gap_begins(exc)
@@ -362,6 +382,12 @@ class Console:
                 data = self._port.read(_READ_CHUNK)
                 if not data or not self._ingest(data):
                     return
+
+    def _synced(self, asked: int) -> None:
+        if asked > self._sync_done:
+            with self._cond:
+                self._sync_done = asked
+                self._cond.notify_all()
 
     def _idle(self, port: serial.SerialBase) -> None:
         """Wait a little for input: on the descriptor where there is one (tty, socket), else
@@ -800,6 +826,15 @@ class ConsoleGroup:
     def raw_marks(self) -> dict[str, int]:
         """Each console's Console.raw_mark."""
         return {name: console.raw_mark() for name, console in self.consoles.items()}
+
+    def sync(self, timeout: float) -> list[str]:
+        """Console.sync on every console (``timeout`` s in all); the names of those not done."""
+        deadline = time.monotonic() + timeout
+        return [
+            name
+            for name, console in self.consoles.items()
+            if not console.sync(max(0.0, deadline - time.monotonic()))
+        ]
 
     @property
     def reconnects(self) -> dict[str, int]:
