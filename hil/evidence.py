@@ -236,6 +236,21 @@ def _damaged_lines(data: bytes, first: int) -> Iterator[tuple[int, bytes]]:
         found = _NOT_PRINTED.search(data, end + 1)
 
 
+def _glued(event: Event) -> str | None:
+    """What ``event`` is ("a Xen line", "a probe line") when it is Xen's own line or dom0's probe
+    line and holds the start of another such line after its own: its line end was lost (a
+    UART overrun), so the first line is cut and a message may be hidden in it. Noise glued in
+    front of a whole line is not this."""
+    if isinstance(event, ProbeLine) and event.domain == 0:
+        begin, what = event.raw.find(MARK) + len(MARK), "a probe line"
+    elif _is_xen(event) and (prefix := xen_prefix(event.raw)) and prefix.domain is None:
+        begin, what = prefix.end, "a Xen line"
+    else:
+        return None
+    rest = event.raw[begin:]
+    return what if MARK in rest or xen_prefix(rest) is not None else None
+
+
 def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observation:
     """Xen's FF-A lines and dom0's probe answers in the last boot on ``console`` among
     ``events`` (the normal-world console's: nothing else is evidence). EvidenceIncomplete when
@@ -245,6 +260,11 @@ def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observ
     banners = 0
     probe = TranscriptBuilder()
     for event in last_boot([e for e in events if e.console == console]):
+        if (glued := _glued(event)) is not None:
+            raise EvidenceIncomplete(
+                f"{console} line {event.line}: two lines glued together (the end of {glued} was "
+                f"lost, and maybe the rest of it) {_excerpt(event.raw)}"
+            )
         if isinstance(event, XenMessage):
             banners += event.key is MessageKey.XEN_VERSION
             if event.key in FFA_KEYS:
