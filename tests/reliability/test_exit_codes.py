@@ -104,3 +104,35 @@ def test_a_reader_that_goes_away_changes_no_verdict(tmp_path: Path) -> None:
     (run_dir,) = [p for p in results.iterdir() if not p.is_symlink()]
     document = json.loads((run_dir / "summary.json").read_text())
     assert document["counts"]["pass"] == 3 and document["exit_code"] == 0
+
+
+# One boot of each verdict, repeated: enough boots that `hil triage --json` writes far more than a
+# pipe holds, so its writes meet a reader that went away.
+_DROPPED_SP = (
+    b"NOTICE:  Booting Trusted Firmware\n(XEN) Xen version 4.21.0 (ci@lab) (gcc 12.2) debug=n\n"
+    b"(XEN) ARM FF-A Mediator version 1.1\n(XEN) ARM FF-A Firmware version 1.2\n"
+    b"(XEN) ffa: Secure partition with id 0x0001 cannot be used\n"
+    b"(XEN) Using TEE mediator for FF-A\n"
+)
+_NO_FFA = (
+    b"NOTICE:  Booting Trusted Firmware\n(XEN) Xen version 4.22.0 (ci@lab) (gcc 12.2) debug=n\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("boot", "code"), [(_DROPPED_SP, 1), (_NO_FFA, 3)], ids=["violation", "no-evidence"]
+)
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
+def test_triage_piped_into_head_exits_with_its_verdict(
+    tmp_path: Path, boot: bytes, code: int, output: list[str]
+) -> None:
+    """hil triage LOG | head: the reader leaving is not the log being clean (it used to exit 0
+    through hil.cli's broken-pipe handler, whatever the log showed)."""
+    log = tmp_path / "nightly.log"
+    log.write_bytes(boot * 3000)
+    argv = [sys.executable, "-m", "hil", "triage", *output, str(log)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.read(20)
+    process.stdout.close()  # head -c 20 has what it wanted
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err) == (code, b"")
