@@ -5,6 +5,7 @@ and evidence that was damaged or may be missing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,24 @@ def test_a_line_glued_to_the_next_is_not_judged_and_the_boot_is_retried(
     first = out.case["boots"][0]
     assert first["outcome"] == "infra_error", first
     assert "two lines glued together" in first["error"] and why in first["error"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(XEN) ffa: Secure partition with id 0x0011 cannot be used",  # an FF-A line after the probe
+        "(XEN) ffa: Firmware is not \xff using bit 15 convention",  # a damaged Xen line
+        "NOTICE:  Booting Trusted Firmware",  # the board reboots right after the probe
+    ],
+)
+def test_what_the_board_prints_after_the_probes_end_is_never_judged(
+    tmp_path: Path, text: str
+) -> None:
+    """The boot judged ends with the probe's end line. What follows reached the host a little
+    before or after the case looked, so judging it would make the verdict depend on timing."""
+    after = len(lines_of("probe", "xen-4.22"))
+    out = run(tmp_path, {"text": {"stage": "probe", "line": after, "text": text + EOL}})
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 1)
+    case_dir = out.run_dir / "v0" / SCENARIO
+    window = json.loads((case_dir / "evidence.json").read_text(encoding="utf-8"))
+    assert out.raw("v0", SCENARIO)[: window["end"]].endswith(b"HILPROBE end" + EOL.encode())
