@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from hil.commands.common import ReaderMayLeave, add_command, exit_codes
+from hil.commands.common import add_command, exit_codes
 from hil.errors import ExitCode
 from hil.terminal import escape
 from hil.triage import Boot, Triage, Verdict, boot_json, triage_file, triage_stream
@@ -44,9 +44,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # A reader going away (| head) changes no verdict: every log is still read, and the exit
-    # code is theirs (hil.cli's broken-pipe exit 0 would call a violation clean).
-    out = ReaderMayLeave(sys.stdout)
+    out = sys.stdout
     verdicts: list[Verdict] = []
     unreadable = False
     written = 0
@@ -67,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 verdicts.append(_write_table(stream, name, out))
             written += 1
+        except BrokenPipeError:
+            raise  # the reader went away (| head): hil.cli ends quietly
         except OSError as exc:
             unreadable = True
             _cannot_read(name, exc)

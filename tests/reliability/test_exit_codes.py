@@ -120,11 +120,14 @@ _NO_FFA = (
 
 
 @pytest.mark.parametrize(
-    ("boot", "code"), [(_DROPPED_SP, 1), (_NO_FFA, 3)], ids=["violation", "no-evidence"]
+    ("output", "boot", "code"),
+    [(["--json"], _DROPPED_SP, 1), (["--json"], _NO_FFA, 3), ([], _DROPPED_SP, 1)],
+    # (The table of a log with no evidence is its one line: nothing is left to write once the
+    # reader has it.)
+    ids=["json-violation", "json-no-evidence", "table-violation"],
 )
-@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
 def test_triage_piped_into_head_exits_with_its_verdict(
-    tmp_path: Path, boot: bytes, code: int, output: list[str]
+    tmp_path: Path, output: list[str], boot: bytes, code: int
 ) -> None:
     """hil triage LOG | head: the reader leaving is not the log being clean (it used to exit 0
     through hil.cli's broken-pipe handler, whatever the log showed)."""
@@ -136,3 +139,17 @@ def test_triage_piped_into_head_exits_with_its_verdict(
     process.stdout.close()  # head -c 20 has what it wanted
     _, err = process.communicate(timeout=120)
     assert (process.returncode, err) == (code, b"")
+
+
+def test_check_piped_into_head_exits_with_its_verdict(tmp_path: Path) -> None:
+    """hil check BOARD | head -1: the board's Xen behaves as 4.21, the lab expects 4.22 (a FAIL);
+    the reader leaving after the first line used to make that exit 0."""
+    power = {"backend": "virtual", "stage_delay": 0, "xen": "xen-4.21"}
+    lab = write_lab(tmp_path / "lab", extra={"power": power, "xen_profile": "xen-4.22"})
+    argv = [sys.executable, "-m", "hil", "check", "v0", "--lab", str(lab)]
+    argv += ["--scenario", "several-non-secure", "--results", str(tmp_path / "results")]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline()
+    process.stdout.close()  # head -1 has what it wanted
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err) == (1, b"")
