@@ -11,7 +11,8 @@ from hil.diff.behaviour import Behaviour, behaviour
 from hil.diff.compare import Side
 from hil.diff.recording import Recording, write_recording
 from hil.errors import InfraError
-from hil.results import CaseResult, Verdict
+from hil.evidence import Window
+from hil.results import EVIDENCE_ROLE, CaseResult, Verdict
 from hil.scenario import Scenario
 
 JUDGED = (Verdict.PASS, Verdict.FAIL)
@@ -25,8 +26,16 @@ def case_behaviour(run_dir: Path, case: CaseResult, scenario: Scenario) -> Behav
         for role in case.artifacts
         if role.startswith("console:") and role.endswith(":raw")
     ]
-    events = parse_captures(run_dir / case.board / case.scenario, consoles)
-    return behaviour(events, observe(events).transcript, scenario.probe_plan())
+    case_dir = run_dir / case.board / case.scenario
+    if EVIDENCE_ROLE in case.artifacts:
+        # Exactly what the case judged: its normal-world console's last boot (hil.evidence).
+        window = Window.load(run_dir / case.artifacts[EVIDENCE_ROLE])
+        events = window.read(case_dir)
+        return behaviour(events, observe(events, window.console).transcript, scenario.probe_plan())
+    # A case that judged no boot of its own (a panic): its first console, as far as it got.
+    events = parse_captures(case_dir, consoles[:1])
+    seen = observe(events, consoles[0], whole=False).transcript
+    return behaviour(events, seen, scenario.probe_plan())
 
 
 def case_side(run_dir: Path, case: CaseResult | None, scenario: Scenario) -> Side:

@@ -202,7 +202,7 @@ def observations(case_dirs: dict[str, Path]) -> dict[str, tuple[list[str], Probe
     """Per scenario: Xen's FF-A lines and the probe's lines as a check compares them."""
     out = {}
     for scenario in load_scenarios(names=EQUALITY_SCENARIOS):
-        observed = observe(parse_captures(case_dirs[scenario.name], ("ns", "secure")))
+        observed = observe(parse_captures(case_dirs[scenario.name], ("ns",)), "ns")
         out[scenario.name] = (observed_text(observed, scenario.probe_plan()), observed.transcript)
     return out
 
