@@ -69,10 +69,10 @@ def run_case(
     board = session.board
     case_dir = run_dir / board.name / scenario.name
     # A board pinned to a recording is judged against it unless a profile is asked for.
-    recording = (
-        load_recording(board.recording) if board.recording and not settings.expect_profile else None
-    )
-    profile = settings.expect_profile or (recording.label if recording else board.xen_profile)
+    pinned = load_recording(board.recording) if board.recording else None
+    own = pinned.label if pinned else board.xen_profile  # what the board is judged by default
+    recording = None if settings.expect_profile else pinned
+    profile = settings.expect_profile or own
     # One clock for everything a case records: the host UTC time consoles stamp their bytes and
     # boot attempts their start and end with, so no time in the case lies beyond its duration.
     started = datetime.now(UTC)
@@ -87,7 +87,7 @@ def run_case(
             duration_s=(datetime.now(UTC) - started).total_seconds(),
             message=message,
             expected_profile=profile,
-            board_profile=board.xen_profile,
+            board_profile=own,
             artifacts=_artifacts(run_dir, case_dir, session.consoles),
             **extra,
         )

@@ -42,14 +42,14 @@ def case_side(run_dir: Path, case: CaseResult | None, scenario: Scenario) -> Sid
     """One side of a review: the case's verdict and, if it was judged, what it showed."""
     if case is None:
         return Side(Verdict.NOT_RUN.value, "not run", None)
-    expected = case.expected_profile or ""
+    expected, captures = case.expected_profile or "", f"{case.board}/{case.scenario}"
     if case.verdict not in JUDGED:
-        return Side(case.verdict.value, case.message, None, expected)
+        return Side(case.verdict.value, case.message, None, expected, captures)
     try:
         seen = case_behaviour(run_dir, case, scenario)
     except TranscriptCorrupt as exc:
-        return Side(Verdict.INFRA_ERROR.value, str(exc), None, expected)
-    return Side(case.verdict.value, case.message, seen, expected)
+        return Side(Verdict.INFRA_ERROR.value, str(exc), None, expected, captures)
+    return Side(case.verdict.value, case.message, seen, expected, captures)
 
 
 def record_run(
