@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -196,6 +196,7 @@ class _Run:
     ports: dict[int, int]
     announced: threading.Event
     reader: threading.Thread
+    stopping: bool = False  # hil is stopping it: its exit is no news
 
 
 class FvpBoard:
@@ -217,6 +218,12 @@ class FvpBoard:
         self.bundle: Bundle | None = None
         self._relays: dict[str, ConsoleRelay] = {}
         self._run: _Run | None = None
+        self._died: Callable[[], None] | None = None
+
+    def watch(self, died: Callable[[], None]) -> None:
+        # The relays keep the consoles up across launches, so a dead model would only show as
+        # silence until a stage timed out: say so at once.
+        self._died = died
 
     def open(self) -> None:
         if self._relays:
@@ -292,6 +299,9 @@ class FvpBoard:
                     if set(TERMINALS.values()) <= set(run.ports):
                         run.announced.set()
         run.announced.set()  # output ended: nobody waits for announcements any longer
+        run.process.wait()
+        if not run.stopping and self._died is not None:
+            self._died()
 
     def _await_announcements(self, run: _Run) -> None:
         wanted = sorted(TERMINALS.values())
@@ -328,6 +338,7 @@ class FvpBoard:
             relay.target(None)
         if run is None:
             return
+        run.stopping = True
         if run.process.poll() is None:
             run.process.terminate()
             if not _waited(run.process, self.stop_timeout):
