@@ -46,7 +46,7 @@ from hil.firmware.build import (
     default_build_dir,
     run_logged,
 )
-from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XenImage
+from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XEN_CONFIG, XenImage
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -132,6 +132,7 @@ def build_images(
     """The scenario's FVP images in ``out``: patched SPMC and probe, SPMC manifest, HW_CONFIG
     DTB (with Xen's /chosen when there is a Xen) and the FIP repacked with them."""
     tc, log = fw.toolchain, out / "images.log"
+    # Patched here for its size (Xen's dom0 module); scenario_images writes the same bytes.
     probe = fw.probe.patched(scenario.probe_plan().encode(), out / "probe.bin")
     assert fw.tfa.hw_config is not None
     hw_config = out / "fvp.dtb"
@@ -150,6 +151,8 @@ def build_images(
     images.update({BL1: fw.tfa.bl1, HW_CONFIG: hw_config})
     if xen is not None:
         images[XEN] = xen.image
+        if xen.config is not None:  # the .config of a Xen hil built, as QEMU bundles keep it
+            images[XEN_CONFIG] = xen.config
     return images
 
 
