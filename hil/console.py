@@ -210,6 +210,7 @@ class Console:
             if self._port is not None:
                 self._gap_ends()
         self._raw = self.raw_path.open("ab")
+        self._raw_len = self._raw.tell()  # byte offsets count from the start of the file
         self._log = self.log_path.open("a", encoding="utf-8")
         # Written on stop so the reader leaves its idle wait at once instead of at its timeout.
         self._wake = os.pipe()
@@ -291,6 +292,11 @@ class Console:
         """A position in the decoded text; ``expect(..., since=mark)`` looks only after it."""
         with self._cond:
             return self._text_len
+
+    def raw_mark(self) -> int:
+        """How many bytes ``<name>.raw`` holds: an offset in the file, like ConsoleGap.raw_offset
+        (all of them are on disk; a boot's output is the file from its mark on)."""
+        return self._raw_len
 
     def text(self, since: int = 0) -> str:
         with self._cond:
@@ -607,11 +613,12 @@ def expect_any(
                 raise ConsoleLost(str(lost), _last_lines(everyone))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                names = ",".join(c.name for c in consoles)
+                where = ", ".join(c.name for c in consoles)
+                where = f"consoles {where}" if len(consoles) > 1 else f"console '{where}'"
                 last = _last_lines(everyone)
                 raise ConsoleTimeout(
-                    f"console '{names}': no {regex.pattern!r} within {timeout:g} s"
-                    + (f"; last line: {last[-1]!r}" if last else "; nothing received"),
+                    f"{where}: no {pattern_text(regex)} within {timeout:g} s"
+                    + _last_said(everyone, last),
                     last,
                 )
             cond.wait(remaining)
@@ -658,6 +665,30 @@ def _line_at(text: str, offset: int) -> str:
     start = text.rfind("\n", 0, offset) + 1
     end = text.find("\n", offset)
     return text[start : end if end >= 0 else len(text)]
+
+
+# What makes a pattern more than its text: unescaped regex syntax.
+_REGEX_SYNTAX = re.compile(r"(?<!\\)(?:\\\\)*(?:[.^$*+?{}\[\]|()]|\\[A-Za-z0-9])")
+
+
+def pattern_text(regex: re.Pattern[str]) -> str:
+    """A pattern as a person reads it in a message: text in double quotes ("HILPROBE end",
+    backslash escapes removed), a regular expression as written between slashes; never Python's
+    repr, which doubles every backslash."""
+    if _REGEX_SYNTAX.search(regex.pattern):
+        return f"/{regex.pattern}/"
+    return '"' + re.sub(r"\\(.)", r"\1", regex.pattern) + '"'
+
+
+def _last_said(consoles: Sequence[Console], last: Sequence[str]) -> str:
+    """The last line seen, naming the console it came from (several consoles' lines come as
+    "console | text", see _last_lines)."""
+    if not last:
+        return "; nothing received"
+    console, sep, text = last[-1].partition(" | ")
+    if len(consoles) == 1 or not sep:
+        console, text = consoles[0].name, last[-1]
+    return f"; last line on {console}: {text!r}"
 
 
 def _last_lines(consoles: Sequence[Console], n: int = LAST_LINES) -> list[str]:
@@ -765,6 +796,10 @@ class ConsoleGroup:
 
     def mark(self) -> dict[str, int]:
         return {name: console.mark() for name, console in self.consoles.items()}
+
+    def raw_marks(self) -> dict[str, int]:
+        """Each console's Console.raw_mark."""
+        return {name: console.raw_mark() for name, console in self.consoles.items()}
 
     @property
     def reconnects(self) -> dict[str, int]:
