@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 # Blocks whose commands need what this test does not build: real Xen (tests/firmware/
 # test_real_xen.py runs those boards), a lab file that is not in the repository.
-ELSEWHERE = ("real-xen.toml", "fork.toml", "hil diff")
+ELSEWHERE = ("real-xen.toml", "fork.toml", "hil diff", "fvp.toml")  # fvp: test_fvp.py
 # The repository root as a reader's checkout has it; lab.toml is copied so results stay here.
 LINKED = ("boards", "firmware", "tests", "examples", "pyproject.toml")
 
