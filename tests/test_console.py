@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +24,6 @@ from hil.console import (
     ReconnectPolicy,
     record_text,
 )
-from hil.emulator.qemu import free_port
 from hil.errors import ExitCode
 from tests.tcp_console import ScriptedConsoleServer
 
@@ -210,50 +211,60 @@ def test_line_anchor_at_a_mark_sees_the_text_before_it(tmp_path: Path) -> None:
         assert con.expect(r"^1: (.*)$", 5, since=mark).group(1) == "next line"
 
 
+@contextlib.contextmanager
+def _not_listening() -> Iterator[tuple[socket.socket, str]]:
+    """A board's port that refuses connections until ``listen()``: bound, so that no other
+    process (a parallel test) can take it meanwhile, unlike a port number picked and freed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock, f"socket://127.0.0.1:{sock.getsockname()[1]}"
+
+
 def test_lazy_open_connects_once_the_board_listens_and_loses_no_byte(tmp_path: Path) -> None:
-    port = free_port()
     payload = random.Random(3).randbytes(50_000) + b"\nBOOTED\n"
-    con = Console("uart", f"socket://127.0.0.1:{port}", tmp_path, reconnect=FAST)
-    con.open(connect_now=False)
-    try:
-        time.sleep(0.2)  # the reader keeps trying while nothing listens
-        assert con.lost is None
-        with socket.create_server(("127.0.0.1", port)) as listener:
-            conn, _ = listener.accept()  # the reader connects by itself
+    with _not_listening() as (board, url):
+        con = Console("uart", url, tmp_path, reconnect=FAST)
+        con.open(connect_now=False)
+        try:
+            time.sleep(0.2)  # connections refused meanwhile: the reader must keep trying
+            assert con.lost is None
+            board.listen()
+            conn, _ = board.accept()  # the reader connects by itself
             with conn:
                 conn.sendall(payload)  # sent the moment it connected: a board that waited
-                con.expect("BOOTED", timeout=5)
-    finally:
-        con.close()
+                con.expect("BOOTED", timeout=30)
+                # Closed while the board is still connected: a drop now would be a reconnect.
+                con.close()
+        finally:
+            con.close()
     assert (tmp_path / "uart.raw").read_bytes() == payload
-    assert con.reconnects == 0
+    assert con.reconnects == 0 and con.gaps() == []
 
 
 def test_lazy_open_gives_up_after_first_connect_s(tmp_path: Path) -> None:
     policy = ReconnectPolicy(attempts=2, wait_initial_s=0.01, first_connect_s=0.3)
-    url = f"socket://127.0.0.1:{free_port()}"
-    started = time.monotonic()
-    con = Console("uart", url, tmp_path, reconnect=policy).open(connect_now=False)
-    try:
-        with pytest.raises(ConsoleLost) as err:
-            con.expect("never", timeout=30)
-    finally:
-        con.close()
+    with _not_listening() as (_, url):
+        started = time.monotonic()
+        con = Console("uart", url, tmp_path, reconnect=policy).open(connect_now=False)
+        try:
+            with pytest.raises(ConsoleLost) as err:
+                con.expect("never", timeout=30)
+        finally:
+            con.close()
     assert time.monotonic() - started < 5
     assert f"nothing listening on {url} within 0.3 s" in str(err.value)
     assert "\n" not in str(err.value)
 
 
 def test_group_open_lazily_reopens_lazily(tmp_path: Path) -> None:
-    urls = {
-        "ns": f"socket://127.0.0.1:{free_port()}",
-        "secure": f"socket://127.0.0.1:{free_port()}",
-    }
-    group = ConsoleGroup(urls, tmp_path, reconnect=FAST, connect_now=False)
-    for _ in range(2):  # a boot retry closes and re-opens the group: still no listener needed
-        group.open()
-        assert group.lost is None
-        group.close()
+    with _not_listening() as (_, ns), _not_listening() as (_, secure):
+        group = ConsoleGroup(
+            {"ns": ns, "secure": secure}, tmp_path, reconnect=FAST, connect_now=False
+        )
+        for _ in range(2):  # a boot retry closes and re-opens the group: still no listener needed
+            group.open()
+            assert group.lost is None
+            group.close()
 
 
 def test_bytes_already_received_on_another_console_survive_a_panic(tmp_path: Path) -> None:
@@ -298,8 +309,8 @@ def test_a_drop_mid_line_is_a_gap_and_splices_no_line(tmp_path: Path) -> None:
     sessions = [[b"(XEN) first line\n(XEN) cut in the mid", 0.05], [b"dle? no: new boot\nEND\n"]]
     with ScriptedConsoleServer(sessions) as server:
         group = ConsoleGroup({"uart": server.url}, tmp_path, reconnect=FAST)
+        before = datetime.now(UTC)  # before the session starts: the gap is surely after it
         with group:
-            before = datetime.now(UTC)
             group.expect("END", timeout=10)
         assert group.reconnects == {"uart": 1}
     (gap,) = group.gaps()
