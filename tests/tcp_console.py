@@ -1,5 +1,6 @@
 """Scripted TCP consoles for tests. A script is a list of steps: bytes to send, a float to pause
-(seconds), or DROP to close the connection (ScriptedBoard then waits for the reconnect)."""
+(seconds), an Event to wait for (ScriptedConsoleServer), or DROP to close the connection
+(ScriptedBoard then waits for the reconnect)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 import serial
 from serial.rfc2217 import PortManager
 
-Step = bytes | float | None
+Step = bytes | float | threading.Event | None
 DROP: Step = None
 
 
@@ -86,6 +87,8 @@ class ScriptedConsoleServer:
                 return
             if isinstance(step, float):
                 time.sleep(step)
+            elif isinstance(step, threading.Event):
+                step.wait(10)
             elif step is not None:
                 link.send(step)
 

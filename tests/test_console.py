@@ -25,10 +25,19 @@ from hil.console import (
     record_text,
 )
 from hil.errors import ExitCode
-from tests.tcp_console import ScriptedConsoleServer
+from tests.tcp_console import ScriptedConsoleServer, ScriptedRfc2217Server
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 (\S+) \| (.*)$")
 FAST = ReconnectPolicy(attempts=3, wait_initial_s=0.01, wait_max_s=0.05)
+
+
+def _log_lines_and_marks(path: Path) -> list[tuple[str, str]]:
+    """(console, rest) of every .log line: "| text" for a record, "! ..." for a gap note."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        _, console, rest = line.split(" ", 2)
+        out.append((console, rest))
+    return out
 
 
 def _log_lines(path: Path) -> list[tuple[str, str]]:
@@ -326,6 +335,39 @@ def test_a_drop_mid_line_is_a_gap_and_splices_no_line(tmp_path: Path) -> None:
     assert texts[2].startswith("uart ! disconnected: ")
     assert texts[3].startswith("uart ! reconnected after ")
     assert texts[4:] == ["uart | dle? no: new boot", "uart | END"]
+
+
+@pytest.mark.parametrize(
+    "server_type", [ScriptedConsoleServer, ScriptedRfc2217Server], ids=["socket", "rfc2217"]
+)
+def test_a_slow_line_cut_by_a_drop_keeps_every_byte_sent_before_it(
+    tmp_path: Path, server_type: type[ScriptedConsoleServer]
+) -> None:
+    # Issue 10: a slow board's last bytes before a drop went missing over RFC 2217 (ser2net,
+    # labgrid): pyserial's read() raised once its reader thread had seen the drop, throwing away
+    # what that thread had already queued.
+    head, tail = b"(XEN) first line\r\n", b"(XEN) slow output, cut in the mid"
+    opened = threading.Event()
+    slow = [step for byte in tail for step in (bytes([byte]), 0.001)]
+    sessions = [[head, opened, *slow], [b"dle? no: next boot\r\nEND\r\n"]]
+    with server_type(sessions) as server:
+        con = Console("uart", server.url, tmp_path, reconnect=FAST)
+
+        def busy_reader(_chunk: object) -> None:
+            # The reader is busy (a loaded host) while the last bytes and the drop arrive.
+            if server.ended(0).wait(10):
+                time.sleep(0.3)  # the client library has seen the drop by now
+
+        con.subscribe(on_chunk=busy_reader)
+        with con:
+            opened.set()
+            con.expect("END", timeout=30)
+    (gap,) = con.gaps()
+    assert gap.raw_offset == len(head + tail) and gap.resumed is not None
+    assert (tmp_path / "uart.raw").read_bytes() == head + tail + sessions[1][0]
+    texts = [t for _, t in _log_lines_and_marks(tmp_path / "uart.log")]
+    assert texts[:2] == ["| (XEN) first line", "| (XEN) slow output, cut in the mid"]
+    assert texts[2].startswith("! disconnected: ")
 
 
 def test_a_drop_that_is_never_healed_is_an_open_gap(tmp_path: Path) -> None:

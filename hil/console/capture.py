@@ -1,7 +1,6 @@
-"""Board consoles over pyserial ``serial_for_url`` (tty path, ``socket://``, ``rfc2217://``,
-``loop://``): a reader thread records every byte (``<name>.raw``) and every line with its host time
-(``<name>.log``), ``expect`` waits for a regex, panics end any wait at once, and a dropped
-connection is re-opened (tenacity) without losing a byte already read."""
+"""One console's capture: a reader thread records every byte (``<name>.raw``) and every line
+with its host time (``<name>.log``), and re-opens a dropped connection (tenacity) without losing a
+byte already read; what it could not record is a gap (``Console.gaps``)."""
 
 from __future__ import annotations
 
@@ -11,12 +10,10 @@ import contextlib
 import logging
 import os
 import re
-import select
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -35,108 +32,25 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from hil.errors import ExitCode, HilError, InfraError
-from hil.terminal import escape
-from hil.xen.log import format_capture_line
+from hil.console.model import (
+    DEFAULT_RECONNECT,
+    LAST_LINES,
+    PANIC_PATTERNS,
+    ConsoleChunk,
+    ConsoleGap,
+    ConsoleLost,
+    ConsoleRecord,
+    ReconnectPolicy,
+    record_text,
+)
+from hil.console.ports import close_port, open_port, wait_readable
 
 log = logging.getLogger(__name__)
 
-PANIC_PATTERNS: tuple[str, ...] = (r"Panic on CPU", r"Xen BUG at", r"Kernel panic", r"SError")
-LAST_LINES = 20
 # How long the reader idles between looks: short enough that close() reacts quickly.
 _IDLE_S = 0.02
 _DRAIN_S = 0.5
 _READ_CHUNK = 4096
-# A wait re-searches only this much old text on each wake-up, so long captures stay linear; a
-# match longer than this that arrives across several reads could be missed (markers are lines).
-_RESCAN = 64 * 1024
-
-
-class ConsoleError(HilError):
-    """A wait on a console ended without its match; carries the last lines seen."""
-
-    def __init__(self, message: str, last_lines: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.last_lines = tuple(last_lines)
-
-
-class ConsoleTimeout(ConsoleError, InfraError):
-    """The pattern did not arrive in time: the board stalled (the lab is broken)."""
-
-
-class ConsoleLost(ConsoleError, InfraError):
-    """The console connection is gone and could not be re-opened (or was closed)."""
-
-
-class ConsolePanic(ConsoleError):
-    """The firmware panicked: the firmware is wrong, not the lab."""
-
-    exit_code = ExitCode.CHECK_FAILED
-
-
-@dataclass(frozen=True)
-class ReconnectPolicy:
-    """How hard to try re-opening a lost console: ``attempts`` opens, exponential backoff."""
-
-    attempts: int = 5
-    wait_initial_s: float = 0.05
-    wait_max_s: float = 2.0
-    # A console opened before its board exists (``open(connect_now=False)``, an emulator that
-    # power-on launches) keeps trying every ``wait_initial_s`` for this long before it is lost.
-    first_connect_s: float = 30.0
-
-
-@dataclass(frozen=True)
-class ConsoleGap:
-    """A stretch of time the console was not connected: whatever the board sent from ``lost`` to
-    ``resumed`` is missing from the capture, between the first ``raw_offset`` bytes of
-    ``<name>.raw`` and the rest (``text_offset`` is the same place as a ``mark()``). A gap whose
-    ``resumed`` is None never ended (the console was not re-opened, or not yet)."""
-
-    console: str
-    lost: datetime
-    resumed: datetime | None
-    raw_offset: int
-    text_offset: int
-    cause: str
-
-    def overlaps(self, since: datetime) -> bool:
-        """Whether bytes sent at or after ``since`` may be missing because of this gap."""
-        return self.resumed is None or self.resumed >= since
-
-
-@dataclass(frozen=True)
-class ConsoleChunk:
-    time: datetime
-    console: str
-    data: bytes
-    text: str
-
-
-@dataclass(frozen=True)
-class ConsoleRecord:
-    """One console line: host UTC time its first byte arrived, console name, sanitised text."""
-
-    time: datetime
-    console: str
-    text: str
-
-    def format(self) -> str:
-        return format_capture_line(self.time, self.console, self.text)
-
-
-@dataclass(frozen=True)
-class ConsoleMatch:
-    console: str
-    match: re.Match[str]  # positions are relative to the searched window; use ``end``
-    end: int  # offset in the console's text just after the match: the next wait's mark
-    time: datetime  # host time the byte completing the match arrived
-
-
-def record_text(line: str) -> str:
-    """What a record keeps of one console line: CRs (from CRLF endings) dropped, tabs kept as
-    layout, every other non-printable character escaped."""
-    return escape(line.replace("\r", ""), keep="\t")
 
 
 def _now() -> datetime:
@@ -152,7 +66,7 @@ class Console:
         url: str,
         log_dir: Path,
         *,
-        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         panic_patterns: Iterable[str] = PANIC_PATTERNS,
         condition: threading.Condition | None = None,
     ) -> None:
@@ -198,7 +112,7 @@ class Console:
         self._port = None
         if connect_now:
             try:
-                self._port = self._open_port()
+                self._port = open_port(self.url)
             except (serial.SerialException, OSError, ValueError) as exc:
                 raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
         self._stop.clear()
@@ -305,20 +219,12 @@ class Console:
     def expect(
         self, pattern: str | re.Pattern[str], timeout: float, since: int | None = None
     ) -> re.Match[str]:
+        from hil.console.wait import expect_any  # the wait module builds on this one
+
         marks = None if since is None else {self.name: since}
         return expect_any([self], pattern, timeout, marks).match
 
     # -- reader thread ---------------------------------------------------------------------------
-
-    def _open_port(self) -> serial.SerialBase:
-        # Non-blocking on purpose: pyserial's blocking read() gathers several receives and throws
-        # away what it gathered when the connection drops mid-read; timeout=0 does one receive.
-        port = serial.serial_for_url(self.url, timeout=0, do_not_open=True)
-        # open() discards input that arrived while connecting (reset_input_buffer): on a
-        # reconnect those are bytes the board sent that must be recorded.
-        port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
-        port.open()
-        return port
 
     def _run(self) -> None:
         if self._port is None and not self._connect_late():
@@ -352,20 +258,12 @@ class Console:
                 self._ingest(data)
 
     def _idle(self, port: serial.SerialBase) -> None:
-        """Wait a little for input: on the descriptor where there is one (tty, socket), else
-        poll (``loop://``, ``rfc2217://`` buffer in pyserial)."""
-        try:
-            fd = port.fileno()
-        except (OSError, ValueError):
-            self._stop.wait(_IDLE_S / 4)
-            return
-        wake = [self._wake[0]] if self._wake is not None else []
-        select.select([fd, *wake], [], [], _IDLE_S)
+        wait_readable(port, _IDLE_S, self._wake[0] if self._wake is not None else None)
 
     def _close_port(self) -> None:
         with self._write_lock:
             if self._port is not None:
-                _close_without_linger(self._port)
+                close_port(self._port)
                 self._port = None
 
     def _connect_late(self) -> bool:
@@ -439,7 +337,7 @@ class Console:
             reraise=True,
         )
         try:
-            port = retrying(self._open_port)
+            port = retrying(open_port, self.url)
         except (serial.SerialException, OSError) as exc:
             with self._cond:
                 message = f"console '{self.name}': {failure}: {exc}"
@@ -529,242 +427,9 @@ def _panic_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
 
 
-def _close_without_linger(port: serial.SerialBase) -> None:
-    """Close ``port``. pyserial's socket:// close() sleeps 0.3 s "in case of quick reconnects";
-    a capture is closed after every case, so for sockets shut the socket down here instead."""
-    sock = getattr(port, "_socket", None)
-    if sock is None:
-        port.close()
-        return
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
-    port._socket = None  # type: ignore[attr-defined]
-    port.is_open = False
-
-
 def _call_hook(hook: Callable[[object], None], arg: object) -> None:
     # A broken subscriber must not stop the recording.
     try:
         hook(arg)
     except Exception:
         log.exception("console hook %r failed", hook)
-
-
-def expect_any(
-    consoles: Sequence[Console],
-    pattern: str | re.Pattern[str],
-    timeout: float,
-    marks: Mapping[str, int] | None = None,
-    watch: Sequence[Console] | None = None,
-) -> ConsoleMatch:
-    """Wait until ``pattern`` appears on one of ``consoles`` after its mark (default: from the
-    start). A panic on any of ``watch`` (default: ``consoles``) before the match ends the wait
-    with ConsolePanic; a lost console with ConsoleLost; no match in ``timeout`` s ConsoleTimeout."""
-    regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
-    watched = list(watch if watch is not None else consoles)
-    everyone = list(dict.fromkeys([*consoles, *watched]))
-    cond = consoles[0]._cond
-    starts = {c.name: (marks or {}).get(c.name, 0) for c in everyone}
-    resume = dict(starts)
-    deadline = time.monotonic() + timeout
-    with cond:
-        while True:
-            hit = _first_hit(consoles, regex, watched, resume)
-            if hit is not None:
-                return hit
-            for c in everyone:
-                resume[c.name] = max(starts[c.name], c._text_len - _RESCAN)
-            lost = next((c._lost for c in everyone if c._lost is not None), None)
-            if lost is not None:
-                raise ConsoleLost(str(lost), _last_lines(everyone))
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                names = ",".join(c.name for c in consoles)
-                last = _last_lines(everyone)
-                raise ConsoleTimeout(
-                    f"console '{names}': no {regex.pattern!r} within {timeout:g} s"
-                    + (f"; last line: {last[-1]!r}" if last else "; nothing received"),
-                    last,
-                )
-            cond.wait(remaining)
-
-
-def _first_hit(
-    consoles: Sequence[Console],
-    regex: re.Pattern[str],
-    watched: Sequence[Console],
-    starts: Mapping[str, int],
-) -> ConsoleMatch | None:
-    """The earliest match, unless a panic arrived before it (then raise)."""
-    found: ConsoleMatch | None = None
-    found_end = 0
-    for console in consoles:
-        base, text = console._window(starts[console.name])
-        m = regex.search(text, starts[console.name] - base)
-        if m is None:
-            continue
-        when = console._time_at(base + m.end())
-        if found is None or when < found.time:
-            found, found_end = ConsoleMatch(console.name, m, base + m.end(), when), m.end()
-    for console in watched:
-        if console.panic is None:
-            continue
-        base, text = console._window(starts[console.name])
-        p = console.panic.search(text, starts[console.name] - base)
-        if p is None:
-            continue
-        if found is not None and (
-            p.start() >= found_end
-            if found.console == console.name
-            else console._time_at(base + p.end()) > found.time
-        ):
-            continue
-        raise ConsolePanic(
-            f"console '{console.name}': panic: {record_text(_line_at(text, p.start()))!r}",
-            _last_lines(watched),
-        )
-    return found
-
-
-def _line_at(text: str, offset: int) -> str:
-    start = text.rfind("\n", 0, offset) + 1
-    end = text.find("\n", offset)
-    return text[start : end if end >= 0 else len(text)]
-
-
-def _last_lines(consoles: Sequence[Console], n: int = LAST_LINES) -> list[str]:
-    if len(consoles) == 1:
-        return consoles[0]._last_lines(n)
-    merged = sorted((r for c in consoles for r in c._records[-n:]), key=lambda r: r.time)
-    return [f"{r.console} | {r.text}" for r in merged[-n:]]
-
-
-class ConsoleGroup:
-    """All consoles of one board (FVP/Juno have secure- and normal-world UARTs), captured together:
-    one merged timeline, waits that watch every console for panics."""
-
-    def __init__(
-        self,
-        urls: Mapping[str, str],
-        log_dir: Path,
-        *,
-        reconnect: ReconnectPolicy = ReconnectPolicy(),
-        panic_patterns: Iterable[str] | Mapping[str, Iterable[str]] = PANIC_PATTERNS,
-        connect_now: bool = True,
-    ) -> None:
-        """``connect_now=False``: the board's consoles may not listen yet (see Console.open);
-        every (re-)open of the group then connects in the background.
-
-        ``panic_patterns``: the same patterns for every console, or per console name (a console
-        the mapping does not name watches the default PANIC_PATTERNS; an empty list watches
-        none), so a panic is taken only from the console that can carry it."""
-        if not urls:
-            raise ValueError("a console group needs at least one console")
-        if isinstance(panic_patterns, Mapping):
-            unknown = sorted(set(panic_patterns) - set(urls))
-            if unknown:
-                raise ValueError(f"panic patterns for unknown consoles: {', '.join(unknown)}")
-            per_console = {n: tuple(panic_patterns.get(n, PANIC_PATTERNS)) for n in urls}
-        else:
-            patterns = tuple(panic_patterns)
-            per_console = dict.fromkeys(urls, patterns)
-        cond = threading.Condition()
-        self.consoles = {
-            name: Console(
-                name,
-                url,
-                log_dir,
-                reconnect=reconnect,
-                panic_patterns=per_console[name],
-                condition=cond,
-            )
-            for name, url in urls.items()
-        }
-        self.connect_now = connect_now
-        self._timeline: list[ConsoleRecord] = []
-        for console in self.consoles.values():
-            console.subscribe(on_record=self._timeline.append)
-
-    def open(self) -> ConsoleGroup:
-        opened: list[Console] = []
-        try:
-            for console in self.consoles.values():
-                opened.append(console.open(self.connect_now))
-        except BaseException:
-            for console in opened:
-                console.close()
-            raise
-        return self
-
-    def close(self) -> None:
-        # Stop every reader first, so their last idle waits overlap instead of adding up.
-        for console in self.consoles.values():
-            console.request_stop()
-        for console in self.consoles.values():
-            console.close()
-
-    def retarget(self, urls: Mapping[str, str]) -> None:
-        """Point the (closed) consoles at new URLs; captures go on in the same files."""
-        for name, console in self.consoles.items():
-            console.url = urls[name]
-
-    def __enter__(self) -> ConsoleGroup:
-        return self.open()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __getitem__(self, name: str) -> Console:
-        return self.consoles[name]
-
-    def subscribe(
-        self,
-        on_chunk: Callable[[ConsoleChunk], None] | None = None,
-        on_record: Callable[[ConsoleRecord], None] | None = None,
-    ) -> None:
-        for console in self.consoles.values():
-            console.subscribe(on_chunk, on_record)
-
-    @property
-    def lost(self) -> ConsoleLost | None:
-        return next((c.lost for c in self.consoles.values() if c.lost is not None), None)
-
-    def mark(self) -> dict[str, int]:
-        return {name: console.mark() for name, console in self.consoles.items()}
-
-    @property
-    def reconnects(self) -> dict[str, int]:
-        """How many times each console was re-opened after a drop."""
-        return {name: console.reconnects for name, console in self.consoles.items()}
-
-    def gaps(self, since: datetime | None = None) -> list[ConsoleGap]:
-        """Every console's gaps (see Console.gaps) in the order they began: if this is not
-        empty for ``since`` = a case's start, bytes of the case may be missing."""
-        found = [g for c in self.consoles.values() for g in c.gaps(since)]
-        return sorted(found, key=lambda g: g.lost)
-
-    def timeline(self) -> list[ConsoleRecord]:
-        """Every line of every console, in arrival order (each carries its console's name)."""
-        first = next(iter(self.consoles.values()))
-        with first._cond:
-            return list(self._timeline)
-
-    def last_lines(self, n: int = LAST_LINES) -> list[str]:
-        first = next(iter(self.consoles.values()))
-        with first._cond:
-            return _last_lines(list(self.consoles.values()), n)
-
-    def expect(
-        self,
-        pattern: str | re.Pattern[str],
-        timeout: float,
-        since: Mapping[str, int] | None = None,
-        console: str | None = None,
-    ) -> ConsoleMatch:
-        """Wait for ``pattern`` on ``console`` (default: any); a panic on any console ends it."""
-        everyone = list(self.consoles.values())
-        targets = [self.consoles[console]] if console else everyone
-        return expect_any(targets, pattern, timeout, since, watch=everyone)
