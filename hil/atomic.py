@@ -4,6 +4,7 @@ a crashed or interrupted run must not leave a half-written report that looks fin
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -28,3 +29,16 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def writable_dir(path: Path) -> Path:
+    """``path`` as a directory this process can write into, made if missing; OSError if not
+    (a file in the way, no permission, a read-only or full file system)."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+    path.mkdir(parents=True, exist_ok=True)
+    # Creating a file is the only test that covers permissions, read-only mounts and quotas.
+    fd, probe = tempfile.mkstemp(dir=path, prefix=".hil-write-test-")
+    os.close(fd)
+    os.unlink(probe)
+    return path

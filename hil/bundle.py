@@ -8,23 +8,18 @@ the virtual board reads the same two blobs, so both run the very same scenario b
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hil.atomic import atomic_write
-from hil.errors import ConfigError
+from hil.errors import ConfigError, InfraError
 from hil.ffa import FfaFormatError
 from hil.ffa.spmc import SpmcConfig
 from hil.probe import ProbePlan
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
-
-if TYPE_CHECKING:
-    from hil.lab import BoardConfig
 
 MANIFEST = "bundle.json"
 SPMC_CONFIG = "spmc-config.bin"
@@ -143,33 +138,17 @@ def write_bundle(
     return Bundle.load(directory)
 
 
-# Board types whose bundles also carry firmware images hil builds, by the function writing them
-# ("module:function", imported only when such a board is used): (scenario, board, dir) -> Bundle.
-IMAGE_BUILDERS: dict[str, str] = {"qemu-virt": "hil.firmware.bundle:board_bundle"}
-
-
-def _builder(board: BoardConfig, name: str | None = None):  # type: ignore[no-untyped-def]
-    """The image builder's function for ``board`` (its module's ``name`` when given), or None."""
-    builder = IMAGE_BUILDERS.get(board.type.name)
-    if builder is None:
-        return None
-    module, _, function = builder.partition(":")
-    return getattr(importlib.import_module(module), name or function, None)
-
-
-def prepare_board(board: BoardConfig) -> None:
-    """Build what ``board``'s bundles need (e.g. its Xen) before a run: a failed build is then
-    one line with its exit code (2 bad source, 3 build failure), not an infra error per case."""
-    prepare = _builder(board, "prepare")
-    if prepare is not None:
-        prepare(board)
-
-
-def bundle_for_board(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
-    """The bundle ``board`` boots ``scenario`` from: the blobs, plus images where hil builds
-    them for the board's type."""
-    build = _builder(board)
-    if build is None:
-        return write_bundle(scenario, board.type.name, directory, xen_options=board.xen_options())
-    bundle: Bundle = build(scenario, board, directory)
+def load_verified(board: str, directory: Path) -> Bundle:
+    """The bundle in ``directory`` with every file checked against its recorded sha256, for a
+    board about to boot it. A bad bundle is the lab's problem here (the scenario was built
+    earlier), hence InfraError naming ``board``."""
+    try:
+        bundle = Bundle.load(directory)
+        bundle.verify()
+    except BundleFileError as exc:
+        raise InfraError(
+            f"board '{board}': bundle file '{exc.role}' ({exc.path.name}) does not verify: {exc}"
+        ) from exc
+    except ConfigError as exc:
+        raise InfraError(f"board '{board}': bad firmware bundle: {exc}") from exc
     return bundle

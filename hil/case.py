@@ -4,6 +4,7 @@ the board printed, and compare it with what the oracle says the expected Xen pro
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.atomic import atomic_write
+from hil.boards.platform import bundle_for_board
 from hil.boot import (
     BootAttempt,
     BootProgress,
@@ -21,17 +23,18 @@ from hil.boot import (
     boot,
 )
 from hil.boot import StageStatus as BootStageStatus
-from hil.bundle import bundle_for_board
 from hil.compare import Observation, compare
 from hil.console import ConsoleGroup, ReconnectPolicy
+from hil.diff.behaviour import behaviour
+from hil.diff.recording import judge, load_recording
 from hil.errors import InfraError
 from hil.ffa.errors import FfaFormatError
 from hil.lab import NO_HYPERVISOR, profile_label
-from hil.power import LaunchedBoard
 from hil.probe import MARK, TranscriptBuilder
 from hil.results import (
     DIFF_ROLE,
     EVENTS_ROLE,
+    PROCESS_LOG_ROLE,
     BootOutcome,
     BootRecord,
     CaseResult,
@@ -63,10 +66,15 @@ def run_case(
 ) -> CaseResult:
     board = session.board
     case_dir = run_dir / board.name / scenario.name
-    profile = settings.expect_profile or board.xen_profile
+    # A board pinned to a recording is judged against it unless a profile is asked for.
+    recording = (
+        load_recording(board.recording) if board.recording and not settings.expect_profile else None
+    )
+    profile = settings.expect_profile or (recording.label if recording else board.xen_profile)
     started, t0 = datetime.now(UTC), time.monotonic()
 
     def result(verdict: Verdict, message: str, **extra: Any) -> CaseResult:
+        _keep_process_log(session, case_dir)
         return CaseResult(
             board=board.name,
             scenario=scenario.name,
@@ -89,7 +97,7 @@ def run_case(
 
     # Consoles of a board that exists only while powered (an emulator hil launches) connect when
     # it comes up; any other board's must be there before it boots.
-    connect_now = not isinstance(session.power, LaunchedBoard)
+    connect_now = session.launched is None or not session.launched.consoles_need_power
     try:
         bundle = bundle_for_board(scenario, board, case_dir / "bundle")
         provenance.update(bundle.provenance())
@@ -121,18 +129,27 @@ def run_case(
         "provenance": provenance,
     }
     if booted.status is BootStatus.INFRA:
-        return result(Verdict.INFRA_ERROR, booted.error or "board did not boot", **common)
+        error = booted.error or "board did not boot"
+        # A launched board that died explains the silence its consoles can only show.
+        died = session.launched.failure() if session.launched is not None else None
+        if died:
+            error = f"board '{board.name}': {died} (boot: {error})"
+        return result(Verdict.INFRA_ERROR, error, **common)
     if booted.status is BootStatus.PANIC:
         return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
 
     plan = scenario.probe_plan()
-    # The options the bundle records are the ones the board booted Xen with.
-    expected = expect(profile, scenario.spmc_config(), plan, bundle.xen_options)
     try:
         observed = observe(events)
     except TranscriptCorrupt as exc:
         return result(Verdict.INFRA_ERROR, str(exc), **common)
-    diff = compare(expected, observed, plan)
+    if recording is not None:
+        seen = behaviour(events, observed.transcript, plan)
+        diff = judge(recording.scenario(scenario).behaviour, seen, recording.label)
+    else:
+        # The options the bundle records are the ones the board booted Xen with.
+        expected = expect(profile, scenario.spmc_config(), plan, bundle.xen_options)
+        diff = compare(expected, observed, plan)
     if diff:
         # The whole diff as a file: the terminal shows its start, report.html and junit all of it.
         atomic_write(case_dir / "diff.txt", "".join(f"{d}\n" for d in diff).encode(), sync=False)
@@ -258,6 +275,22 @@ def _boots(attempts: Sequence[BootAttempt], case_started: datetime) -> list[Boot
     return records
 
 
+PROCESS_LOG = "process.log"
+
+
+def _keep_process_log(session: BoardSession, case_dir: Path) -> None:
+    """A copy of the launched board's own log as it is now (an emulator's complaints explain
+    an infra error its consoles cannot), beside the case's console captures."""
+    log = session.launched.process_log() if session.launched is not None else None
+    if log is None:
+        return
+    try:
+        case_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, case_dir / PROCESS_LOG)
+    except OSError:
+        pass  # never started (nothing to keep): the case's message says why
+
+
 def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[str, str]:
     found = {
         console_role(name, kind): case_dir / f"{name}.{kind}"
@@ -266,4 +299,5 @@ def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[s
     }
     found[EVENTS_ROLE] = case_dir / "events.json"
     found[DIFF_ROLE] = case_dir / "diff.txt"
+    found[PROCESS_LOG_ROLE] = case_dir / PROCESS_LOG
     return {role: str(p.relative_to(run_dir)) for role, p in found.items() if p.exists()}

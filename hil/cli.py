@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 from hil import __version__
 from hil.commands.common import HelpParser
-from hil.errors import HilError
+from hil.errors import ExitCode, HilError, os_error_text
+from hil.interrupts import terminate_as_interrupt
 
-COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "scenarios", "triage")
+COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "scenarios", "triage", "diff")
 
 DESCRIPTION = """\
 Hardware-in-the-loop checks that the firmware a lab ships (TF-A + an SPMC + secure partitions)
@@ -29,6 +30,7 @@ typical use:
   hil run                              every scenario on the lab's default boards (nightly)
   hil run --tag bit15 --board qemu0    a selection; hil scenarios lists names and tags
   hil triage results/latest/virtual0/one-non-secure/ns.raw
+  hil diff --board qemu0 --base xen-4.22.0.tar.xz --head-patch fix.patch
 
 Each command's help (hil COMMAND --help) says what its exit codes mean. The lab file is
 ./lab.toml unless --lab or $HIL_LAB says otherwise."""
@@ -48,18 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        with terminate_as_interrupt():
+            return int(args.handler(args))
     except HilError as exc:
         print(f"hil: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM before a run could record anything (a run records its own).
         print("hil: interrupted", file=sys.stderr)
-        return 130
+        return int(ExitCode.INFRA)
     except BrokenPipeError:
         # The reader went away (hil scenarios | head): not an error of hil's. Point stdout at
         # /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # The machine failed (a full disk, a directory that vanished or cannot be written):
+        # infrastructure, whatever command was running.
+        print(f"hil: error: {os_error_text(exc)}", file=sys.stderr)
+        return int(ExitCode.INFRA)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import math
+import os
+import stat
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +16,12 @@ from hil.errors import ConfigError
 
 T = TypeVar("T")
 _REQUIRED: Any = object()
+# Far above any lab or scenario file; a bigger "config" is the wrong file, and reading it whole
+# would only cost memory.
+MAX_CONFIG_BYTES = 4 << 20
+# The longest wait a config or option may ask for. Longer is a typo (ms for s) or an attempt to
+# hang a nightly, and float('inf') is no timeout at all.
+MAX_SECONDS = 7 * 24 * 3600.0
 
 
 def display_path(path: Path) -> str:
@@ -20,6 +30,58 @@ def display_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def read_config_file(path: Path, what: str = "") -> bytes:
+    """The bytes of a config file, refusing what is not a regular file: a FIFO or a device would
+    block the open or the read for ever, a directory has no bytes. ConfigError names ``path``."""
+    shown = display_path(path)
+    what = f" {what}" if what else ""
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of hanging.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read{what}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{shown}: cannot read{what}: not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{shown}: cannot read{what}: {info.st_size} bytes, more than "
+                f"{MAX_CONFIG_BYTES >> 20} MiB"
+            )
+        try:
+            return handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{shown}: cannot read{what}: {exc.strerror}") from None
+
+
+def load_toml(path: Path, what: str = "") -> dict[str, Any]:
+    """``path`` parsed as TOML; every way it can be unreadable or invalid is one ConfigError."""
+    data = read_config_file(path, what)
+    shown = display_path(path)
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not valid TOML: not UTF-8 at byte {exc.start}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{shown}: not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses arrays and inline tables recursively.
+        raise ConfigError(f"{shown}: not valid TOML: arrays or tables nested too deeply") from None
+
+
+def check_seconds(value: float, allow_zero: bool = False) -> str | None:
+    """Why ``value`` is not a usable duration in seconds, or None: it must be finite, positive
+    (or zero when ``allow_zero``) and at most MAX_SECONDS (a week)."""
+    if not math.isfinite(value):
+        return f"must be a finite number of seconds, got {value!r}"
+    if value < 0 or (value == 0 and not allow_zero):
+        return f"must be {'at least 0' if allow_zero else 'positive'}, got {value:g}"
+    if value > MAX_SECONDS:
+        return f"must be at most {MAX_SECONDS:g} s (a week), got {value:g}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,7 +113,18 @@ class ConfigTable:
         # bool is an int in Python; a timeout of `true` is still a mistake.
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise self.error(key, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+        # TOML spells nan and inf; no setting of hil means either.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(key, f"expected a finite number, got {value!r}")
         return value  # type: ignore[return-value]
+
+    def seconds(self, key: str, default: float = _REQUIRED, allow_zero: bool = False) -> float:
+        """A duration: a finite number of seconds, positive (or zero) and at most a week."""
+        value = self.get(key, float, default)
+        problem = check_seconds(value, allow_zero)
+        if problem is not None and key in self.data:
+            raise self.error(key, problem)
+        return value
 
     def table(self, key: str, default: Mapping[str, Any] | None = None) -> ConfigTable:
         data = self.get(key, dict, dict(default) if default is not None else _REQUIRED)

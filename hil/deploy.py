@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hil.backend import BackendSpec, Factory, Registry, run_command
-from hil.bundle import Bundle, BundleFileError
-from hil.errors import ConfigError, InfraError
+from hil.bundle import load_verified
+from hil.errors import InfraError
 from hil.power import pyocd_session
 
 BUNDLE_PLACEHOLDER = "{bundle}"
@@ -26,21 +26,6 @@ DEPLOY: Registry[Deployer] = Registry("deploy")
 def register_deployer(name: str, factory: Factory[Deployer] | str) -> None:
     """Make ``deploy = {backend = name}`` build boards' deployers with ``factory(spec)``."""
     DEPLOY.register(name, factory)
-
-
-def verified_bundle(board: str, directory: Path) -> Bundle:
-    """The bundle in ``directory`` with every file checked against its recorded sha256. A bad
-    bundle is the lab's problem here (the scenario was built earlier), hence InfraError."""
-    try:
-        bundle = Bundle.load(directory)
-        bundle.verify()
-    except BundleFileError as exc:
-        raise InfraError(
-            f"board '{board}': bundle file '{exc.role}' ({exc.path.name}) does not verify: {exc}"
-        ) from exc
-    except ConfigError as exc:
-        raise InfraError(f"board '{board}': bad firmware bundle: {exc}") from exc
-    return bundle
 
 
 class CopyDeployer:
@@ -65,7 +50,7 @@ class CopyDeployer:
                 f"board '{self.board}': deploy destination {self.dest} is not a directory "
                 "(not mounted?)"
             )
-        for role, path in verified_bundle(self.board, bundle).files.items():
+        for role, path in load_verified(self.board, bundle).files.items():
             target = self.dest / self.names.get(role, path.name)
             partial = target.with_name(target.name + ".partial")
             try:
@@ -126,7 +111,7 @@ class PyOcdDeployer:
         )
 
     def deploy(self, bundle: Path) -> None:
-        files = verified_bundle(self.board, bundle).files
+        files = load_verified(self.board, bundle).files
         missing = sorted(set(self.images) - set(files))
         if missing:
             raise InfraError(f"board '{self.board}': bundle has no {', '.join(missing)} to flash")
@@ -148,5 +133,4 @@ class PyOcdDeployer:
 register_deployer("copy", CopyDeployer.from_spec)
 register_deployer("command", CommandDeployer.from_spec)
 register_deployer("pyocd", PyOcdDeployer.from_spec)
-register_deployer("virtual", "hil.sim.backend:deployer_from_spec")
-register_deployer("qemu", "hil.emulator.board:deployer_from_spec")
+register_deployer("virtual", "hil.boards.virtual:deployer_from_spec")

@@ -33,3 +33,9 @@ class InfraError(HilError):
     """The lab is broken (board did not boot, console lost), not the firmware."""
 
     exit_code = ExitCode.INFRA
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError as one line: what failed, and on which path ("No space left on device: x")."""
+    what = exc.strerror or str(exc)
+    return f"{what}: {exc.filename}" if exc.filename is not None else what

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hil.backend import BackendSpec, Registry
-from hil.config import ConfigTable, display_path
+from hil.boards import LAUNCHED, launched_kind
+from hil.config import ConfigTable, display_path, load_toml
 from hil.console import ReconnectPolicy
 from hil.deploy import DEPLOY, Deployer
 from hil.errors import ConfigError, UsageError
@@ -31,6 +31,10 @@ CONSOLE_SCHEMES = ("socket", "rfc2217", "loop")
 # health check: a board that does not boot is not retried for every scenario of a nightly).
 OFFLINE_AFTER = 2
 COORDINATOR_ENV = "LG_COORDINATOR"  # labgrid-client's own variable for the coordinator address
+# Back-end options that are durations in seconds, by the names every back-end gives them
+# (timeout, stop_timeout, off_time, stage_delay, ...): finite and at most a week, checked at load
+# even though the back-end itself is only built when a session starts.
+DURATION_KEY = re.compile(r"(?:^|_)(?:timeout|time|delay|wait)$")
 
 
 def profile_label(profile: str) -> str:
@@ -85,6 +89,9 @@ class BoardConfig:
     # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
     xen_kconfig: tuple[str, ...] = ()
     xen_dom0_vcpus: int = 1
+    # ``expect = "recorded:DIR"``: judged against that recording (hil.diff.recording) instead
+    # of the oracle; xen_profile may then be left out (a Xen fork has none).
+    recording: Path | None = None
 
     def xen_options(self, kconfig: Mapping[str, str] | None = None) -> XenOptions:
         """The options this board boots Xen with and the oracle assumes, for a Xen built with
@@ -135,20 +142,6 @@ class Lab:
         return defaults or list(self.boards.values())
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"{display_path(path)}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{display_path(path)}: not valid TOML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{display_path(path)}: not valid TOML: not UTF-8 at byte {exc.start}"
-        ) from exc
-
-
 def check_console_url(table: ConfigTable, key: str, url: str) -> None:
     """A URL pyserial's serial_for_url opens: a tty path, socket://, rfc2217:// or loop://."""
     if url.startswith("/"):
@@ -174,9 +167,18 @@ def check_console_url(table: ConfigTable, key: str, url: str) -> None:
         raise table.error(key, f"{url!r} has a bad port")
 
 
+def _console_name(table: ConfigTable, name: str) -> None:
+    """A console name becomes the name of its capture files (``<name>.raw``): no path tricks."""
+    try:
+        validate_name("console", name)
+    except ConfigError as exc:
+        raise table.error(name, str(exc)) from None
+
+
 def _consoles(table: ConfigTable, key: str, default: Mapping[str, str]) -> dict[str, str]:
     consoles = table.table(key, default)
     for name in consoles.data:
+        _console_name(consoles, name)
         check_console_url(consoles, name, consoles.get(name, str))
     if not consoles.data:
         raise table.error(key, "no console")
@@ -192,12 +194,56 @@ def _backend(
         )
     sub = table.table(key)
     kind = sub.get("backend", str)
-    if kind not in registry:
+    if kind not in registry and kind not in LAUNCHED:
+        known = sorted({*registry.names(), *LAUNCHED})
         raise sub.error(
-            "backend",
-            f"unknown {registry.what} back-end {kind!r} (known: {', '.join(registry.names())})",
+            "backend", f"unknown {registry.what} back-end {kind!r} (known: {', '.join(known)})"
         )
+    for option in sub.data:
+        if DURATION_KEY.search(option):
+            sub.seconds(option, allow_zero=True)
     return BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+
+
+def is_virtual_launch(spec: BackendSpec) -> bool:
+    """A virtual board with no control address given: hil runs it, like an FVP it launches."""
+    return launched_kind(spec.kind, spec.data) == "virtual"
+
+
+def _check_virtual_launch(spec: BackendSpec, profiles: Collection[str]) -> None:
+    """The options of a virtual board hil launches, checked now rather than when the board
+    process starts (where a mistake would look like a board that does not boot)."""
+    from hil.boards.virtual import LAUNCH_OPTIONS
+    from hil.sim.boot_script import CONSOLES, STAGES
+    from hil.sim.faults import FaultSet
+
+    spec.only("backend", *LAUNCH_OPTIONS)
+    spec.get("console_timestamps", bool, False)
+    xen = spec.get("xen", str, None)
+    if xen is not None and xen not in profiles:
+        raise spec.error("xen", f"unknown Xen profile {xen!r} (known: {', '.join(profiles)})")
+    try:
+        FaultSet.parse(spec.get("faults", dict, {}), STAGES, CONSOLES)
+    except UsageError as exc:
+        raise spec.error("faults", str(exc)) from None
+    _check_xen_options(spec.table("xen_options", {}))
+
+
+def _check_xen_options(table: ConfigTable) -> None:
+    """``xen_options``: fields of hil.xen.oracle.XenOptions, each of its type and range."""
+    table.only("tee_cmdline", "vm_to_vm", "debug", "smccc_version", "dom0_vcpus")
+    tee = table.get("tee_cmdline", str, "")
+    # It becomes one word of Xen's command line.
+    if tee and not re.fullmatch(r"[A-Za-z0-9_.,:=+-]+", tee):
+        raise table.error("tee_cmdline", f"{tee!r} is not one Xen command-line word")
+    table.get("vm_to_vm", bool, False)
+    table.get("debug", bool, False)
+    smccc = table.get("smccc_version", int, 0x10002)
+    if not 0x10000 <= smccc <= 0x1FFFF:
+        raise table.error("smccc_version", f"expected an SMCCC 1.x version, got {smccc:#x}")
+    vcpus = table.get("dom0_vcpus", int, 1)
+    if not 1 <= vcpus <= MAX_DOM0_VCPUS:
+        raise table.error("dom0_vcpus", f"must be 1 to {MAX_DOM0_VCPUS}, got {vcpus}")
 
 
 def _marker(table: ConfigTable, key: str, required: bool) -> re.Pattern[str] | None:
@@ -242,7 +288,7 @@ def marker_text(raw: str | list[str]) -> str:
 
 
 def load_board_type(path: Path) -> BoardType:
-    top = ConfigTable(path, "", "", _read_toml(path))
+    top = ConfigTable(path, "", "", load_toml(path))
     top.only("name", "description", "consoles", "power", "deploy", "stages")
     name = top.get("name", str)
     if name != path.stem:
@@ -261,9 +307,7 @@ def load_board_type(path: Path) -> BoardType:
         console = st.get("console", str, None)
         if console is not None and consoles and console not in consoles:
             raise st.error("console", f"no console {console!r} in this board type")
-        timeout = st.get("timeout", float)
-        if timeout <= 0:
-            raise st.error("timeout", f"must be positive, got {timeout:g}")
+        timeout = st.seconds("timeout")
         marker = _marker(st, "marker", required=True)
         assert marker is not None
         stages.append(
@@ -314,6 +358,7 @@ BOARD_KEYS = (
     "xen_kconfig",
     "xen_dom0_vcpus",
     "offline_after",
+    "expect",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
 
@@ -353,6 +398,8 @@ def _place(
     consoles = t.table("consoles")
     if not consoles.data:
         raise t.error("consoles", "no console")
+    for name in consoles.data:
+        _console_name(consoles, name)
     return place, coordinator, {name: consoles.get(name, str) for name in consoles.data}
 
 
@@ -381,13 +428,18 @@ def _board(
     if type_name not in types:
         raise t.error("type", f"unknown board type {type_name!r} (known: {', '.join(types)})")
     btype = types[type_name]
+    recording = _recording(t)
     profile = t.get("xen_profile", str, default_profile)
-    if profile is None:
+    if profile is None and recording is None:
         raise t.error("xen_profile", "missing (and no lab-wide xen_profile)")
-    if profile not in profiles:
+    if profile is not None and profile not in profiles:
         raise t.error(
             "xen_profile", f"unknown Xen profile {profile!r} (known: {', '.join(profiles)})"
         )
+    if profile is None:
+        if type_name == "virtual":
+            raise t.error("xen_profile", "missing: a virtual board models a profile")
+        profile = f"recorded:{display_path(recording)}"  # what its reports are judged against
     timeouts = t.table("timeouts", {})
     stage_names = [s.name for s in btype.stages]
     for stage in timeouts.data:
@@ -397,8 +449,7 @@ def _board(
                 f"board type '{type_name}' has no stage {stage!r} "
                 f"(stages: {', '.join(stage_names)})",
             )
-        if timeouts.get(stage, float) <= 0:
-            raise timeouts.error(stage, "must be positive")
+        timeouts.seconds(stage)
     backends = {}
     for key, registry, fallback in (
         ("power", POWER, btype.power),
@@ -407,6 +458,9 @@ def _board(
         if key not in raw and fallback is None:
             raise t.error(key, f"missing (board type '{type_name}' has no default)")
         backends[key] = _backend(t, key, registry, name, fallback)
+    backends["deploy"] = _launched_deploy(t, raw, backends["power"], backends["deploy"])
+    if is_virtual_launch(backends["power"]):
+        _check_virtual_launch(backends["power"], profiles)
     place, coordinator, console_resources = _place(t, btype, lab_coordinator)
     xen_image, xen_src, xen_kconfig, dom0_vcpus = _xen(t)
     return BoardConfig(
@@ -428,7 +482,49 @@ def _board(
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
         offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        recording=recording,
     )
+
+
+def _launched_deploy(
+    t: ConfigTable, raw: Mapping[str, Any], power: BackendSpec, deploy: BackendSpec
+) -> BackendSpec:
+    """A board hil launches deploys to the process it launches: its deploy table, if given,
+    names the same kind; left out, it is that kind (not the board type's default)."""
+    launched = launched_kind(power.kind, power.data)
+    if launched is None:
+        if deploy.kind in LAUNCHED and deploy.kind not in DEPLOY:
+            raise t.error(
+                "deploy.backend", f"deploy back-end {deploy.kind!r} needs power back-end "
+                f"{deploy.kind!r} (hil launches such a board and deploys to it)"
+            )  # fmt: skip
+        return deploy
+    if "deploy" not in raw:
+        return BackendSpec(power.source, power.where, "deploy.", {}, power.board, launched)
+    if deploy.kind != launched:
+        raise t.error(
+            "deploy.backend",
+            f"a board hil launches ({launched!r}) deploys to it: use "
+            f'deploy = {{ backend = "{launched}" }} or leave deploy out, not {deploy.kind!r}',
+        )
+    return deploy
+
+
+def _recording(t: ConfigTable) -> Path | None:
+    """The recording ``expect = "recorded:DIR"`` names (relative to the lab file), checked."""
+    from hil.diff.recording import RECORDED, load_recording
+
+    expect = t.get("expect", str, None)
+    if expect is None:
+        return None
+    if not expect.startswith(RECORDED):
+        raise t.error("expect", f"expected '{RECORDED}DIR', got {expect!r}")
+    directory = (t.source.parent / expect.removeprefix(RECORDED)).resolve()
+    try:
+        load_recording(directory)
+    except ConfigError as exc:
+        raise t.error("expect", str(exc)) from None
+    return directory
 
 
 def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int]:
@@ -472,7 +568,7 @@ def _known_profiles() -> tuple[str, ...]:
 def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     """Load and validate ``path``; ``profiles`` are the accepted Xen profile names (default: the
     oracle's)."""
-    top = ConfigTable(path, "", "", _read_toml(path))
+    top = ConfigTable(path, "", "", load_toml(path))
     top.only(
         "boards_dir",
         "results_dir",

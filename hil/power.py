@@ -6,9 +6,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from hil.backend import BackendSpec, Factory, Registry, run_command
 from hil.errors import InfraError
@@ -19,15 +18,6 @@ class PowerBackend(Protocol):
     def power_off(self) -> None: ...
     def reset(self) -> None: ...  # power-cycle / warm reset: the board boots again
     def close(self) -> None: ...
-
-
-@runtime_checkable
-class LaunchedBoard(Protocol):
-    """A power back-end that *is* the board (an emulator hil launches at power-on): its consoles
-    exist only while it runs, at URLs the back-end chose, which stay the same across power-cycles.
-    """
-
-    def console_urls(self) -> Mapping[str, str]: ...
 
 
 POWER: Registry[PowerBackend] = Registry("power")
@@ -221,6 +211,5 @@ class EmulatorPower:
 register_power("pdu-command", PduCommandPower.from_spec)
 register_power("pyocd", PyOcdPower.from_spec)
 register_power("emulator", EmulatorPower.from_spec)
-# The virtual board (hil/sim/) registers itself lazily: configs can name it without importing it.
-register_power("virtual", "hil.sim.backend:power_from_spec")
-register_power("qemu", "hil.emulator.board:power_from_spec")
+# A virtual board running elsewhere (attached by its control address); imported only when used.
+register_power("virtual", "hil.boards.virtual:power_from_spec")

@@ -20,6 +20,10 @@ from hil.errors import ConfigError, ExitCode
 
 SCHEMA = 1
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# The files a run directory holds beside its board directories (hil.report's FILE_NAMEs): a board
+# named like one would have its captures and the report fight over one path. Compared ignoring
+# case, for case-insensitive file systems.
+RUN_FILES = ("report.html", "junit.xml", "summary.json")
 
 
 class Verdict(StrEnum):
@@ -44,6 +48,8 @@ def validate_name(kind: str, name: str) -> str:
             f"{kind} name {name!r} is not a safe file name: use 1-64 of A-Z a-z 0-9 . _ -, "
             "starting with a letter or digit"
         )
+    if name.lower() in RUN_FILES:
+        raise ConfigError(f"{kind} name {name!r} is taken by a report file of every run")
     return name
 
 
@@ -70,6 +76,7 @@ def console_role(console: str, kind: str) -> str:
 
 EVENTS_ROLE = "events"
 DIFF_ROLE = "diff"  # a failed check's whole diff, expected vs observed
+PROCESS_LOG_ROLE = "process-log"  # what a board hil launched printed itself (not its consoles)
 
 
 @dataclass(frozen=True)

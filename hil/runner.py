@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,8 @@ from pathlib import Path
 from hil import __version__
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, run_case
-from hil.errors import HilError
+from hil.errors import HilError, InfraError, os_error_text
+from hil.interrupts import interrupts_ignored
 from hil.lab import BoardConfig, Lab
 from hil.lock import BoardBusy
 from hil.progress import ProgressPrinter
@@ -71,35 +72,51 @@ class Runner:
         interrupted = False
         pool = ThreadPoolExecutor(max_workers=max(1, self.request.jobs), thread_name_prefix="board")
         futures = [pool.submit(self._board_worker, board) for board in self.request.boards]
-        try:
-            for future in futures:
-                future.result()
-        except KeyboardInterrupt:
-            # Workers see the flag between cases; the case in flight has its console waits and
-            # boot retries cut short and is marked not run; its session still releases the board.
-            interrupted = True
-            self._stop.set()
-            with self._lock:
-                sessions = list(self._sessions)
-            for session in sessions:
-                session.interrupt()
-            for future in futures:
-                future.cancel()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        run = RunResult(
-            run_id=self.run_id,
-            lab_file=str(self.lab.path),
-            started=started,
-            finished=datetime.now(UTC),
-            cases=self._all_cases(started),
-            interrupted=interrupted,
-            provenance=self._settings.provenance,
-        )
-        reports = write_reports(run, self.run_dir)
-        _point_latest(self.request.results_dir, self.run_id)
-        self.progress.run_finished(run, reports["html"])
+        with contextlib.ExitStack() as ending:
+            try:
+                for future in futures:
+                    future.result()
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (hil.interrupts)
+                interrupted = True
+            finally:
+                # The run is ending: a further Ctrl-C or SIGTERM must not cut short the boards'
+                # release or the reports of what finished.
+                ending.enter_context(interrupts_ignored())
+                if interrupted:
+                    self._interrupt(futures)
+                pool.shutdown(wait=True, cancel_futures=True)
+            run = RunResult(
+                run_id=self.run_id,
+                lab_file=str(self.lab.path),
+                started=started,
+                finished=datetime.now(UTC),
+                cases=self._all_cases(started),
+                interrupted=interrupted,
+                provenance=self._settings.provenance,
+            )
+            try:
+                reports = write_reports(run, self.run_dir)
+            except OSError as exc:
+                # Every verdict was printed as it came and every capture is on disk; only the
+                # reports are missing.
+                raise InfraError(
+                    f"cannot write the reports of run {self.run_id}: {os_error_text(exc)} "
+                    f"(captures and verdicts so far are in {self.run_dir})"
+                ) from None
+            _point_latest(self.request.results_dir, self.run_id)
+            self.progress.run_finished(run, reports["html"])
         return run
+
+    def _interrupt(self, futures: Sequence[Future[None]]) -> None:
+        """Workers see the flag between cases; the case in flight has its console waits and
+        boot retries cut short and is marked not run; its session still releases the board."""
+        self._stop.set()
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.interrupt()
+        for future in futures:
+            future.cancel()
 
     def _board_worker(self, board: BoardConfig) -> None:
         workdir = self.run_dir / board.name
@@ -129,6 +146,13 @@ class Runner:
             self._skip_rest(board, Verdict.NOT_RUN, str(exc))
         except HilError as exc:
             self._skip_rest(board, Verdict.INFRA_ERROR, str(exc))
+        except OSError as exc:
+            # The machine failed under the case (a full disk, a vanished results directory):
+            # the case was not judged, and the board's remaining cases would fail the same way.
+            where = "" if exc.filename is not None else f" (under {self.run_dir})"
+            self._skip_rest(
+                board, Verdict.INFRA_ERROR, f"this machine: {os_error_text(exc)}{where}"
+            )
 
     def _record(self, case: CaseResult) -> None:
         with self._lock:

@@ -25,12 +25,12 @@ Format::
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil.config import display_path, load_toml
 from hil.errors import ConfigError
 from hil.ffa import FfaFormatError, FfaVersion, FunctionId, PartitionProperties, parse_uuid
 from hil.ffa.abi import V1_1
@@ -59,6 +59,9 @@ _TOP_KEYS = {
     "partition",
 }
 _PARTITION_KEYS = {"id", "uuid", "exec_ctx", "properties", "repeat"}
+# The SPMC serves one page of descriptors; with the smallest layout (v1.0, 8 bytes) that is 512.
+# More partitions than that could never reach Xen, and would only cost hil memory.
+MAX_PARTITIONS = PAGE_SIZE // DescriptorLayout.V1_0.value
 
 
 @dataclass(frozen=True)
@@ -79,29 +82,45 @@ class Scenario:
     def spmc_config(self) -> SpmcConfig:
         """The list exactly as the test SPMC will report it."""
         stride = self.fpi_size if self.fpi_size is not None else self.layout.value
-        data = b"".join(p.pack(self.layout)[:stride].ljust(stride, b"\0") for p in self.partitions)
+        # Only what fits in the page the SPMC serves is laid out: fpi_size is reported as
+        # crafted (up to 4 GiB), but never allocated beyond that page.
+        data = bytearray()
+        for partition in self.partitions:
+            if len(data) >= PAGE_SIZE:
+                break
+            entry = partition.pack(self.layout)[:stride]
+            data += entry.ljust(min(stride, PAGE_SIZE - len(data)), b"\0")
         count = self.count if self.count is not None else len(self.partitions)
         reported = (*DEFAULT_SUPPORTED, *self.extra_supported)
         supported = tuple(dict.fromkeys(int(f) for f in reported if f not in self.unsupported))
-        return SpmcConfig(data[:PAGE_SIZE], count, stride, self.firmware_version, supported)
+        return SpmcConfig(bytes(data[:PAGE_SIZE]), count, stride, self.firmware_version, supported)
 
     def probe_plan(self) -> ProbePlan:
         return ProbePlan.standard(self.guest_version, (p.uuid for p in self.partitions))
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read scenario: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: not UTF-8 at byte {exc.start}") from None
+    raw = load_toml(path, "scenario")
     try:
         return _build(path, raw)
     except (FfaFormatError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def scenario_files(directory: Path) -> list[Path]:
+    """The scenario files of ``directory``, sorted; a directory that is missing, not one, or
+    holds none is a ConfigError: a run of zero scenarios would pass having checked nothing."""
+    shown = display_path(directory)
+    if not directory.is_dir():
+        problem = "is not a directory" if directory.exists() else "does not exist"
+        raise ConfigError(f"scenarios directory {shown} {problem}")
+    try:
+        files = sorted(directory.glob("*.toml"))
+    except OSError as exc:
+        raise ConfigError(f"scenarios directory {shown}: cannot list: {exc.strerror}") from None
+    if not files:
+        raise ConfigError(f"scenarios directory {shown} holds no scenario (*.toml)")
+    return files
 
 
 def load_scenarios(
@@ -110,7 +129,7 @@ def load_scenarios(
     """All scenarios in ``directory`` sorted by name, or those ``names`` select, in the order
     given. A name may be a shell-style glob (``count-*``, ``*-non-secure``); each one must match
     a scenario, and a scenario selected twice runs once."""
-    files = sorted(directory.glob("*.toml"))
+    files = scenario_files(directory)
     if names is None:
         return [load_scenario(p) for p in files]
     known = {p.stem: p for p in files}
@@ -136,7 +155,14 @@ def _build(path: Path, raw: dict[str, Any]) -> Scenario:
     parts = raw.get("partition", [])
     if not isinstance(parts, list):
         raise ValueError("field 'partition': expected an array of tables ([[partition]])")
-    partitions = [info for i, p in enumerate(parts) for info in _partitions(i, p)]
+    partitions = []
+    for i, table in enumerate(parts):
+        partitions += _partitions(i, table)
+        if len(partitions) > MAX_PARTITIONS:
+            raise ValueError(
+                f"field 'partition[{i}]': more than {MAX_PARTITIONS} partitions (the SPMC serves "
+                f"one {PAGE_SIZE}-byte page of descriptors, at least 8 bytes each)"
+            )
     layout = _LAYOUTS.get(str(raw.get("layout", "v1.1")))
     if layout is None:
         raise ValueError(f"field 'layout': {raw['layout']!r} is not one of {', '.join(_LAYOUTS)}")

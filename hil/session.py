@@ -1,5 +1,5 @@
-"""A board in use by this process: its lock, the running instance the controller launches for
-boards that are processes (the virtual board), its power and deploy back-ends and its console
+"""A board in use by this process: its lock, the board hil launches when it is a process
+(virtual, QEMU, FVP: hil.boards), its power and deploy back-ends and its console
 URLs. Like a labgrid strategy's bound resources: the rest of hil asks the session, never the
 config, how to reach a board.
 
@@ -14,39 +14,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from hil.backend import BackendSpec
+from hil.boards import LaunchedBoard
+from hil.boards.platform import launcher
 from hil.console import ConsoleGroup
 from hil.deploy import Deployer
 from hil.errors import InfraError
 from hil.lab import BoardConfig
 from hil.lock import BoardLock
-from hil.power import LaunchedBoard, PowerBackend
+from hil.power import PowerBackend
 
 if TYPE_CHECKING:
     from hil.labgrid import PlaceLease
-
-# Options of a virtual board's `power` table when hil launches the board itself. `xen` is the
-# profile the board models, when it must differ from the one the lab declares (default: the same):
-# how a lab rehearses "Xen was upgraded but lab.toml was not".
-VIRTUAL_LAUNCH_OPTIONS = (
-    "backend",
-    "stage_delay",
-    "faults",
-    "console_timestamps",
-    "xen_options",
-    "xen",
-)
-
-
-def launches_virtual_board(board: BoardConfig) -> bool:
-    """A virtual board with no control address given: hil runs it, like an FVP it launches."""
-    spec = board.power
-    return spec.kind == "virtual" and not {"control", "port_file"} & set(spec.data)
 
 
 class BoardSession:
@@ -63,6 +45,8 @@ class BoardSession:
         self._power: PowerBackend | None = None
         self._deployer: Deployer | None = None
         self._lease: PlaceLease | None = None
+        # The board hil launched for this session (hil.boards), or None.
+        self.launched: LaunchedBoard | None = None
         self._capture: ConsoleGroup | None = None
         self._guard = threading.Lock()
         self.interrupted = False
@@ -103,17 +87,15 @@ class BoardSession:
     def __enter__(self) -> BoardSession:
         try:
             self._stack.enter_context(BoardLock(self.board.name, self.lock_wait_s))
+            launched = launcher(self.board, self.workdir)
             if self.board.place is not None:
                 self._lease_place()
-            elif launches_virtual_board(self.board):
-                self._launch_virtual()
+            elif launched is not None:
+                self._launch(launched)
             else:
                 self._bind_configured_power()
                 self._deployer = self.board.make_deployer()
-                power = self._power
-                # A board hil launches says where its consoles are; others are configured.
-                launched = isinstance(power, LaunchedBoard)
-                self.consoles = dict(power.console_urls() if launched else self.board.consoles)
+                self.consoles = dict(self.board.consoles)
         except BaseException:
             self._stack.close()
             raise
@@ -160,30 +142,10 @@ class BoardSession:
             for name, resource in self.board.console_resources.items()
         }
 
-    def _launch_virtual(self) -> None:
-        # Imported here: only labs with virtual boards need the simulator.
-        from hil.sim.backend import VirtualDeployer, VirtualPower
-        from hil.sim.launcher import VirtualBoardProcess
-
-        spec: BackendSpec = self.board.power
-        spec.only(*VIRTUAL_LAUNCH_OPTIONS)
-        delay = spec.get("stage_delay", float, -1.0)
-        process = VirtualBoardProcess.start(
-            self.board.name,
-            spec.get("xen", str, self.board.xen_profile),
-            workdir=self.workdir,
-            stage_delay=delay if delay >= 0 else None,
-            faults=dict(spec.get("faults", dict, {})),
-            # The board's options (what its bundles record for the oracle), unless the lab
-            # rehearses a Xen booted differently.
-            xen_options={
-                **asdict(self.board.xen_options()),
-                **spec.get("xen_options", dict, {}),
-            },
-            console_timestamps=spec.get("console_timestamps", bool, False),
-            connect_settle=0.0,  # hil.console keeps what arrives while it connects
-        )
-        self._stack.callback(process.stop)
-        self._power = VirtualPower(process.control)
-        self._deployer = VirtualDeployer(process.control)
-        self.consoles = {name: process.console_url_for(name) for name in process.consoles}
+    def _launch(self, launched: LaunchedBoard) -> None:
+        # A board hil launches is its own power and deployer, and says where its consoles are.
+        self._stack.callback(launched.close)
+        launched.open()
+        self.launched = launched
+        self._power = self._deployer = launched
+        self.consoles = dict(launched.console_urls())

@@ -108,8 +108,12 @@ def uboot(tmp_path):
 def test_keys_reach_the_board_and_the_prompt_comes_back_at_column_0(tmp_path, uboot):
     lab, server, touched = uboot
     child = spawn("console", "juno0", "--lab", str(lab), cwd=tmp_path, shell_after=True)
-    child.expect("=> ")
+    # The banner is hil's word that keys now go to the board; the board speaks only after it.
+    child.expect(r"juno0:uart0 - Ctrl-\] quits")
     seen = child.before + child.after
+    child.expect("=> ")
+    seen += child.before + child.after
+    assert b"U-Boot" not in seen[: seen.index(b"Ctrl-]")]
     child.send("version\r")
     child.send("\x03")  # Ctrl-C goes to the board, it does not stop hil
     child.send(QUIT)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 PROFILES = ("xen-4.21", "xen-4.22", "none")
 BOARD = 'name = "b0"\ntype = "qemu-virt"\ndeploy = {backend = "copy", dest = "."}\n'
 PDU = 'power = {backend = "pdu-command", on = ["pdu", "on"], off = ["pdu", "off"]}\n'
+VIRTUAL = 'xen_profile = "xen-4.22"\n[[board]]\nname = "v0"\ntype = "virtual"\n'
 
 
 @pytest.fixture
@@ -177,11 +179,23 @@ CASES = [
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{backend = "ipmi"}}\n',
         "lab.toml: board 'b0': field 'power.backend': unknown power back-end 'ipmi' "
-        "(known: emulator, pdu-command, pyocd, qemu, virtual)",
+        "(known: emulator, fvp, pdu-command, pyocd, qemu, virtual)",
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{on = ["x"]}}\n',
         "lab.toml: board 'b0': field 'power.backend': missing",
+    ),
+    (
+        # hil launches QEMU and deploys to it: a copy deployer would never be booted.
+        f'xen_profile = "none"\n[[board]]\n{BOARD}power = {{backend = "qemu"}}\n',
+        "lab.toml: board 'b0': field 'deploy.backend': a board hil launches ('qemu') deploys to "
+        "it: use deploy = { backend = \"qemu\" } or leave deploy out, not 'copy'",
+    ),
+    (
+        'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "qemu-virt"\n'
+        f'deploy = {{backend = "qemu"}}\n{PDU}',
+        "lab.toml: board 'b0': field 'deploy.backend': deploy back-end 'qemu' needs power "
+        "back-end 'qemu' (hil launches such a board and deploys to it)",
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xne = 5}}\n',
@@ -190,7 +204,7 @@ CASES = [
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = 0}}\n',
-        "lab.toml: board 'b0': field 'timeouts.xen': must be positive",
+        "lab.toml: board 'b0': field 'timeouts.xen': must be positive, got 0",
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}[[board]]\n{BOARD}{PDU}',
@@ -201,6 +215,104 @@ CASES = [
         "lab.toml: field 'boot_attempts': must be at least 1, got 0",
     ),
     ('boards_dir = "nowhere"\n', "lab.toml: field 'boards_dir': nowhere is not a directory"),
+    # Durations: nan and inf are valid TOML, a week is the longest wait anything may ask for.
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = nan}}\n',
+        "lab.toml: board 'b0': field 'timeouts.xen': expected a finite number, got nan",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = inf}}\n',
+        "lab.toml: board 'b0': field 'timeouts.xen': expected a finite number, got inf",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = 1e9}}\n',
+        "lab.toml: board 'b0': field 'timeouts.xen': must be at most 604800 s (a week), got 1e+09",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}'
+        'power = {backend = "pdu-command", on = ["a"], off = ["b"], timeout = 1e12}\n',
+        "lab.toml: board 'b0': field 'power.timeout': must be at most 604800 s (a week), got 1e+12",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}'
+        'power = {backend = "pdu-command", on = ["a"], off = ["b"], off_time = -inf}\n',
+        "lab.toml: board 'b0': field 'power.off_time': expected a finite number, got -inf",
+    ),
+    # Names that become file names of every run.
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}consoles = {{"../x" = "loop://"}}\n{PDU}',
+        "lab.toml: board 'b0': field 'consoles.../x': console name '../x' is not a safe file "
+        "name: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+    ),
+    (
+        f'xen_profile = "none"\ncoordinator = "c:1"\n[[board]]\n{BOARD}{PDU}place = "p"\n'
+        'consoles = {"a/b" = "uart0"}\n',
+        "lab.toml: board 'b0': field 'consoles.a/b': console name 'a/b' is not a safe file "
+        "name: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD.replace("b0", "Summary.json")}{PDU}',
+        "lab.toml: board #1: field 'name': board name 'Summary.json' is taken by a report "
+        "file of every run",
+    ),
+    # A virtual board hil launches: its options are checked at load, not when it starts.
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", faults = {{bogus = {{}}}}}}\n',
+        "lab.toml: board 'v0': field 'power.faults': unknown fault 'bogus' (known: stall, "
+        "garbage, disconnect, reboot, reboot_loop, slow, burst, text)",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", faults = {{stall = {{stage = "xne"}}}}}}\n',
+        "lab.toml: board 'v0': field 'power.faults': fault stall: stage 'xne' is not one of "
+        "bl1, bl2, bl31, spmc, xen, ffa, dom0, probe",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", faults = {{burst = {{stage = "xen", '
+        "size = 99999999999}}}\n",
+        "lab.toml: board 'v0': field 'power.faults': fault burst: size must be an integer 0 to "
+        "67108864, got 99999999999",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", faults = {{slow = {{ms_per_byte = nan}}}}}}\n',
+        "lab.toml: board 'v0': field 'power.faults': fault slow: ms_per_byte must be a number "
+        "0 to 10000, got nan",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", xen = "xen-9.99"}}\n',
+        "lab.toml: board 'v0': field 'power.xen': unknown Xen profile 'xen-9.99' "
+        "(known: xen-4.21, xen-4.22, none)",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", xen_options = {{vcpus = 2}}}}\n',
+        "lab.toml: board 'v0': field 'power.xen_options.vcpus': unknown key "
+        "(known: tee_cmdline, vm_to_vm, debug, smccc_version, dom0_vcpus)",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", xen_options = {{dom0_vcpus = 0}}}}\n',
+        "lab.toml: board 'v0': field 'power.xen_options.dom0_vcpus': must be 1 to 128, got 0",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", xen_options = {{debug = "yes"}}}}\n',
+        "lab.toml: board 'v0': field 'power.xen_options.debug': expected true or false, got 'yes'",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", xen_options = {{tee_cmdline = "ffa x=1"}}}}\n',
+        "lab.toml: board 'v0': field 'power.xen_options.tee_cmdline': 'ffa x=1' is not one Xen "
+        "command-line word",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", stage_delay = inf}}\n',
+        "lab.toml: board 'v0': field 'power.stage_delay': expected a finite number, got inf",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", colour = "red"}}\n',
+        "lab.toml: board 'v0': field 'power.colour': unknown key "
+        "(known: backend, stage_delay, faults, console_timestamps, xen_options, xen)",
+    ),
+    (
+        "a = " + "[" * 5000 + "]" * 5000 + "\n",
+        "lab.toml: not valid TOML: arrays or tables nested too deeply",
+    ),
 ]
 
 
@@ -209,8 +321,26 @@ def test_bad_lab_gives_one_exact_line(lab_dir: Path, text: str, expected: str) -
     assert _error(lab_dir, text) == expected
 
 
+def test_a_board_hil_launches_deploys_to_itself_without_a_deploy_table(lab_dir: Path) -> None:
+    text = 'xen_profile = "none"\n[[board]]\nname = "q0"\ntype = "qemu-virt"\n'
+    board = _load(lab_dir, text + 'power = {backend = "qemu"}\n').board("q0")
+    # Not the board type's default (copy): the launched QEMU is where the bundle goes.
+    assert (board.power.kind, board.deploy.kind) == ("qemu", "qemu")
+
+
 def test_toml_syntax_error_names_the_file(lab_dir: Path) -> None:
     assert _error(lab_dir, "[[board]\n").startswith("lab.toml: not valid TOML: ")
+
+
+def test_a_fifo_is_refused_not_waited_on(lab_dir: Path) -> None:
+    """A FIFO where the lab file should be: open() would block until a writer came."""
+    os.mkfifo(lab_dir / "lab.toml")
+    with pytest.raises(ConfigError, match=r"^lab.toml: cannot read: not a regular file$"):
+        load_lab(lab_dir / "lab.toml", PROFILES)
+    (lab_dir / "lab.toml").unlink()
+    os.mkfifo(lab_dir / "boards" / "fifo.toml")
+    with pytest.raises(ConfigError, match=r"^boards/fifo.toml: cannot read: not a regular file$"):
+        _load(lab_dir, f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}')
 
 
 def test_missing_lab_file(lab_dir: Path) -> None:

@@ -190,7 +190,10 @@ def test_command_deployer_placeholder_must_stand_alone() -> None:
     )
 
 
-def test_registration_is_public_and_lazy() -> None:
+def test_registration_is_public_and_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The registries are process-wide: the kinds made up here must not leak into other tests.
+    monkeypatch.setattr(POWER, "_factories", dict(POWER._factories))
+    monkeypatch.setattr(DEPLOY, "_factories", dict(DEPLOY._factories))
     made: list[BackendSpec] = []
     register_power(
         "test-relay", lambda spec: made.append(spec) or PduCommandPower("b0", ("a",), ("b",))

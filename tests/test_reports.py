@@ -308,3 +308,25 @@ def test_the_timeline_of_a_retried_case_shows_every_attempt(written):
     assert page.count('class="tl-attempt"') == 3
     for n in (1, 2, 3):
         assert f"<title>attempt {n}: infra error at xen after 41.0 s: stall</title>" in page
+
+
+@pytest.mark.parametrize(
+    ("boards", "scenarios", "rows"),
+    [(4, 22, "scen"), (5, 3, "board")],
+)
+def test_html_matrix_runs_the_longer_of_boards_and_scenarios_down_the_page(
+    tmp_path, boards, scenarios, rows
+):
+    cases = [
+        CaseResult(f"board{b}", f"scen{s}", Verdict.PASS, T0, 1.0)
+        for b in range(boards)
+        for s in range(scenarios)
+    ]
+    page = html.render_html(RunResult("r", "lab", T0, None, cases), tmp_path).decode()
+    start = page.index('<table class="matrix')
+    matrix = page[start : page.index("</table>", start)]
+    across = matrix[: matrix.index("</thead>")]
+    assert across.count("<th>") == 1 + min(boards, scenarios)
+    assert matrix.count("<tr>") == 1 + max(boards, scenarios)
+    first_row = matrix[matrix.index("<tbody><tr><th>") :]
+    assert first_row.startswith(f"<tbody><tr><th>{rows}0</th>")

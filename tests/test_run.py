@@ -40,7 +40,7 @@ def test_passing_run_writes_every_artifact(tmp_path, capsys):
     run_dir = only_run_dir(tmp_path / "results")
     case = cases(run_dir)[("vb0", "one-non-secure")]
     assert case["verdict"] == "pass"
-    for role in ("console:ns:raw", "console:ns:log", "console:secure:raw", "events"):
+    for role in ("console:ns:raw", "console:ns:log", "console:secure:raw", "events", "process-log"):
         assert (run_dir / case["artifacts"][role]).is_file(), role
     raw = (run_dir / case["artifacts"]["console:ns:raw"]).read_bytes()
     assert b"ffa: Secure partition with id 0x0042 cannot be used" in raw

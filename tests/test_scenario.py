@@ -1,3 +1,5 @@
+import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,52 @@ def test_edge_scenarios_sit_where_xens_partinfo_checks_change_their_answer():
     for scenario in by_name.values():
         absent = scenario.probe_plan().queries[-1].uuid
         assert absent not in {p.uuid for p in scenario.partitions}
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "a file"])
+def test_a_scenarios_dir_that_selects_nothing_is_an_error(tmp_path, kind):
+    """A run of zero scenarios would pass having checked nothing."""
+    directory = tmp_path / "scenarios"
+    if kind == "empty":
+        directory.mkdir()
+    elif kind == "a file":
+        directory.write_text("")
+    expected = {"missing": "does not exist", "empty": "holds no scenario", "a file": "is not a"}
+    with pytest.raises(ConfigError, match=f"scenarios directory .* {expected[kind]}"):
+        load_scenarios(directory)
+
+
+def test_a_huge_fpi_size_is_reported_as_crafted_but_never_allocated(tmp_path):
+    """fpi_size is what the SPMC reports, up to a u32; what it serves is one page, and that is
+    all hil lays out, whatever the size claims."""
+    entries = "[[partition]]\nid = 0x8001\nrepeat = 4\n"
+    scenario = load_scenario(write(tmp_path, f"fpi_size = {64 << 20}\n{entries}"))
+    tracemalloc.start()
+    try:
+        config = scenario.spmc_config()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"laying out one page took {peak} bytes"
+    assert (config.fpi_size, config.count, len(config.data)) == (64 << 20, 4, 4096)
+    # The first entry fills the page: its descriptor, then zeroes up to the claimed size.
+    assert config.data == scenario.partitions[0].pack(DescriptorLayout.V1_1).ljust(4096, b"\0")
+    huge = load_scenario(write(tmp_path, f"fpi_size = 0xffffffff\n{entries}")).spmc_config()
+    assert (huge.fpi_size, len(huge.data)) == (0xFFFFFFFF, 4096)
+    assert SpmcConfig.decode(huge.encode()) == huge
+
+
+def test_more_partitions_than_a_page_can_hold_is_one_line(tmp_path):
+    text = "[[partition]]\nid = 0x8000\nrepeat = 256\n" * 2 + "[[partition]]\nid = 0x9000\n"
+    with pytest.raises(ConfigError, match=r"field 'partition\[2\]': more than 512 partitions"):
+        load_scenario(write(tmp_path, text))
+
+
+def test_deep_nesting_and_fifos_are_one_line_not_a_traceback_or_a_hang(tmp_path):
+    deep = write(tmp_path, "tags = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_scenario(deep)
+    deep.unlink()
+    os.mkfifo(tmp_path / "fifo.toml")
+    with pytest.raises(ConfigError, match=r"fifo.toml: cannot read scenario: not a regular file"):
+        load_scenarios(tmp_path)

@@ -1,12 +1,19 @@
 import io
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+import hil.triage
 from hil.cli import main
-from hil.triage import triage_file, triage_stream
+from hil.triage import parallel, triage_bytes, triage_file, triage_stream
+from hil.triage.scan import LITERALS, MAX_LINE
+from hil.xen.messages import MESSAGES
 
 DATA = Path(__file__).parent / "data"
 
@@ -35,8 +42,21 @@ LOG_422 = b"""(XEN) [    0.100000] Xen version 4.22.0 (ci@lab) (gcc 13.3) debug=
 CLEAN = b"(XEN) ARM FF-A Mediator version 1.2\n(XEN) Using TEE mediator for FF-A\n"
 
 
+def _summary(boots: list, result: hil.triage.Triage) -> dict:
+    """What ``hil triage --json`` prints, from a triage and the boots its sink got."""
+    last = boots[-1].to_json()
+    del last["first_line"]
+    return {"verdict": result.verdict.value, **last, "boots": [b.to_json() for b in boots]}
+
+
 def _triage(data: bytes) -> dict:
-    return triage_stream(io.BytesIO(data), "log").to_json()
+    boots: list = []
+    return _summary(boots, triage_bytes(data, "log", boots.append))
+
+
+def _stream(stream, name: str) -> dict:
+    boots: list = []
+    return _summary(boots, triage_stream(stream, name, boots.append))
 
 
 def test_pre_cache_log_repeats_the_header():
@@ -96,9 +116,10 @@ def test_init_failures_are_violations_and_take_ffa_down(text, kind, extra):
     assert got["ffa_enabled"] is False
 
 
-def test_no_ffa_lines_means_unknown_enablement():
+def test_no_ffa_lines_means_unknown_enablement_and_no_evidence():
     got = _triage(b"(XEN) Xen version 4.22.0 (a) (b)\nhello\n")
-    assert got["ffa_enabled"] is None and got["violations"] == [] and got["profile"] == "unknown"
+    assert got["ffa_enabled"] is None and got["violations"] == [] and got["profile"] == "xen-4.22"
+    assert got["verdict"] == "no_evidence"
 
 
 def test_several_boots_are_summarised_separately_and_the_last_wins():
@@ -126,12 +147,16 @@ def test_cli_json_one_object_exit_1_on_violation(tmp_path, capsys):
 
 
 def test_cli_clean_log_exits_0(tmp_path, capsys):
-    assert main(["triage", _write(tmp_path, "ok.log", CLEAN)]) == 0
-    assert "xen-4.22" in capsys.readouterr().out
+    name = _write(tmp_path, "ok.log", CLEAN)
+    assert main(["triage", name]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"{name}: clean: FF-A came up in 1 of 1 boot")
+    assert "xen-4.22" in out
 
 
 def test_cli_reads_binary_stdin(monkeypatch, capsys):
-    stdin = io.TextIOWrapper(io.BytesIO(LOG_422.replace(b"\n", b"\r\n") + b"\xff\n"))
+    log = LOG_422 + b"(XEN) Using TEE mediator for FF-A\n"
+    stdin = io.TextIOWrapper(io.BytesIO(log.replace(b"\n", b"\r\n") + b"\xff\n"))
     monkeypatch.setattr(sys, "stdin", stdin)
     assert main(["triage", "--json", "-"]) == 1
     got = json.loads(capsys.readouterr().out)
@@ -149,7 +174,8 @@ def test_cli_several_files_give_an_array_and_unreadable_exits_2(tmp_path, capsys
 
 
 def test_cli_table_is_terminal_safe(tmp_path, capsys):
-    name = _write(tmp_path, "evil\x1b[2J.log", "(XEN) Xen version 4.22.0\u202e (a) (b)\n".encode())
+    log = "(XEN) Xen version 4.22.0\u202e (a) (b)\n".encode() + CLEAN
+    name = _write(tmp_path, "evil\x1b[2J.log", log)
     assert main(["triage", name]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out and "\\u202e" in out
@@ -164,7 +190,7 @@ def _lines_with(path: Path, needle: bytes) -> list[int]:
 def test_realistic_4_21_log():
     path = DATA / "fvp-xen-4.21-bit15.log"
     with path.open("rb") as stream:
-        got = triage_stream(stream, path.name).to_json()
+        got = _stream(stream, path.name)
     assert (got["xen_version"], got["profile"], got["ffa_enabled"]) == ("4.21.1", "xen-4.21", True)
     assert got["dropped_sp_ids"] == [0x0001, 0x0003]
     assert [v["line"] for v in got["violations"]] == _lines_with(path, b"cannot be used")
@@ -173,7 +199,7 @@ def test_realistic_4_21_log():
 def test_realistic_4_22_log_with_crlf_and_escapes():
     path = DATA / "juno-xen-4.22-bit15.log"
     with path.open("rb") as stream:
-        got = triage_stream(stream, path.name).to_json()
+        got = _stream(stream, path.name)
     assert (got["xen_version"], got["profile"], got["firmware_version"]) == (
         "4.22.0",
         "xen-4.22",
@@ -187,7 +213,7 @@ def test_realistic_4_22_log_with_crlf_and_escapes():
 def test_realistic_captured_log_with_two_boots():
     path = DATA / "juno-captured-two-boots.console.log"
     with path.open("rb") as stream:
-        got = triage_stream(stream, path.name).to_json()
+        got = _stream(stream, path.name)
     first, _ = got["boots"]
     boot_starts = [
         i for i, line in enumerate(path.read_bytes().split(b"\n"), 1) if b"Booting" in line
@@ -199,23 +225,356 @@ def test_realistic_captured_log_with_two_boots():
         [],
     )
     assert (got["ffa_enabled"], got["cache_failed"], got["profile"]) == (False, True, "xen-4.22")
-    assert [v["line"] for v in got["violations"]] == _lines_with(path, b"Failed to cache")
+    # tee=ffa: the failed probe is a panic, reported with its reason.
+    cache, panic = got["violations"]
+    assert cache["line"] == _lines_with(path, b"Failed to cache")[0]
+    assert (panic["kind"], panic["line"]) == (
+        "xen_panic",
+        _lines_with(path, b"Panic on CPU")[0] + 1,
+    )
+    assert panic["text"].endswith("TEE mediator ffa from command line probe failed")
 
 
-@pytest.mark.parametrize("segment_size", [64, 997, 4096])
-def test_parallel_triage_of_a_file_equals_the_sequential_one(tmp_path, segment_size):
-    # Every shipped log, several times over (so boots and lines straddle every kind of cut),
-    # plus a line far longer than a segment.
+# --- verdicts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "the file is empty"),
+        (b"\x1f\x8b\x08\x00" + bytes(range(256)), "gzip-compressed"),
+        (b"\xfd7zXZ\x00\x00" + b"(XEN) x" * 10, "xz-compressed"),
+        (b"NOTICE:  Booting Trusted Firmware\nNOTICE:  BL1: v2.12\n", "TF-A started 1 time(s)"),
+        (b"(XEN) Xen version 4.22.0 (a) (b)\n(XEN) Brought up 4 CPUs\n", "printed no FF-A line"),
+        (
+            b"(XEN) Xen version 4.22.0 (a) (b)\n(XEN) ARM FF-A Mediator version 1.2\n"
+            b"(XEN) ARM FF-A Firmware version 1.2\n",
+            "FF-A init never finished",
+        ),
+        (b"hello world\n" * 50, "no Xen or TF-A line"),
+        (b"(d1) (XEN) ARM FF-A Mediator version 1.2\n(d1) Using TEE mediator for FF-A\n", "no Xen"),
+    ],
+)
+def test_a_log_without_evidence_says_so_first_and_exits_3(tmp_path, capsys, data, reason):
+    name = _write(tmp_path, "x.log", data)
+    assert main(["triage", name]) == 3
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"{name}: no evidence: ") and reason in first
+    assert main(["triage", "--json", name]) == 3
+    got = json.loads(capsys.readouterr().out)
+    assert got["verdict"] == "no_evidence" and reason in got["reason"]
+
+
+def test_the_worst_file_decides_the_exit_code(tmp_path, capsys):
+    clean = _write(tmp_path, "clean.log", CLEAN)
+    empty = _write(tmp_path, "empty.log", b"")
+    bad = _write(tmp_path, "bad.log", LOG_421)
+    assert main(["triage", clean, empty]) == 3
+    assert main(["triage", "--json", clean, empty, bad]) == 1
+    assert [o["verdict"] for o in json.loads(capsys.readouterr().out.splitlines()[-1])] == [
+        "clean",
+        "no_evidence",
+        "violation",
+    ]
+
+
+PANIC = """(XEN) Xen version 4.22.0 (a) (b)
+(XEN) ARM FF-A Mediator version 1.2
+(XEN) Using TEE mediator for FF-A
+(XEN) ffa: Failed to report creation of vm_id 1 to  32769: res -5
+(XEN)
+(XEN) ****************************************
+(XEN) Panic on CPU 0:
+(XEN) {reason}
+(XEN) ****************************************
+(XEN)
+(XEN) Reboot in five seconds...
+"""
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        ("Error creating domain 0 (rc = -5)", "dom0_create_failed"),  # 4.20-4.22 domain_build.c
+        ("Error creating d0v0", "dom0_create_failed"),  # master
+        ("Could not set up DOM0 guest OS (rc = -22)", "dom0_create_failed"),
+        ("Xen BUG at common/page_alloc.c:1432", "xen_bug"),
+        ("Assertion 'd->arch.tee' failed at arch/arm/tee/ffa.c:212", "xen_assert"),
+        ("CPU0: Unexpected Trap: Data Abort", "xen_panic"),
+    ],
+)
+def test_a_xen_crash_is_its_own_violation_with_its_line(reason, kind):
+    got = _triage(PANIC.format(reason=reason).encode())
+    created, crash = got["violations"]
+    assert (created["kind"], created["line"]) == ("vm_created_failed", 4)
+    assert crash == {"kind": kind, "line": 8, "text": f"(XEN) {reason}"}
+    assert got["verdict"] == "violation"
+
+
+def test_a_bug_is_reported_once_at_its_own_line_even_when_the_log_stops_in_the_dump():
+    bug = "(XEN) Xen BUG at ffa.c:99\n(XEN) ----[ Xen-4.22.0  arm64  debug=y  Not tainted ]----\n"
+    whole = _triage(
+        (CLEAN.decode() + bug + PANIC.split("(XEN)\n", 1)[1])
+        .format(reason="Xen BUG at ffa.c:99")
+        .encode()
+    )
+    assert [(v["kind"], v["line"]) for v in whole["violations"]] == [("xen_bug", 3)]
+    cut = _triage((CLEAN.decode() + bug).encode())
+    assert [(v["kind"], v["line"]) for v in cut["violations"]] == [("xen_bug", 3)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "(d1) Panic on CPU 0:",
+        "(XEN) DOM1: Panic on CPU 0:",
+        "(XEN) [    1.000000] DOM2: Xen BUG at x.c:1",
+        "(d2) [    1.000000] Assertion 'x' failed at y.c:1",
+        "[    3.000000] Kernel panic - not syncing: Error creating domain 0 (rc = -5)",
+        "(d1) (XEN) ffa: Failed to cache SP list",
+        "(d1) ARM FF-A No firmware support",
+    ],
+)
+def test_a_guest_relaying_a_crash_or_failure_is_not_xen(line):
+    got = _triage(CLEAN + f"{line}\n(XEN) next line\n".encode())
+    assert got["violations"] == [] and got["verdict"] == "clean"
+
+
+# Failure wordings of every Xen with the mediator (4.20.4, 4.21.2, 4.22.0 and master ffa*.c in
+# ../shared/xen; 4.18/4.19 from the reference §5, whose sources are not in ../shared/xen).
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("ffa: Incompatible version 0x10002 found", "incompatible_version_legacy"),  # 4.18/4.19
+        ("ffa: FFA_VERSION returned not supported", "version_not_supported_legacy"),
+        ("ffa: mandatory feature id 0x84000068 missing: error -1", "mandatory_feature_missing"),
+        ("ffa: Failed to map rxtx: error -2", "rxtx_map_failed_legacy"),
+        ("d[IDLE]v0 Cannot retrieve the FFA version", "version_failed_vcpu"),  # 4.20/4.21
+        ("ffa: Cannot retrieve the FFA version", "version_failed"),  # 4.22+
+        ("ffa: unsupported SMCCC version 0x10001 (need at least 0x10002)", "smccc_unsupported"),
+        ("ffa: Error during RXTX buffer init", "rxtx_init_failed"),
+        ("ffa: Failed to allocate subscription lists", "subscr_alloc_failed"),
+    ],
+)
+def test_every_releases_failure_wording_is_a_violation(tmp_path, capsys, text, kind):
+    log = f"(XEN) ARM FF-A Mediator version 1.1\n(XEN) {text}\n(XEN) ARM FF-A No firmware support\n"
+    got = _triage(log.encode())
+    assert [(v["kind"], v["line"]) for v in got["violations"]] == [(kind, 2)]
+    assert got["ffa_enabled"] is False
+    assert main(["triage", _write(tmp_path, "old.log", log.encode())]) == 1
+
+
+def test_ffa_giving_up_silently_is_a_violation():
+    # 4.20+ give up without a line of their own when PARTITION_INFO_GET is missing.
+    got = _triage(
+        b"(XEN) ARM FF-A Mediator version 1.2\n(XEN) ARM FF-A Firmware version 1.1\n"
+        b"(XEN) ARM FF-A Firmware does not support FFA_PARTITION_INFO_GET\n"
+        b"(XEN) ARM FF-A No firmware support\n"
+    )
+    assert [(v["kind"], v["line"]) for v in got["violations"]] == [("no_firmware", 4)]
+
+
+def test_every_catalogue_message_holds_a_literal_the_scan_looks_for():
+    for msg in MESSAGES:
+        assert any(lit.decode() in msg.template for lit in LITERALS), msg.key
+
+
+# --- profile against the banner ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("banner", "lines", "profile", "conflict"),
+    [
+        ("4.21.2", ["ARM FF-A Mediator version 1.1"], "xen-4.21", None),
+        ("4.20.4", ["ARM FF-A Mediator version 1.1"], "xen-4.20", None),
+        ("4.23-unstable", ["ARM FF-A Mediator version 1.2"], "xen-4.22", None),
+        ("4.19.1", ["ARM FF-A Mediator version 1.1"], "unknown", None),
+        ("4.22.0", ["ARM FF-A Mediator version 1.1"], "contradiction", "4.18, 4.19, 4.20, 4.21"),
+        ("4.21.2", ["ffa: Failed to cache SP list"], "contradiction", "4.22+ only"),
+        (
+            "4.22.0",
+            [
+                "ffa: Firmware is not using bit 15 convention for IDs !!",
+                "ffa: Secure partition with id 0x0001 cannot be used",
+                "ffa: Firmware is not using bit 15 convention for IDs !!",
+                "ffa: Secure partition with id 0x0002 cannot be used",
+            ],
+            "contradiction",
+            "4.20, 4.21 only",
+        ),
+    ],
+)
+def test_the_profile_agrees_with_the_banner_or_says_they_contradict(
+    banner, lines, profile, conflict
+):
+    log = "".join(f"(XEN) {t}\n" for t in [f"Xen version {banner} (a) (b)", *lines])
+    got = _triage(log.encode())
+    assert got["profile"] == profile
+    if conflict is None:
+        assert got["profile_conflict"] is None
+    else:
+        assert f"banner says Xen {banner}" in got["profile_conflict"]
+        assert conflict in got["profile_conflict"]
+
+
+# --- pasted logs ---------------------------------------------------------------------------
+
+
+def _wrap(text: str, width: int, quote: str = "", mid_word: bool = False) -> str:
+    """``text`` hard-wrapped as a mail client does: at the last space before ``width`` (which
+    the break eats), or anywhere (``mid_word``), each line quoted."""
+    out = []
+    for line in text.splitlines():
+        while len(quote + line) > width:
+            cut = width - len(quote)
+            if not mid_word:
+                cut = line.rfind(" ", 0, cut)
+            out.append(quote + line[:cut])
+            line = line[cut + (0 if mid_word else 1) :]
+        out.append(quote + line)
+    return "\n".join(out) + "\n"
+
+
+STAMPED = LOG_422.decode().replace("(XEN) [", "2026-11-24T10:00:09.514000+00:00 ns | (XEN) [")
+
+
+@pytest.mark.parametrize("width", [72, 76, 80])
+@pytest.mark.parametrize("quote", ["", "> ", "> > "])
+@pytest.mark.parametrize("mid_word", [False, True])
+def test_hard_wrapped_and_quoted_logs_keep_their_violations(width, quote, mid_word):
+    pasted = _wrap(STAMPED, width, quote, mid_word)
+    assert max(map(len, pasted.splitlines())) <= width
+    got = _triage(pasted.encode())
+    assert got["dropped_sp_ids"] == [1, 2] and got["profile"] == "xen-4.22"
+    stamps = ("0.133520]", "0.133544]", "0.133550]")  # where each dropped SP's line starts
+    numbers = [
+        i
+        for i, line in enumerate(pasted.splitlines(), 1)
+        if line.endswith(stamps) or any(s + " " in line for s in stamps)
+    ]
+    assert [v["line"] for v in got["violations"]] == numbers  # lines of the file as given
+    assert got["violations"][0]["text"].endswith("with id 0x0001 cannot be used")
+
+
+def _quoted_printable(text: str) -> str:
+    """RFC 2045 soft breaks at 76 columns, '=' as =3D."""
+    out = []
+    for line in text.replace("=", "=3D").splitlines():
+        while len(line) > 75:
+            cut = 75 - (2 if line[73:75].startswith("=") else 1 if line[74] == "=" else 0)
+            out.append(line[:cut] + "=")
+            line = line[cut:]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_quoted_printable_logs_keep_their_violations():
+    log = STAMPED.replace(
+        "(XEN) [    0.100000] Xen version 4.22.0 (ci@lab)",
+        "(XEN) [    0.100000] Xen version 4.22.0 (ci=lab)",
+    )
+    encoded = _quoted_printable(log)
+    assert "=\n" in encoded and "=3D" in encoded
+    for text in (encoded, _wrap(encoded, 80, "> ")):
+        got = _triage(text.encode())
+        assert got["dropped_sp_ids"] == [1, 2] and got["xen_version"] == "4.22.0"
+        assert len(got["violations"]) == 3
+
+
+def test_a_message_after_an_over_long_line_is_not_lost(tmp_path, monkeypatch):
+    flood = b"\0" * (3 * MAX_LINE) + b"x" * (2 * MAX_LINE)
+    log = CLEAN + flood + b"(XEN) ffa: Secure partition with id 0x0003 cannot be used\n"
+    got = _triage(log)
+    assert [(v["kind"], v["line"]) for v in got["violations"]] == [("sp_unusable", 3)]
+    # Also read from a mapped file in blocks, and across a block that ends mid-line.
+    monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
+    monkeypatch.setattr(hil.triage.scan, "BLOCK", 1000)
+    monkeypatch.setattr(hil.triage.scan, "BLOCK_MAX", 5 * MAX_LINE + 37)
+    path = tmp_path / "flood.log"
+    path.write_bytes(log * 3)
+    boots: list = []
+    result = triage_file(path, "flood", boots.append, workers=1)
+    got = [(v.kind, v.line) for b in boots for v in b.violations]
+    assert got == [("sp_unusable", 3), ("sp_unusable", 6), ("sp_unusable", 9)]
+    assert result.verdict.value == "violation"
+
+
+# --- large logs: parts on every core -----------------------------------------------------------
+
+
+def _many_boots(tmp_path: Path) -> Path:
     data_dir = Path(__file__).parent / "data"
     logs = b"".join(p.read_bytes() for p in sorted(data_dir.iterdir()))
-    long_line = b"(XEN) " + b"x" * (3 * segment_size) + b"\n"
+    long_line = b"(XEN) " + b"x" * (3 * MAX_LINE) + b"\n"
     path = tmp_path / "many-boots.log"
     path.write_bytes(
-        (logs + long_line) * 5 + b"(XEN) ffa: Secure partition with id 0x0007 cannot be used"
+        (logs + long_line + CLEAN + b"NOTICE:  Booting Trusted Firmware\n" * 2) * 40
+        + b"(XEN) ffa: Secure partition with id 0x0007 cannot be used"
     )
-    with path.open("rb") as stream:
-        sequential = triage_stream(stream, "log").to_json()
-    parallel = triage_file(path, "log", workers=2, segment_size=segment_size).to_json()
-    assert parallel == sequential
-    assert len(sequential["boots"]) > 5
+    return path
+
+
+@pytest.mark.parametrize("part_size", [64, 997, 40_000])
+def test_parallel_triage_of_a_file_equals_the_sequential_one(tmp_path, monkeypatch, part_size):
+    path = _many_boots(tmp_path)
+    sequential = _triage(path.read_bytes())
+    monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(parallel, "PART_SIZE", part_size)
+    assert len(parallel.part_starts(path.read_bytes(), path.stat().st_size, part_size)) > 10
+    boots: list = []
+    got = _summary(boots, triage_file(path, "log", boots.append, workers=2))
+    assert got == sequential
+    assert len(sequential["boots"]) > 40
     assert sequential["violations"][-1]["line"] == path.read_bytes().count(b"\n") + 1
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    """SIGKILL the triage process: its workers go too (PR_SET_PDEATHSIG)."""
+    script = (
+        "import sys, time, hil.triage.parallel as p\n"
+        "from hil.triage import triage_file\n"
+        "from pathlib import Path\n"
+        "p.PARALLEL_MIN = 0\n"
+        "p.PART_SIZE = 4096\n"
+        "orig = p._triage_part\n"
+        "def slow(bounds):\n"
+        "    time.sleep(60)\n"
+        "p._triage_part = slow\n"
+        "triage_file(Path(sys.argv[1]), 'x', workers=2)\n"
+    )
+    log = tmp_path / "big.log"
+    log.write_bytes((CLEAN + b"NOTICE:  Booting Trusted Firmware\n" + b"y" * 5000 + b"\n") * 5000)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    parent = subprocess.Popen([sys.executable, "-c", script, str(log)], env=env)
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(children) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            children = _children(parent.pid)
+        assert len(children) >= 2, "the workers never started"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(c) for c in children)
+    finally:
+        parent.kill()
+        for child in children:
+            if _alive(child):
+                os.kill(child, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from hil.boards import builds as board_builds
 from hil.bundle import Bundle
 from hil.errors import ConfigError, ExitCode, InfraError
-from hil.firmware import bundle as firmware_bundle
 from hil.firmware.build import BuildError
 from hil.firmware.toolchain import Toolchain
 from hil.firmware.xen import XenSource, XenSourceError, build_xen
@@ -205,16 +205,16 @@ def test_a_failed_build_fails_every_later_bundle_without_rebuilding(
     fake_xen_tree(tmp_path / "broken", fail)
     board = load_lab(write_lab(tmp_path, xen_src="broken")).board("q0")
     monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
-    monkeypatch.setattr(firmware_bundle.toolchain, "locate", lambda: tc)
-    monkeypatch.setattr(firmware_bundle, "_xen_builds", {})
+    monkeypatch.setattr(board_builds.toolchain, "locate", lambda: tc)
+    monkeypatch.setattr(board_builds, "_xen_builds", {})
     builds = []
-    real_build = firmware_bundle.build_xen
+    real_build = board_builds.build_xen
     monkeypatch.setattr(
-        firmware_bundle, "build_xen", lambda *a, **k: builds.append(1) or real_build(*a, **k)
+        board_builds, "build_xen", lambda *a, **k: builds.append(1) or real_build(*a, **k)
     )
     for _ in range(2):
         with pytest.raises(InfraError) as info:
-            firmware_bundle.board_xen(board)
+            board_builds.board_xen(board)
         message = str(info.value)
         assert message.startswith("board 'q0': Xen build failed: make (Xen) failed with exit")
         assert "\n" not in message and message.endswith(".log")
@@ -272,7 +272,7 @@ def test_hil_run_gives_one_line_and_the_exit_code_before_any_case(
     source = make_source(tmp_path)
     build = tmp_path / "build"
     monkeypatch.setenv("HIL_BUILD_DIR", str(build))
-    monkeypatch.setattr(firmware_bundle, "_xen_builds", {})
+    monkeypatch.setattr(board_builds, "_xen_builds", {})
     lab = write_lab(tmp_path, xen_src=str(source))
     assert main(["run", "--lab", str(lab), "--results", str(tmp_path / "results")]) == code
     err = capsys.readouterr().err.strip().splitlines()

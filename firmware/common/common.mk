@@ -12,4 +12,8 @@ CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -ffreestanding -nostdlib -fno-bu
 ASFLAGS := -I$(COMMON)
 LDFLAGS := -nostdlib -static -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
 O ?= build
+# The platform's addresses (firmware/platform/<PLATFORM>/platform.h), for C and linker scripts.
+PLATFORM ?= qemu
+PLATFORM_DIR := $(COMMON)../platform/$(PLATFORM)
+CFLAGS += -I$(PLATFORM_DIR)
 COMMON_SRCS := $(COMMON)lib.c $(COMMON)pl011.c $(COMMON)ffa_smc.S

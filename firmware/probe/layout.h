@@ -3,10 +3,11 @@
 #ifndef HIL_PROBE_LAYOUT_H
 #define HIL_PROBE_LAYOUT_H
 
-/* Link address = TF-A PLAT=qemu BL33 address. The code only uses PC-relative addressing, so
- * the image also runs where Xen places dom0 (the Makefile checks this). */
-#define PROBE_BASE        0x60000000
-#define PROBE_ALT_BASE    0x48080000 /* used only for the position-independence check */
+/* Link address PROBE_BASE = the platform's BL33 address (platform.h). The code only uses
+ * PC-relative addressing, so the image also runs where Xen places dom0 (PROBE_ALT_BASE: the
+ * Makefile checks this). */
+#include "platform.h"
+
 #define PROBE_PLAN_OFFSET 0x10000    /* the probe plan window: image start + 64 KiB */
 #define PROBE_PLAN_SIZE   0x1000
 #define PROBE_STACK_SIZE  0x4000

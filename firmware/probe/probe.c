@@ -12,8 +12,8 @@
 #include "ffa.h"
 #include "lib.h"
 #include "pl011.h"
+#include "platform.h"
 
-#define NS_UART_BASE      0x09000000u /* QEMU virt normal-world pl011 */
 #define PLAN_MAGIC        "HILPRB01"
 #define QUERY_WORDS       6u
 #define FFA_VERSION_1_0   0x00010000u

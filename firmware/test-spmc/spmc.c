@@ -11,9 +11,9 @@
 #include "ffa.h"
 #include "lib.h"
 #include "pl011.h"
+#include "platform.h"
 #include "scenario.h"
 
-#define SECURE_UART_BASE 0x09040000u /* QEMU virt secure-world pl011 */
 #define SPMC_ID          0x8000u
 
 /* Framework messages (DIRECT_REQ/RESP w2, bit 31 set). */

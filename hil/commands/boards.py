@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hil.boards.platform import launches
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.lock import BoardBusy, BoardLock
-from hil.session import launches_virtual_board
 from hil.terminal import columns
-
-# Power back-ends that start the board themselves and choose its console ports: what they run.
-LAUNCHED_KINDS = {"qemu": "QEMU"}
 
 
 def add_parser(sub: Any) -> None:
@@ -31,10 +28,9 @@ def run(args: argparse.Namespace) -> int:
     lab = lab_from(args)
     rows = [("BOARD", "TYPE", "PROFILE", "DEFAULT", "TAGS", "STATE", "REACHED THROUGH")]
     for board in lab.boards.values():
-        if launches_virtual_board(board):
-            reach = "launched by hil (virtual board)"
-        elif board.power.kind in LAUNCHED_KINDS:
-            reach = f"launched by hil ({LAUNCHED_KINDS[board.power.kind]})"
+        launched = launches(board)
+        if launched is not None:
+            reach = f"launched by hil ({launched})"
         elif board.place:
             reach = f"labgrid place {board.place}"
         else:

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from hil.bundle import bundle_for_board
+from hil.boards.platform import bundle_for_board
 from hil.commands.common import (
     INFRA_EXIT,
     USAGE_EXIT,
@@ -33,10 +33,9 @@ from hil.commands.common import (
 from hil.config import display_path
 from hil.console import Console, ConsoleChunk
 from hil.errors import ExitCode, UsageError
-from hil.power import LaunchedBoard
 from hil.results import new_run_id
 from hil.scenario import SCENARIO_DIR, load_scenarios
-from hil.session import BoardSession, launches_virtual_board
+from hil.session import BoardSession
 from hil.terminal import interactive
 
 QUIT = b"\x1d"  # Ctrl-], as in telnet, miniterm and labgrid-client console
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 f"board '{board.name}' has no console {name!r} "
                 f"(consoles: {', '.join(session.consoles)})"
             )
-        launched = launches_virtual_board(board) or isinstance(session.power, LaunchedBoard)
+        launched = session.launched is not None
         if launched:
             (scenario,) = load_scenarios(args.scenarios_dir, [args.scenario])
             bundle = bundle_for_board(scenario, board, out_dir / "bundle")
@@ -98,17 +97,20 @@ def run(args: argparse.Namespace) -> int:
         screen = Screen(sys.stdout, raw=args.raw)
         consoles[name].subscribe(on_chunk=screen.show)
         where = f"capture in {display_path(out_dir)}"
-        print(f"{board.name}:{name} - Ctrl-] quits; {where}", file=sys.stderr)
         # A board that exists only once powered (QEMU) has no console to connect to yet.
-        connect_now = not isinstance(session.power, LaunchedBoard)
-        with ExitStack() as stack:
+        connect_now = session.launched is None or not session.launched.consoles_need_power
+        # The terminal goes raw before the banner and before anything the board says is shown:
+        # a key typed after either (a reply to the board's prompt, Ctrl-C for the board) reaches
+        # the board. Typed earlier, the terminal's line discipline would echo it, or turn Ctrl-C
+        # into a SIGINT that stops hil instead.
+        with raw_terminal(sys.stdin), screen, ExitStack() as stack:
+            print(f"{board.name}:{name} - Ctrl-] quits; {where}", file=sys.stderr, flush=True)
             for console in consoles.values():
                 console.open(connect_now=connect_now)
                 stack.callback(console.close)
             if launched:
                 session.power.power_on()
-            with raw_terminal(sys.stdin), screen:
-                quit_ = pump_keys(consoles[name])
+            quit_ = pump_keys(consoles[name])
         lost = consoles[name].lost
         if not quit_:
             print(f"hil: {lost or f'console {name!r} went away'}; {where}", file=sys.stderr)
@@ -175,7 +177,7 @@ def raw_terminal(stream: TextIO) -> Iterator[None]:
     fd = stream.fileno()
     saved = termios.tcgetattr(fd)
     try:
-        tty.setraw(fd)
+        tty.setraw(fd, termios.TCSANOW)  # keys typed ahead are kept for the board, not flushed
         mode = termios.tcgetattr(fd)
         mode[1] |= termios.OPOST | termios.ONLCR  # oflag
         termios.tcsetattr(fd, termios.TCSANOW, mode)

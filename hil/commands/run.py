@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hil.bundle import prepare_board
+from hil.atomic import writable_dir
+from hil.boards.platform import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
-from hil.errors import UsageError
+from hil.config import check_seconds
+from hil.diff.recording import check_target, load_recording
+from hil.diff.runs import record_run
+from hil.errors import InfraError, UsageError, os_error_text
 from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
 from hil.scenario import SCENARIO_DIR
@@ -92,6 +96,13 @@ def add_parser(sub: Any) -> None:
         metavar="SECONDS",
         help="wait this long for a board another hil process holds (default: skip it)",
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="save what each scenario showed as golden files in DIR (one board; a board with "
+        "expect = 'recorded:DIR' is then judged against them); refused if a case was not judged",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -103,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    problem = check_seconds(args.wait, allow_zero=True)
+    if problem is not None:
+        raise UsageError(f"--wait {problem}")
     lab = lab_from(args)
     chosen = select(lab, args.scenarios_dir, args.board, args.scenario, args.tag, args.rerun_failed)
     request = RunRequest(
@@ -114,7 +128,25 @@ def run(args: argparse.Namespace) -> int:
         lock_wait_s=args.wait,
         only=chosen.only,
     )
+    if not any(request.scenarios_for(b.name) for b in request.boards):
+        # A run of nothing would pass having checked nothing.
+        raise UsageError("the selection holds no board x scenario case: nothing to run")
+    try:
+        writable_dir(request.results_dir)
+    except OSError as exc:
+        raise InfraError(f"results directory: {os_error_text(exc)}") from None
+    if args.record is not None:
+        if len(chosen.boards) != 1:
+            raise UsageError("--record: records one board's run; choose one with --board")
+        check_target(args.record)
     for board in request.boards:
+        if board.recording is not None and args.expect_profile is None:
+            load_recording(board.recording).check(request.scenarios)
         prepare_board(board)
-    result = Runner(lab, request, ProgressPrinter(sys.stdout)).run()
+    runner = Runner(lab, request, ProgressPrinter(sys.stdout))
+    result = runner.run()
+    if args.record is not None:
+        by_name = {s.name: s for s in request.scenarios}
+        recording = record_run(args.record, runner.run_dir, result.cases, by_name)
+        print(f"recorded {len(recording.scenarios)} scenarios in {recording.directory}")
     return int(result.exit_code)

@@ -99,6 +99,9 @@ class Console:
         self._raw_len = 0
         self._gaps: list[ConsoleGap] = []
         self.reconnects = 0
+        # Writing the capture failed (a full disk): it has a hole, so nothing judged from it
+        # may stand. Sticky until the console object is gone.
+        self.capture_error: ConsoleLost | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -153,7 +156,10 @@ class Console:
             self._cond.notify_all()
         for f in (self._raw, self._log):
             if f is not None:
-                f.close()
+                try:
+                    f.close()
+                except OSError as exc:
+                    self._capture_failed(exc)
         self._raw = self._log = None
 
     def __enter__(self) -> Console:
@@ -240,8 +246,9 @@ class Console:
                 if not self._reopen(exc):
                     return
                 continue
-            if data:
-                self._ingest(data)
+            if data and not self._ingest(data):
+                self._close_port()
+                return
         self._drain()
         self._close_port()
 
@@ -253,9 +260,8 @@ class Console:
         with contextlib.suppress(serial.SerialException, OSError):
             while self._port is not None and time.monotonic() < deadline:
                 data = self._port.read(_READ_CHUNK)
-                if not data:
+                if not data or not self._ingest(data):
                     return
-                self._ingest(data)
 
     def _idle(self, port: serial.SerialBase) -> None:
         wait_readable(port, _IDLE_S, self._wake[0] if self._wake is not None else None)
@@ -348,12 +354,18 @@ class Console:
             self._port = port
         return True
 
-    def _ingest(self, data: bytes) -> None:
+    def _ingest(self, data: bytes) -> bool:
+        """Record ``data``; False when the capture could not be written (then the console is
+        lost: a wait must not go on judging what can no longer be kept)."""
         now = _now()
         assert self._raw is not None
         # Raw bytes hit the disk before anything else can fail.
-        self._raw.write(data)
-        self._raw.flush()
+        try:
+            self._raw.write(data)
+            self._raw.flush()
+        except OSError as exc:
+            self._capture_failed(exc)
+            return False
         self._raw_len += len(data)
         text = self._decoder.decode(data)
         with self._cond:
@@ -363,6 +375,18 @@ class Console:
         chunk = ConsoleChunk(now, self.name, data, text)
         for hook in chunk_hooks:
             _call_hook(hook, chunk)
+        return True
+
+    def _capture_failed(self, exc: OSError) -> None:
+        lost = ConsoleLost(
+            f"console '{self.name}': cannot write its capture in {self.raw_path.parent}: "
+            f"{exc.strerror or exc}",
+            self._last_lines(),
+        )
+        with self._cond:
+            self.capture_error = self.capture_error or lost
+            self._lost = self.capture_error
+            self._cond.notify_all()
 
     def _add_text(self, text: str, now: datetime) -> None:
         self._chunks.append(text)
@@ -391,8 +415,11 @@ class Console:
 
     def _write_log(self, line: str) -> None:
         if self._log is not None:
-            self._log.write(line + "\n")
-            self._log.flush()
+            try:
+                self._log.write(line + "\n")
+                self._log.flush()
+            except OSError as exc:
+                self._capture_failed(exc)
 
     # -- helpers for waits (caller holds the condition) ------------------------------------------
 

@@ -88,6 +88,10 @@ class ConsoleGroup:
             console.request_stop()
         for console in self.consoles.values():
             console.close()
+        # A capture with a hole is no evidence: the case ends as an infra error.
+        for console in self.consoles.values():
+            if console.capture_error is not None:
+                raise console.capture_error
 
     def retarget(self, urls: Mapping[str, str]) -> None:
         """Point the (closed) consoles at new URLs; captures go on in the same files."""

@@ -36,6 +36,42 @@ TFA_FLAGS = (
 DEFAULT_FFA_VERSION = 0x00010001
 
 
+@dataclass(frozen=True)
+class Platform:
+    """How the test firmware is built for one platform: ``name`` selects
+    firmware/platform/<name>/platform.h (the addresses the SPMC and probe use) and TF-A's
+    ``PLAT``; ``tfa_flags`` are its TF-A make variables, ``manifest_var`` the one naming the SPMC
+    manifest, ``spmc_base`` TF-A's BL32 base (the manifest's load address), ``bl33_in_fip``
+    whether BL33 is packed into the FIP (else it is preloaded by the platform's loader)."""
+
+    name: str
+    tfa_flags: tuple[str, ...]
+    manifest_var: str
+    spmc_base: int
+    bl33_in_fip: bool = True
+
+
+QEMU = Platform("qemu", TFA_FLAGS, "QEMU_TOS_FW_CONFIG_DTS", 0x0E100000)
+# FVP Base RevC: the S-EL1 test SPMC under the SPMD; BL33 (Xen, or the probe) is preloaded by
+# the model (--data) at PRELOADED_BL33_BASE and gets HW_CONFIG (the FIP's DTB) in x0.
+FVP_BL33_BASE = 0x84000000
+FVP = Platform(
+    "fvp",
+    (
+        "PLAT=fvp",
+        "SPD=spmd",
+        "SPMD_SPM_AT_SEL2=0",
+        "CTX_INCLUDE_EL2_REGS=0",
+        "ARM_LINUX_KERNEL_AS_BL33=1",
+        f"PRELOADED_BL33_BASE={FVP_BL33_BASE:#x}",
+    ),
+    "ARM_SPMC_MANIFEST_DTS",
+    0x06000000,
+    bl33_in_fip=False,
+)
+PLATFORMS = {p.name: p for p in (QEMU, FVP)}
+
+
 def default_build_dir() -> Path:
     """Where built firmware is cached: ``$HIL_BUILD_DIR`` or ``build/firmware`` in the checkout."""
     configured = os.environ.get("HIL_BUILD_DIR")
@@ -69,12 +105,14 @@ class PatchableImage:
 
 @dataclass(frozen=True)
 class TfaBuild:
-    """Outputs of a TF-A ``all fip`` build for PLAT=qemu."""
+    """Outputs of a TF-A ``all fip`` build (``bios`` only for PLAT=qemu, ``hw_config`` the
+    platform's DTB that TF-A builds, where it has one)."""
 
     bl1: Path
     fip: Path
     bios: Path
     fiptool: Path
+    hw_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +123,7 @@ class Firmware:
     spmc: PatchableImage
     probe: PatchableImage
     tfa: TfaBuild
+    platform: Platform = QEMU
 
 
 def digest(parts: Iterable[bytes]) -> str:
@@ -155,29 +194,31 @@ def _symbols(tc: Toolchain, elf: Path) -> dict[str, int]:
 
 
 def _build_image(
-    tc: Toolchain, build_dir: Path, name: str, subdir: str, window: str
+    tc: Toolchain, build_dir: Path, name: str, subdir: str, window: str, platform: Platform
 ) -> PatchableImage:
     src = FIRMWARE_DIR / subdir
-    key = digest([*_tree_parts(FIRMWARE_DIR / "common", src), tool_version(tc)])
+    plat_dir = FIRMWARE_DIR / "platform" / platform.name
+    key = digest([*_tree_parts(FIRMWARE_DIR / "common", src, plat_dir), tool_version(tc)])
 
     def build(out: Path, log: Path) -> None:
         argv = [tc.make, "-C", src, f"O={out}", f"CROSS_COMPILE={tc.cross_compile}"]
-        run_logged(argv, log, f"make ({subdir})", cwd=src)
+        run_logged([*argv, f"PLATFORM={platform.name}"], log, f"make ({subdir})", cwd=src)
 
-    out = cached_build(build_dir, name, key, build)
+    cache_name = name if platform is QEMU else f"{name}-{platform.name}"
+    out = cached_build(build_dir, cache_name, key, build)
     sym = _symbols(tc, out / f"{name}.elf")
     start, end = sym[f"__{window}_start"], sym[f"__{window}_end"]
     return PatchableImage(out / f"{name}.bin", start - sym["_start"], end - start)
 
 
-def build_spmc(tc: Toolchain, build_dir: Path) -> PatchableImage:
-    """Build firmware/test-spmc; its window takes the scenario blob."""
-    return _build_image(tc, build_dir, "spmc", "test-spmc", "scenario")
+def build_spmc(tc: Toolchain, build_dir: Path, platform: Platform = QEMU) -> PatchableImage:
+    """Build firmware/test-spmc for ``platform``; its window takes the scenario blob."""
+    return _build_image(tc, build_dir, "spmc", "test-spmc", "scenario", platform)
 
 
-def build_probe(tc: Toolchain, build_dir: Path) -> PatchableImage:
-    """Build firmware/probe; its window takes the probe plan blob."""
-    return _build_image(tc, build_dir, "probe", "probe", "plan")
+def build_probe(tc: Toolchain, build_dir: Path, platform: Platform = QEMU) -> PatchableImage:
+    """Build firmware/probe for ``platform``; its window takes the probe plan blob."""
+    return _build_image(tc, build_dir, "probe", "probe", "plan", platform)
 
 
 def _tfa_source_id(src: Path) -> bytes:
@@ -196,22 +237,29 @@ def _tfa_build_string(src: Path) -> str:
 
 
 def build_tfa(
-    tc: Toolchain, build_dir: Path, bl32: Path, bl33: Path, manifest_dts_text: str
+    tc: Toolchain,
+    build_dir: Path,
+    bl32: Path,
+    bl33: Path | None,
+    manifest_dts_text: str,
+    platform: Platform = QEMU,
 ) -> TfaBuild:
-    """Build TF-A ``all fip`` for PLAT=qemu with the SPMD, ``bl32`` as SPMC, ``bl33`` as NS image.
+    """Build TF-A ``all fip`` for ``platform`` with the SPMD, ``bl32`` as SPMC, ``bl33`` as NS
+    image (None where the platform preloads BL33).
 
     The source is copied first, because the build also compiles fiptool inside the source tree.
     """
-    bl32, bl33 = bl32.resolve(), bl33.resolve()
+    bl32 = bl32.resolve()
+    bl33 = bl33.resolve() if platform.bl33_in_fip and bl33 is not None else None
     # Every make variable that is not a path to a hashed input is part of the key.
-    config = [*TFA_FLAGS, f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}"]
+    config = [*platform.tfa_flags, f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}"]
     key = digest(
         [
             _tfa_source_id(tc.tfa_src),
             tool_version(tc),
             " ".join(config).encode(),
             bl32.read_bytes(),
-            bl33.read_bytes(),
+            bl33.read_bytes() if bl33 is not None else b"",
             manifest_dts_text.encode(),
         ]
     )
@@ -223,23 +271,31 @@ def build_tfa(
         manifest.write_text(manifest_dts_text)
         argv = [
             tc.make, "-C", src, f"-j{os.cpu_count() or 1}", f"CROSS_COMPILE={tc.cross_compile}",
-            *config, f"BUILD_BASE={out / 'out'}", f"BL32={bl32}", f"BL33={bl33}",
-            f"QEMU_TOS_FW_CONFIG_DTS={manifest}", f"DTC={tc.dtc}", "all", "fip",
+            *config, f"BUILD_BASE={out / 'out'}", f"BL32={bl32}",
+            *([f"BL33={bl33}"] if bl33 is not None else []),
+            f"{platform.manifest_var}={manifest}", f"DTC={tc.dtc}", "all", "fip",
         ]  # fmt: skip
-        run_logged(argv, log, "make (TF-A)")
+        run_logged(argv, log, f"make (TF-A PLAT={platform.name})")
 
-    out = cached_build(build_dir, "tf-a", key, build)
-    rel = out / "out" / "qemu" / "release"
+    out = cached_build(
+        build_dir, "tf-a" if platform is QEMU else f"tf-a-{platform.name}", key, build
+    )
+    rel = out / "out" / platform.name / "release"
+    hw_config = rel / "fdts" / "fvp-base-gicv3-psci.dtb"
     return TfaBuild(
         bl1=rel / "bl1.bin",
         fip=rel / "fip.bin",
         bios=rel / "qemu_fw.bios",
         fiptool=out / "src" / "tools" / "fiptool" / "fiptool",
+        hw_config=hw_config if hw_config.is_file() else None,
     )
 
 
-def build_firmware(tc: Toolchain, build_dir: Path, bl33: Path | None = None) -> Firmware:
-    """Build SPMC, probe and TF-A. ``bl33`` defaults to the probe; pass a Xen image to boot Xen.
+def build_firmware(
+    tc: Toolchain, build_dir: Path, bl33: Path | None = None, platform: Platform = QEMU
+) -> Firmware:
+    """Build SPMC, probe and TF-A for ``platform``. ``bl33`` defaults to the probe; pass a Xen
+    image to boot Xen.
 
     The images inside the FIP carry empty windows; bundles repack the FIP per scenario.
     """
@@ -247,9 +303,8 @@ def build_firmware(tc: Toolchain, build_dir: Path, bl33: Path | None = None) -> 
     # One builder at a time per build dir: parallel test workers and hil runs share the cache.
     with (build_dir / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        spmc = build_spmc(tc, build_dir)
-        probe = build_probe(tc, build_dir)
-        tfa = build_tfa(
-            tc, build_dir, spmc.path, bl33 or probe.path, manifest_dts(DEFAULT_FFA_VERSION)
-        )
-    return Firmware(toolchain=tc, spmc=spmc, probe=probe, tfa=tfa)
+        spmc = build_spmc(tc, build_dir, platform)
+        probe = build_probe(tc, build_dir, platform)
+        manifest = manifest_dts(DEFAULT_FFA_VERSION, platform.spmc_base)
+        tfa = build_tfa(tc, build_dir, spmc.path, bl33 or probe.path, manifest, platform)
+    return Firmware(toolchain=tc, spmc=spmc, probe=probe, tfa=tfa, platform=platform)

@@ -10,27 +10,16 @@ virtual and real boards share one bundle format.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hil.bundle import Bundle, write_bundle
-from hil.config import display_path
-from hil.errors import ConfigError, HilError, InfraError
-from hil.firmware import toolchain
-from hil.firmware.build import BuildError, Firmware, build_firmware, default_build_dir, run_logged
+from hil.firmware.build import BuildError, Firmware, run_logged
 from hil.firmware.manifest import manifest_dts
-from hil.firmware.xen import XenBuild, XenSource, XenSourceError, build_xen
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
-
-if TYPE_CHECKING:
-    from hil.lab import BoardConfig
 
 BIOS_FIP_OFFSET = 0x40000  # qemu_fw.bios = bl1.bin, then the FIP at 256 KiB (plat/qemu)
 BOARDS = ("qemu-virt",)
@@ -139,89 +128,3 @@ def make_bundle(
         options, facts = (xen.options, xen.facts) if xen else (None, None)
         bundle = write_bundle(scenario, board, directory, images, options, facts)
     return FirmwareBundle.of(bundle)
-
-
-@cache
-def _firmware(build_dir: Path) -> Firmware:
-    # Once per process: the on-disk cache makes a rebuild cheap, not free (hashing sources).
-    return build_firmware(toolchain.locate(), build_dir)
-
-
-_xen_builds: dict[tuple[Path, Path, tuple[str, ...]], XenBuild | HilError] = {}
-_xen_lock = threading.Lock()
-
-
-def _progress(board: str) -> Callable[[str], None]:
-    def say(text: str) -> None:
-        print(f"[{board}] {text}", file=sys.stderr, flush=True)
-
-    return say
-
-
-def xen_build(board: BoardConfig) -> XenBuild | None:
-    """The Xen built from the board's ``xen_src`` (cached on disk by input hash, and per process
-    with its failure: a board whose build failed does not rebuild for every scenario), or None.
-
-    ConfigError when the source is not Xen or cannot enable a requested option (exit 2),
-    InfraError naming the build log when the build fails (exit 3)."""
-    if board.xen_src is None:
-        return None
-    build_dir = default_build_dir().resolve()
-    key = (build_dir, board.xen_src, board.xen_kconfig)
-    with _xen_lock:
-        known = _xen_builds.get(key)
-        if known is None:
-            known = _xen_builds[key] = _build_xen(board, build_dir)
-    if isinstance(known, HilError):
-        raise known
-    return known
-
-
-def _build_xen(board: BoardConfig, build_dir: Path) -> XenBuild | HilError:
-    where = f"{display_path(board.source)}: board '{board.name}': field 'xen_src'"
-    try:
-        source = XenSource.of(board.xen_src)  # type: ignore[arg-type]
-        tc = toolchain.locate()
-        return build_xen(tc, build_dir, source, board.xen_kconfig, _progress(board.name))
-    except XenSourceError as exc:
-        return ConfigError(f"{where}: {exc}")
-    except (toolchain.ToolchainError, BuildError, OSError) as exc:
-        return InfraError(f"board '{board.name}': Xen build failed: {exc}")
-
-
-def board_xen(board: BoardConfig) -> XenImage | None:
-    """The Xen a qemu-virt board boots: built from ``xen_src``, the lab's ``xen_image``, or
-    None (the probe runs as BL33)."""
-    build = xen_build(board)
-    if build is not None:
-        facts = build.provenance()
-        return XenImage(build.image, board.xen_options(build.kconfig()), build.config, facts)
-    if board.xen_image is None:
-        return None
-    image = board.xen_image.resolve()
-    if not image.is_file():
-        raise InfraError(f"board '{board.name}': xen_image {image} is not a file")
-    return XenImage(image, board.xen_options())
-
-
-def prepare(board: BoardConfig) -> None:
-    """Build what the board's bundles need before its first case, so a failure is one line.
-    Xen first: a source that is not Xen is refused before anything else is built."""
-    board_xen(board)
-    try:
-        _firmware(default_build_dir().resolve())
-    except (toolchain.ToolchainError, BuildError) as exc:
-        raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
-
-
-def board_bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
-    """The bundle of a qemu-virt board: the scenario's images (TF-A, test SPMC, the probe; with
-    a Xen from the lab's ``xen_src`` or ``xen_image``, Xen as BL33 and the probe as its dom0)
-    built for it."""
-    xen = board_xen(board)
-    try:
-        # BL33 is replaced per bundle (fiptool update): Xen needs no TF-A build of its own.
-        fw = _firmware(default_build_dir().resolve())
-        return make_bundle(fw, scenario, directory, board.type.name, xen).bundle
-    except (toolchain.ToolchainError, BuildError) as exc:
-        raise InfraError(f"board '{board.name}': firmware: {exc}") from exc

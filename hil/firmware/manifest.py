@@ -20,8 +20,9 @@ def manifest_version(ffa_version: int) -> tuple[int, int]:
     return 1, 1
 
 
-def manifest_dts(ffa_version: int) -> str:
-    """DTS source of the SPMC manifest for a test SPMC answering ``ffa_version``."""
+def manifest_dts(ffa_version: int, load_address: int = SPMC_LOAD_ADDRESS) -> str:
+    """DTS source of the SPMC manifest for a test SPMC answering ``ffa_version``, loaded at
+    ``load_address`` (the platform's BL32 base)."""
     major, minor = manifest_version(ffa_version)
     return f"""/dts-v1/;
 / {{
@@ -33,8 +34,8 @@ def manifest_dts(ffa_version: int) -> str:
 		maj_ver = <{major:#x}>;
 		min_ver = <{minor:#x}>;
 		exec_state = <0x0>;
-		load_address = <0x0 {SPMC_LOAD_ADDRESS:#010x}>;
-		entrypoint = <0x0 {SPMC_LOAD_ADDRESS:#010x}>;
+		load_address = <0x0 {load_address:#010x}>;
+		entrypoint = <0x0 {load_address:#010x}>;
 		binary_size = <{SPMC_BINARY_SIZE:#x}>;
 	}};
 }};

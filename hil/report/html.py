@@ -235,29 +235,36 @@ def _anchor(index: int) -> str:
     return f"case-{index}"
 
 
+def _matrix_cell(index: int, case: CaseResult) -> str:
+    tip = _e(case.message or VERDICT_LABELS[case.verdict])
+    return (
+        f'<td class="v-{case.verdict.value}" title="{tip}">'
+        f'<a href="#{_anchor(index)}">{VERDICT_LABELS[case.verdict]}'
+        f'<span class="dur">{_duration(case.duration_s)}</span></a></td>'
+    )
+
+
 def _matrix(run: RunResult) -> str:
+    """Verdicts by board and scenario. The longer of the two runs down the page and the shorter
+    across it: a nightly of 4 boards x 22 scenarios is 22 rows of 4 cells, which fits any
+    window, where 22 columns would push the page sideways."""
     boards = list(dict.fromkeys(c.board for c in run.cases))
     scenarios = list(dict.fromkeys(c.scenario for c in run.cases))
     where = {c.key: (i, c) for i, c in enumerate(run.cases)}
-    head = "".join(f"<th>{_e(s)}</th>" for s in scenarios)
+    by_scenario = len(scenarios) > len(boards)
+    rows_of, columns_of = (scenarios, boards) if by_scenario else (boards, scenarios)
+    corner = "scenario \\ board" if by_scenario else "board \\ scenario"
+    head = "".join(f"<th>{_e(name)}</th>" for name in columns_of)
     rows = []
-    for board in boards:
+    for row in rows_of:
         cells = []
-        for scenario in scenarios:
-            if (board, scenario) not in where:
-                cells.append('<td class="none">—</td>')
-                continue
-            index, case = where[(board, scenario)]
-            tip = _e(case.message or VERDICT_LABELS[case.verdict])
-            cells.append(
-                f'<td class="v-{case.verdict.value}" title="{tip}">'
-                f'<a href="#{_anchor(index)}">{VERDICT_LABELS[case.verdict]}'
-                f'<span class="dur">{_duration(case.duration_s)}</span></a></td>'
-            )
-        rows.append(f"<tr><th>{_e(board)}</th>{''.join(cells)}</tr>")
+        for column in columns_of:
+            key = (column, row) if by_scenario else (row, column)
+            cells.append(_matrix_cell(*where[key]) if key in where else '<td class="none">—</td>')
+        rows.append(f"<tr><th>{_e(row)}</th>{''.join(cells)}</tr>")
     return (
-        '<div class="matrix-wrap"><table class="matrix">'
-        f"<thead><tr><th>board \\ scenario</th>{head}</tr></thead>"
+        f'<div class="matrix-wrap"><table class="matrix {"by-scenario" if by_scenario else ""}">'
+        f"<thead><tr><th>{corner}</th>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 

@@ -26,6 +26,7 @@ Kinds:
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -58,6 +59,11 @@ _DEFAULT_BOOTS: dict[FaultKind, int | None] = {FaultKind.REBOOT: 1}
 _DEFAULT_SIZE: dict[FaultKind, int] = {FaultKind.GARBAGE: 256, FaultKind.BURST: 1 << 20}
 # Lead bytes of 2-, 3- and 4-byte UTF-8 sequences, each cut short of its continuation bytes.
 _PARTIAL_UTF8 = (b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98")
+# Upper bounds of a fault's numbers: a board process builds a garbage or burst fault's bytes in
+# memory, and a test lab has no use for more than these.
+_LIMITS = {"boots": 1_000_000, "size": 64 << 20, "seed": 2**64 - 1, "line": 1_000_000}
+MAX_MS_PER_BYTE = 10_000.0  # 10 s per byte: slower is a stall, which has its own fault
+MAX_TEXT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,9 @@ _FIELDS = {f.name for f in fields(Fault)} - {"kind"}
 
 
 def _count(kind: FaultKind, name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise UsageError(f"fault {kind}: {name} must be an integer >= 0, got {value!r}")
+    limit = _LIMITS[name]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise UsageError(f"fault {kind}: {name} must be an integer 0 to {limit}, got {value!r}")
     return value
 
 
@@ -123,11 +130,17 @@ def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[s
     seed = _count(kind, "seed", spec.get("seed", 0))
     line = _count(kind, "line", spec.get("line", 0))
     text = spec.get("text", "")
-    if not isinstance(text, str):
-        raise UsageError(f"fault {kind}: text must be a string, got {text!r}")
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise UsageError(f"fault {kind}: text must be a string of at most {MAX_TEXT} characters")
     ms = spec.get("ms_per_byte", 0.0)
-    if not isinstance(ms, int | float) or isinstance(ms, bool) or ms < 0:
-        raise UsageError(f"fault {kind}: ms_per_byte must be a number >= 0, got {ms!r}")
+    if (
+        not isinstance(ms, int | float)
+        or isinstance(ms, bool)
+        or not (math.isfinite(ms) and 0 <= ms <= MAX_MS_PER_BYTE)
+    ):
+        raise UsageError(
+            f"fault {kind}: ms_per_byte must be a number 0 to {MAX_MS_PER_BYTE:g}, got {ms!r}"
+        )
     console = spec.get("console", "ns")
     if console not in consoles:
         raise UsageError(f"fault {kind}: console {console!r} is not one of {', '.join(consoles)}")

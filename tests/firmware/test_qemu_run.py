@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.bundle import bundle_for_board
+from hil.boards.platform import bundle_for_board
+from hil.boards.qemu import QemuBoard
 from hil.cli import main
-from hil.emulator.board import QemuPower
 from hil.emulator.xen_boot import DOM0_ADDR
 from hil.firmware import toolchain
 from hil.firmware.bundle import PROBE_IMAGE
@@ -82,7 +82,7 @@ def test_a_lab_given_xen_boots_path_a_with_the_probe_as_dom0(tmp_path: Path) -> 
         bundle = bundle_for_board(scenario, board, tmp_path / "bundle")
         session.deployer.deploy(bundle.directory)
         power = session.power
-        assert isinstance(power, QemuPower)
+        assert isinstance(power, QemuBoard)
         machine = power.machine()
         config = machine.config
         argv = machine.argv()

@@ -181,7 +181,7 @@ def test_triage_reads_any_bytes(capsys: pytest.CaptureFixture[str], blob: bytes)
         log = Path(name) / "console.log"
         log.write_bytes(blob)
         code, err = cli(capsys, "triage", str(log))
-        assert code in (0, 1), err
+        assert code in (0, 1, 3), err  # 3: no evidence (most random bytes)
         assert err == ""
 
 

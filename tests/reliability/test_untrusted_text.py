@@ -58,7 +58,7 @@ def test_hostile_console_text_is_escaped_and_never_run(
 
     capture = out.run_dir / "v0" / "all-secure"
     for log in ("ns.log", "ns.raw"):
-        assert main(["triage", str(capture / log)]) in (0, 1)
+        assert main(["triage", str(capture / log)]) in (0, 1, 3)
         triaged = capsys.readouterr()
         assert_inert(triaged.out + triaged.err)
 

@@ -1,0 +1,79 @@
+"""What a run's cases showed, read back from their captures: each case becomes a
+:class:`hil.diff.compare.Side` for a review, or a scenario of a recording (``hil run --record``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from hil.case import TranscriptCorrupt, observe, parse_captures
+from hil.diff.behaviour import Behaviour, behaviour
+from hil.diff.compare import Side
+from hil.diff.recording import Recording, write_recording
+from hil.errors import InfraError
+from hil.results import CaseResult, Verdict
+from hil.scenario import Scenario
+
+JUDGED = (Verdict.PASS, Verdict.FAIL)
+
+
+def case_behaviour(run_dir: Path, case: CaseResult, scenario: Scenario) -> Behaviour:
+    """What ``case`` showed, from its raw captures (TranscriptCorrupt if the probe's evidence
+    is damaged)."""
+    consoles = [
+        role.removeprefix("console:").removesuffix(":raw")
+        for role in case.artifacts
+        if role.startswith("console:") and role.endswith(":raw")
+    ]
+    events = parse_captures(run_dir / case.board / case.scenario, consoles)
+    return behaviour(events, observe(events).transcript, scenario.probe_plan())
+
+
+def case_side(run_dir: Path, case: CaseResult | None, scenario: Scenario) -> Side:
+    """One side of a review: the case's verdict and, if it was judged, what it showed."""
+    if case is None:
+        return Side(Verdict.NOT_RUN.value, "not run", None)
+    expected = case.expected_profile or ""
+    if case.verdict not in JUDGED:
+        return Side(case.verdict.value, case.message, None, expected)
+    try:
+        seen = case_behaviour(run_dir, case, scenario)
+    except TranscriptCorrupt as exc:
+        return Side(Verdict.INFRA_ERROR.value, str(exc), None, expected)
+    return Side(case.verdict.value, case.message, seen, expected)
+
+
+def record_run(
+    directory: Path,
+    run_dir: Path,
+    cases: Sequence[CaseResult],
+    scenarios: Mapping[str, Scenario],
+) -> Recording:
+    """Record every case of one board's run in ``directory``, all or nothing: a case that was
+    not judged (InfraError naming it) leaves the directory untouched."""
+    for case in cases:
+        if case.verdict not in JUDGED:
+            raise InfraError(
+                f"--record {directory}: nothing recorded: {case.board}/{case.scenario} was not "
+                f"judged ({case.verdict.value}: {case.message})"
+            )
+    observed = []
+    for case in cases:
+        try:
+            observed.append(
+                (scenarios[case.scenario], case_behaviour(run_dir, case, scenarios[case.scenario]))
+            )
+        except TranscriptCorrupt as exc:
+            raise InfraError(f"--record {directory}: nothing recorded: {exc}") from None
+    provenance = {"board": cases[0].board, **xen_facts(cases[0])} if cases else {}
+    return write_recording(directory, observed, provenance)
+
+
+def xen_facts(case: CaseResult) -> dict[str, str]:
+    """The Xen a case booted: version, source, .config and image sha256s (the image is listed
+    under its bundle path; named here so both sides read alike)."""
+    facts = {}
+    for key, value in case.provenance.items():
+        if key.startswith("xen:"):
+            facts["xen:image_sha256" if "/" in key else key] = value
+    return facts
