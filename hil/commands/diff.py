@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hil.boards.builds import xen_build
 from hil.boards.platform import prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.diff.compare import Review, ScenarioDiff, Side
@@ -19,7 +20,7 @@ from hil.diff.output import summary_lines, write_html, write_json
 from hil.diff.patches import apply_patches, read_patches
 from hil.diff.runs import case_side, xen_facts
 from hil.errors import UsageError
-from hil.firmware.bundle import BOARDS, xen_build
+from hil.firmware.bundle import BOARDS
 from hil.firmware.xen import XenSource, XenSourceError
 from hil.lab import BoardConfig
 from hil.progress import ProgressPrinter
