@@ -24,6 +24,7 @@ from hil.console import (
     ReconnectPolicy,
     record_text,
 )
+from hil.console.finder import Finder
 from hil.errors import ExitCode
 from tests.tcp_console import ScriptedConsoleServer, ScriptedRfc2217Server
 
@@ -399,3 +400,46 @@ def test_panic_patterns_per_console(tmp_path: Path) -> None:
 def test_panic_patterns_for_an_unknown_console_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown consoles: nromal"):
         ConsoleGroup({"normal": "loop://"}, tmp_path, panic_patterns={"nromal": ["x"]})
+
+
+FINDER_PATTERNS = [
+    r"Panic on CPU",
+    r"^\(XEN\) Panic on CPU \d",
+    r"(?:Panic on CPU)|(?:Xen BUG at)|(?:SError)",
+    r"HILPROBE end",
+    r"bad (.) byte$",
+    r"(?<=x)SError\b",
+    r"[^\n]*SError",  # cannot cross a line: still found through its literal
+    r"SError[^x]",  # can match a newline: searched with the regex alone
+]
+
+
+@given(
+    st.sampled_from(FINDER_PATTERNS),
+    st.lists(st.sampled_from(["SError", "Panic on CPU 1", "(XEN) ", "\n", "x", "bad é byte"])),
+    st.integers(0, 40),
+)
+def test_the_literal_finder_finds_what_the_regex_finds(pattern: str, parts: list[str], pos: int):
+    # Panics and markers are found with str.find first (many times faster than the regex
+    # engine's scan); the answer must be the regex's own, for every text and start.
+    regex = re.compile(pattern, re.MULTILINE)
+    text = "".join(parts)
+    mine, theirs = Finder(regex).search(text, pos), regex.search(text, pos)
+    assert (mine and mine.span()) == (theirs and theirs.span())
+
+
+def test_memory_does_not_grow_with_what_the_board_sends(tmp_path: Path) -> None:
+    # A board that prints without end (a 1 GiB burst) costs a bounded window, not its size;
+    # every byte still reaches .raw and every line .log.
+    line = b"(XEN) [  12.000000] GICv3: CPU1: found redistributor 1 region 0\r\n"
+    block = line * ((1 << 20) // len(line))
+    server = ScriptedConsoleServer([[*[block] * 24, b"END\n"]])
+    with server, Console("c", server.url, tmp_path) as con:
+        con.expect("^END$", timeout=60)
+        kept = sum(len(c) for c in con._chunks)
+    assert kept <= 4 << 20
+    assert (tmp_path / "c.raw").stat().st_size == 24 * len(block) + 4
+    with (tmp_path / "c.log").open("rb") as f:
+        assert sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) == (
+            24 * block.count(b"\n") + 1
+        )

@@ -13,11 +13,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 import serial
 from tenacity import (
@@ -32,6 +32,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from hil.console.finder import Finder
 from hil.console.model import (
     DEFAULT_RECONNECT,
     LAST_LINES,
@@ -39,18 +40,52 @@ from hil.console.model import (
     ConsoleChunk,
     ConsoleGap,
     ConsoleLost,
+    ConsoleMatch,
     ConsoleRecord,
     ReconnectPolicy,
     record_text,
 )
 from hil.console.ports import close_port, open_port, wait_readable
+from hil.xen.log import format_capture_line
 
 log = logging.getLogger(__name__)
 
 # How long the reader idles between looks: short enough that close() reacts quickly.
 _IDLE_S = 0.02
 _DRAIN_S = 0.5
-_READ_CHUNK = 4096
+# Large reads: every read costs the same fixed work, so a fast board is read in few of them.
+_READ_CHUNK = 1 << 18
+# Decoded text kept in memory for waits that start from a mark and for the last lines: at least
+# this much, at most twice it. Waits are searched as text arrives, so this bounds memory only.
+_WINDOW = 2 << 20
+# A line longer than this is written to the .log in pieces, and a wait re-searches at most this
+# much of the line in progress (a match is sought within one line, or one read).
+_MAX_LINE = 64 << 10
+_KEEP_BREAKS = 1000  # line ends without a newline (drops, closes) remembered for records()
+_KEEP_PANICS = 1000
+# Bytes the .log writes as they are (printable ASCII, tab, CR and LF): a read of only these is
+# turned into log lines with a few bytes methods instead of line by line.
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+
+
+@dataclass(frozen=True)
+class PanicHit:
+    """A panic pattern matched: text offsets of the match, when it arrived, its line."""
+
+    start: int
+    end: int
+    time: datetime
+    line: str
+
+
+@dataclass(eq=False)
+class Wait:
+    """A wait in progress: the reader thread searches each console's new text for it as the
+    text arrives; ``hits`` holds each console's first match after its mark."""
+
+    finder: Finder
+    starts: dict[str, int]
+    hits: dict[str, ConsoleMatch] = field(default_factory=dict)
 
 
 def _now() -> datetime:
@@ -75,6 +110,7 @@ class Console:
         self.raw_path = Path(log_dir) / f"{name}.raw"
         self.log_path = Path(log_dir) / f"{name}.log"
         self.panic = _panic_regex(panic_patterns)
+        self._panic_finder = Finder(self.panic) if self.panic is not None else None
         self._reconnect = reconnect
         # Shared by a ConsoleGroup so one wait can watch every console of a board.
         self._cond = condition or threading.Condition()
@@ -84,15 +120,26 @@ class Console:
         self._port: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
         self._raw: BinaryIO | None = None
-        self._log: TextIO | None = None
+        self._log: BinaryIO | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._chunks: list[str] = []  # decoded text per chunk
-        self._text_len = 0
+        # The decoded text still in memory (see _WINDOW), as it arrived.
+        self._chunks: list[str] = []
+        self._text_len = 0  # decoded text ever received
+        self._dropped = 0  # text offset where the kept chunks start
         self._chunk_ends: list[int] = []  # text offset after each chunk ...
         self._chunk_times: list[datetime] = []  # ... and when it arrived
-        self._partial = ""
+        self._breaks: list[int] = []  # text offsets where a line ended without a newline
+        # The line in progress as the searches see it: the text from _tail_base on, after one
+        # character of context when the line is longer than _MAX_LINE.
+        self._tail = ""
+        self._tail_base = 0
+        self._tail_pre = ""
+        self._panics: list[PanicHit] = []
+        self._panic_next = 0  # panics are recorded from this text offset on
+        self._waits: list[Wait] = []
+        # The line in progress as the .log will have it: its raw bytes, when it started.
+        self._partial = bytearray()
         self._partial_time: datetime | None = None
-        self._records: list[ConsoleRecord] = []
         self._chunk_hooks: list[Callable[[ConsoleChunk], None]] = []
         self._record_hooks: list[Callable[[ConsoleRecord], None]] = []
         self._lost: ConsoleLost | None = None
@@ -124,7 +171,7 @@ class Console:
             if self._port is not None:
                 self._gap_ends()
         self._raw = self.raw_path.open("ab")
-        self._log = self.log_path.open("a", encoding="utf-8")
+        self._log = self.log_path.open("ab")
         # Written on stop so the reader leaves its idle wait at once instead of at its timeout.
         self._wake = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
@@ -150,9 +197,7 @@ class Console:
         with self._cond:
             if self._lost is None:
                 self._lost = ConsoleLost(f"console '{self.name}': closed", self._last_lines())
-            if self._partial:
-                self._emit_record(self._partial)
-                self._partial = ""
+            self._end_line()
             self._cond.notify_all()
         for f in (self._raw, self._log):
             if f is not None:
@@ -212,8 +257,10 @@ class Console:
             return text[since - base :]
 
     def records(self) -> list[ConsoleRecord]:
+        """The lines still in memory (the last _WINDOW of text or more), oldest first: each
+        complete line, and one a drop or close ended; the .log has every line."""
         with self._cond:
-            return list(self._records)
+            return self._records()
 
     def gaps(self, since: datetime | None = None) -> list[ConsoleGap]:
         """The times this console was disconnected while open (a drop it reconnected after, or
@@ -307,14 +354,15 @@ class Console:
         with self._cond:
             # A character cut by the drop is not completed by bytes from after it.
             if tail := self._decoder.decode(b"", final=True):
+                start = self._text_len
                 self._add_text(tail, now)
+                self._scan(start, tail)
             self._decoder.reset()
-            if self._partial:
-                self._emit_record(self._partial)
-                self._partial, self._partial_time = "", None
+            self._end_line()
             gap = ConsoleGap(self.name, now, None, self._raw_len, self._text_len, str(cause))
             self._gaps.append(gap)
             self._write_log(f"{_stamp(now)} {self.name} ! disconnected: {record_text(str(cause))}")
+            self._cond.notify_all()
 
     def _gap_ends(self) -> None:
         """(Condition held.) Connected again: close the open gap, if any."""
@@ -368,13 +416,21 @@ class Console:
             return False
         self._raw_len += len(data)
         text = self._decoder.decode(data)
+        records: list[ConsoleRecord] = []
+        self._write_log_bytes(*self._log_lines(data, now, records if self._record_hooks else None))
         with self._cond:
+            start = self._text_len
             self._add_text(text, now)
+            if self._scan(start, text):
+                self._cond.notify_all()
             chunk_hooks = list(self._chunk_hooks)
-            self._cond.notify_all()
+            record_hooks = list(self._record_hooks)
         chunk = ConsoleChunk(now, self.name, data, text)
         for hook in chunk_hooks:
             _call_hook(hook, chunk)
+        for record in records:
+            for record_hook in record_hooks:
+                _call_hook(record_hook, record)
         return True
 
     def _capture_failed(self, exc: OSError) -> None:
@@ -388,57 +444,214 @@ class Console:
             self._lost = self.capture_error
             self._cond.notify_all()
 
-    def _add_text(self, text: str, now: datetime) -> None:
-        self._chunks.append(text)
-        self._text_len += len(text)
-        self._chunk_ends.append(self._text_len)
-        self._chunk_times.append(now)
-        self._split_lines(text, now)
+    # -- the .log (reader thread) ----------------------------------------------------------------
 
-    def _split_lines(self, text: str, now: datetime) -> None:
-        if self._partial_time is None and text:
-            self._partial_time = now
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()
-        for line in lines:
-            self._emit_record(line)
-            self._partial_time = now
+    def _log_lines(
+        self, data: bytes, now: datetime, records: list[ConsoleRecord] | None
+    ) -> list[bytes | memoryview]:
+        """The .log lines ``data`` completes, in pieces. A read of plain text (most of them)
+        becomes its lines with two C-level bytes operations; anything else goes line by line."""
+        newline = data.rfind(b"\n")
+        if newline < 0:
+            if not self._partial:
+                self._partial_time = now
+            self._partial += data
+            if len(self._partial) < _MAX_LINE:
+                return []
+            return [self._flush_partial(records)]
+        head = self._partial_time if self._partial else now
+        prefix = self._prefix(now)
+        partial = self._partial
+        plain = not data.translate(None, _PLAIN) and not partial.translate(None, _PLAIN)
+        if records is None and plain:
+            # What record_text() would make of each line: CRs dropped, nothing to escape.
+            clean = data.replace(b"\r", b"") if b"\r" in data else data
+            rest = data[newline + 1 :]
+            self._partial = bytearray(rest)
+            self._partial_time = now if rest else None
+            lines = clean.replace(b"\n", b"\n" + prefix)
+            cut = len(lines) - len(prefix) - (len(rest) - rest.count(b"\r"))
+            return [self._prefix(head), partial.replace(b"\r", b""), memoryview(lines)[:cut]]
+        complete = bytes(self._partial) + data[:newline] if self._partial else data[:newline]
+        self._partial = bytearray(data[newline + 1 :])
+        self._partial_time = now if self._partial else None
+        out: list[bytes | memoryview] = []
+        for i, line in enumerate(complete.split(b"\n")):
+            record = ConsoleRecord(head if i == 0 else now, self.name, _line_text(line))
+            out.append((self._prefix(head) if i == 0 else prefix) + record.text.encode() + b"\n")
+            if records is not None:
+                records.append(record)
+        return out
+
+    def _flush_partial(self, records: list[ConsoleRecord] | None) -> bytes:
+        """The line in progress as a .log line (a drop or close ended it, or it is too long)."""
         if not self._partial:
-            self._partial_time = None
+            return b""
+        record = ConsoleRecord(self._partial_time or _now(), self.name, _line_text(self._partial))
+        self._partial, self._partial_time = bytearray(), None
+        if records is not None:
+            records.append(record)
+        return self._prefix(record.time) + record.text.encode() + b"\n"
 
-    def _emit_record(self, line: str) -> None:
-        record = ConsoleRecord(self._partial_time or _now(), self.name, record_text(line))
-        self._records.append(record)
-        self._write_log(record.format())
-        for hook in self._record_hooks:
-            _call_hook(hook, record)
+    def _prefix(self, when: datetime) -> bytes:
+        return format_capture_line(when, self.name, "").encode()
+
+    def _end_line(self) -> None:
+        """(Condition held.) A drop or close ends the line in progress, in the .log and for the
+        searches, so no line splices text from both sides."""
+        records: list[ConsoleRecord] = []
+        self._write_log_bytes(self._flush_partial(records if self._record_hooks else None))
+        for record in records:
+            for hook in self._record_hooks:
+                _call_hook(hook, record)
+        if self._tail or self._tail_pre:  # the line in progress is not empty
+            self._breaks = [*self._breaks[-_KEEP_BREAKS:], self._text_len]
+        self._tail, self._tail_pre, self._tail_base = "", "", self._text_len
 
     def _write_log(self, line: str) -> None:
-        if self._log is not None:
+        self._write_log_bytes(line.encode() + b"\n")
+
+    def _write_log_bytes(self, *pieces: bytes | memoryview) -> None:
+        if self._log is not None and any(pieces):
             try:
-                self._log.write(line + "\n")
+                for piece in pieces:
+                    self._log.write(piece)
                 self._log.flush()
             except OSError as exc:
                 self._capture_failed(exc)
 
-    # -- helpers for waits (caller holds the condition) ------------------------------------------
+    # -- the text in memory and its searches (condition held) ------------------------------------
+
+    def _add_text(self, text: str, now: datetime) -> None:
+        if not text:
+            return
+        self._chunks.append(text)
+        self._text_len += len(text)
+        self._chunk_ends.append(self._text_len)
+        self._chunk_times.append(now)
+        if self._text_len - self._dropped > 2 * _WINDOW:
+            keep = bisect.bisect_right(self._chunk_ends, self._text_len - _WINDOW)
+            keep = min(keep, len(self._chunks) - 1)
+            self._dropped = self._chunk_ends[keep - 1] if keep else self._dropped
+            del self._chunks[:keep], self._chunk_ends[:keep], self._chunk_times[:keep]
+
+    def _scan(self, start: int, text: str) -> bool:
+        """Search the text that arrived (``text``, from offset ``start``) with the line it
+        continues for panics and for the waits in progress; True when one of them found
+        something."""
+        found = False
+        searched = self._tail_pre + self._tail + text
+        base = self._tail_base - len(self._tail_pre)  # the text offset of searched[0]
+        first = len(self._tail_pre)
+        if self._panic_finder is not None:
+            at = max(first, self._panic_next - base)
+            while (m := self._panic_finder.search(searched, at)) is not None:
+                self._panic_next = base + m.end()
+                when = self._time_at(base + m.end())
+                hit = PanicHit(
+                    base + m.start(), base + m.end(), when, _line_at(searched, m.start())
+                )
+                self._panics = [*self._panics[-_KEEP_PANICS:], hit]
+                found = True
+                at = max(m.end(), at + 1)
+        for wait in self._waits:
+            if self.name in wait.hits:
+                continue
+            m = wait.finder.search(searched, max(first, wait.starts[self.name] - base))
+            if m is not None:
+                end = base + m.end()
+                wait.hits[self.name] = ConsoleMatch(self.name, m, end, self._time_at(end))
+                found = True
+        # The line in progress is searched again with the next text.
+        newline = text.rfind("\n")
+        if newline >= 0:
+            self._tail, self._tail_pre = text[newline + 1 :], ""
+            self._tail_base = start + newline + 1
+        elif len(searched) - first > _MAX_LINE:
+            keep = searched[-_MAX_LINE - 1 :]
+            self._tail_pre, self._tail = keep[:1], keep[1:]
+            self._tail_base = self._text_len - len(self._tail)
+        else:
+            self._tail = searched[first:]
+        return found
+
+    def _register(self, wait: Wait) -> None:
+        """Start ``wait`` here: search what is in memory after its mark, then (if nothing was
+        found) every read as it arrives."""
+        start = wait.starts[self.name]
+        base, text = self._window(start)
+        m = wait.finder.search(text, max(start - base, 0))
+        if m is not None:
+            end = base + m.end()
+            wait.hits[self.name] = ConsoleMatch(self.name, m, end, self._time_at(end))
+            return
+        self._waits.append(wait)
+
+    def _unregister(self, wait: Wait) -> None:
+        with contextlib.suppress(ValueError):
+            self._waits.remove(wait)
+
+    def _first_panic(self, since: int) -> PanicHit | None:
+        return next((p for p in self._panics if p.start >= since), None)
 
     def _window(self, offset: int) -> tuple[int, str]:
-        """``(base, text)``: the decoded text from just before ``offset`` on. It starts one chunk
-        early so that ``^`` and ``\\b`` at ``offset`` see the character before it."""
+        """``(base, text)``: the decoded text in memory from just before ``offset`` on. It starts
+        one chunk early so that ``^`` and ``\\b`` at ``offset`` see the character before it."""
         i = max(bisect.bisect_right(self._chunk_ends, offset) - 1, 0)
-        base = self._chunk_ends[i - 1] if i else 0
+        base = self._chunk_ends[i - 1] if i else self._dropped
         return base, "".join(self._chunks[i:])
 
     def _time_at(self, offset: int) -> datetime:
+        """When the character just before ``offset`` arrived."""
+        if not self._chunk_times:
+            return _now()
         i = bisect.bisect_left(self._chunk_ends, offset)
         return self._chunk_times[min(i, len(self._chunk_times) - 1)]
 
+    def _records(self, tail_chars: int | None = None) -> list[ConsoleRecord]:
+        """The lines in memory (or in its last ``tail_chars``) as records: complete lines and
+        lines a drop or close ended; the first is left out when it may be cut."""
+        base, text = self._window(self._dropped)
+        cut = base > 0
+        if tail_chars is not None and len(text) > tail_chars:
+            text, base, cut = text[-tail_chars:], base + len(text) - tail_chars, True
+        ends = sorted(
+            {base + i for i in _newlines(text)}
+            | {b for b in self._breaks if base < b <= base + len(text)}
+        )
+        records = []
+        start = base
+        for end in ends:
+            if not cut or start > base:
+                line = record_text(text[start - base : end - base])
+                records.append(ConsoleRecord(self._time_at(start + 1), self.name, line))
+            start = end + 1 if end - base < len(text) and text[end - base] == "\n" else end
+        return records
+
     def _last_lines(self, n: int = LAST_LINES) -> list[str]:
-        lines = [r.text for r in self._records[-n:]]
-        if self._partial:
-            lines.append(record_text(self._partial))
+        lines = [r.text for r in self._records(tail_chars=_MAX_LINE)[-n:]]
+        if self._tail or self._tail_pre:
+            lines.append(record_text(self._tail))
         return lines[-n:]
+
+
+def _newlines(text: str) -> list[int]:
+    out = []
+    i = text.find("\n")
+    while i >= 0:
+        out.append(i)
+        i = text.find("\n", i + 1)
+    return out
+
+
+def _line_text(line: bytes | bytearray) -> str:
+    return record_text(bytes(line).decode("utf-8", errors="replace"))
+
+
+def _line_at(text: str, offset: int) -> str:
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start : end if end >= 0 else len(text)]
 
 
 def _stamp(when: datetime) -> str:

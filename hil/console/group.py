@@ -67,9 +67,6 @@ class ConsoleGroup:
             for name, url in urls.items()
         }
         self.connect_now = connect_now
-        self._timeline: list[ConsoleRecord] = []
-        for console in self.consoles.values():
-            console.subscribe(on_record=self._timeline.append)
 
     def open(self) -> ConsoleGroup:
         opened: list[Console] = []
@@ -136,10 +133,12 @@ class ConsoleGroup:
         return sorted(found, key=lambda g: g.lost)
 
     def timeline(self) -> list[ConsoleRecord]:
-        """Every line of every console, in arrival order (each carries its console's name)."""
+        """The lines of every console still in memory (see Console.records), in arrival order
+        (each carries its console's name); the .log files have every line."""
         first = next(iter(self.consoles.values()))
         with first._cond:
-            return list(self._timeline)
+            merged = [r for c in self.consoles.values() for r in c._records()]
+        return sorted(merged, key=lambda r: r.time)
 
     def last_lines(self, n: int = LAST_LINES) -> list[str]:
         first = next(iter(self.consoles.values()))
