@@ -158,6 +158,10 @@ def capture(port: int, directory: Path, name: str) -> int:
 class Run:
     seconds: float
     sizes: list[int]
+    cpu_seconds: float  # this process's (the sender is another)
+
+    def cpu_per_gb(self) -> float:
+        return self.cpu_seconds / (sum(self.sizes) / 1e9)
 
     def mbps(self, each: int) -> float:
         return each / self.seconds / 1e6
@@ -167,6 +171,7 @@ def at_once(count: int, job: Callable[[int], int], ports: list[int]) -> Run:
     """Run ``job(i)`` for every stream at once; the time is the slowest stream's."""
     sizes = [0] * count
     ends = [0.0] * count
+    cpu = time.process_time()
     start = time.perf_counter()
 
     def one(i: int) -> None:
@@ -178,7 +183,7 @@ def at_once(count: int, job: Callable[[int], int], ports: list[int]) -> Run:
         t.start()
     for t in threads:
         t.join()
-    return Run(max(ends) - start, sizes)
+    return Run(max(ends) - start, sizes, time.process_time() - cpu)
 
 
 def log_lines(path: Path) -> int:
@@ -296,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
             cap_mbps >= MIN_MBPS,
         )
         report.figure("capture / limit", f"{cap_mbps / limit_mbps:.2f}", "-", None)
+        report.figure(
+            "CPU s per GB: capture vs limit",
+            f"{cap.cpu_per_gb():.1f} vs {limit.cpu_per_gb():.1f}",
+            "-",
+            None,
+        )
         report.figure(
             "bytes lost (.raw size, .log lines)",
             ", ".join(lost) or "none",
