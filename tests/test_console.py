@@ -108,11 +108,18 @@ def test_match_before_a_panic_still_wins(tmp_path: Path) -> None:
             con.expect("after", 5)
 
 
-def test_reconnect_loses_no_byte(tmp_path: Path) -> None:
+SERVERS = pytest.mark.parametrize(
+    "server_type", [ScriptedConsoleServer, ScriptedRfc2217Server], ids=["socket", "rfc2217"]
+)
+
+
+@SERVERS
+def test_reconnect_loses_no_byte(tmp_path: Path, server_type: type[ScriptedConsoleServer]) -> None:
+    # Random bytes: over RFC 2217 every 0xFF is telnet's IAC, escaped by the server.
     rng = random.Random(7)
     first, second = rng.randbytes(200_000), rng.randbytes(100_000) + b"\nEND OF STREAM\n"
     sessions = [[first[:1000], 0.05, first[1000:]], [second]]
-    with ScriptedConsoleServer(sessions) as server:
+    with server_type(sessions) as server:
         con = Console("uart", server.url, tmp_path, reconnect=FAST)
         chunks: list[bytes] = []
         con.subscribe(on_chunk=lambda c: chunks.append(c.data))
@@ -135,15 +142,18 @@ def test_unrecoverable_loss_reaches_waiters(tmp_path: Path) -> None:
     assert err.value.last_lines == ("hello",)
 
 
-def test_write_reaches_the_far_end(tmp_path: Path) -> None:
-    with ScriptedConsoleServer([[b"login: "]]) as server:
+@SERVERS
+def test_write_reaches_the_far_end(
+    tmp_path: Path, server_type: type[ScriptedConsoleServer]
+) -> None:
+    with server_type([[b"login: "]]) as server:
         with Console("uart", server.url, tmp_path) as con:
             con.expect("login: ", 5)
-            con.write("root\n")
+            con.write(b"root\xff\n")  # 0xFF is telnet's IAC over RFC 2217: sent escaped
             deadline = time.monotonic() + 5
-            while bytes(server.received) != b"root\n" and time.monotonic() < deadline:
+            while bytes(server.received) != b"root\xff\n" and time.monotonic() < deadline:
                 time.sleep(0.01)
-        assert bytes(server.received) == b"root\n"
+        assert bytes(server.received) == b"root\xff\n"
 
 
 def _fds() -> int:
@@ -338,9 +348,7 @@ def test_a_drop_mid_line_is_a_gap_and_splices_no_line(tmp_path: Path) -> None:
     assert texts[4:] == ["uart | dle? no: new boot", "uart | END"]
 
 
-@pytest.mark.parametrize(
-    "server_type", [ScriptedConsoleServer, ScriptedRfc2217Server], ids=["socket", "rfc2217"]
-)
+@SERVERS
 def test_a_slow_line_cut_by_a_drop_keeps_every_byte_sent_before_it(
     tmp_path: Path, server_type: type[ScriptedConsoleServer]
 ) -> None:
