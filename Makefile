@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.triage_bench
 	$(BIN)/python -m bench.controller_bench
 	$(BIN)/python -m bench.capture_bench
+	$(BIN)/python -m bench.realxen_bench
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --quick

@@ -9,9 +9,14 @@ runs it) and shared by its tests. Under pytest-xdist use ``--dist loadgroup``: e
 form one group, so one worker owns a board and boards are spread over workers.
 
 Fixtures: ``hil_lab`` (the Lab), ``board`` (a hil.session.BoardSession), ``console`` (the board's
-consoles, open and captured for this test), ``xen_log`` (``xen_log("scenario")`` boots a scenario
-and returns a :class:`BootedScenario`), ``oracle`` (``oracle("scenario")`` is the Expectation for
-the board's Xen profile)."""
+consoles, open and captured for this test; a board hil launches, such as QEMU, exists only while
+powered, so it starts powered off and the test powers it on or resets it), ``xen_log``
+(``xen_log("scenario")`` boots a scenario and returns a :class:`BootedScenario`), ``oracle``
+(``oracle("scenario")`` is the Expectation for the board's Xen profile).
+
+A bad lab file or an unknown ``--board`` is one line (``ERROR: hil: ...``) before anything runs.
+A failing test that used ``xen_log`` or ``console`` carries, in its report, where the captures
+are and the last lines of each console."""
 
 from __future__ import annotations
 
@@ -27,7 +32,10 @@ from hil.boot import RetryPolicy
 from hil.case import CaseSettings, observe, parse_captures, run_case
 from hil.compare import Observation
 from hil.console import ConsoleGroup
+from hil.errors import HilError
+from hil.evidence import panic_patterns
 from hil.lab import Lab, load_lab
+from hil.report.tail import TAIL_LINES, file_tail
 from hil.results import CaseResult
 from hil.scenario import SCENARIO_DIR, Scenario, load_scenarios
 from hil.session import BoardSession
@@ -50,13 +58,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scenarios-dir", default=None, help="hil scenario directory")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # A lab or board named on the command line is checked before collection: a typo is one line
+    # (pytest's "ERROR: ..."), not a collection error with a traceback per test module.
+    if config.getoption("lab") or config.getoption("board"):
+        _board_names(config)
+
+
+def _board_names(config: pytest.Config) -> list[str]:
+    try:
+        return [b.name for b in _load_lab(config).select(config.getoption("board"))]
+    except HilError as exc:
+        raise pytest.UsageError(f"hil: {exc}") from None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Asking for hil_board_name (through our `board` fixture), not for "board": a test module's
     # own fixture named `board` shadows ours and must not be parametrized over the lab.
     if "hil_board_name" not in metafunc.fixturenames:
         return
-    lab = _load_lab(metafunc.config)
-    names = [b.name for b in lab.select(metafunc.config.getoption("board"))]
+    names = _board_names(metafunc.config)
     metafunc.parametrize(
         "hil_board_name",
         [pytest.param(n, id=n, marks=pytest.mark.xdist_group(f"hil-board-{n}")) for n in names],
@@ -105,9 +126,62 @@ def board(hil_board_name: str, _hil_boards: _BoardPool) -> BoardSession:
     return _hil_boards.get(hil_board_name)
 
 
+@dataclass(frozen=True)
+class _Capture:
+    """What a test captured, for its failure report."""
+
+    what: str  # "vb0 / one-non-secure", "vb0 consoles"
+    directory: Path
+    logs: dict[str, Path]  # console name -> its timestamped log
+
+
+_CAPTURES = pytest.StashKey[list[_Capture]]()
+
+
+def _record(request: pytest.FixtureRequest, capture: _Capture) -> None:
+    request.node.stash.setdefault(_CAPTURES, []).append(capture)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if report.failed:
+        for capture in item.stash.get(_CAPTURES, []):
+            report.sections.append((f"hil {capture.what}", _describe(capture)))
+    return report
+
+
+def _describe(capture: _Capture) -> str:
+    """The capture's directory, then the last lines of each console, made inert."""
+    out = [f"capture: {capture.directory}"]
+    for name, log in capture.logs.items():
+        out.append(f"last {TAIL_LINES} lines of {name} ({log.name}):")
+        out += [f"  {line}" for line in file_tail(log)] or ["  (no output)"]
+    return "\n".join(out)
+
+
 @pytest.fixture
-def console(board: BoardSession, tmp_path: Path) -> Iterator[ConsoleGroup]:
-    with ConsoleGroup(board.consoles, tmp_path / "console") as group:
+def console(
+    board: BoardSession, hil_lab: Lab, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[ConsoleGroup]:
+    directory = tmp_path / "console"
+    # A board hil launches (QEMU) has consoles only while it runs, and they go away when it is
+    # reset: it starts off, its consoles connecting when the test powers it on.
+    needs_power = board.launched is not None and board.launched.consoles_need_power
+    if needs_power:
+        board.power.power_off()
+    # Each console watches the panics its world can print (hil.evidence.panic_patterns).
+    panics = panic_patterns(board.board.roles, board.consoles)
+    group = ConsoleGroup(
+        board.consoles,
+        directory,
+        reconnect=hil_lab.reconnect,
+        connect_now=not needs_power,
+        panic_patterns=panics,
+    )
+    logs = {name: console.log_path for name, console in group.consoles.items()}
+    _record(request, _Capture(f"{board.board.name} consoles", directory, logs))
+    with group:
         yield group
 
 
@@ -129,7 +203,11 @@ def oracle(board: BoardSession, scenarios: Callable[[str], Scenario]) -> Callabl
 
 @pytest.fixture
 def xen_log(
-    board: BoardSession, hil_lab: Lab, scenarios: Callable[[str], Scenario], tmp_path: Path
+    board: BoardSession,
+    hil_lab: Lab,
+    scenarios: Callable[[str], Scenario],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Callable[[str], BootedScenario]:
     settings = CaseSettings(
         expect_profile=None,
@@ -141,7 +219,11 @@ def xen_log(
     def boot(name: str) -> BootedScenario:
         scenario = scenarios(name)
         case = run_case(board, scenario, tmp_path, settings)
-        events = parse_captures(tmp_path / board.board.name / scenario.name, board.consoles)
-        return BootedScenario(scenario, case, events, observe(events))
+        directory = tmp_path / board.board.name / scenario.name
+        logs = {name: tmp_path / rel for name, rel in case.console_logs().items()}
+        _record(request, _Capture(f"{board.board.name} / {scenario.name}", directory, logs))
+        events = parse_captures(directory, board.consoles)
+        seen = observe(events, board.board.roles.normal, whole=False)
+        return BootedScenario(scenario, case, events, seen)
 
     return boot

@@ -67,7 +67,10 @@ class Runner:
 
     def run(self) -> RunResult:
         started = datetime.now(UTC)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InfraError(f"results directory: {os_error_text(exc)}") from None
         self.progress.run_started(self.run_dir)
         interrupted = False
         pool = ThreadPoolExecutor(max_workers=max(1, self.request.jobs), thread_name_prefix="board")
@@ -85,6 +88,9 @@ class Runner:
                 if interrupted:
                     self._interrupt(futures)
                 pool.shutdown(wait=True, cancel_futures=True)
+                # results/latest is the last run, whatever became of it (failed, interrupted,
+                # even cut short by a bug): its captures are there to read.
+                _point_latest(self.request.results_dir, self.run_id)
             run = RunResult(
                 run_id=self.run_id,
                 lab_file=str(self.lab.path),
@@ -103,7 +109,6 @@ class Runner:
                     f"cannot write the reports of run {self.run_id}: {os_error_text(exc)} "
                     f"(captures and verdicts so far are in {self.run_dir})"
                 ) from None
-            _point_latest(self.request.results_dir, self.run_id)
             self.progress.run_finished(run, reports["html"])
         return run
 

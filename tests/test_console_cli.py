@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import termios
 from pathlib import Path
 
 import pexpect
@@ -114,6 +115,10 @@ def test_keys_reach_the_board_and_the_prompt_comes_back_at_column_0(tmp_path, ub
     child.expect("=> ")
     seen += child.before + child.after
     assert b"U-Boot" not in seen[: seen.index(b"Ctrl-]")]
+    # By the time the board's prompt shows, the terminal is raw: what is typed in reply is
+    # neither echoed by the terminal nor turned into signals (the pty's two ends share a mode).
+    lflag = termios.tcgetattr(child.child_fd)[3]
+    assert not lflag & (termios.ICANON | termios.ECHO | termios.ISIG)
     child.send("version\r")
     child.send("\x03")  # Ctrl-C goes to the board, it does not stop hil
     child.send(QUIT)

@@ -4,6 +4,8 @@ boards, one process and then distributed by board with pytest-xdist."""
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.labs import write_lab
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lab-tests"
@@ -59,3 +61,65 @@ def test_a_board_that_misbehaves_fails_the_lab_suite(pytester):
     result = pytester.runpytest_subprocess("--lab", str(lab), "-p", "no:cacheprovider", str(suite))
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*-(XEN) ARM FF-A Mediator version 1.2*"])
+    # Each failure says where its captures are and shows the consoles' last lines.
+    result.stdout.fnmatch_lines(
+        [
+            "*- hil vb0 / all-secure -*",
+            "capture: */vb0/all-secure",
+            "last 25 lines of ns (ns.log):",
+            "*HILPROBE end*",
+            "last 25 lines of secure (secure.log):",
+        ]
+    )
+    capture = next(line for line in result.outlines if line.startswith("capture: "))
+    directory = Path(capture.removeprefix("capture: "))
+    assert (directory / "ns.raw").is_file() and (directory / "secure.raw").is_file()
+
+
+def test_a_failing_console_test_carries_the_console_tail(pytester):
+    lab = write_lab(pytester.path, {"vb0": {}})
+    pytester.makepyfile(
+        test_waits="""
+        def test_waits_for_what_never_comes(board, console):
+            marks = console.mark()
+            board.power.reset()
+            console.expect("BL31: Built", timeout=10, since=marks)
+            console.expect("a line no board prints", timeout=0.5, since=marks)
+        """
+    )
+    result = pytester.runpytest_subprocess("--lab", str(lab), "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*- hil vb0 consoles -*", "capture: */console", "last 25 lines of ns (ns.log):"]
+    )
+    tail = result.outlines[result.outlines.index("last 25 lines of ns (ns.log):") + 1 :][:25]
+    assert any("BL31: Built" in line for line in tail)
+
+
+def test_a_passing_test_carries_no_console_section(pytester):
+    lab = write_lab(pytester.path, {"vb0": {}})
+    suite = example_suite(pytester)
+    result = pytester.runpytest_subprocess(
+        "--lab", str(lab), "-p", "no:cacheprovider", "-rA", str(suite)
+    )
+    result.assert_outcomes(passed=3)
+    assert not [line for line in result.outlines if line.startswith("capture: ")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--board", "juno0"], "ERROR: hil: lab.toml: no board 'juno0'*"),
+        (["--board", "vb0", "--lab", "missing.toml"], "ERROR: hil: missing.toml: cannot read*"),
+    ],
+)
+def test_an_unknown_board_or_lab_is_one_line(pytester, args, message):
+    write_lab(pytester.path, {"vb0": {}})
+    suite = example_suite(pytester)
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", str(suite))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert [line for line in result.stderr.lines if line.strip()] == [
+        line for line in result.stderr.lines if line.startswith("ERROR: hil: ")
+    ]

@@ -3,6 +3,8 @@ reads about it: `hil scenarios`, `hil boards`, help, the last line, results/late
 
 import json
 import re
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -250,6 +252,39 @@ def test_results_latest_points_at_the_last_finished_run(tmp_path, capsys):
     )
 
 
+def test_results_latest_points_at_a_failed_run_too(tmp_path, capsys):
+    lab = write_lab(tmp_path, {"old-xen": {"power": {"xen": "xen-4.21"}}})
+    assert run(capsys, "--lab", str(lab), "--scenario", "one-non-secure")[0] == 1
+    summary = json.loads((latest(lab) / "summary.json").read_text())
+    assert summary["exit_code"] == 1 and summary["counts"]["fail"] == 1
+
+
+def test_results_latest_points_at_an_interrupted_run_too(tmp_path, capsys):
+    lab = write_lab(
+        tmp_path,
+        {"stuck": {"power": ALWAYS_STALLS, "timeouts": {"xen": 20}}},
+        boot_attempts=1,
+    )
+    stalled = threading.Event()
+
+    def ctrl_c_once_it_stalls() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(b"BL31" in p.read_bytes() for p in tmp_path.glob("results/*/stuck/*/ns.raw")):
+                stalled.set()
+                time.sleep(0.2)
+                signal.raise_signal(signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in hil's thread
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=ctrl_c_once_it_stalls, daemon=True).start()
+    code, out, _ = run(capsys, "--lab", str(lab), "--scenario", "zero-sps")
+    assert stalled.is_set() and code == 3
+    summary = json.loads((latest(lab) / "summary.json").read_text())
+    assert summary["run"]["interrupted"] is True
+    assert out.splitlines()[-2] == f"report: {latest(lab) / 'report.html'}"
+
+
 # -- help and listings ----------------------------------------------------------------------------
 
 
@@ -271,6 +306,10 @@ def test_each_command_help_names_its_exit_codes(command, capsys):
     out = capsys.readouterr().out
     codes = out.split("exit codes:\n", 1)[1]
     assert re.search(r"^  0  ", codes, re.M) and re.search(r"^  2  ", codes, re.M)
+    table = codes.split("\n\n", 1)[0].splitlines()
+    # Each meaning reads as a block: continuation lines under its first word, none overlong.
+    assert all(re.match(r"  \d  \S|     \S", line) for line in table), table
+    assert max(map(len, table)) <= 92
 
 
 def test_run_help_documents_the_exit_code_precedence(capsys):

@@ -20,6 +20,7 @@ from hil.commands.common import (
     exit_codes,
     lab_from,
 )
+from hil.config import display_path
 from hil.lab import profile_label
 from hil.report.tail import console_tails
 from hil.results import CaseResult, StageStatus, Verdict, new_run_id
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             for line in lines:
                 print(f"  {line}")
     print(f"{case.verdict.value.upper()}: {neutralise(case.message)}")
-    print(f"capture: {out_dir / board.name / scenario.name}")
+    print(f"capture: {display_path(out_dir / board.name / scenario.name)}")
     return {Verdict.PASS: 0, Verdict.FAIL: 1}.get(case.verdict, 3)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hil.errors import ExitCode
 from hil.lab import Lab, load_lab
@@ -38,9 +40,22 @@ class HelpParser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
 
 
-def exit_codes(*lines: str) -> str:
-    """An ``exit codes:`` epilog; each line is ``"N  meaning"``."""
-    return "exit codes:\n" + "\n".join(f"  {line}" for line in lines)
+def exit_codes(*lines: str, width: int = 92) -> str:
+    """An ``exit codes:`` epilog; each line is ``"N  meaning"`` (a line starting with a space
+    continues the one before), wrapped to ``width`` with the meaning's continuation lines under
+    its first word."""
+    entries: list[str] = []
+    for line in lines:
+        if line[:1].isspace() and entries:  # written as a continuation of the previous one
+            entries[-1] += " " + line
+        else:
+            entries.append(line)
+    wrapped = []
+    for entry in entries:
+        code, _, meaning = entry.partition("  ")
+        text = f"{code}  {' '.join(meaning.split())}"
+        wrapped.append(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="     "))
+    return "exit codes:\n" + "\n".join(wrapped)
 
 
 # The lines every lab command shares.
@@ -65,3 +80,36 @@ def add_lab_option(parser: Any) -> None:
 
 def lab_from(args: argparse.Namespace) -> Lab:
     return load_lab(args.lab)
+
+
+class ReaderMayLeave(io.TextIOBase):
+    """A command's output whose reader may go away (``hil run | head``). The work goes on, and
+    its verdicts, reports and exit code do not depend on who reads: once the pipe is broken the
+    output goes to /dev/null."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def write(self, text: str) -> int:
+        try:
+            self._stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # What the stream still buffers, and the interpreter's flush at exit, go nowhere.
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._stream.fileno())
+        finally:
+            os.close(null)

@@ -121,6 +121,10 @@ class ConsoleGroup:
     def mark(self) -> dict[str, int]:
         return {name: console.mark() for name, console in self.consoles.items()}
 
+    def raw_marks(self) -> dict[str, int]:
+        """Each console's Console.raw_mark."""
+        return {name: console.raw_mark() for name, console in self.consoles.items()}
+
     @property
     def reconnects(self) -> dict[str, int]:
         """How many times each console was re-opened after a drop."""

@@ -58,11 +58,12 @@ def expect_any(
                     raise ConsoleLost(str(lost), _last_lines(everyone))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    names = ",".join(c.name for c in consoles)
+                    where = ", ".join(c.name for c in consoles)
+                    where = f"consoles {where}" if len(consoles) > 1 else f"console '{where}'"
                     last = _last_lines(everyone)
                     raise ConsoleTimeout(
-                        f"console '{names}': no {regex.pattern!r} within {timeout:g} s"
-                        + (f"; last line: {last[-1]!r}" if last else "; nothing received"),
+                        f"{where}: no {pattern_text(regex)} within {timeout:g} s"
+                        + _last_said(everyone, last),
                         last,
                     )
                 cond.wait(remaining)
@@ -87,6 +88,30 @@ def _raise_panic_before(
             f"console '{console.name}': panic: {record_text(panic.line)!r}",
             _last_lines(watched),
         )
+
+
+# What makes a pattern more than its text: unescaped regex syntax.
+_REGEX_SYNTAX = re.compile(r"(?<!\\)(?:\\\\)*(?:[.^$*+?{}\[\]|()]|\\[A-Za-z0-9])")
+
+
+def pattern_text(regex: re.Pattern[str]) -> str:
+    """A pattern as a person reads it in a message: text in double quotes ("HILPROBE end",
+    backslash escapes removed), a regular expression as written between slashes; never Python's
+    repr, which doubles every backslash."""
+    if _REGEX_SYNTAX.search(regex.pattern):
+        return f"/{regex.pattern}/"
+    return '"' + re.sub(r"\\(.)", r"\1", regex.pattern) + '"'
+
+
+def _last_said(consoles: Sequence[Console], last: Sequence[str]) -> str:
+    """The last line seen, naming the console it came from (several consoles' lines come as
+    "console | text", see _last_lines)."""
+    if not last:
+        return "; nothing received"
+    console, sep, text = last[-1].partition(" | ")
+    if len(consoles) == 1 or not sep:
+        console, text = consoles[0].name, last[-1]
+    return f"; last line on {console}: {text!r}"
 
 
 def _last_lines(consoles: Sequence[Console], n: int = LAST_LINES) -> list[str]:

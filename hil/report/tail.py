@@ -16,16 +16,21 @@ _READ_LIMIT = 64 * 1024
 def console_tails(case: CaseResult, run_dir: Path, lines: int = TAIL_LINES) -> dict[str, list[str]]:
     """Console name -> its last ``lines`` lines, made inert (escape sequences removed). A missing
     or unreadable log gives one line saying so instead of failing the report."""
-    tails: dict[str, list[str]] = {}
-    for console, rel in case.console_logs().items():
-        try:
-            with (run_dir / rel).open("rb") as handle:
-                size = handle.seek(0, 2)
-                handle.seek(max(0, size - _READ_LIMIT))
-                data = handle.read()
-        except OSError as exc:
-            tails[console] = [f"(console log {rel} unreadable: {exc.strerror or exc})"]
-            continue
-        text = neutralise(data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
-        tails[console] = text.splitlines()[-lines:]
-    return tails
+    return {
+        console: file_tail(run_dir / rel, lines, shown_as=rel)
+        for console, rel in case.console_logs().items()
+    }
+
+
+def file_tail(path: Path, lines: int = TAIL_LINES, shown_as: str | None = None) -> list[str]:
+    """The last ``lines`` lines of one console log, made inert; unreadable, one line saying so
+    (naming it ``shown_as``, default the path)."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _READ_LIMIT))
+            data = handle.read()
+    except OSError as exc:
+        return [f"(console log {shown_as or path} unreadable: {exc.strerror or exc})"]
+    text = neutralise(data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
+    return text.splitlines()[-lines:]
