@@ -478,3 +478,16 @@ def test_memory_does_not_grow_with_what_the_board_sends(tmp_path: Path) -> None:
         assert sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) == (
             24 * block.count(b"\n") + 1
         )
+
+
+def test_a_character_cut_by_a_close_is_not_completed_after_a_reopen(tmp_path: Path) -> None:
+    # A boot retry closes and re-opens the consoles: what follows is not the same line.
+    con = Console("c", "loop://", tmp_path)
+    with con:
+        con.write(b"caf\xc3")
+        con.expect("caf", 5)
+    with con:
+        con.write(b"\xa9 is not a cafe\n")
+        con.expect("cafe", 5)
+    assert [r.text for r in con.records()] == ["caf\ufffd", "\ufffd is not a cafe"]
+    assert [t for _, t in _log_lines(tmp_path / "c.log")] == ["caf\ufffd", "\ufffd is not a cafe"]

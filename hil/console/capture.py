@@ -198,7 +198,7 @@ class Console:
         with self._cond:
             if self._lost is None:
                 self._lost = ConsoleLost(f"console '{self.name}': closed", self._last_lines())
-            self._end_line()
+            self._end_line(_now())
             self._cond.notify_all()
         for f in (self._raw, self._log):
             if f is not None:
@@ -358,13 +358,7 @@ class Console:
         in progress ends here, so that no line of the capture splices text from both sides."""
         now = _now()
         with self._cond:
-            # A character cut by the drop is not completed by bytes from after it.
-            if tail := self._decoder.decode(b"", final=True):
-                start = self._text_len
-                self._add_text(tail, now)
-                self._scan(start, tail)
-            self._decoder.reset()
-            self._end_line()
+            self._end_line(now)
             gap = ConsoleGap(self.name, now, None, self._raw_len, self._text_len, str(cause))
             self._gaps.append(gap)
             self._write_log(f"{_stamp(now)} {self.name} ! disconnected: {record_text(str(cause))}")
@@ -502,9 +496,15 @@ class Console:
     def _prefix(self, when: datetime) -> bytes:
         return format_capture_line(when, self.name, "").encode()
 
-    def _end_line(self) -> None:
+    def _end_line(self, now: datetime) -> None:
         """(Condition held.) A drop or close ends the line in progress, in the .log and for the
-        searches, so no line splices text from both sides."""
+        searches, so no line splices text from both sides; a character it cut is not completed
+        by bytes from after it."""
+        if tail := self._decoder.decode(b"", final=True):
+            start = self._text_len
+            self._add_text(tail, now)
+            self._scan(start, tail)
+        self._decoder.reset()
         records: list[ConsoleRecord] = []
         self._write_log_bytes(self._flush_partial(records if self._record_hooks else None))
         for record in records:

@@ -60,7 +60,10 @@ class ConsoleGap:
     """A stretch of time the console was not connected: whatever the board sent from ``lost`` to
     ``resumed`` is missing from the capture, between the first ``raw_offset`` bytes of
     ``<name>.raw`` and the rest (``text_offset`` is the same place as a ``mark()``). A gap whose
-    ``resumed`` is None never ended (the console was not re-opened, or not yet)."""
+    ``resumed`` is None never ended (the console was not re-opened, or not yet). Every byte that
+    reached the host before the drop is in the capture (over RFC 2217 too). ``resumed`` is when
+    hil's connection was back; a terminal server starts forwarding once it has accepted it, a
+    moment later, so ``overlaps`` is the test to use, not an exact byte count."""
 
     console: str
     lost: datetime
