@@ -30,7 +30,7 @@ test: $(STAMP) system lint
 	$(BIN)/pytest -q -n auto
 
 # Every benchmark runs even when an earlier one misses its target; make bench fails if any did.
-BENCHES := triage_bench controller_bench realxen_bench
+BENCHES := triage_bench controller_bench capture_bench realxen_bench
 
 bench: $(STAMP)
 	@missed=""; for b in $(BENCHES); do $(BIN)/python -m bench.$$b || missed="$$missed $$b"; done; \
