@@ -27,7 +27,7 @@ HOW = (
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[Path, dict]:
-    """A real `hil run` (4 boards x 12 scenarios) whose lab file sits at a long path."""
+    """A real `hil run` (4 boards x every shipped scenario) whose lab file sits at a long path."""
     root = tmp_path_factory.mktemp("browser")
     deep = root / "nightly-lab-configuration-for-the-ffa-partition-info-cache" / ("x" * 60)
     lab = write_lab(
