@@ -32,6 +32,7 @@ test: $(STAMP) system lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.triage_bench
 	$(BIN)/python -m bench.controller_bench
+	$(BIN)/python -m bench.realxen_bench
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --quick

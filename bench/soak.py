@@ -60,6 +60,8 @@ def pick_fault(rng: random.Random) -> Injected:
         Injected(
             "stall-first-case", {"stall": {"stage": stage, "boots": BOOT_ATTEMPTS}}, "infra_error"
         ),
+        # Once: a garbage line among Xen's output may be a damaged line of Xen's, so that boot
+        # is not judged; the retry passes.
         Injected(
             "garbage",
             {
@@ -69,6 +71,7 @@ def pick_fault(rng: random.Random) -> Injected:
                     "pattern": rng.choice(("random", "nul", "ff", "utf8")),
                     "size": rng.randrange(1, 4096),
                     "seed": seed,
+                    "boots": 1,
                 }
             },
         ),
@@ -84,6 +87,7 @@ def pick_fault(rng: random.Random) -> Injected:
             {"text": {"stage": "dom0", "text": "(XEN) Panic on CPU 0:\r\n", "boots": 1}},
             "fail",
         ),
+        # Once: damaged evidence is not judged, the retry passes.
         Injected(
             "damaged-probe-line",
             {
@@ -94,8 +98,8 @@ def pick_fault(rng: random.Random) -> Injected:
                     "boots": 1,
                 }
             },
-            "infra_error",
         ),
+        Injected("corrupt-once", {"corrupt": {"stage": "ffa", "line": line, "boots": 1}}),
     ]
     return rng.choice(catalogue)
 

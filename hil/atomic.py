@@ -31,14 +31,21 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) 
         raise
 
 
-def writable_dir(path: Path) -> Path:
-    """``path`` as a directory this process can write into, made if missing; OSError if not
-    (a file in the way, no permission, a read-only or full file system)."""
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
-    path.mkdir(parents=True, exist_ok=True)
+def check_writable_dir(path: Path) -> None:
+    """Raise the OSError that making ``path`` a directory and writing into it would raise (a
+    file in the way, no permission, a read-only or full file system), without making it: an
+    error found before any work leaves nothing behind."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    if existing != path:
+        # Only permission and a read-only mount can be known without making anything.
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
+        return
     # Creating a file is the only test that covers permissions, read-only mounts and quotas.
-    fd, probe = tempfile.mkstemp(dir=path, prefix=".hil-write-test-")
+    fd, probe = tempfile.mkstemp(dir=existing, prefix=".hil-write-test-")
     os.close(fd)
     os.unlink(probe)
-    return path

@@ -45,6 +45,15 @@ class Registry(Generic[T]):
     def __contains__(self, name: str) -> bool:
         return name in self._factories
 
+    def check(self, spec: BackendSpec) -> None:
+        """Raise the ConfigError building ``spec`` would, now (when a lab loads) rather than when
+        a session starts, where it would pass for a broken lab. Only factories given as
+        callables are run: they parse their options and take nothing. A lazy factory's module
+        may be missing here, or want a running board, so its options are checked when built."""
+        factory = self._factories.get(spec.kind)
+        if factory is not None and not isinstance(factory, str):
+            factory(spec)
+
     def create(self, spec: BackendSpec) -> T:
         factory = self._factories.get(spec.kind)
         if factory is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -26,6 +26,7 @@ from hil.console import (
     ConsoleLost,
     ConsolePanic,
     ConsoleTimeout,
+    record_text,
 )
 from hil.errors import ExitCode, InfraError
 from hil.lab import Stage
@@ -95,6 +96,10 @@ class BootAttempt:
     error: str | None = None  # one line: why it did not boot
     last_lines: tuple[str, ...] = ()  # console lines seen last, when it did not boot
     ended: datetime | None = None  # host UTC time it booted or was given up
+    # Where in each console's capture (<name>.raw byte offsets) this attempt's output starts,
+    # taken before the reset, and where it ended when the last stage was done (booted only).
+    raw_start: Mapping[str, int] = field(default_factory=dict)
+    raw_end: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,9 @@ Watch = Callable[[BootProgress], None]
 # Where a board's consoles are now (name -> URL), asked before re-opening a lost one: a labgrid
 # exporter restart can move them (BoardSession.refresh_consoles).
 Relocate = Callable[[], Mapping[str, str]]
+# Asked about each attempt that booted: why its output cannot be judged (bytes possibly lost,
+# damaged lines), or None. A reason makes the attempt an infrastructure failure, retried.
+Accept = Callable[[BootAttempt], str | None]
 
 
 class BootMachine:
@@ -161,11 +169,13 @@ class BootMachine:
         retry: RetryPolicy = RetryPolicy(),
         relocate: Relocate | None = None,
         watch: Watch | None = None,
+        accept: Accept | None = None,
     ) -> None:
         self.board, self.stages, self.power, self.consoles = board, tuple(stages), power, consoles
         self.retry = retry
         self.relocate = relocate
         self.watch = watch
+        self.accept = accept
         self._attempts: list[BootAttempt] = []
 
     def run(self) -> BootResult:
@@ -194,17 +204,43 @@ class BootMachine:
                     self.consoles.retarget(self.relocate())
                 self.consoles.open()
             marks = self.consoles.mark()  # before the reset: nothing the boot prints is missed
+            raw_start = self.consoles.raw_marks()
             started = datetime.now(UTC)
             self.power.reset()
         except InfraError as exc:
             attempt = self._failed(number, started, results, BootStatus.INFRA, str(exc), ())
         else:
-            attempt = self._wait_stages(number, started, marks, results)
+            attempt = self._wait_stages(number, started, dict(marks), results)
+            attempt = replace(attempt, raw_start=raw_start)
+            if attempt.status is BootStatus.BOOTED:
+                attempt = replace(attempt, raw_end=self.consoles.raw_marks())
+                attempt = self._late_panic(attempt, marks) or self._accepted(attempt)
         attempt = replace(attempt, ended=datetime.now(UTC))
         self._attempts.append(attempt)
         if attempt.status is BootStatus.INFRA and attempt.error:
             self._tell(BootProgress(number, error=attempt.error))
         return attempt
+
+    def _late_panic(self, attempt: BootAttempt, marks: Mapping[str, int]) -> BootAttempt | None:
+        """``attempt`` (booted) as a panic if any console printed one since its reset: a panic
+        on one UART that reached the host a hair after the last stage's marker on another is
+        still the board panicking during the boot."""
+        for name, console in self.consoles.consoles.items():
+            text = console.text(marks[name]) if console.panic else ""
+            found = console.panic.search(text) if console.panic else None
+            if found is not None:
+                line = text[text.rfind("\n", 0, found.start()) + 1 :].split("\n", 1)[0]
+                message = f"board '{self.board}': console '{name}': panic: {record_text(line)!r}"
+                return replace(attempt, status=BootStatus.PANIC, error=message)
+        return None
+
+    def _accepted(self, attempt: BootAttempt) -> BootAttempt:
+        """``attempt`` (booted), or an infra failure when its output cannot be judged."""
+        why = self.accept(attempt) if self.accept is not None else None
+        if why is None:
+            return attempt
+        message = f"board '{self.board}': {why}"
+        return replace(attempt, status=BootStatus.INFRA, error=message)
 
     def _tell(self, progress: BootProgress) -> None:
         if self.watch is not None:
@@ -282,7 +318,9 @@ def boot(
     retry: RetryPolicy = RetryPolicy(),
     relocate: Relocate | None = None,
     watch: Watch | None = None,
+    accept: Accept | None = None,
 ) -> BootResult:
     """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open);
-    ``watch`` hears of each stage awaited and each failed attempt."""
-    return BootMachine(board, stages, power, consoles, retry, relocate, watch).run()
+    ``watch`` hears of each stage awaited and each failed attempt; ``accept`` may refuse the
+    output of an attempt that booted (see Accept)."""
+    return BootMachine(board, stages, power, consoles, retry, relocate, watch, accept).run()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,17 +22,18 @@ from hil.boot import (
     boot,
 )
 from hil.boot import StageStatus as BootStageStatus
-from hil.compare import Observation, compare
+from hil.compare import compare
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.diff.behaviour import behaviour
 from hil.diff.recording import judge, load_recording
 from hil.errors import InfraError
-from hil.ffa.errors import FfaFormatError
+from hil.evidence import EvidenceCheck, EvidenceIncomplete, last_boot, panic_patterns
+from hil.evidence import observe as observe
 from hil.lab import NO_HYPERVISOR, profile_label
-from hil.probe import MARK, TranscriptBuilder
 from hil.results import (
     DIFF_ROLE,
     EVENTS_ROLE,
+    EVIDENCE_ROLE,
     PROCESS_LOG_ROLE,
     BootOutcome,
     BootRecord,
@@ -45,10 +45,12 @@ from hil.results import (
 )
 from hil.scenario import Scenario
 from hil.session import BoardSession
-from hil.triage import TFA_BANNER
-from hil.xen.log import ConsoleLine, Event, ProbeLine, Stage, XenMessage, parse_stream
-from hil.xen.messages import FFA_KEYS, message
+from hil.xen.log import ConsoleLine, Event, Stage, XenMessage, parse_stream
+from hil.xen.messages import message
 from hil.xen.oracle import expect
+
+# How a case message starts when Xen's panic() ended the boot (hil.case.xen_panic).
+XEN_PANICKED = "Xen panicked"
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,13 @@ def run_case(
     board = session.board
     case_dir = run_dir / board.name / scenario.name
     # A board pinned to a recording is judged against it unless a profile is asked for.
-    recording = (
-        load_recording(board.recording) if board.recording and not settings.expect_profile else None
-    )
-    profile = settings.expect_profile or (recording.label if recording else board.xen_profile)
-    started, t0 = datetime.now(UTC), time.monotonic()
+    pinned = load_recording(board.recording) if board.recording else None
+    own = pinned.label if pinned else board.xen_profile  # what the board is judged by default
+    recording = None if settings.expect_profile else pinned
+    profile = settings.expect_profile or own
+    # One clock for everything a case records: the host UTC time consoles stamp their bytes and
+    # boot attempts their start and end with, so no time in the case lies beyond its duration.
+    started = datetime.now(UTC)
 
     def result(verdict: Verdict, message: str, **extra: Any) -> CaseResult:
         _keep_process_log(session, case_dir)
@@ -80,10 +84,10 @@ def run_case(
             scenario=scenario.name,
             verdict=verdict,
             started=started,
-            duration_s=time.monotonic() - t0,
+            duration_s=(datetime.now(UTC) - started).total_seconds(),
             message=message,
             expected_profile=profile,
-            board_profile=board.xen_profile,
+            board_profile=own,
             artifacts=_artifacts(run_dir, case_dir, session.consoles),
             **extra,
         )
@@ -105,8 +109,14 @@ def run_case(
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
         group = ConsoleGroup(
-            session.consoles, case_dir, reconnect=settings.reconnect, connect_now=connect_now
+            session.consoles,
+            case_dir,
+            reconnect=settings.reconnect,
+            panic_patterns=panic_patterns(board.roles, session.consoles),
+            connect_now=connect_now,
         )
+        # Evidence only from the normal-world console, of the attempt judged, whole.
+        evidence = EvidenceCheck(case_dir, group, board.roles)
         with group, session.capturing(group) as consoles:
             booted = boot(
                 board.name,
@@ -116,6 +126,7 @@ def run_case(
                 settings.boot_retry,
                 relocate=session.refresh_consoles,
                 watch=boot_watch,
+                accept=evidence,
             )
     except InfraError as exc:
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
@@ -136,20 +147,22 @@ def run_case(
             error = f"board '{board.name}': {died} (boot: {error})"
         return result(Verdict.INFRA_ERROR, error, **common)
     if booted.status is BootStatus.PANIC:
-        return result(Verdict.FAIL, booted.error or "firmware panicked", **common)
+        why = booted.error or "firmware panicked"
+        # Only the normal console's own lines can say that Xen panicked (hil.evidence).
+        xen_lines = [e for e in events if e.console == board.roles.normal]
+        return result(Verdict.FAIL, xen_panic(xen_lines, why) or why, **common)
 
     plan = scenario.probe_plan()
-    try:
-        observed = observe(events)
-    except TranscriptCorrupt as exc:
-        return result(Verdict.INFRA_ERROR, str(exc), **common)
+    judged = evidence.judged[booted.final.number]
+    evidence_json = json.dumps(judged.window.to_json()).encode()
+    atomic_write(case_dir / "evidence.json", evidence_json, sync=False)
     if recording is not None:
-        seen = behaviour(events, observed.transcript, plan)
+        seen = behaviour(judged.events, judged.observation.transcript, plan)
         diff = judge(recording.scenario(scenario).behaviour, seen, recording.label)
     else:
         # The options the bundle records are the ones the board booted Xen with.
         expected = expect(profile, scenario.spmc_config(), plan, bundle.xen_options)
-        diff = compare(expected, observed, plan)
+        diff = compare(expected, judged.observation, plan)
     if diff:
         # The whole diff as a file: the terminal shows its start, report.html and junit all of it.
         atomic_write(case_dir / "diff.txt", "".join(f"{d}\n" for d in diff).encode(), sync=False)
@@ -161,40 +174,32 @@ def run_case(
     return result(Verdict.PASS, f"behaves as {profile}", **common)
 
 
-class TranscriptCorrupt(InfraError):
-    """dom0's probe output holds a line hil cannot read. The probe is hil's own and only prints
-    well-formed lines, so the evidence was damaged on the console (noise, lost bytes): the case
-    can be judged neither pass nor fail."""
+# What hil.diff reads back from a case; the evidence now is EvidenceIncomplete (hil.evidence).
+TranscriptCorrupt = EvidenceIncomplete
 
 
-def observe(events: Sequence[Event]) -> Observation:
-    """Xen's FF-A lines and dom0's probe answers in the last boot among ``events``
-    (TranscriptCorrupt when a probe line is damaged)."""
-    xen_lines: list[str] = []
-    probe = TranscriptBuilder()
-    for event in _last_boot(events):
-        if isinstance(event, XenMessage) and event.key in FFA_KEYS:
-            xen_lines.append(message(event.key).render(**event.fields))
-        elif isinstance(event, ProbeLine) and event.domain == 0:
-            try:
-                probe.feed(event.kind, dict(event.fields))
-            except FfaFormatError as exc:
-                raise TranscriptCorrupt(f"{event.console} line {event.line}: {exc}") from None
-        elif isinstance(event, ConsoleLine) and event.domain in (0, None) and MARK in event.text:
-            raise TranscriptCorrupt(
-                f"{event.console} line {event.line}: unreadable probe line {event.raw[:80]!r}"
-            )
-    return Observation(xen_lines, probe.transcript)
+def xen_panic(events: Sequence[Event], where: str) -> str | None:
+    """``Xen panicked on CPU <n>: <reason>; <where>`` when Xen's panic() ended the last boot
+    among ``events``, else None. Xen states its reason on the line after "Panic on CPU n:" (an
+    assertion, a BUG, a failed boot step): that line, not the marker, is what tells a Xen bug
+    from a firmware that made Xen give up."""
+    boot = last_boot(events)
+    for i, event in enumerate(boot):
+        if isinstance(event, XenMessage) and event.key == "panic":
+            after = (_xen_text(e) for e in boot[i + 1 :] if e.console == event.console)
+            reason = next((t for t in after if t and t.strip("* ")), None)
+            cpu = event.fields["cpu"]
+            return f"{XEN_PANICKED} on CPU {cpu}: {reason or '(reason not captured)'}; {where}"
+    return None
 
 
-def _last_boot(events: Sequence[Event]) -> list[Event]:
-    """Events of the last boot: after a retried boot the capture holds the earlier attempts too."""
-    starts = [
-        i
-        for i, e in enumerate(events)
-        if isinstance(e, ConsoleLine) and e.stage is Stage.TFA and e.text.startswith(TFA_BANNER)
-    ]
-    return list(events[starts[-1] :] if starts else events)
+def _xen_text(event: Event) -> str | None:
+    """The text of Xen's own line (not a guest's it relays), else None."""
+    if isinstance(event, XenMessage):
+        return message(event.key).render(**event.fields)
+    if isinstance(event, ConsoleLine) and event.stage is Stage.XEN and event.domain is None:
+        return event.text.strip()[:200]
+    return None
 
 
 def parse_captures(case_dir: Path, consoles: Iterable[str]) -> list[Event]:
@@ -298,6 +303,7 @@ def _artifacts(run_dir: Path, case_dir: Path, consoles: Iterable[str]) -> dict[s
         for kind in ("raw", "log")
     }
     found[EVENTS_ROLE] = case_dir / "events.json"
+    found[EVIDENCE_ROLE] = case_dir / "evidence.json"
     found[DIFF_ROLE] = case_dir / "diff.txt"
     found[PROCESS_LOG_ROLE] = case_dir / PROCESS_LOG
     return {role: str(p.relative_to(run_dir)) for role, p in found.items() if p.exists()}

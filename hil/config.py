@@ -32,7 +32,7 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def read_config_file(path: Path, what: str = "") -> bytes:
+def read_config_file(path: Path, what: str = "", max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
     """The bytes of a config file, refusing what is not a regular file: a FIFO or a device would
     block the open or the read for ever, a directory has no bytes. ConfigError names ``path``."""
     shown = display_path(path)
@@ -46,15 +46,14 @@ def read_config_file(path: Path, what: str = "") -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{shown}: cannot read{what}: not a regular file")
-        if info.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                f"{shown}: cannot read{what}: {info.st_size} bytes, more than "
-                f"{MAX_CONFIG_BYTES >> 20} MiB"
-            )
         try:
-            return handle.read(MAX_CONFIG_BYTES + 1)
+            # Bounded whatever st_size said: the file may grow, and /proc files claim 0 bytes.
+            data = handle.read(max_bytes + 1)
         except OSError as exc:
             raise ConfigError(f"{shown}: cannot read{what}: {exc.strerror}") from None
+        if len(data) > max_bytes:
+            raise ConfigError(f"{shown}: cannot read{what}: more than {max_bytes >> 20} MiB")
+        return data
 
 
 def load_toml(path: Path, what: str = "") -> dict[str, Any]:
@@ -109,7 +108,8 @@ class ConfigTable:
             return default
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            # TOML integers have no size limit; one past float's range is no number of seconds.
+            value = float(value) if abs(value) < 2**1023 else math.inf
         # bool is an int in Python; a timeout of `true` is still a mistake.
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise self.error(key, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")

@@ -210,6 +210,7 @@ class Console:
             if self._port is not None:
                 self._gap_ends()
         self._raw = self.raw_path.open("ab")
+        self._raw_len = self._raw.tell()  # byte offsets count from the start of the file
         self._log = self.log_path.open("a", encoding="utf-8")
         # Written on stop so the reader leaves its idle wait at once instead of at its timeout.
         self._wake = os.pipe()
@@ -291,6 +292,11 @@ class Console:
         """A position in the decoded text; ``expect(..., since=mark)`` looks only after it."""
         with self._cond:
             return self._text_len
+
+    def raw_mark(self) -> int:
+        """How many bytes ``<name>.raw`` holds: an offset in the file, like ConsoleGap.raw_offset
+        (all of them are on disk; a boot's output is the file from its mark on)."""
+        return self._raw_len
 
     def text(self, since: int = 0) -> str:
         with self._cond:
@@ -790,6 +796,10 @@ class ConsoleGroup:
 
     def mark(self) -> dict[str, int]:
         return {name: console.mark() for name, console in self.consoles.items()}
+
+    def raw_marks(self) -> dict[str, int]:
+        """Each console's Console.raw_mark."""
+        return {name: console.raw_mark() for name, console in self.consoles.items()}
 
     @property
     def reconnects(self) -> dict[str, int]:

@@ -134,3 +134,4 @@ register_deployer("copy", CopyDeployer.from_spec)
 register_deployer("command", CommandDeployer.from_spec)
 register_deployer("pyocd", PyOcdDeployer.from_spec)
 register_deployer("virtual", "hil.boards.virtual:deployer_from_spec")
+register_deployer("mcc", "hil.boards.juno:deployer_from_spec")  # Juno's MCC

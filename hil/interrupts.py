@@ -4,11 +4,14 @@ of what finished. Handlers can only be set from the main thread; elsewhere both 
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+from hil.errors import ExitCode
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -34,22 +37,35 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# Stop signals a stopping run takes before it gives up on its reports: a shutdown that hangs (a
+# board's release blocked in a driver) must still yield to a user who insists.
+PATIENCE = 2
+
+
 @contextmanager
 def interrupts_ignored() -> Iterator[None]:
-    """Within the block Ctrl-C and SIGTERM do nothing. For the end of a run, which is already
-    stopping: the reports of what finished are what the user stopped it for. (The handler does
-    nothing at all on purpose: it runs between two bytecodes of the main thread, which may hold
-    any lock or be inside a write to the terminal.)"""
+    """Within the block Ctrl-C and SIGTERM do nothing, up to PATIENCE of them; one more ends the
+    process at once (exit 3). For the end of a run, which is already stopping: the reports of
+    what finished are what the user stopped it for. (The handler does nothing else on purpose:
+    it runs between two bytecodes of the main thread, which may hold any lock or be inside a
+    write to the terminal.)"""
     if not _in_main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _ignore) for sig in STOP_SIGNALS}
+    taken = 0
+
+    def ignore(signum: int, frame: FrameType | None) -> None:
+        nonlocal taken
+        taken += 1
+        if taken > PATIENCE:
+            # Unbuffered and without cleanup: flock()s and the boards' parent watch release
+            # everything with the process, and every capture byte is already written.
+            os.write(2, b"hil: stopped before writing the reports\n")
+            os._exit(ExitCode.INFRA)
+
+    previous = {sig: signal.signal(sig, ignore) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """Not SIG_IGN: an ignored disposition is inherited by the processes started meanwhile."""

@@ -4,6 +4,7 @@ loaded and validated strictly: any mistake is one ConfigError line naming file, 
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -50,9 +51,23 @@ class Stage:
     marker: re.Pattern[str]
     done: re.Pattern[str] | None
     timeout_s: float
-    console: str | None  # only watch this console for the markers; None: any
+    # Where its markers are looked for. In a board type None means the normal-world console
+    # (``BoardType.normal_console``); a board's stages always name a console it has.
+    console: str | None
     xen: bool  # printed by Xen: a board booting without a hypervisor skips it
     shows: str = "its marker"  # the marker in words, for messages ("'NOTICE:  BL2: '")
+
+
+@dataclass(frozen=True)
+class ConsoleRoles:
+    """Which of a board's consoles carries what. ``normal``: the normal world's UART, where TF-A
+    boots and Xen and dom0 (the probe) print; the only console evidence is taken from (boot
+    boundaries, Xen's lines, the probe's lines). ``secure``: the secure world's (the SPMC, its
+    SPs); None when the board has no such console. Text on any console but ``normal`` never
+    starts a boot, hides evidence or supplies it."""
+
+    normal: str
+    secure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,9 @@ class BoardType:
     power: BackendSpec | None  # default power back-end, if the type implies one
     deploy: BackendSpec | None  # the type's deploy method
     source: Path
+    # Console names from ``normal_console`` / ``secure_console`` (a one-console type: that one
+    # is normal); None in a type that names no console (its boards name theirs).
+    roles: ConsoleRoles | None = None
 
 
 @dataclass(frozen=True)
@@ -85,10 +103,14 @@ class BoardConfig:
     xen_image: Path | None
     xen_src: Path | None
     source: Path
-    # Extra Kconfig lines: what hil builds xen_src with, or what a prebuilt xen_image was built
-    # with (the oracle reads CONFIG_DEBUG / CONFIG_FFA_VM_TO_VM from them).
+    # Extra Kconfig lines: what hil builds xen_src with; for a prebuilt xen_image, checked
+    # against the .config it embeds, and only without one what it was built with.
     xen_kconfig: tuple[str, ...] = ()
     xen_dom0_vcpus: int = 1
+    # SCP firmware a Juno's FIP carries (Arm's, not redistributable: the lab has it).
+    scp_bl2: Path | None = None
+    # The board's consoles by role (see ConsoleRoles); resolved at load from its type.
+    roles: ConsoleRoles = ConsoleRoles("")
     # ``expect = "recorded:DIR"``: judged against that recording (hil.diff.recording) instead
     # of the oracle; xen_profile may then be left out (a Xen fork has none).
     recording: Path | None = None
@@ -103,13 +125,25 @@ class BoardConfig:
 
     @property
     def stages(self) -> tuple[Stage, ...]:
-        """The stages this board goes through, with its timeout overrides applied."""
+        """The stages this board goes through, with its timeout overrides applied, each watching
+        the console its type names (default: the normal-world one; a board with one console
+        prints everything there)."""
         skip_xen = self.xen_profile == NO_HYPERVISOR
+        names = self.console_names
         return tuple(
-            replace(s, timeout_s=self.timeouts.get(s.name, s.timeout_s))
+            replace(
+                s,
+                timeout_s=self.timeouts.get(s.name, s.timeout_s),
+                console=s.console if s.console in names else self.roles.normal,
+            )
             for s in self.type.stages
             if not (skip_xen and s.xen)
         )
+
+    @property
+    def console_names(self) -> tuple[str, ...]:
+        """The board's consoles: a place's mapped resources, else the configured URLs' names."""
+        return tuple(self.console_resources if self.place else self.consoles)
 
     def make_power(self) -> PowerBackend:
         return POWER.create(self.power)
@@ -135,9 +169,10 @@ class Lab:
         return self.boards[name]
 
     def select(self, names: Sequence[str] = ()) -> list[BoardConfig]:
-        """The named boards, else those marked ``default = true``, else all."""
+        """The named boards (each once, however often named), else those marked
+        ``default = true``, else all."""
         if names:
-            return [self.board(n) for n in names]
+            return [self.board(n) for n in dict.fromkeys(names)]
         defaults = [b for b in self.boards.values() if b.default]
         return defaults or list(self.boards.values())
 
@@ -202,7 +237,10 @@ def _backend(
     for option in sub.data:
         if DURATION_KEY.search(option):
             sub.seconds(option, allow_zero=True)
-    return BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+    spec = BackendSpec(sub.source, sub.where, sub.prefix, sub.data, board, kind)
+    if kind in registry:
+        registry.check(spec)
+    return spec
 
 
 def is_virtual_launch(spec: BackendSpec) -> bool:
@@ -227,6 +265,20 @@ def _check_virtual_launch(spec: BackendSpec, profiles: Collection[str]) -> None:
     except UsageError as exc:
         raise spec.error("faults", str(exc)) from None
     _check_xen_options(spec.table("xen_options", {}))
+
+
+def _check_launcher(board: BoardConfig) -> None:
+    """A board hil launches (QEMU, FVP, a virtual board): its platform's launcher parses the
+    power table and only stores what it read, so building one now and dropping it finds a
+    mistake at load, where a session would have reported it as a board that does not start."""
+    kind = launched_kind(board.power.kind, board.power.data)
+    if kind is None:
+        return
+    try:
+        module = importlib.import_module(LAUNCHED[kind][0])
+    except ImportError:
+        return  # an optional platform missing here: the session says so when it launches
+    module.launcher(board, Path(board.name))
 
 
 def _check_xen_options(table: ConfigTable) -> None:
@@ -289,11 +341,21 @@ def marker_text(raw: str | list[str]) -> str:
 
 def load_board_type(path: Path) -> BoardType:
     top = ConfigTable(path, "", "", load_toml(path))
-    top.only("name", "description", "consoles", "power", "deploy", "stages")
+    top.only(
+        "name",
+        "description",
+        "consoles",
+        "normal_console",
+        "secure_console",
+        "power",
+        "deploy",
+        "stages",
+    )
     name = top.get("name", str)
     if name != path.stem:
         raise top.error("name", f"{name!r} differs from the file name {path.stem!r}")
     consoles = _consoles(top, "consoles", {}) if "consoles" in top.data else {}
+    roles = _type_roles(top, consoles)
     stages_raw = top.get("stages", list)
     stages: list[Stage] = []
     for i, raw in enumerate(stages_raw):
@@ -334,6 +396,46 @@ def load_board_type(path: Path) -> BoardType:
         specs["power"],
         specs["deploy"],
         path,
+        roles,
+    )
+
+
+def _type_roles(top: ConfigTable, consoles: Mapping[str, str]) -> ConsoleRoles | None:
+    """The type's ``normal_console`` / ``secure_console``: required with several consoles (the
+    type must say where evidence comes from), the only console by default."""
+    roles = {}
+    for key in ("normal_console", "secure_console"):
+        name = top.get(key, str, None)
+        if name is not None and consoles and name not in consoles:
+            raise top.error(key, f"no console {name!r} in this board type")
+        roles[key] = name
+    normal, secure = roles["normal_console"], roles["secure_console"]
+    if normal is None and len(consoles) == 1:
+        normal = next(iter(consoles))
+    if normal is None:
+        if consoles:
+            raise top.error(
+                "normal_console",
+                "missing: which of the consoles carries TF-A's boot, Xen and dom0?",
+            )
+        return None
+    if secure == normal:
+        raise top.error("secure_console", f"{secure!r} is also the normal-world console")
+    return ConsoleRoles(normal, secure)
+
+
+def _board_roles(t: ConfigTable, btype: BoardType, names: Sequence[str]) -> ConsoleRoles:
+    """A board's console roles: its type's, for the consoles the board has. A board with a
+    single console has everything on it."""
+    roles = btype.roles
+    if roles is not None and roles.normal in names:
+        return ConsoleRoles(roles.normal, roles.secure if roles.secure in names else None)
+    if len(names) == 1:
+        return ConsoleRoles(names[0])
+    wanted = f"console {roles.normal!r}" if roles else "normal_console"
+    raise t.error(
+        "consoles",
+        f"no {wanted} (board type '{btype.name}' carries TF-A's boot, Xen and dom0 on it)",
     )
 
 
@@ -358,6 +460,7 @@ BOARD_KEYS = (
     "xen_kconfig",
     "xen_dom0_vcpus",
     "offline_after",
+    "scp_bl2",
     "expect",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
@@ -463,10 +566,12 @@ def _board(
         _check_virtual_launch(backends["power"], profiles)
     place, coordinator, console_resources = _place(t, btype, lab_coordinator)
     xen_image, xen_src, xen_kconfig, dom0_vcpus = _xen(t)
+    consoles = dict(btype.consoles) if place else _consoles(t, "consoles", btype.consoles)
+    roles = _board_roles(t, btype, list(console_resources if place else consoles))
     return BoardConfig(
         name=name,
         type=btype,
-        consoles=dict(btype.consoles) if place else _consoles(t, "consoles", btype.consoles),
+        consoles=consoles,
         power=backends["power"],
         deploy=backends["deploy"],
         xen_profile=profile,
@@ -481,7 +586,9 @@ def _board(
         source=top.source,
         xen_kconfig=xen_kconfig,
         xen_dom0_vcpus=dom0_vcpus,
-        offline_after=_at_least_one(t, "offline_after", lab_offline_after),
+        offline_after=_tries(t, "offline_after", lab_offline_after),
+        scp_bl2=t.optional_path("scp_bl2"),
+        roles=roles,
         recording=recording,
     )
 
@@ -552,10 +659,15 @@ def _xen(t: ConfigTable) -> tuple[Path | None, Path | None, tuple[str, ...], int
     return xen_image, xen_src, kconfig, vcpus
 
 
-def _at_least_one(table: ConfigTable, key: str, default: int) -> int:
+# More boots or reconnects than this per case is a typo: a stalled board would be retried for days.
+MAX_ATTEMPTS = 100
+
+
+def _tries(table: ConfigTable, key: str, default: int) -> int:
+    """A count of tries: 1 to MAX_ATTEMPTS."""
     value = table.get(key, int, default)
-    if value < 1:
-        raise table.error(key, f"must be at least 1, got {value}")
+    if not 1 <= value <= MAX_ATTEMPTS:
+        raise table.error(key, f"must be 1 to {MAX_ATTEMPTS}, got {value}")
     return value
 
 
@@ -592,10 +704,11 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
     coordinator = top.get("coordinator", str, None)
     if coordinator is not None:
         _address(top, "coordinator", coordinator)
-    offline_after = _at_least_one(top, "offline_after", OFFLINE_AFTER)
+    offline_after = _tries(top, "offline_after", OFFLINE_AFTER)
     boards: dict[str, BoardConfig] = {}
     for i, raw in enumerate(top.get("board", list)):
         board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
+        _check_launcher(board)
         if board.name in boards:
             raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
                 "name", "duplicate board name"
@@ -603,11 +716,8 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         boards[board.name] = board
     if not boards:
         raise top.error("board", "no board")
-    attempts = top.get("boot_attempts", int, 3)
-    reconnects = top.get("reconnect_attempts", int, ReconnectPolicy().attempts)
-    for key, value in (("boot_attempts", attempts), ("reconnect_attempts", reconnects)):
-        if value < 1:
-            raise top.error(key, f"must be at least 1, got {value}")
+    attempts = _tries(top, "boot_attempts", 3)
+    reconnects = _tries(top, "reconnect_attempts", ReconnectPolicy().attempts)
     return Lab(
         path=path,
         boards=boards,

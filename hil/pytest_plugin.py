@@ -33,6 +33,7 @@ from hil.case import CaseSettings, observe, parse_captures, run_case
 from hil.compare import Observation
 from hil.console import ConsoleGroup
 from hil.errors import HilError
+from hil.evidence import panic_patterns
 from hil.lab import Lab, load_lab
 from hil.report.tail import TAIL_LINES, file_tail
 from hil.results import CaseResult
@@ -169,8 +170,14 @@ def console(
     needs_power = board.launched is not None and board.launched.consoles_need_power
     if needs_power:
         board.power.power_off()
+    # Each console watches the panics its world can print (hil.evidence.panic_patterns).
+    panics = panic_patterns(board.board.roles, board.consoles)
     group = ConsoleGroup(
-        board.consoles, directory, reconnect=hil_lab.reconnect, connect_now=not needs_power
+        board.consoles,
+        directory,
+        reconnect=hil_lab.reconnect,
+        connect_now=not needs_power,
+        panic_patterns=panics,
     )
     logs = {name: console.log_path for name, console in group.consoles.items()}
     _record(request, _Capture(f"{board.board.name} consoles", directory, logs))
@@ -216,6 +223,7 @@ def xen_log(
         logs = {name: tmp_path / rel for name, rel in case.console_logs().items()}
         _record(request, _Capture(f"{board.board.name} / {scenario.name}", directory, logs))
         events = parse_captures(directory, board.consoles)
-        return BootedScenario(scenario, case, events, observe(events))
+        seen = observe(events, board.board.roles.normal, whole=False)
+        return BootedScenario(scenario, case, events, seen)
 
     return boot

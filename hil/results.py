@@ -75,6 +75,7 @@ def console_role(console: str, kind: str) -> str:
 
 
 EVENTS_ROLE = "events"
+EVIDENCE_ROLE = "evidence"  # where the judged boot is in the captures (hil.evidence.Window)
 DIFF_ROLE = "diff"  # a failed check's whole diff, expected vs observed
 PROCESS_LOG_ROLE = "process-log"  # what a board hil launched printed itself (not its consoles)
 

@@ -67,7 +67,10 @@ class Runner:
 
     def run(self) -> RunResult:
         started = datetime.now(UTC)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InfraError(f"results directory: {os_error_text(exc)}") from None
         self.progress.run_started(self.run_dir)
         interrupted = False
         pool = ThreadPoolExecutor(max_workers=max(1, self.request.jobs), thread_name_prefix="board")

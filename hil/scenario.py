@@ -62,6 +62,9 @@ _PARTITION_KEYS = {"id", "uuid", "exec_ctx", "properties", "repeat"}
 # The SPMC serves one page of descriptors; with the smallest layout (v1.0, 8 bytes) that is 512.
 # More partitions than that could never reach Xen, and would only cost hil memory.
 MAX_PARTITIONS = PAGE_SIZE // DescriptorLayout.V1_0.value
+# The probe's plan window (PROBE_PLAN_SIZE in firmware/probe/layout.h): the plan asks for each
+# distinct UUID, so it bounds how many a scenario may give its partitions.
+PROBE_PLAN_BYTES = 0x1000
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def _build(path: Path, raw: dict[str, Any]) -> Scenario:
     layout = _LAYOUTS.get(str(raw.get("layout", "v1.1")))
     if layout is None:
         raise ValueError(f"field 'layout': {raw['layout']!r} is not one of {', '.join(_LAYOUTS)}")
-    return Scenario(
+    scenario = Scenario(
         name=name,
         description=_typed(raw, "description", str, ""),
         partitions=tuple(partitions),
@@ -180,6 +183,14 @@ def _build(path: Path, raw: dict[str, Any]) -> Scenario:
         tags=_tags(raw),
         path=path,
     )
+    plan = len(scenario.probe_plan().encode())
+    if plan > PROBE_PLAN_BYTES:
+        distinct = len({p.uuid for p in partitions})
+        raise ValueError(
+            f"field 'partition': {distinct} distinct UUIDs make a {plan}-byte probe plan, more "
+            f"than the probe's {PROBE_PLAN_BYTES}-byte window holds"
+        )
+    return scenario
 
 
 def _partitions(index: int, raw: Any) -> list[PartitionInfo]:

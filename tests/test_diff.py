@@ -372,6 +372,11 @@ def test_record_then_judge_on_virtual_boards(tmp_path: Path) -> None:
     case = next(c for c in summary["run"]["cases"] if c["scenario"] == "one-non-secure")
     assert case["expected_profile"] == f"recorded:{golden}"
     assert "-(XEN) ARM FF-A Mediator version 1.2" in case["diff"]
+    # Rerunning what failed judges it against the recording again, not some profile.
+    first = (tmp_path / "older/results/latest").resolve()
+    assert main(["run", "--lab", str(older), "--rerun-failed", str(first)]) == 1
+    again = json.loads((tmp_path / "older/results/latest/summary.json").read_text())
+    assert {c["expected_profile"] for c in again["run"]["cases"]} == {f"recorded:{golden}"}
     # A scenario the recording lacks is refused before anything boots.
     assert main(["run", "--lab", str(same), "--scenario", "zero-sps"]) == 2
 
@@ -422,3 +427,56 @@ def test_changes_every_scenario_shares_are_listed_once() -> None:
         "    +y",
     ]
     assert lines[8] == "b  differs  xen -1 +1"
+
+
+def test_a_case_that_was_not_judged_has_nothing_to_compare(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from hil.diff.runs import case_side
+    from hil.results import CaseResult, Verdict
+
+    (scenario,) = load_scenarios(names=["all-secure"])
+    stalled = CaseResult("head", "all-secure", Verdict.INFRA_ERROR, datetime.now(UTC), 1.0, "stall")
+    got = case_side(tmp_path, stalled, scenario)
+    assert (got.verdict, got.message, got.behaviour) == ("infra_error", "stall", None)
+    assert case_side(tmp_path, None, scenario).behaviour is None
+
+
+def test_each_side_boots_on_its_own_back_ends(tmp_path: Path) -> None:
+    from hil.diff.inputs import parse_input
+
+    lab = qemu_lab(tmp_path)
+    own = 'power = { backend = "qemu", workdir = "qemu-work" }'
+    lab.write_text(lab.read_text().replace('power = { backend = "qemu" }', own))
+    board = load_lab(lab).board("q0")
+    tree = str(xen_tree(tmp_path / "x"))
+    base, head = (
+        parse_input(o, tree).board(board, n) for o, n in (("--base", "base"), ("--head", "head"))
+    )
+    assert (base.name, base.power.board, base.deploy.board) == ("base", "base", "base")
+    assert base.power.data["workdir"] != head.power.data["workdir"]
+    assert base.xen_src == (tmp_path / "x").resolve() and base.xen_image is None
+
+
+def test_real_git_format_patch_output_applies(tmp_path: Path) -> None:
+    repo = xen_tree(tmp_path / "repo")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    for n, text in ((10, "ten"), (20, "twenty")):
+        path = repo / PARTINFO
+        path.write_text(path.read_text().replace(f"line {n}\n", f"line {text}\n"))
+        subprocess.run([*git, "commit", "-qam", f"xen/arm: ffa: say {text}"], check=True)
+    out = tmp_path / "series"
+    subprocess.run([*git, "format-patch", "-q", "-2", "-o", str(out)], check=True)
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(b"".join(p.read_bytes() for p in sorted(out.iterdir())))
+    patches = read_patches(mbox)
+    assert [p.subject for p in patches] == [
+        "[PATCH 1/2] xen/arm: ffa: say ten",
+        "[PATCH 2/2] xen/arm: ffa: say twenty",
+    ]
+    tree = xen_tree(tmp_path / "fresh")
+    apply_patches(patches, tree)
+    assert (tree / PARTINFO).read_text() == (repo / PARTINFO).read_text()

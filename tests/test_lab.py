@@ -53,6 +53,12 @@ def test_default_lab_has_one_default_virtual_board() -> None:
     assert set(board.consoles) == {"ns", "secure"}
 
 
+def test_a_board_named_twice_is_selected_once() -> None:
+    """pytest --board juno0 --board juno0 must not parametrize two sessions of one board."""
+    lab = load_lab(REPO / "lab.toml", PROFILES)
+    assert [b.name for b in lab.select(["virtual0", "virtual0"])] == ["virtual0"]
+
+
 def test_every_shipped_board_type_loads_with_the_full_stage_list() -> None:
     for path in sorted((REPO / "boards").glob("*.toml")):
         btype = load_board_type(path)
@@ -103,7 +109,7 @@ def test_board_overrides_and_no_hypervisor(lab_dir: Path) -> None:
 
 BOARD_KEYS = (
     "name, type, xen_profile, consoles, power, deploy, tags, timeouts, default, place, "
-    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus, offline_after"
+    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus, offline_after, scp_bl2, expect"
 )
 CASES = [
     (
@@ -119,10 +125,10 @@ CASES = [
         f"[[board]]\n{BOARD}{PDU}colour = 1\n",
         f"lab.toml: board 'b0': field 'colour': unknown key (known: {BOARD_KEYS})",
     ),
-    ("offline_after = 0\n", "lab.toml: field 'offline_after': must be at least 1, got 0"),
+    ("offline_after = 0\n", "lab.toml: field 'offline_after': must be 1 to 100, got 0"),
     (
         f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-4.22"\noffline_after = 0\n',
-        "lab.toml: board 'b0': field 'offline_after': must be at least 1, got 0",
+        "lab.toml: board 'b0': field 'offline_after': must be 1 to 100, got 0",
     ),
     (
         f'[[board]]\n{BOARD}{PDU}xen_profile = "xen-4.22"\ndefault = "yes"\n',
@@ -212,7 +218,7 @@ CASES = [
     ),
     (
         f'xen_profile = "none"\nboot_attempts = 0\n[[board]]\n{BOARD}{PDU}',
-        "lab.toml: field 'boot_attempts': must be at least 1, got 0",
+        "lab.toml: field 'boot_attempts': must be 1 to 100, got 0",
     ),
     ('boards_dir = "nowhere"\n', "lab.toml: field 'boards_dir': nowhere is not a directory"),
     # Durations: nan and inf are valid TOML, a week is the longest wait anything may ask for.
@@ -222,6 +228,10 @@ CASES = [
     ),
     (
         f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = inf}}\n',
+        "lab.toml: board 'b0': field 'timeouts.xen': expected a finite number, got inf",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}timeouts = {{xen = {"9" * 400}}}\n',
         "lab.toml: board 'b0': field 'timeouts.xen': expected a finite number, got inf",
     ),
     (
@@ -237,6 +247,26 @@ CASES = [
         f'xen_profile = "none"\n[[board]]\n{BOARD}'
         'power = {backend = "pdu-command", on = ["a"], off = ["b"], off_time = -inf}\n',
         "lab.toml: board 'b0': field 'power.off_time': expected a finite number, got -inf",
+    ),
+    (
+        f'xen_profile = "none"\nboot_attempts = 1000000000\n[[board]]\n{BOARD}{PDU}',
+        "lab.toml: field 'boot_attempts': must be 1 to 100, got 1000000000",
+    ),
+    # A back-end's own options are checked at load too, not when a session builds it.
+    (
+        f'xen_profile = "none"\n[[board]]\n{BOARD}'
+        'power = {backend = "pdu-command", on = ["a"]}\n',
+        "lab.toml: board 'b0': field 'power.off': missing",
+    ),
+    (
+        f'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "qemu-virt"\n{PDU}'
+        'deploy = {backend = "command", argv = "cp {bundle} /mnt"}\n',
+        "lab.toml: board 'b0': field 'deploy.argv': expected a list, got 'cp {bundle} /mnt'",
+    ),
+    (
+        'xen_profile = "none"\n[[board]]\nname = "q0"\ntype = "qemu-virt"\n'
+        'power = {backend = "qemu", smp = "two"}\n',
+        "lab.toml: board 'q0': field 'power.smp': expected an integer, got 'two'",
     ),
     # Names that become file names of every run.
     (
@@ -259,7 +289,7 @@ CASES = [
     (
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{bogus = {{}}}}}}\n',
         "lab.toml: board 'v0': field 'power.faults': unknown fault 'bogus' (known: stall, "
-        "garbage, disconnect, reboot, reboot_loop, slow, burst, text)",
+        "garbage, disconnect, reboot, reboot_loop, slow, burst, text, corrupt)",
     ),
     (
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{stall = {{stage = "xne"}}}}}}\n',
@@ -276,6 +306,12 @@ CASES = [
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{slow = {{ms_per_byte = nan}}}}}}\n',
         "lab.toml: board 'v0': field 'power.faults': fault slow: ms_per_byte must be a number "
         "0 to 10000, got nan",
+    ),
+    (
+        f'{VIRTUAL}power = {{backend = "virtual", faults = {{slow = {{ms_per_byte = {"9" * 400}'
+        "}}}\n",
+        f"lab.toml: board 'v0': field 'power.faults': fault slow: ms_per_byte must be a number "
+        f"0 to 10000, got {'9' * 400}",
     ),
     (
         f'{VIRTUAL}power = {{backend = "virtual", xen = "xen-9.99"}}\n',
@@ -341,6 +377,13 @@ def test_a_fifo_is_refused_not_waited_on(lab_dir: Path) -> None:
     os.mkfifo(lab_dir / "boards" / "fifo.toml")
     with pytest.raises(ConfigError, match=r"^boards/fifo.toml: cannot read: not a regular file$"):
         _load(lab_dir, f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}')
+
+
+def test_a_config_file_is_read_up_to_a_bound(lab_dir: Path) -> None:
+    """The wrong file given as the lab (a capture, an image) is refused, not read whole."""
+    (lab_dir / "lab.toml").write_bytes(b"#" * (5 << 20))
+    with pytest.raises(ConfigError, match=r"^lab.toml: cannot read: more than 4 MiB$"):
+        load_lab(lab_dir / "lab.toml", PROFILES)
 
 
 def test_missing_lab_file(lab_dir: Path) -> None:
@@ -479,3 +522,72 @@ def test_bad_place_settings_give_one_exact_line(
 ) -> None:
     monkeypatch.setenv("LG_COORDINATOR", "127.0.0.1:3")
     assert _error(lab_dir, extra) == expected
+
+
+def test_every_shipped_board_type_says_which_console_carries_the_evidence() -> None:
+    for path in sorted((REPO / "boards").glob("*.toml")):
+        btype = load_board_type(path)
+        assert btype.roles is not None, path.name
+        assert btype.roles.normal in btype.consoles and btype.roles.secure in btype.consoles
+        # Only the SPMC's stage is looked for elsewhere than on the normal-world console.
+        assert {s.name for s in btype.stages if s.console not in (None, btype.roles.normal)} == {
+            "spmc"
+        }, path.name
+
+
+def test_a_boards_stages_watch_its_normal_console(lab_dir: Path) -> None:
+    board = _load(lab_dir, f"{VIRTUAL}").board("v0")
+    assert (board.roles.normal, board.roles.secure) == ("ns", "secure")
+    assert {s.name: s.console for s in board.stages} == {
+        "bl1": "ns",
+        "bl2": "ns",
+        "bl31": "ns",
+        "spmc": "secure",
+        "xen": "ns",
+        "ffa": "ns",
+        "probe": "ns",
+    }
+    # One console carries everything; it is the normal world's.
+    single = _load(
+        lab_dir, f'xen_profile = "none"\n[[board]]\n{BOARD}{PDU}consoles = {{u = "loop://"}}\n'
+    )
+    board = single.board("b0")
+    assert (board.roles.normal, board.roles.secure) == ("u", None)
+    assert {s.console for s in board.stages} == {"u"}
+
+
+@pytest.mark.parametrize(
+    ("types", "board", "expected"),
+    [
+        (
+            'name = "two"\n[consoles]\na = "loop://"\nb = "loop://"\n',
+            "",
+            "boards/two.toml: field 'normal_console': missing: which of the consoles carries "
+            "TF-A's boot, Xen and dom0?",
+        ),
+        (
+            'name = "two"\nnormal_console = "c"\n[consoles]\na = "loop://"\nb = "loop://"\n',
+            "",
+            "boards/two.toml: field 'normal_console': no console 'c' in this board type",
+        ),
+        (
+            'name = "two"\nnormal_console = "a"\nsecure_console = "a"\n[consoles]\na = "loop://"\n',
+            "",
+            "boards/two.toml: field 'secure_console': 'a' is also the normal-world console",
+        ),
+        (
+            'name = "two"\nnormal_console = "a"\n[consoles]\na = "loop://"\nb = "loop://"\n',
+            'consoles = {x = "loop://", y = "loop://"}\n',
+            "lab.toml: board 'b0': field 'consoles': no console 'a' (board type 'two' carries "
+            "TF-A's boot, Xen and dom0 on it)",
+        ),
+    ],
+)
+def test_console_roles_are_checked_at_load(
+    lab_dir: Path, types: str, board: str, expected: str
+) -> None:
+    stage = '[[stages]]\nname = "bl1"\nmarker = "x"\ntimeout = 1\n'
+    (lab_dir / "boards" / "two.toml").write_text(types + stage)
+    lab = f'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "two"\n{PDU}{board}'
+    lab += 'deploy = {backend = "copy", dest = "."}\n'
+    assert _error(lab_dir, lab) == expected

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -80,7 +81,9 @@ def test_a_board_running_another_xen_fails_against_its_declared_profile(tmp_path
 
 def test_a_stall_is_an_infra_error_after_bounded_retries(tmp_path, capsys):
     stall = {"power": {"faults": {"stall": {"stage": "xen"}}}, "timeouts": {"xen": 0.5}}
-    lab = write_lab(tmp_path, {"vb0": stall}, boot_attempts=2)
+    # Stages 50 ms apart: lines two UARTs print microseconds apart reach the host in either
+    # order, so which came last is only known when the board leaves time between them.
+    lab = write_lab(tmp_path, {"vb0": stall}, boot_attempts=2, stage_delay=0.05)
     code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
     assert code == 3
     case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
@@ -97,6 +100,23 @@ def test_a_stall_is_an_infra_error_after_bounded_retries(tmp_path, capsys):
     # Each waited out its 0.5 s xen timeout; the second came after the first and its backoff.
     assert first["end_s"] - first["start_s"] >= 0.5
     assert second["start_s"] >= first["end_s"] and case["duration_s"] >= second["end_s"]
+
+
+def test_no_time_in_a_case_lies_beyond_its_duration_when_host_clocks_drift(
+    tmp_path, capsys, monkeypatch
+):
+    # The monotonic clock runs 10 % slower than the wall clock (NTP slewing one of them): the
+    # case's duration, its boots and its stages must still come from one clock.
+    real, origin = time.monotonic, time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: origin + (real() - origin) * 0.9)
+    stall = {"power": {"faults": {"stall": {"stage": "xen", "boots": 1}}}, "timeouts": {"xen": 1}}
+    lab = write_lab(tmp_path, {"vb0": stall}, boot_attempts=2)
+    code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
+    assert code == 0
+    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
+    assert case["attempts"] == 2
+    ends = [b["end_s"] for b in case["boots"]] + [s["end_s"] for s in case["stages"]]
+    assert case["duration_s"] >= max(ends)
 
 
 def test_a_stall_on_the_first_boot_only_passes_on_the_retry(tmp_path, capsys):

@@ -1,4 +1,5 @@
 import os
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -193,3 +194,15 @@ def test_deep_nesting_and_fifos_are_one_line_not_a_traceback_or_a_hang(tmp_path)
     os.mkfifo(tmp_path / "fifo.toml")
     with pytest.raises(ConfigError, match=r"fifo.toml: cannot read scenario: not a regular file"):
         load_scenarios(tmp_path)
+
+
+def test_more_uuids_than_the_probe_plan_holds_is_one_line(tmp_path):
+    """The probe asks for every distinct UUID; its plan window is a page (layout.h)."""
+    layout = (Path(__file__).parents[1] / "firmware" / "probe" / "layout.h").read_text()
+    assert re.search(r"#define PROBE_PLAN_SIZE\s+0x1000\b", layout)
+    entry = '[[partition]]\nid = {id}\nuuid = "00000000-0000-0000-0000-{id:012x}"\n'
+    fits = "".join(entry.format(id=0x8000 + i) for i in range(1, 83))
+    assert len(load_scenario(write(tmp_path, fits)).probe_plan().encode()) <= 4096
+    too_many = fits + entry.format(id=0x9000)
+    with pytest.raises(ConfigError, match="83 distinct UUIDs make a 4112-byte probe plan"):
+        load_scenario(write(tmp_path, too_many))

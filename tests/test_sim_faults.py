@@ -11,7 +11,7 @@ import serial
 
 from hil.probe import parse_transcript
 from hil.sim.boot_script import NO_BUNDLE
-from hil.sim.faults import Fault, FaultKind, Garbage
+from hil.sim.faults import Fault, FaultKind, FaultSet, Garbage
 from hil.sim.launcher import VirtualBoardProcess
 from tests.sim_support import CHUNK, connect, last_boot, make_bundle, read_for, read_until
 
@@ -150,3 +150,27 @@ def test_fast_burst_floods_then_the_boot_goes_on(
     assert len(boot) > size
     assert parse_transcript(boot.decode().splitlines()).complete
     print(f"burst: {len(boot) / elapsed / 1e6:.1f} MB/s through socket://")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({}, b"(XEN)\xffabcde\r\nnext\r\n"),  # one byte in the middle, 0xff
+        ({"offset": 0, "size": 2, "pattern": "nul"}, b"\0\0EN) abcde\r\nnext\r\n"),
+        ({"offset": 9, "size": 5}, b"(XEN) abc\xff\xff\r\nnext\r\n"),  # never the line's end
+    ],
+)
+def test_corrupt_replaces_bytes_of_one_line_and_keeps_its_length(spec, expected) -> None:
+    (fault,) = FaultSet.parse({"corrupt": {"stage": "ffa", **spec}}, ("ffa",), ("ns",)).faults
+    assert fault.kind is FaultKind.CORRUPT
+    assert fault.corrupt(b"(XEN) abcde\r\nnext\r\n") == expected
+
+
+def test_a_corrupted_line_reaches_the_console_damaged(
+    board: VirtualBoardProcess, tmp_path: Path
+) -> None:
+    with deployed(board, tmp_path) as ns:
+        board.control.set_faults({"corrupt": {"stage": "xen", "offset": 2}})
+        board.control.reset()
+        capture = read_until(ns, END)
+    assert b"\r\n(X\xffN) Xen version " in capture

@@ -1,18 +1,20 @@
 import io
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from string import Formatter
 
 import pytest
 
 import hil.triage
 from hil.cli import main
 from hil.triage import parallel, triage_bytes, triage_file, triage_stream
-from hil.triage.scan import LITERALS, MAX_LINE
+from hil.triage.scan import CRASH_STARTS, MAX_LINE, XEN_BODIES
 from hil.xen.messages import MESSAGES
 
 DATA = Path(__file__).parent / "data"
@@ -374,9 +376,15 @@ def test_ffa_giving_up_silently_is_a_violation():
     assert [(v["kind"], v["line"]) for v in got["violations"]] == [("no_firmware", 4)]
 
 
-def test_every_catalogue_message_holds_a_literal_the_scan_looks_for():
-    for msg in MESSAGES:
-        assert any(lit.decode() in msg.template for lit in LITERALS), msg.key
+def test_every_catalogue_message_and_crash_is_a_line_the_scan_looks_for():
+    values = {"d": -1, "u": 1, "04x": 1, "#x": 1, "s": "d0v0", "ver": "1.2", "rest": "x"}
+    texts = [
+        m.render(**{n: values[spec or "s"] for _, n, spec, _ in Formatter().parse(m.template) if n})
+        for m in MESSAGES
+    ] + [f"{start}x" for start in CRASH_STARTS]
+    for text in texts:
+        for stamp in ("", "[    0.133520] ", "[2026-11-24 10:00:09.514] ", "[00000000031c4a07] "):
+            assert XEN_BODIES.search(f"noise(XEN) {stamp}{text}\n".encode()), text
 
 
 # --- profile against the banner ----------------------------------------------------------------
@@ -515,7 +523,9 @@ def _many_boots(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("part_size", [64, 997, 40_000])
-def test_parallel_triage_of_a_file_equals_the_sequential_one(tmp_path, monkeypatch, part_size):
+def test_parallel_triage_of_a_file_equals_the_sequential_one(
+    tmp_path, monkeypatch, capsys, part_size
+):
     path = _many_boots(tmp_path)
     sequential = _triage(path.read_bytes())
     monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
@@ -525,6 +535,16 @@ def test_parallel_triage_of_a_file_equals_the_sequential_one(tmp_path, monkeypat
     boots: list = []
     got = _summary(boots, triage_file(path, "log", boots.append, workers=2))
     assert got == sequential
+    # --json: workers render most boots themselves, numbering lines from their part's start.
+    assert main(["triage", "--json", str(path)]) == 1
+    text = capsys.readouterr().out
+    printed = json.loads(text)
+    assert printed["boots"] == sequential["boots"]
+    boots = text.split('"boots": [', 1)[1]
+    assert boots.startswith(json.dumps(sequential["boots"][0]) + ", ")  # as json.dumps writes it
+    assert printed["boot_count"] == len(sequential["boots"])
+    summary = {k: v for k, v in sequential.items() if k != "boots"}
+    assert {k: printed[k] for k in summary} == summary
     assert len(sequential["boots"]) > 40
     assert sequential["violations"][-1]["line"] == path.read_bytes().count(b"\n") + 1
 
@@ -578,3 +598,66 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_reader_going_away_is_not_an_unreadable_log(tmp_path):
+    log = _write(tmp_path, "many.log", (LOG_421 + b"NOTICE:  Booting Trusted Firmware\n") * 3000)
+    hil = Path(sys.executable).with_name("hil")
+    command = f"'{hil}' triage --json '{log}' | head -c 20; exit ${{PIPESTATUS[0]}}"
+    pipe = subprocess.run(["bash", "-c", command], capture_output=True)
+    assert pipe.stdout == b'{"file": "' + log.encode()[:10]
+    assert (pipe.stderr, pipe.returncode) == (b"", 0)
+
+
+def test_a_large_log_on_several_cores_leaves_nothing_on_stderr(tmp_path):
+    """The pool's workers end quietly (SIGTERM from the pool is theirs, not hil's handler)."""
+    log = tmp_path / "big.log"
+    log.write_bytes((LOG_421 + b"NOTICE:  Booting Trusted Firmware\n" + b"z" * 2000 + b"\n") * 400)
+    script = (
+        "import sys, hil.triage, hil.triage.parallel as p\n"
+        "from hil.cli import main\n"
+        "hil.triage.PASTE_MAX = 0\n"
+        "p.PARALLEL_MIN = 0\n"
+        "p.PART_SIZE = 4096\n"
+        "sys.exit(main(['triage', '--json', sys.argv[1]]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    for _ in range(5):  # how the pool's end meets the workers varies from run to run
+        argv = [sys.executable, "-c", script, str(log)]
+        done = subprocess.run(argv, env=env, capture_output=True)
+        assert (done.returncode, done.stderr) == (1, b"")
+        assert json.loads(done.stdout)["boot_count"] == 401
+
+
+def test_boots_replayed_from_an_earlier_boots_xen_lines_read_as_line_by_line(tmp_path, monkeypatch):
+    """Many short boots, as a soak writes them: most are replayed from an earlier boot's run of
+    Xen lines (Scanner._run), with the same result as reading every line."""
+    from bench.triage_bench import short_boot
+
+    rng = random.Random(5)
+    variants = [b"".join(short_boot(rng)) for _ in range(6)]
+    odd = [
+        LOG_421.replace(b"(XEN) Using", b"(d1) noise (XEN) Using"),  # glued: read line by line
+        b"NOTICE:  Booting Trusted Firmware\r(XEN) ffa: Failed to cache SP list\n",
+        PANIC.format(reason="Xen BUG at x.c:1").encode(),
+    ]
+    boots = [rng.choice(variants) for _ in range(600)]
+    for at in (50, 300, 301, 550):
+        boots.insert(at, odd[at % 3])
+    data = b"".join(boots)
+    expected = _triage(data)  # a small log: read line by line (pasted-log path)
+    monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
+    monkeypatch.setattr(hil.triage.scan, "BLOCK", 64 << 10)
+    replays = []
+    real = hil.triage.scan.Scanner._run
+
+    def spy(self, buf, block, lo, run, lines):
+        replays.append(tuple(lines[start][1] for start in run) in self._runs)
+        return real(self, buf, block, lo, run, lines)
+
+    monkeypatch.setattr(hil.triage.scan.Scanner, "_run", spy)
+    path = tmp_path / "soak.log"
+    path.write_bytes(data)
+    got: list = []
+    assert _summary(got, triage_file(path, "log", got.append, workers=1)) == expected
+    assert replays.count(True) > 500

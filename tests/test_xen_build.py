@@ -6,6 +6,7 @@ this runs without a cross compiler; tests/firmware/test_real_xen.py builds the r
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -16,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from hil.boards import builds as board_builds
-from hil.bundle import Bundle
+from hil.bundle import Bundle, sha256_file
 from hil.errors import ConfigError, ExitCode, InfraError
 from hil.firmware.build import BuildError
 from hil.firmware.toolchain import Toolchain
 from hil.firmware.xen import XenSource, XenSourceError, build_xen
-from hil.lab import load_lab
+from hil.lab import BoardConfig, load_lab
 from hil.xen.kconfig import read_kconfig
 from hil.xen.oracle import XenOptions
 from tests.labs import BOARDS_DIR, toml_value
@@ -277,4 +278,79 @@ def test_hil_run_gives_one_line_and_the_exit_code_before_any_case(
     assert main(["run", "--lab", str(lab), "--results", str(tmp_path / "results")]) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("hil: error: ") and expected.format(d=tmp_path, b=build) in err[-1]
-    assert not (tmp_path / "results").exists()  # nothing ran, no report claims anything
+    # Nothing ran, no report claims anything (the results directory may have been checked).
+    assert not list((tmp_path / "results").rglob("*.json"))
+
+
+CONFIG = "#\n# Automatically generated file; DO NOT EDIT.\n# Xen/arm 4.99.1-rc Configuration\n#\n"
+
+
+def prebuilt_image(path: Path, config: str | None) -> Path:
+    """Image-shaped bytes with a gzip-looking decoy and, unless None, a gzipped .config where
+    Xen's linker puts it (xen_config_data)."""
+    decoy = b"\x1f\x8b\x08" + b"not gzip at all"
+    body = b"" if config is None else gzip.compress(config.encode())
+    path.write_bytes(b"\x00ARM64 Xen" * 100 + decoy + b"\x00" * 64 + body + b"\x00" * 4096)
+    return path
+
+
+def prebuilt_board(tmp_path: Path, image: Path, **extra: object) -> BoardConfig:
+    return load_lab(write_lab(tmp_path, xen_image=str(image), xen_dom0_vcpus=2, **extra)).board(
+        "q0"
+    )
+
+
+def test_a_prebuilt_image_says_how_it_was_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No xen_kconfig needed: the oracle's options and the report's facts come from the .config
+    Xen embeds in its image, as they do for a Xen hil builds."""
+    monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
+    config = CONFIG + "CONFIG_FFA=y\nCONFIG_FFA_VM_TO_VM=y\nCONFIG_DEBUG=y\n"
+    image = prebuilt_image(tmp_path / "xen", config)
+    xen = board_builds.board_xen(prebuilt_board(tmp_path, image))
+    assert xen is not None and xen.image == image
+    assert xen.options == XenOptions(vm_to_vm=True, debug=True, dom0_vcpus=2)
+    assert xen.config is not None and xen.config.read_text() == config
+    assert xen.facts == {
+        "xen:version": "4.99.1-rc",
+        "xen:source": f"image-sha256:{hashlib.sha256(image.read_bytes()).hexdigest()}",
+        "xen:config_sha256": hashlib.sha256(config.encode()).hexdigest(),
+    }
+    # Lines that agree with the image are fine; a line that does not is one line, exit 2.
+    agreeing = prebuilt_board(tmp_path, image, xen_kconfig=["CONFIG_DEBUG=y"])
+    assert board_builds.board_xen(agreeing) == xen
+    wrong = prebuilt_board(tmp_path, image, xen_kconfig=["CONFIG_DEBUG=y", "CONFIG_HYPFS=y"])
+    with pytest.raises(ConfigError) as info:
+        board_builds.board_xen(wrong)
+    assert str(info.value) == (
+        f"{tmp_path / 'lab.toml'}: board 'q0': field 'xen_kconfig[1]': CONFIG_HYPFS=y, but "
+        f"{image} was built with CONFIG_HYPFS=n (its embedded .config)"
+    )
+
+
+def test_a_prebuilt_image_without_the_mediator_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
+    image = prebuilt_image(tmp_path / "xen", CONFIG + "# CONFIG_FFA is not set\n")
+    with pytest.raises(ConfigError) as info:
+        board_builds.board_xen(prebuilt_board(tmp_path, image))
+    assert info.value.exit_code == ExitCode.USAGE and "\n" not in str(info.value)
+    assert str(info.value).endswith(
+        f"field 'xen_image': {image} was built without CONFIG_FFA=y (its embedded .config): "
+        "there is no FF-A mediator to check"
+    )
+
+
+def test_a_prebuilt_image_without_a_config_goes_by_the_lab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Xen built with CONFIG_HYPFS_CONFIG=n carries no .config: xen_kconfig is all hil knows."""
+    monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
+    image = prebuilt_image(tmp_path / "xen", None)
+    board = prebuilt_board(tmp_path, image, xen_kconfig=["CONFIG_FFA_VM_TO_VM=y"])
+    xen = board_builds.board_xen(board)
+    assert xen is not None and xen.config is None
+    assert xen.options == XenOptions(vm_to_vm=True, dom0_vcpus=2)
+    assert xen.facts == {"xen:source": f"image-sha256:{sha256_file(image)}"}

@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -8,6 +9,8 @@ from hil.probe import PREFIX
 from hil.terminal import plain_text
 from hil.xen.log import (
     MAX_LINE,
+    NORMAL_WORLD_PANICS,
+    SECURE_WORLD_PANICS,
     XEN_MESSAGE_LINES,
     ConsoleLine,
     LogParser,
@@ -170,11 +173,29 @@ def test_a_guest_relayed_probe_line_belongs_to_the_guest():
     assert [(type(e), e.domain) for e in parse_bytes(lines)] == [(ProbeLine, 1), (ProbeLine, 2)]
 
 
-def test_noise_glued_in_front_of_the_tf_a_banner_still_starts_a_boot():
-    [event] = parse_bytes(b"\xff\x00garbageNOTICE:  Booting Trusted Firmware\r\n")
-    assert starts_boot(event) and event.raw.startswith("\ufffdgarbage")
-    [guest] = parse_bytes(b"(d1) NOTICE:  Booting Trusted Firmware\r\n")
-    assert not starts_boot(guest)
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b"\xff\x00garbage",
+        b"(XEN) ffa: Secure partition with id 0x00",  # a reboot in the middle of Xen's line
+        b"NOTICE:  BL31: Built : 00:0",  # ... of TF-A's
+        b"HILPROBE rx q=1 off=0x0040 hex=0011",  # ... of the probe's
+        b"[    1.000000] Booting Linux on phys",  # ... of dom0's kernel
+        b"SPMC: version 1.",
+    ],
+)
+def test_a_line_cut_by_a_reboot_ends_where_the_next_boot_begins(cut):
+    first, banner = parse_bytes(cut + b"NOTICE:  Booting Trusted Firmware\r\n")
+    assert not starts_boot(first) and first.line == banner.line == 1
+    assert starts_boot(banner) and banner.raw == "NOTICE:  Booting Trusted Firmware"
+
+
+@pytest.mark.parametrize(
+    "line", [b"(d1) NOTICE:  Booting Trusted Firmware", b"(d1) xNOTICE:  Booting Trusted Firmware"]
+)
+def test_a_guest_printing_the_tf_a_banner_starts_no_boot(line):
+    [guest] = parse_bytes(line + b"\r\n")
+    assert not starts_boot(guest) and guest.domain == 1
 
 
 def test_probe_lines_from_dom0_and_from_other_domains():
@@ -339,3 +360,39 @@ def test_any_bytes_parse_without_exception_to_safe_text(data):
 
 def test_plain_text_keeps_tabs_and_drops_c1_csi():
     assert plain_text(b"a\tb\xc2\x9b31mc") == "a\tbc"
+
+
+def _panics(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("text", "panic"),
+    [
+        ("(XEN) Panic on CPU 0:", True),
+        ("\xff(XEN) [    3.000000] Xen BUG at common/page_alloc.c:42", True),  # noise in front
+        ("[    2.000000] Kernel panic - not syncing: VFS", True),  # dom0's kernel
+        ("PANIC at PC : 0x0000000004003ff8", True),  # TF-A's boot images
+        ("(d1) Kernel panic - not syncing: VFS", False),  # a guest's, relayed
+        ("(d1) (XEN) Panic on CPU 0:", False),
+        ("(XEN) DOM2: Kernel panic - not syncing", False),  # a dom0less guest's vpl011
+        ("(XEN) DOM2: (XEN) Panic on CPU 0:", False),
+        ("(XEN) d1v0 Kernel panic in guest", False),  # Xen's own line, not its panic
+    ],
+)
+def test_normal_world_panics_are_the_boards_never_a_guests(text, panic):
+    assert bool(_panics(NORMAL_WORLD_PANICS).search(f"ok\n{text}\r\n")) is panic
+
+
+@pytest.mark.parametrize(
+    ("text", "panic"),
+    [
+        ("Panic: SP 8001 aborted", True),  # Hafnium
+        ("E/TC:0 0 Panic at core/kernel/panic.c:32 <__do_panic>", True),  # OP-TEE
+        ("Unhandled Exception in EL3.", True),  # TF-A's runtime
+        ("SP 8001: SError injected by test case 7", False),
+        ("I/TC: Kernel panic handling test passed", False),
+    ],
+)
+def test_secure_world_panics_are_its_own_panic_lines(text, panic):
+    assert bool(_panics(SECURE_WORLD_PANICS).search(f"ok\n{text}\r\n")) is panic

@@ -31,7 +31,11 @@ VIRTUAL_ATTACH_OPTIONS = frozenset({"control", "port_file"})
 
 # Board types whose bundles carry firmware images hil builds, by module: its ``prepare(board)``
 # and ``bundle(scenario, board, directory)``.
-IMAGES: Mapping[str, str] = {"qemu-virt": "hil.boards.qemu", "fvp-base-revc": "hil.boards.fvp"}
+IMAGES: Mapping[str, str] = {
+    "qemu-virt": "hil.boards.qemu",
+    "fvp-base-revc": "hil.boards.fvp",
+    "juno-r2": "hil.boards.juno",
+}
 
 
 def launched_kind(kind: str, options: Mapping[str, object]) -> str | None:

@@ -4,19 +4,23 @@ by the platforms whose bundles carry images (qemu.py, fvp.py, juno.py)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from hil.atomic import atomic_write
 from hil.config import display_path
 from hil.errors import ConfigError, HilError, InfraError
 from hil.firmware import toolchain
-from hil.firmware.build import BuildError, Firmware, build_firmware, default_build_dir
-from hil.firmware.bundle import XenImage
-from hil.firmware.xen import XenBuild, XenSource, XenSourceError, build_xen
+from hil.firmware.build import BuildError, Firmware, build_firmware, default_build_dir, run_logged
+from hil.firmware.bundle import FIP, MANIFEST_DTB, MANIFEST_DTS, PROBE_IMAGE, SPMC_IMAGE, XenImage
+from hil.firmware.manifest import manifest_dts
+from hil.firmware.xen import PrebuiltXen, XenBuild, XenSource, XenSourceError, build_xen
 from hil.lab import BoardConfig
+from hil.scenario import Scenario
 
 
 @cache
@@ -87,4 +91,66 @@ def board_xen(board: BoardConfig) -> XenImage | None:
     image = board.xen_image.resolve()
     if not image.is_file():
         raise InfraError(f"board '{board.name}': xen_image {image} is not a file")
-    return XenImage(image, board.xen_options())
+    stat = image.stat()
+    prebuilt = _prebuilt(image, stat.st_mtime_ns, stat.st_size)
+    built = prebuilt.kconfig()
+    if built is None:  # no .config in the image: the lab's xen_kconfig is all there is to go by
+        return XenImage(image, board.xen_options(), None, prebuilt.provenance())
+    where = f"{display_path(board.source)}: board '{board.name}'"
+    if built.get("CONFIG_FFA") != "y":
+        raise ConfigError(
+            f"{where}: field 'xen_image': {image} was built without CONFIG_FFA=y (its embedded "
+            ".config): there is no FF-A mediator to check"
+        )
+    for i, line in enumerate(board.xen_kconfig):
+        name, _, value = line.partition("=")
+        if built.get(name, "n") != value:
+            raise ConfigError(
+                f"{where}: field 'xen_kconfig[{i}]': {line}, but {image} was built with "
+                f"{name}={built.get(name, 'n')} (its embedded .config)"
+            )
+    return XenImage(image, board.xen_options(built), _config_file(prebuilt), prebuilt.provenance())
+
+
+@cache
+def _prebuilt(image: Path, mtime_ns: int, size: int) -> PrebuiltXen:
+    # Once per process and version of the image (a run reads it for every scenario).
+    return PrebuiltXen.inspect(image)
+
+
+def _config_file(prebuilt: PrebuiltXen) -> Path:
+    """The embedded .config as a file a bundle can carry (beside the builds, by image digest)."""
+    out = default_build_dir().resolve() / f"xen-image-{prebuilt.sha256[:16]}" / "xen.config"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, (prebuilt.config or "").encode(), sync=False)
+    return out
+
+
+def scenario_images(
+    fw: Firmware, scenario: Scenario, out: Path, *fip_updates: str | Path
+) -> dict[str, Path]:
+    """The scenario's images in ``out`` (roles as in hil.firmware.bundle): the SPMC with the
+    scenario's blob, the probe with its plan, the SPMC manifest for the platform's BL32 base
+    (DTS and DTB), and the FIP repacked with them plus ``fip_updates`` (more ``fiptool update``
+    options, e.g. ``--hw-config``, path)."""
+    tc, log = fw.toolchain, out / "images.log"
+    spmc_blob, plan = scenario.spmc_config().encode(), scenario.probe_plan().encode()
+    spmc = fw.spmc.patched(spmc_blob, out / "spmc.bin")
+    probe = fw.probe.patched(plan, out / "probe.bin")
+    dts = out / "spmc_manifest.dts"
+    version = int.from_bytes(spmc_blob[8:12], "little")
+    dts.write_text(manifest_dts(version, fw.platform.spmc_base))
+    dtb = out / "spmc_manifest.dtb"
+    run_logged([tc.dtc, "-I", "dts", "-O", "dtb", "-o", dtb, dts], log, "dtc")
+    fip = out / "fip.bin"
+    shutil.copyfile(fw.tfa.fip, fip)
+    update = [fw.tfa.fiptool, "update", "--tos-fw", spmc, "--tos-fw-config", dtb, *fip_updates]
+    run_logged([*update, fip], log, "fiptool")
+    return {
+        FIP: fip,
+        SPMC_IMAGE: spmc,
+        PROBE_IMAGE: probe,
+        MANIFEST_DTS: dts,
+        MANIFEST_DTB: dtb,
+    }

@@ -32,7 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO
 
-from hil.boards.builds import board_xen
+from hil.boards.builds import board_xen, scenario_images
 from hil.boards.relay import ConsoleRelay
 from hil.bundle import Bundle, load_verified, write_bundle
 from hil.errors import InfraError
@@ -46,8 +46,7 @@ from hil.firmware.build import (
     default_build_dir,
     run_logged,
 )
-from hil.firmware.bundle import XenImage
-from hil.firmware.manifest import manifest_dts
+from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XenImage
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -79,9 +78,8 @@ BASE_PARAMS = (
     "cache_state_modelled=0",
 )
 
-# Bundle roles (hil.bundle adds "spmc_config" and "probe_plan").
-BL1, FIP, SPMC_IMAGE, PROBE_IMAGE, XEN = "bl1", "fip", "spmc_image", "probe_image", "xen"
-HW_CONFIG, MANIFEST_DTS, MANIFEST_DTB = "hw_config", "spmc_manifest_dts", "spmc_manifest_dtb"
+# Bundle roles of the FVP's own images (the others are hil.firmware.bundle's).
+BL1, HW_CONFIG = "bl1", "hw_config"
 
 
 # -- bundles ---------------------------------------------------------------------------------------
@@ -134,13 +132,7 @@ def build_images(
     """The scenario's FVP images in ``out``: patched SPMC and probe, SPMC manifest, HW_CONFIG
     DTB (with Xen's /chosen when there is a Xen) and the FIP repacked with them."""
     tc, log = fw.toolchain, out / "images.log"
-    spmc_blob, plan = scenario.spmc_config().encode(), scenario.probe_plan().encode()
-    spmc = fw.spmc.patched(spmc_blob, out / "spmc.bin")
-    probe = fw.probe.patched(plan, out / "probe.bin")
-    dts = out / "spmc_manifest.dts"
-    dts.write_text(manifest_dts(int.from_bytes(spmc_blob[8:12], "little"), FVP.spmc_base))
-    dtb = out / "spmc_manifest.dtb"
-    run_logged([tc.dtc, "-I", "dts", "-O", "dtb", "-o", dtb, dts], log, "dtc")
+    probe = fw.probe.patched(scenario.probe_plan().encode(), out / "probe.bin")
     assert fw.tfa.hw_config is not None
     hw_config = out / "fvp.dtb"
     if xen is None:
@@ -154,19 +146,8 @@ def build_images(
         run_logged([tc.dtc, "-I", "dts", "-O", "dtb", "-o", hw_config, chosen], log, "dtc")
     if hw_config.stat().st_size > DTB_LIMIT:
         raise BuildError(f"{hw_config}: larger than HW_CONFIG's {DTB_LIMIT:#x} bytes")
-    fip = out / "fip.bin"
-    shutil.copyfile(fw.tfa.fip, fip)
-    update = [fw.tfa.fiptool, "update", "--tos-fw", spmc, "--tos-fw-config", dtb]
-    run_logged([*update, "--hw-config", hw_config, fip], log, "fiptool")
-    images = {
-        BL1: fw.tfa.bl1,
-        FIP: fip,
-        SPMC_IMAGE: spmc,
-        PROBE_IMAGE: probe,
-        HW_CONFIG: hw_config,
-        MANIFEST_DTS: dts,
-        MANIFEST_DTB: dtb,
-    }
+    images = scenario_images(fw, scenario, out, "--hw-config", hw_config)
+    images.update({BL1: fw.tfa.bl1, HW_CONFIG: hw_config})
     if xen is not None:
         images[XEN] = xen.image
     return images
@@ -386,7 +367,7 @@ def launcher(board: BoardConfig, workdir: Path) -> FvpBoard:
     timeout = spec.get("announce_timeout", float, 60.0)
     if timeout <= 0:
         raise spec.error("announce_timeout", "must be positive")
-    default_workdir = spec.source.parent / "build" / "fvp" / board.name
+    default_workdir = (spec.source.parent / "build" / "fvp" / board.name).resolve()
     del workdir  # the model's log goes where the lab says, like QEMU's
     return FvpBoard(
         board.name,

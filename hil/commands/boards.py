@@ -18,7 +18,7 @@ def add_parser(sub: Any) -> None:
         "list the lab's boards, how each is reached and who holds it",
         "One line per board of the lab file: type, Xen profile, whether it is a default board,\n"
         "its tags, whether another hil process holds it, and how hil reaches it.",
-        exit_codes("0  listed", USAGE_EXIT),
+        exit_codes("0  listed", USAGE_EXIT, "3  the board lock directory cannot be used"),
     )
     add_lab_option(parser)
     parser.set_defaults(handler=run)

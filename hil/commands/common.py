@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hil.errors import ExitCode
 from hil.lab import Lab, load_lab
@@ -79,3 +80,36 @@ def add_lab_option(parser: Any) -> None:
 
 def lab_from(args: argparse.Namespace) -> Lab:
     return load_lab(args.lab)
+
+
+class ReaderMayLeave(io.TextIOBase):
+    """A command's output whose reader may go away (``hil run | head``). The work goes on, and
+    its verdicts, reports and exit code do not depend on who reads: once the pipe is broken the
+    output goes to /dev/null."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def write(self, text: str) -> int:
+        try:
+            self._stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # What the stream still buffers, and the interpreter's flush at exit, go nowhere.
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._stream.fileno())
+        finally:
+            os.close(null)

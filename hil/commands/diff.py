@@ -11,8 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hil.boards import IMAGES
 from hil.boards.builds import xen_build
-from hil.boards.platform import prepare_board
+from hil.boards.platform import launches, prepare_board
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
 from hil.diff.compare import Review, ScenarioDiff, Side
 from hil.diff.inputs import Kind, XenInput, parse_input, patched, side_profile
@@ -20,7 +21,6 @@ from hil.diff.output import summary_lines, write_html, write_json
 from hil.diff.patches import apply_patches, read_patches
 from hil.diff.runs import case_side, xen_facts
 from hil.errors import UsageError
-from hil.firmware.bundle import BOARDS
 from hil.firmware.xen import XenSource, XenSourceError
 from hil.lab import BoardConfig
 from hil.progress import ProgressPrinter
@@ -104,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     lab = lab_from(args)
     board = lab.board(args.board)
-    if board.type.name not in BOARDS or board.power.kind != "qemu":
+    if board.type.name not in IMAGES or launches(board) is None:
         raise UsageError(
-            f"--board {board.name}: hil diff boots a given Xen on boards hil launches "
-            f"({', '.join(BOARDS)} with power backend 'qemu'), not {board.type.name}"
+            f"--board {board.name}: hil diff boots a given Xen on boards hil launches and "
+            f"builds images for ({', '.join(IMAGES)}), not this {board.type.name} board"
         )
     scenarios = load_scenarios(args.scenarios_dir, args.scenario)
     base = parse_input("--base", args.base)

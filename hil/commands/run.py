@@ -9,9 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hil.atomic import writable_dir
+from hil.atomic import check_writable_dir
 from hil.boards.platform import prepare_board
-from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
+from hil.commands.common import (
+    USAGE_EXIT,
+    ReaderMayLeave,
+    add_command,
+    add_lab_option,
+    exit_codes,
+    lab_from,
+)
 from hil.config import check_seconds
 from hil.diff.recording import check_target, load_recording
 from hil.diff.runs import record_run
@@ -40,7 +47,8 @@ EPILOG = exit_codes(
     "1  a check failed: the firmware or Xen did not behave as the profile says",
     USAGE_EXIT,
     "3  a case could not be judged: a board did not boot, a console was lost, a board was",
-    "   busy or offline, the run was interrupted",
+    "   busy or offline, this machine failed (a full disk, an unusable results or lock",
+    "   directory), the run was interrupted (Ctrl-C or SIGTERM)",
 ) + (
     "\n\nA run with both failed checks and infrastructure errors exits 1 (the failure is real\n"
     "whatever else went wrong); its last line counts both."
@@ -132,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         # A run of nothing would pass having checked nothing.
         raise UsageError("the selection holds no board x scenario case: nothing to run")
     try:
-        writable_dir(request.results_dir)
+        check_writable_dir(request.results_dir)
     except OSError as exc:
         raise InfraError(f"results directory: {os_error_text(exc)}") from None
     if args.record is not None:
@@ -143,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         if board.recording is not None and args.expect_profile is None:
             load_recording(board.recording).check(request.scenarios)
         prepare_board(board)
-    runner = Runner(lab, request, ProgressPrinter(sys.stdout))
+    runner = Runner(lab, request, ProgressPrinter(ReaderMayLeave(sys.stdout)))
     result = runner.run()
     if args.record is not None:
         by_name = {s.name: s for s in request.scenarios}

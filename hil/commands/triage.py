@@ -14,7 +14,7 @@ from typing import IO, Any, TextIO
 from hil.commands.common import add_command, exit_codes
 from hil.errors import ExitCode
 from hil.terminal import escape
-from hil.triage import Boot, Triage, Verdict, triage_file, triage_stream
+from hil.triage import Boot, Triage, Verdict, boot_json, triage_file, triage_stream
 
 STDIN = "-"
 SHOWN_BOOTS = 20  # boots with violations the table details; --json has them all
@@ -32,10 +32,10 @@ def add_parser(sub: Any) -> None:
         exit_codes(
             "0  every log is clean: FF-A came up in some boot and no boot shows a violation",
             "1  a log shows a violation (dropped SP, FF-A failure, Xen panic/BUG/ASSERT, dom0 not\n"
-            "   created)",
+            "     created)",
             "2  a log could not be read",
             "3  a log holds no evidence: no boot's FF-A init finished (empty, truncated,\n"
-            "   compressed or the wrong file)",
+            "     compressed or the wrong file)",
         ),
     )
     parser.add_argument("logs", nargs="+", metavar="LOG", help=f"console log, {STDIN} for stdin")
@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 verdicts.append(_write_table(stream, name, out))
             written += 1
+        except BrokenPipeError:
+            raise  # the reader went away (| head): hil.cli ends quietly
         except OSError as exc:
             unreadable = True
             _cannot_read(name, exc)
@@ -87,10 +89,15 @@ def _cannot_read(name: str, exc: OSError) -> None:
     print(f"hil triage: error: cannot read {escape(name)}: {reason}", file=sys.stderr)
 
 
-def _triage(stream: IO[bytes], name: str, sink: Callable[[Boot], None]) -> Triage:
+def _triage(
+    stream: IO[bytes],
+    name: str,
+    sink: Callable[[Boot], None],
+    rendered: Callable[[str, int], None] | None = None,
+) -> Triage:
     if stream is sys.stdin.buffer or not Path(name).is_file():
-        return triage_stream(stream, name, sink)  # type: ignore[arg-type]
-    return triage_file(Path(name), name, sink)
+        return triage_stream(stream, name, sink, rendered)  # type: ignore[arg-type]
+    return triage_file(Path(name), name, sink, rendered=rendered)
 
 
 def _write_json(stream: IO[bytes], name: str, out: TextIO) -> Verdict:
@@ -100,11 +107,14 @@ def _write_json(stream: IO[bytes], name: str, out: TextIO) -> Verdict:
     count = 0
 
     def write(boot: Boot) -> None:
-        nonlocal count
-        out.write((", " if count else "") + json.dumps(boot.to_json()))
-        count += 1
+        rendered(boot_json(boot), 1)
 
-    result = _triage(stream, name, write)
+    def rendered(text: str, boots: int) -> None:
+        nonlocal count
+        out.write((", " if count else "") + text)
+        count += boots
+
+    result = _triage(stream, name, write, rendered)
     summary: dict[str, Any] = {
         "verdict": result.verdict.value,
         "reason": result.no_evidence_reason or None,

@@ -33,9 +33,15 @@ class Side:
     message: str
     behaviour: Behaviour | None  # None: nothing to compare (not booted, evidence damaged)
     expected: str = ""  # the profile or recording the verdict is against
+    captures: str = ""  # the case's directory, relative to the review's run directory
 
     def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "expected": self.expected, "message": self.message}
+        return {
+            "verdict": self.verdict,
+            "expected": self.expected,
+            "message": self.message,
+            "captures": self.captures,
+        }
 
 
 @dataclass(frozen=True)

@@ -53,13 +53,15 @@ class XenInput:
             xen: dict[str, Any] = {"xen_image": self.path.resolve(), "xen_src": None}
         else:
             xen = {"xen_src": self.path.resolve(), "xen_image": None}
-        # The back-ends are bound to the board by name (QEMU's deployer finds its power by it,
-        # its work directory is named after it): each side gets its own, or the two sides
-        # would boot each other's images.
+        # Back-ends name their board in messages and key their work directories by it: each
+        # side gets its own, or the two sides (run in parallel) would share one QEMU workdir.
         backends = {
             key: replace(spec, board=name, where=f"board '{name}'")
             for key, spec in (("power", board.power), ("deploy", board.deploy))
         }
+        if isinstance(workdir := board.power.data.get("workdir"), str):
+            data = {**board.power.data, "workdir": str(Path(workdir) / name)}
+            backends["power"] = replace(backends["power"], data=data)
         return replace(board, name=name, default=False, recording=None, **xen, **backends)
 
     def provenance(self) -> dict[str, Any]:

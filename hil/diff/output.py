@@ -153,6 +153,12 @@ def render_html(review: Review) -> bytes:
             for side, v in (("base", s.base), ("head", s.head))
         )
         why = f"<p>{escape(s.why_not_compared())}</p>" if s.status is Status.NOT_COMPARED else ""
+        links = " ".join(
+            f"<a href='{escape(side.captures)}/'>{name} captures</a>"
+            for name, side in (("base", s.base), ("head", s.head))
+            if side.captures
+        )
+        why += f"<p>{links}</p>" if links else ""
         sections.append(
             f"<section id='{escape(s.name)}'><h2>{escape(s.name)}: "
             f"<span class='{status.replace(' ', '-')}'>{escape(status)}</span></h2>"
@@ -167,6 +173,7 @@ def render_html(review: Review) -> bytes:
         "style-src 'unsafe-inline'\">"
         f"<title>hil diff</title><style>{_CSS}</style></head><body>"
         f"<h1>hil diff: {escape(counts)} (exit {int(review.exit_code)})</h1>"
+        "<p><a href='report.html'>both sides' run (report.html)</a></p>"
         f"{_provenance('base', review.base)}{_provenance('head', review.head)}"
         f"{''.join(sections)}</body></html>\n"
     )

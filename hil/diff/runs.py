@@ -11,7 +11,8 @@ from hil.diff.behaviour import Behaviour, behaviour
 from hil.diff.compare import Side
 from hil.diff.recording import Recording, write_recording
 from hil.errors import InfraError
-from hil.results import CaseResult, Verdict
+from hil.evidence import Window
+from hil.results import EVIDENCE_ROLE, CaseResult, Verdict
 from hil.scenario import Scenario
 
 JUDGED = (Verdict.PASS, Verdict.FAIL)
@@ -25,22 +26,30 @@ def case_behaviour(run_dir: Path, case: CaseResult, scenario: Scenario) -> Behav
         for role in case.artifacts
         if role.startswith("console:") and role.endswith(":raw")
     ]
-    events = parse_captures(run_dir / case.board / case.scenario, consoles)
-    return behaviour(events, observe(events).transcript, scenario.probe_plan())
+    case_dir = run_dir / case.board / case.scenario
+    if EVIDENCE_ROLE in case.artifacts:
+        # Exactly what the case judged: its normal-world console's last boot (hil.evidence).
+        window = Window.load(run_dir / case.artifacts[EVIDENCE_ROLE])
+        events = window.read(case_dir)
+        return behaviour(events, observe(events, window.console).transcript, scenario.probe_plan())
+    # A case that judged no boot of its own (a panic): its first console, as far as it got.
+    events = parse_captures(case_dir, consoles[:1])
+    seen = observe(events, consoles[0], whole=False).transcript
+    return behaviour(events, seen, scenario.probe_plan())
 
 
 def case_side(run_dir: Path, case: CaseResult | None, scenario: Scenario) -> Side:
     """One side of a review: the case's verdict and, if it was judged, what it showed."""
     if case is None:
         return Side(Verdict.NOT_RUN.value, "not run", None)
-    expected = case.expected_profile or ""
+    expected, captures = case.expected_profile or "", f"{case.board}/{case.scenario}"
     if case.verdict not in JUDGED:
-        return Side(case.verdict.value, case.message, None, expected)
+        return Side(case.verdict.value, case.message, None, expected, captures)
     try:
         seen = case_behaviour(run_dir, case, scenario)
     except TranscriptCorrupt as exc:
-        return Side(Verdict.INFRA_ERROR.value, str(exc), None, expected)
-    return Side(case.verdict.value, case.message, seen, expected)
+        return Side(Verdict.INFRA_ERROR.value, str(exc), None, expected, captures)
+    return Side(case.verdict.value, case.message, seen, expected, captures)
 
 
 def record_run(

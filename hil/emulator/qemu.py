@@ -12,7 +12,6 @@ consoles that connect whenever QEMU is up miss nothing, and no ``cont`` is neede
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import socket
 import subprocess
@@ -171,7 +170,7 @@ class QemuVirt:
                     return True
                 except (OSError, QMPError, TimeoutError):
                     pass
-            time.sleep(0.05)
+            time.sleep(0.01)  # QEMU is up within a few hundred ms: poll finely
         self.kill()
         return False
 
@@ -207,10 +206,11 @@ class QemuVirt:
             _kill(self._proc)
 
     def close(self) -> None:
-        """Ask QEMU to quit over QMP; kill it if it does not exit promptly."""
+        """Ask QEMU to quit (SIGTERM: the same orderly shutdown as QMP ``quit``, without a QMP
+        session that cost more than the rest of a power-off); kill it if it does not exit
+        promptly."""
         if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(OSError, EOFError, QMPError, TimeoutError):  # quit drops QMP
-                asyncio.run(_qmp(self.qmp_socket, ("quit", {})))
+            self._proc.terminate()
             try:
                 self._proc.wait(timeout=2)
             except subprocess.TimeoutExpired:

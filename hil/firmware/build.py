@@ -42,13 +42,17 @@ class Platform:
     firmware/platform/<name>/platform.h (the addresses the SPMC and probe use) and TF-A's
     ``PLAT``; ``tfa_flags`` are its TF-A make variables, ``manifest_var`` the one naming the SPMC
     manifest, ``spmc_base`` TF-A's BL32 base (the manifest's load address), ``bl33_in_fip``
-    whether BL33 is packed into the FIP (else it is preloaded by the platform's loader)."""
+    whether BL33 is packed into the FIP (else it is preloaded by the platform's loader),
+    ``patch`` a file of firmware/tf-a/ applied to TF-A's source first, ``needs_scp`` whether the
+    FIP carries SCP firmware (the lab's: it is not redistributable)."""
 
     name: str
     tfa_flags: tuple[str, ...]
     manifest_var: str
     spmc_base: int
     bl33_in_fip: bool = True
+    patch: str | None = None
+    needs_scp: bool = False
 
 
 QEMU = Platform("qemu", TFA_FLAGS, "QEMU_TOS_FW_CONFIG_DTS", 0x0E100000)
@@ -69,7 +73,16 @@ FVP = Platform(
     0x06000000,
     bl33_in_fip=False,
 )
-PLATFORMS = {p.name: p for p in (QEMU, FVP)}
+# Juno r2: TF-A 2.12.1 has no SPMD support for Juno; firmware/tf-a/juno-spmd.patch adds it.
+JUNO = Platform(
+    "juno",
+    ("PLAT=juno", "SPD=spmd", "SPMD_SPM_AT_SEL2=0", "CTX_INCLUDE_EL2_REGS=0"),
+    "ARM_SPMC_MANIFEST_DTS",
+    0xFF200000,
+    patch="juno-spmd.patch",
+    needs_scp=True,
+)
+PLATFORMS = {p.name: p for p in (QEMU, FVP, JUNO)}
 
 
 def default_build_dir() -> Path:
@@ -243,6 +256,7 @@ def build_tfa(
     bl33: Path | None,
     manifest_dts_text: str,
     platform: Platform = QEMU,
+    scp_bl2: Path | None = None,
 ) -> TfaBuild:
     """Build TF-A ``all fip`` for ``platform`` with the SPMD, ``bl32`` as SPMC, ``bl33`` as NS
     image (None where the platform preloads BL33).
@@ -251,6 +265,10 @@ def build_tfa(
     """
     bl32 = bl32.resolve()
     bl33 = bl33.resolve() if platform.bl33_in_fip and bl33 is not None else None
+    if platform.needs_scp and scp_bl2 is None:
+        raise BuildError(f"TF-A PLAT={platform.name} needs SCP firmware (SCP_BL2)")
+    scp = scp_bl2.resolve() if platform.needs_scp and scp_bl2 is not None else None
+    patch = FIRMWARE_DIR / "tf-a" / platform.patch if platform.patch else None
     # Every make variable that is not a path to a hashed input is part of the key.
     config = [*platform.tfa_flags, f"BUILD_STRING={_tfa_build_string(tc.tfa_src)}"]
     key = digest(
@@ -261,18 +279,23 @@ def build_tfa(
             bl32.read_bytes(),
             bl33.read_bytes() if bl33 is not None else b"",
             manifest_dts_text.encode(),
+            scp.read_bytes() if scp is not None else b"",
+            patch.read_bytes() if patch is not None else b"",
         ]
     )
 
     def build(out: Path, log: Path) -> None:
         src = out / "src"
         shutil.copytree(tc.tfa_src, src, symlinks=True)
+        if patch is not None:
+            run_logged(["patch", "-p1", "-i", patch], log, f"patch ({patch.name})", cwd=src)
         manifest = out / "spmc_manifest.dts"
         manifest.write_text(manifest_dts_text)
         argv = [
             tc.make, "-C", src, f"-j{os.cpu_count() or 1}", f"CROSS_COMPILE={tc.cross_compile}",
             *config, f"BUILD_BASE={out / 'out'}", f"BL32={bl32}",
             *([f"BL33={bl33}"] if bl33 is not None else []),
+            *([f"SCP_BL2={scp}"] if scp is not None else []),
             f"{platform.manifest_var}={manifest}", f"DTC={tc.dtc}", "all", "fip",
         ]  # fmt: skip
         run_logged(argv, log, f"make (TF-A PLAT={platform.name})")
@@ -292,7 +315,11 @@ def build_tfa(
 
 
 def build_firmware(
-    tc: Toolchain, build_dir: Path, bl33: Path | None = None, platform: Platform = QEMU
+    tc: Toolchain,
+    build_dir: Path,
+    bl33: Path | None = None,
+    platform: Platform = QEMU,
+    scp_bl2: Path | None = None,
 ) -> Firmware:
     """Build SPMC, probe and TF-A for ``platform``. ``bl33`` defaults to the probe; pass a Xen
     image to boot Xen.
@@ -306,5 +333,6 @@ def build_firmware(
         spmc = build_spmc(tc, build_dir, platform)
         probe = build_probe(tc, build_dir, platform)
         manifest = manifest_dts(DEFAULT_FFA_VERSION, platform.spmc_base)
-        tfa = build_tfa(tc, build_dir, spmc.path, bl33 or probe.path, manifest, platform)
+        bl33 = bl33 or probe.path
+        tfa = build_tfa(tc, build_dir, spmc.path, bl33, manifest, platform, scp_bl2)
     return Firmware(toolchain=tc, spmc=spmc, probe=probe, tfa=tfa, platform=platform)

@@ -13,11 +13,14 @@ in ``xen-<key>/`` holding ``xen`` (the image), ``xen.config`` (the ``.config`` u
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,12 @@ RECIPE = "hil-xen-1"
 # Who built it, as Xen's banner prints it: fixed, so images do not carry the CI host's user.
 IDENTITY = ("XEN_WHOAMI=hil", "XEN_DOMAIN=hil", "XEN_BUILD_HOST=hil")
 BUILD_INFO = "build.json"
+# Xen links its .config into the image, gzipped (xen/common/config_data.S, with CONFIG_HYPFS_CONFIG
+# which defaults to y): a prebuilt image says how it was built. The text starts like this.
+GZIP_MAGIC = b"\x1f\x8b\x08"
+CONFIG_START = b"#\n# Automatically generated file; DO NOT EDIT.\n# Xen/"
+CONFIG_VERSION = re.compile(r"# Xen/\S+ (\S+) Configuration")
+MAX_CONFIG = 1 << 20
 
 
 class XenSourceError(ValueError):
@@ -155,6 +164,53 @@ class XenBuild:
             "xen:source": self.source,
             "xen:config_sha256": sha256_file(self.config),
         }
+
+
+@dataclass(frozen=True)
+class PrebuiltXen:
+    """A lab's ``xen_image``: what its embedded ``.config`` says (when it has one)."""
+
+    image: Path
+    sha256: str
+    config: str | None  # the .config text Xen embedded, or None (CONFIG_HYPFS_CONFIG=n)
+
+    @classmethod
+    def inspect(cls, image: Path) -> PrebuiltXen:
+        data = image.read_bytes()
+        return cls(image, hashlib.sha256(data).hexdigest(), embedded_config(data))
+
+    @property
+    def version(self) -> str | None:
+        """XEN_FULLVERSION as the embedded .config's header gives it."""
+        found = CONFIG_VERSION.search(self.config or "")
+        return found.group(1) if found else None
+
+    def kconfig(self) -> dict[str, str] | None:
+        return None if self.config is None else read_kconfig(self.config.splitlines())
+
+    def provenance(self) -> dict[str, str]:
+        """The same names as :meth:`XenBuild.provenance`; an image hil built itself gives the
+        same version and config digest used prebuilt."""
+        facts = {"xen:source": f"image-sha256:{self.sha256}"}
+        if self.config is not None:
+            facts["xen:version"] = self.version or "unknown"
+            facts["xen:config_sha256"] = hashlib.sha256(self.config.encode()).hexdigest()
+        return facts
+
+
+def embedded_config(image: bytes) -> str | None:
+    """The ``.config`` text a Xen image carries, or None: the first gzip member in it that
+    unpacks to one (other gzip-looking bytes are skipped)."""
+    start = image.find(GZIP_MAGIC)
+    while start >= 0:
+        try:
+            text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(image[start:], MAX_CONFIG)
+        except zlib.error:
+            text = b""
+        if text.startswith(CONFIG_START):
+            return text.decode("utf-8", "replace")
+        start = image.find(GZIP_MAGIC, start + 1)
+    return None
 
 
 def _make(tc: Toolchain, root: Path, *targets: str) -> list[str]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hil.config import read_config_file
 from hil.errors import ConfigError
 from hil.results import RunResult
 
 FILE_NAME = "summary.json"
+MAX_SUMMARY_BYTES = 256 << 20
 
 
 def render_summary(run: RunResult) -> bytes:
@@ -23,12 +25,14 @@ def render_summary(run: RunResult) -> bytes:
 
 def load_summary(path: Path) -> RunResult:
     """The run stored in a summary.json; ConfigError naming the file when it is not one."""
+    # Not a FIFO or a device (the read would never end); a run's summary is far below the cap.
+    data = read_config_file(path, max_bytes=MAX_SUMMARY_BYTES)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        document = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not JSON: nested too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get("run"), dict):
         raise ConfigError(f"{path}: no 'run' object: not a hil summary.json")
     return RunResult.from_dict(document["run"], source=str(path))

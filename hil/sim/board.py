@@ -90,14 +90,17 @@ class VirtualBoard:
             # Lines are written in runs between the lines where faults act.
             cuts = sorted({min(f.line, len(stage.lines)) for f in due} | {0})
             for start, end in zip(cuts, [*cuts[1:], len(stage.lines)], strict=True):
+                data = "".join(line + EOL for line in stage.lines[start:end]).encode()
                 for fault in (f for f in due if min(f.line, len(stage.lines)) == start):
                     if fault.kind is FaultKind.STALL:
                         return False
                     if fault.kind in (FaultKind.REBOOT, FaultKind.REBOOT_LOOP):
                         return True
-                    await self._apply(fault, ms_per_byte)
-                text = "".join(line + EOL for line in stage.lines[start:end])
-                await port.write(text.encode(), ms_per_byte[stage.console])
+                    if fault.kind is FaultKind.CORRUPT:
+                        data = fault.corrupt(data)
+                    else:
+                        await self._apply(fault, ms_per_byte)
+                await port.write(data, ms_per_byte[stage.console])
         return False
 
     async def _apply(self, fault: Fault, ms_per_byte: dict[str, float]) -> None:

@@ -21,12 +21,15 @@ Kinds:
 - ``burst``: ``size`` bytes of printable noise lines at full speed.
 - ``text``: the UTF-8 of ``text`` is written as is (escape sequences, markup, shell syntax: the
   controller must treat console text as untrusted), then the boot goes on.
+- ``corrupt``: the stage's ``line``-th line is damaged on the wire, as a UART framing error does:
+  ``size`` bytes (default 1) from byte ``offset`` (default: the middle of the line) are replaced
+  by ``pattern`` bytes (default ``ff``); the line keeps its length and its end. ``random`` may
+  replace a byte by a printable one, which no receiver can tell from the real text.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -45,6 +48,7 @@ class FaultKind(StrEnum):
     SLOW = "slow"
     BURST = "burst"
     TEXT = "text"
+    CORRUPT = "corrupt"
 
 
 class Garbage(StrEnum):
@@ -56,12 +60,22 @@ class Garbage(StrEnum):
 
 # A spontaneous reboot happens once unless told otherwise; a reboot loop never ends by itself.
 _DEFAULT_BOOTS: dict[FaultKind, int | None] = {FaultKind.REBOOT: 1}
-_DEFAULT_SIZE: dict[FaultKind, int] = {FaultKind.GARBAGE: 256, FaultKind.BURST: 1 << 20}
+_DEFAULT_SIZE: dict[FaultKind, int] = {
+    FaultKind.GARBAGE: 256,
+    FaultKind.BURST: 1 << 20,
+    FaultKind.CORRUPT: 1,
+}
 # Lead bytes of 2-, 3- and 4-byte UTF-8 sequences, each cut short of its continuation bytes.
 _PARTIAL_UTF8 = (b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98")
 # Upper bounds of a fault's numbers: a board process builds a garbage or burst fault's bytes in
 # memory, and a test lab has no use for more than these.
-_LIMITS = {"boots": 1_000_000, "size": 64 << 20, "seed": 2**64 - 1, "line": 1_000_000}
+_LIMITS = {
+    "boots": 1_000_000,
+    "size": 64 << 20,
+    "seed": 2**64 - 1,
+    "line": 1_000_000,
+    "offset": 1 << 20,
+}
 MAX_MS_PER_BYTE = 10_000.0  # 10 s per byte: slower is a stall, which has its own fault
 MAX_TEXT = 1 << 20
 
@@ -79,6 +93,7 @@ class Fault:
     seed: int = 0
     line: int = 0  # acts before this line of the stage (0: before its first)
     text: str = ""
+    offset: int | None = None  # corrupt: the first byte replaced (None: the line's middle)
 
     def noise(self) -> bytes:
         """The bytes a garbage or burst fault writes (reproducible from ``seed``)."""
@@ -96,6 +111,14 @@ class Fault:
             parts = (rng.choice(_PARTIAL_UTF8) for _ in range(self.size))
             return b"".join(parts)[: self.size]
         return rng.randbytes(self.size)
+
+    def corrupt(self, data: bytes) -> bytes:
+        """``data`` (lines as the board prints them) with its first line damaged."""
+        line_end = data.find(b"\n")
+        length = len(data[: line_end if line_end >= 0 else len(data)].rstrip(b"\r"))
+        start = min(length // 2 if self.offset is None else self.offset, length)
+        end = min(start + self.size, length)
+        return data[:start] + self.noise()[: end - start] + data[end:]
 
 
 _FIELDS = {f.name for f in fields(Fault)} - {"kind"}
@@ -129,6 +152,9 @@ def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[s
     size = _count(kind, "size", spec.get("size", _DEFAULT_SIZE.get(kind, 0)))
     seed = _count(kind, "seed", spec.get("seed", 0))
     line = _count(kind, "line", spec.get("line", 0))
+    offset = spec.get("offset")
+    if offset is not None:
+        offset = _count(kind, "offset", offset)
     text = spec.get("text", "")
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise UsageError(f"fault {kind}: text must be a string of at most {MAX_TEXT} characters")
@@ -136,7 +162,7 @@ def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[s
     if (
         not isinstance(ms, int | float)
         or isinstance(ms, bool)
-        or not (math.isfinite(ms) and 0 <= ms <= MAX_MS_PER_BYTE)
+        or not 0 <= ms <= MAX_MS_PER_BYTE  # also false for nan; no float() of a huge int
     ):
         raise UsageError(
             f"fault {kind}: ms_per_byte must be a number 0 to {MAX_MS_PER_BYTE:g}, got {ms!r}"
@@ -144,8 +170,9 @@ def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[s
     console = spec.get("console", "ns")
     if console not in consoles:
         raise UsageError(f"fault {kind}: console {console!r} is not one of {', '.join(consoles)}")
+    default_pattern = Garbage.FF if kind is FaultKind.CORRUPT else Garbage.RANDOM
     try:
-        pattern = Garbage(spec.get("pattern", Garbage.RANDOM))
+        pattern = Garbage(spec.get("pattern", default_pattern))
     except ValueError:
         raise UsageError(
             f"fault {kind}: pattern {spec['pattern']!r} is not one of "
@@ -154,7 +181,9 @@ def _fault(kind_text: str, spec: Any, stages: tuple[str, ...], consoles: tuple[s
     hold = spec.get("hold", False)
     if not isinstance(hold, bool):
         raise UsageError(f"fault {kind}: hold must be true or false, got {hold!r}")
-    return Fault(kind, stage, boots, console, size, pattern, hold, float(ms), seed, line, text)
+    return Fault(
+        kind, stage, boots, console, size, pattern, hold, float(ms), seed, line, text, offset
+    )
 
 
 @dataclass

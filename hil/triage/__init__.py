@@ -4,11 +4,12 @@ crashes (the violations), which Xen behaviour profile the messages match (refere
 the log's verdict: clean, violation, or no evidence.
 
 ``triage_file`` reads a log of any size in bounded memory, on every core for a large one;
-``triage_stream`` and ``triage_bytes`` read the rest. Boots reach ``sink`` one at a time."""
+``triage_stream`` and ``triage_bytes`` read the rest. Boots reach ``sink`` one at a time, in log
+order; given ``rendered``, most boots of a large file arrive there instead, already rendered by
+``boot_json`` (so the main process does not become the bottleneck)."""
 
 from __future__ import annotations
 
-import mmap
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hil.triage import parallel
-from hil.triage.model import Boot, Triage, Verdict, Violation
+from hil.triage.model import Boot, Triage, Verdict, Violation, boot_json
 from hil.triage.pasted import unpaste
-from hil.triage.scan import Scanner
+from hil.triage.scan import FileBuffer, Scanner
 from hil.xen.log import TFA_BANNER
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Triage",
     "Verdict",
     "Violation",
+    "boot_json",
     "triage_bytes",
     "triage_file",
     "triage_stream",
@@ -47,6 +49,7 @@ _COMPRESSED = {
 }
 
 Sink = Callable[[Boot], None]
+Rendered = Callable[[str, int], None]  # boots rendered as JSON by a worker, and how many
 
 
 def triage_bytes(data: bytes, name: str, sink: Sink | None = None) -> Triage:
@@ -58,15 +61,21 @@ def triage_bytes(data: bytes, name: str, sink: Sink | None = None) -> Triage:
 
 
 def triage_file(
-    path: Path, name: str, sink: Sink | None = None, workers: int | None = None
+    path: Path,
+    name: str,
+    sink: Sink | None = None,
+    workers: int | None = None,
+    rendered: Rendered | None = None,
 ) -> Triage:
-    """Triage a log file: in memory when small, else mapped and split across ``workers``
-    processes (default: every core) at TF-A banners."""
+    """Triage a log file: in memory when small, else read block by block and, when large,
+    split across ``workers`` processes (default: every core) at TF-A banners."""
     with path.open("rb") as stream:
-        return _triage_open(stream, name, sink, workers)
+        return _triage_open(stream, name, sink, workers, rendered)
 
 
-def triage_stream(stream: BinaryIO, name: str, sink: Sink | None = None) -> Triage:
+def triage_stream(
+    stream: BinaryIO, name: str, sink: Sink | None = None, rendered: Rendered | None = None
+) -> Triage:
     """Triage a binary stream (stdin): a small one in memory, a large one spooled to a temporary
     file first so it is read like any file."""
     head = stream.read(PASTE_MAX + 1)
@@ -77,21 +86,27 @@ def triage_stream(stream: BinaryIO, name: str, sink: Sink | None = None) -> Tria
         shutil.copyfileobj(stream, spool, 1 << 20)
         spool.flush()
         spool.seek(0)
-        return _triage_open(spool, name, sink, None)
+        return _triage_open(spool, name, sink, None, rendered)
 
 
-def _triage_open(stream: BinaryIO, name: str, sink: Sink | None, workers: int | None) -> Triage:
+def _triage_open(
+    stream: BinaryIO,
+    name: str,
+    sink: Sink | None,
+    workers: int | None,
+    rendered: Rendered | None = None,
+) -> Triage:
     size = stream.seek(0, 2)
     stream.seek(0)
     if size <= PASTE_MAX:
         return triage_bytes(stream.read(), name, sink)
-    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        head = buf[:8]
-        if size >= parallel.PARALLEL_MIN and workers != 1:
-            return _finish(parallel.triage_parallel(buf, name, sink, workers), head)
-        result = Triage(name, sink)
-        Scanner(result).scan(buf, 0, size)  # type: ignore[arg-type]
-        return _finish(result, head)
+    buf = FileBuffer(stream.fileno())
+    head = buf[:8]
+    if size >= parallel.PARALLEL_MIN and workers != 1:
+        return _finish(parallel.triage_parallel(buf, name, sink, workers, rendered), head)
+    result = Triage(name, sink)
+    Scanner(result).scan(buf, 0, size)
+    return _finish(result, head)
 
 
 def _finish(result: Triage, head: bytes) -> Triage:

@@ -6,6 +6,7 @@ handed to a sink as soon as the next boot starts, so a log of any length needs o
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,18 @@ _NOT_FFA: frozenset[MessageKey] = frozenset({K.XEN_VERSION, K.DOM0_CREATE_FAILED
 _TEE_NAMED: frozenset[MessageKey] = frozenset(
     {K.TEE_SELECTED, K.TEE_PROBE_FAILED, K.TEE_NOT_SUPPORTED, K.TEE_USING}
 )
+_CRASHES: frozenset[MessageKey] = frozenset({K.PANIC, K.DOM0_CREATE_FAILED})
+_XEN_VERSION, _MEDIATOR, _FIRMWARE, _UP, _HEADER, _UNUSABLE, _CACHE, _GAVE_UP = range(8)
+_ROLES: dict[MessageKey, int] = {
+    K.XEN_VERSION: _XEN_VERSION,
+    K.MEDIATOR_VERSION: _MEDIATOR,
+    K.FIRMWARE_VERSION: _FIRMWARE,
+    K.TEE_USING: _UP,
+    K.ID_CONVENTION: _HEADER,
+    K.SP_UNUSABLE: _UNUSABLE,
+    K.CACHE_FAILED: _CACHE,
+    K.NO_FIRMWARE: _GAVE_UP,
+}
 
 # Violation kinds that are not a catalogue message: Xen stopping. ``dom0_create_failed`` is
 # panic("Error creating domain 0 (rc = %ld)") and its siblings in domain_build.c (4.20-master).
@@ -172,36 +185,38 @@ class Boot:
         """Account Xen's catalogue message ``key`` at ``line``; ``text()`` gives the line."""
         if key in _TEE_NAMED and str(values["name"]).lower() not in ("ffa", "ff-a"):
             return  # another TEE mediator (OP-TEE)
-        if key in (K.PANIC, K.DOM0_CREATE_FAILED):
+        if key in _CRASHES:
             return  # crashes arrive through crash(), with their reason
         if key not in _NOT_FFA:
             self.ffa_lines += 1
-        self._narrow(_MESSAGE_RELEASES.get(key), key.value)
-        match key:
-            case K.XEN_VERSION:
-                self.xen_version = str(values["version"])
-            case K.MEDIATOR_VERSION:
-                self.mediator_version = str(values["version"])
-                self._narrow(_MEDIATOR_RELEASES.get(self.mediator_version), "mediator version")
-            case K.FIRMWARE_VERSION:
-                self.firmware_version = str(values["version"])
-            case K.TEE_USING:
-                self.ffa_up = True
-            case K.ID_CONVENTION:
-                self.header_count += 1
-            case K.SP_UNUSABLE:
-                self.unusable_count += 1
-                if values["id"] not in self.dropped_sp_ids:
-                    self.dropped_sp_ids.append(int(values["id"]))
-            case K.CACHE_FAILED:
-                self.cache_failed = True
-            case K.NO_FIRMWARE if not any(v.kind != K.SP_UNUSABLE for v in self.violations):
-                # FF-A gave up and no line before said why (4.20+ give up silently when the
-                # firmware lacks PARTITION_INFO_GET or DIRECT_REQ_32): this line is the evidence.
-                self.violations.append(Violation(NO_FIRMWARE, line, text()))
-        self.ffa_down |= key in _FFA_DOWN
+        if key in _MESSAGE_RELEASES:
+            self._narrow(_MESSAGE_RELEASES[key], key)
+        role = _ROLES.get(key)  # a dict, not a match on enum members: this runs per line
+        if role == _XEN_VERSION:
+            self.xen_version = str(values["version"])
+        elif role == _MEDIATOR:
+            self.mediator_version = str(values["version"])
+            self._narrow(_MEDIATOR_RELEASES.get(self.mediator_version), "mediator version")
+        elif role == _FIRMWARE:
+            self.firmware_version = str(values["version"])
+        elif role == _UP:
+            self.ffa_up = True
+        elif role == _HEADER:
+            self.header_count += 1
+        elif role == _UNUSABLE:
+            self.unusable_count += 1
+            if values["id"] not in self.dropped_sp_ids:
+                self.dropped_sp_ids.append(int(values["id"]))
+        elif role == _CACHE:
+            self.cache_failed = True
+        elif role == _GAVE_UP and not any(v.kind != K.SP_UNUSABLE for v in self.violations):
+            # FF-A gave up and no line before said why (4.20+ give up silently when the
+            # firmware lacks PARTITION_INFO_GET or DIRECT_REQ_32): this line is the evidence.
+            self.violations.append(Violation(NO_FIRMWARE, line, text()))
+        if key in _FFA_DOWN:
+            self.ffa_down = True
         if key in FFA_FAILURES:
-            self.violations.append(Violation(key.value, line, text(), dict(values)))
+            self.violations.append(Violation(key, line, text(), dict(values)))
 
     def crash(self, kind: str, line: int, text: str) -> None:
         """Xen stopped (panic, BUG, ASSERT, dom0 not created): reported once per boot, by the
@@ -218,6 +233,7 @@ class Boot:
         ]
 
     def _narrow(self, releases: frozenset[str] | None, why: str) -> None:
+        """Keep only the releases that print what was just seen."""
         if releases is not None and not releases >= self.releases:
             self.releases &= releases
             self.evidence.append(why)
@@ -285,6 +301,59 @@ class Boot:
         }
 
 
+_SHAPES: dict[tuple[Any, ...], str] = {}  # a boot's JSON between first_line and violations
+
+
+def boot_json(boot: Boot) -> str:
+    """A boot as ``hil triage --json`` writes it, ``json.dumps(boot.to_json())``. Boots of a
+    long log repeat the same versions and profile, so that middle part is rendered once."""
+    shape = (
+        boot.xen_version,
+        boot.mediator_version,
+        boot.firmware_version,
+        boot.ffa_lines,
+        boot.ffa_up,
+        boot.ffa_down,
+        tuple(boot.dropped_sp_ids),
+        boot.cache_failed,
+        boot.header_count,
+        boot.unusable_count,
+        boot.releases,
+        tuple(boot.evidence),
+    )
+    middle = _SHAPES.get(shape)
+    if middle is None:
+        whole = boot.to_json()
+        del whole["first_line"], whole["violations"]
+        middle = json.dumps(whole)[1:-1]
+        if len(_SHAPES) > 4096:
+            _SHAPES.clear()
+        _SHAPES[shape] = middle
+    violations = json.dumps([v.to_json() for v in boot.violations]) if boot.violations else "[]"
+    return f'{{"first_line": {boot.first_line}, {middle}, "violations": {violations}}}'
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts over finished boots, so boots written elsewhere still count toward the verdict."""
+
+    boots: int = 0
+    violations: int = 0  # boots with a violation
+    ffa_boots: int = 0  # boots with an FF-A line
+    ffa_up_boots: int = 0  # boots where the mediator came up ("Using TEE mediator for FF-A")
+    xen_boots: int = 0  # boots where Xen said anything
+
+    @classmethod
+    def of(cls, boots: list[Boot]) -> Tally:
+        return cls(
+            len(boots),
+            sum(1 for b in boots if b.violations),
+            sum(1 for b in boots if b.ffa_lines),
+            sum(1 for b in boots if b.ffa_enabled is True),
+            sum(1 for b in boots if b.started),
+        )
+
+
 class Verdict(StrEnum):
     """What a log says as a whole; the exit code of ``hil triage`` follows from it."""
 
@@ -300,6 +369,8 @@ class Triage:
 
     file: str
     sink: Callable[[Boot], None] | None = None
+    # Receives boots rendered elsewhere (by boot_json, joined with ", ") and how many they are.
+    rendered: Callable[[str, int], None] | None = None
     current: Boot = field(default_factory=lambda: Boot(first_line=1))
     boots: int = 0
     violations: int = 0
@@ -356,6 +427,19 @@ class Triage:
         for boot in boots[:-1]:
             self._close(boot)
         self.current = boots[-1]
+
+    def absorb_rendered(self, first: Boot, text: str, tally: Tally, last: Boot) -> None:
+        """``absorb`` for a part whose boots between its first and last were rendered."""
+        self.absorb([first])
+        self._close(self.current)
+        self.boots += tally.boots
+        self.violations += tally.violations
+        self.ffa_boots += tally.ffa_boots
+        self.ffa_up_boots += tally.ffa_up_boots
+        self.xen_boots += tally.xen_boots
+        assert self.rendered is not None
+        self.rendered(text, tally.boots)
+        self.current = last
 
     def finish(self) -> None:
         self._close(self.current)

@@ -14,22 +14,25 @@ import ctypes
 import os
 import signal
 from collections.abc import Callable
+from itertools import accumulate
 from multiprocessing import get_context
 
-from hil.triage.model import Boot, Triage
-from hil.triage.scan import BANNER, LITERALS, Buffer, Scanner, _facts
+from hil.triage.model import Boot, Tally, Triage, boot_json
+from hil.triage.scan import BANNER, BLOCK, TFA_BANNER_LITERAL, Buffer, Scanner, _facts
 
 PARALLEL_MIN = 64 << 20  # below this a second process costs more than it saves
 PART_SIZE = 16 << 20
 _PR_SET_PDEATHSIG = 1
-_BANNER_LITERAL = LITERALS[0]
 
 _buf: Buffer | None = None  # the mapped log, inherited by forked workers
 
 
 def die_with_parent(parent: int) -> None:
     """Pool initializer: the kernel kills this worker when its parent dies (any way, SIGKILL
-    included), so an interrupted ``hil triage`` leaves no process behind."""
+    included), so an interrupted ``hil triage`` leaves no process behind. Ctrl-C and SIGTERM are
+    the parent's to handle (it stops the pool): a worker takes the default, quiet end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -45,7 +48,7 @@ def part_starts(buf: Buffer, size: int, part_size: int) -> list[int]:
     starts = [0]
     pos = part_size
     while pos < size:
-        hit = buf.find(_BANNER_LITERAL, pos)
+        hit = buf.find(TFA_BANNER_LITERAL, pos)
         if hit < 0:
             break
         start = buf.rfind(b"\n", max(0, hit - 4096), hit) + 1
@@ -59,26 +62,52 @@ def part_starts(buf: Buffer, size: int, part_size: int) -> list[int]:
     return starts
 
 
-def _triage_part(bounds: tuple[int, int]) -> tuple[list[Boot], int, int]:
-    """(the part's boots, its line count, TF-A banners in it); lines counted from the part."""
+def _count_lines(bounds: tuple[int, int]) -> int:
     assert _buf is not None
+    start, end = bounds
+    count = 0
+    for pos in range(start, end, BLOCK):
+        count += _buf[pos : min(end, pos + BLOCK)].count(b"\n")
+    return count
+
+
+Part = tuple[list[Boot], str, Tally, int]
+
+
+def _triage_part(job: tuple[int, int, int, bool]) -> Part:
+    """The part's boots (all of them, or its first and last with the ones between rendered
+    as JSON), their tally, and the TF-A banners in it; lines numbered from ``base``."""
+    assert _buf is not None
+    start, end, base, render = job
     boots: list[Boot] = []
-    result = Triage("", boots.append)
+    result = Triage("", boots.append, current=Boot(first_line=base + 1))
     scanner = Scanner(result)
-    scanner.scan(_buf, *bounds)
+    scanner.line = base + 1
+    scanner.scan(_buf, start, end)
     result.finish()
-    return boots, scanner.line - 1, result.banners
+    if not render or len(boots) < 3:
+        return boots, "", Tally(), result.banners
+    middle = boots[1:-1]
+    text = ", ".join(boot_json(boot) for boot in middle)
+    return [boots[0], boots[-1]], text, Tally.of(middle), result.banners
 
 
 def triage_parallel(
-    buf: Buffer, name: str, sink: Callable[[Boot], None] | None, workers: int | None
+    buf: Buffer,
+    name: str,
+    sink: Callable[[Boot], None] | None,
+    workers: int | None,
+    rendered: Callable[[str, int], None] | None = None,
 ) -> Triage:
-    """Triage ``buf`` (the whole mapped log) on ``workers`` processes; not finished yet."""
+    """Triage ``buf`` (the whole log) on ``workers`` processes; not finished yet. With
+    ``rendered``, workers render most boots to JSON themselves and the main process only
+    writes them: first each part's lines are counted (in parallel), so every worker numbers
+    its lines from where its part starts in the log."""
     global _buf
     size = len(buf)
     starts = part_starts(buf, size, PART_SIZE)
     bounds = list(zip(starts, [*starts[1:], size], strict=True))
-    result = Triage(name, sink)
+    result = Triage(name, sink, rendered)
     workers = min(workers or os.cpu_count() or 1, len(bounds))
     if workers < 2:
         scanner = Scanner(result)
@@ -88,13 +117,17 @@ def triage_parallel(
     try:
         context = get_context("fork")
         with context.Pool(workers, die_with_parent, (os.getpid(),)) as pool:
-            lines_before = 0
-            for boots, lines, banners in pool.imap(_triage_part, bounds):
-                for boot in boots:
-                    boot.shift(lines_before)
-                result.absorb(boots)
+            bases = list(accumulate(pool.map(_count_lines, bounds), initial=0))
+            jobs = [
+                (s, e, base, rendered is not None)
+                for (s, e), base in zip(bounds, bases[:-1], strict=True)
+            ]
+            for boots, text, tally, banners in pool.imap(_triage_part, jobs):
+                if text:
+                    result.absorb_rendered(boots[0], text, tally, boots[1])
+                else:
+                    result.absorb(boots)
                 result.banners += banners
-                lines_before += lines
     finally:
         _buf = None
     return result

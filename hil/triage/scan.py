@@ -10,13 +10,14 @@ literal, so nothing after the cap is lost."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from hil.terminal import plain_text
-from hil.triage.model import DOM0_CREATE_FAILED, Triage, crash_kind
+from hil.triage.model import DOM0_CREATE_FAILED, Triage, Violation, crash_kind
 from hil.xen.log import (
     MAX_LINE,
     TFA_BANNER,
@@ -31,28 +32,50 @@ from hil.xen.log import (
 
 K = MessageKey
 
-# Every line triage needs holds one of these (tests/test_triage.py renders each catalogue
-# message and crash wording to check it): the boot banners, every FF-A message (``ffa: ``,
-# ``ARM FF-A ``, ``... for FF-A``, the TEE mediator lines, 4.20/4.21's ``<vcpu> Cannot retrieve
-# the FFA version``), and Xen stopping (console.c's panic, bug.c's BUG and ASSERT wordings, the
-# dom0 panic domain_build.c prints without a panic line on a console that joined late).
+# Xen's lines that can say something to triage: its banner, every catalogue message (FF-A's, the
+# TEE mediator's, 4.20/4.21's "<vcpu> Cannot retrieve the FFA version") and Xen stopping
+# (console.c's panic, bug.c's BUG and ASSERT wordings, domain_build.c's dom0 panics), wherever
+# "(XEN) " sits in a line. Each starts, after "(XEN) [stamp] ", with one of these (specific
+# enough that Xen's other lines rarely match; the tests render every message through them).
+CRASH_STARTS = ("Panic on CPU ", "Xen BUG at ", "Assertion '", "Error creating ")
+_HEADS = (
+    r"ffa: ",
+    r"ARM FF-A ",
+    r"Using TEE mediator ",
+    r"TEE [Mm]ediator ",
+    r"Xen version ",
+    r"\S+ ffa: ",
+    r"\S+ Cannot retrieve ",
+    *(re.escape(start) for start in CRASH_STARTS),
+)
+_STAMPS = rb"\[(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\] "
+# One regex pass finds them, the text after the prefix and a valid stamp (as hil.xen.log reads
+# stamps) captured to the line end: sre jumps between "(XEN) " literals at C speed and tries the
+# short alternation only there. TF-A's banner is a literal of its own.
+XEN_BODIES = re.compile(
+    rb"\(XEN\) (?:" + _STAMPS + rb")?((?:" + "|".join(_HEADS).encode() + rb")[^\n]*)"
+)
+TFA_BANNER_LITERAL = TFA_BANNER.encode()
+# What a pasted log's wrapped pieces are checked for before they are joined (hil.triage.pasted).
 LITERALS: tuple[bytes, ...] = (
-    TFA_BANNER.encode(),
+    TFA_BANNER_LITERAL,
+    b"(XEN)",
     b"Xen version ",
     b"ediator ",
     b"FF-A",
     b"ffa: ",
     b"FFA version",
-    b"Panic on CPU ",
-    b"Xen BUG at ",
-    b"Assertion '",
-    b"Error creating ",
+    *(s.encode() for s in CRASH_STARTS),
 )
 BLOCK = 1 << 20  # bytes searched at a time: stays in cache across the literal passes
 BLOCK_MAX = 4 << 20  # a block ends at a newline unless one line is longer than this
 WINDOW_BEFORE = 256  # in an over-long line: how far back a literal's own prefix may be
 WINDOW_AFTER = 4096  # ... and how much of the line after it is read
 _CACHE_LIMIT = 1 << 14
+_UNREPEATABLE = object()  # a run of lines whose effect is not replayed (see Scanner._run)
+_LINE_FACTS: dict[bytes, tuple[Any, ...]] = {}  # whole lines, without Xen's stamp
+_BODY_FACTS: dict[bytes, tuple[Any, ...]] = {}  # Xen's lines after prefix and stamp
+_RUNS: dict[tuple[bytes | None, ...], Any] = {}  # runs of Xen lines into a fresh boot (_run)
 
 # Xen's console timestamp after "(XEN) ", exactly as hil.xen.log reads it (valid forms only,
 # so a line keyed without it reads the same).
@@ -75,6 +98,42 @@ class Buffer(Protocol):
     def find(self, sub: bytes, start: int = ..., end: int = ..., /) -> int: ...
     def rfind(self, sub: bytes, start: int = ..., end: int = ..., /) -> int: ...
     def __len__(self) -> int: ...
+
+
+class FileBuffer:
+    """A file read with ``pread`` as if it were ``bytes``: slices, ``find``, ``rfind``. Reading
+    copies a block at a time into memory the process owns and frees, where a mapping would
+    leave every page it touched counted in the process's memory (and costs more per page)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: slice) -> bytes:
+        start, stop, _ = index.indices(self.size)
+        return os.pread(self.fd, stop - start, start) if stop > start else b""
+
+    def find(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self.size if end is None else min(end, self.size)
+        step = 4096  # most searches end within a line; grow the read when they do not
+        while start < end:
+            stop = min(end, start + step)
+            found = self[start:stop].find(sub)
+            if found >= 0:
+                return start + found
+            if stop == end:
+                return -1
+            start = stop - len(sub) + 1
+            step = min(step * 4, BLOCK)
+        return -1
+
+    def rfind(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self.size if end is None else min(end, self.size)
+        found = self[start:end].rfind(sub)  # only short ranges are searched backwards
+        return start + found if found >= 0 else -1
 
 
 def _facts(raw: bytes) -> tuple[Fact, ...]:
@@ -127,8 +186,14 @@ class Scanner:
         self.triage = triage
         self.line = 1  # number of the line at the scan position
         self.line_of = line_of
-        self._cache: dict[bytes, tuple[Fact, ...]] = {}
+        # What lines and runs of lines say depends on their text alone: the caches are the
+        # process's, so a worker keeps them from one part of a log to the next.
+        self._cache = _LINE_FACTS
+        self._bodies = _BODY_FACTS
         self._last = -1  # where the last line read started
+        self._runs = _RUNS
+        self._counted = 0  # block offset up to which lines are counted ...
+        self._line_no = 1  # ... and the number of the line there
 
     def scan(self, buf: Buffer, lo: int, hi: int) -> None:
         pos = lo
@@ -143,35 +208,127 @@ class Scanner:
     def _block(self, buf: Buffer, lo: int, hi: int) -> None:
         block = buf[lo:hi]
         size = len(block)
-        lines: dict[int, tuple[int, int]] = {}  # start in block -> (end, hit) for each line read
-        for literal in LITERALS:
-            hit = block.find(literal)
-            while hit >= 0:
-                start = block.rfind(b"\n", 0, hit) + 1
-                end = block.find(b"\n", hit)
-                if end < 0:
-                    end = size
-                if end - start > MAX_LINE or (start == 0 and lo and buf[lo - 1 : lo] != b"\n"):
-                    # Over-long: read a window around the literal, from the whole buffer (the
-                    # line may go on past this block).
-                    start = self._window_start(buf, lo, start, hit)
-                    stop = buf.find(b"\n", lo + hit, lo + hit + WINDOW_AFTER)
-                    stop = stop if stop >= 0 else min(len(buf), lo + hit + WINDOW_AFTER)
-                    lines.setdefault(start, (stop - lo, hit))
-                    hit = block.find(literal, hit + 1)
-                else:
-                    lines.setdefault(start, (end, hit))
-                    hit = block.find(literal, end + 1) if end < size else -1
-        counted, line = 0, self.line
-        for start in sorted(lines):
-            end, hit = lines[start]
-            anchor = max(start, 0)
-            line += block.count(b"\n", counted, anchor)
-            counted = anchor
-            if lo + start > self._last:  # a window may reach back into the block before
-                self._last = lo + start
-                self._line(buf, lo + start, lo + end, line)
-        self.line = line + block.count(b"\n", counted)
+        at_end = hi == len(buf)
+        # start in block -> (end in block, cache key or None) for each line to read
+        lines: dict[int, tuple[int, bytes | None]] = {}
+        for match in XEN_BODIES.finditer(block):
+            hit, end = match.span()
+            own_line = block[hit - 1] == 10 if hit else not lo or buf[lo - 1 : lo] == b"\n"
+            if own_line and end - hit <= MAX_LINE and (end < size or at_end):
+                # The common case: Xen's line, whole in this block. Its text after the prefix
+                # and a valid stamp is the key: the stamp changes nothing triage reads.
+                lines[hit] = (end, match[1])
+            else:
+                self._general(buf, block, lo, hit, lines)
+        hit = block.find(TFA_BANNER_LITERAL)
+        while hit >= 0:
+            self._general(buf, block, lo, hit, lines)
+            hit = block.find(TFA_BANNER_LITERAL, hit + 1)
+        starts = sorted(lines)
+        self._counted, self._line_no = 0, self.line
+        index = 0
+        while index < len(starts):
+            start = starts[index]
+            end, body = lines[start]
+            if body is not None and self.line_of is None and not self.triage.current.started:
+                # A fresh boot: its run of Xen lines may replay a boot seen before.
+                run = index + 1
+                while run < len(starts) and lines[starts[run]][1] is not None:
+                    run += 1
+                if run - index > 1:
+                    self._run(buf, block, lo, starts[index:run], lines)
+                    index = run
+                    continue
+            self._at(buf, block, lo, start, end, body)
+            index += 1
+        self.line = self._line_no + block.count(b"\n", self._counted)
+
+    def _number(self, block: bytes, start: int) -> int:
+        """The number of the line starting at ``start`` in the block (counted incrementally)."""
+        anchor = max(start, 0)
+        self._line_no += block.count(b"\n", self._counted, anchor)
+        self._counted = anchor
+        return self._line_no
+
+    def _at(
+        self, buf: Buffer, block: bytes, lo: int, start: int, end: int, body: bytes | None
+    ) -> None:
+        line = self._number(block, start)
+        if lo + start > self._last:  # a window may reach back into the block before
+            self._last = lo + start
+            inside = start >= 0 and end <= len(block)
+            raw = block[start:end] if inside else buf[lo + start : lo + end]
+            self._line(buf, raw, body, lo + end, line)
+
+    def _run(
+        self,
+        buf: Buffer,
+        block: bytes,
+        lo: int,
+        run: list[int],
+        lines: dict[int, tuple[int, bytes | None]],
+    ) -> None:
+        """Xen's lines ``run`` (starts in the block, plain Xen lines), read into a fresh boot.
+        Boots repeat, so what a run does to a fresh boot is kept by its lines' texts and
+        replayed: the boot's fields, and its violations with the lines they come from."""
+        key = tuple(lines[start][1] for start in run)
+        replay = self._runs.get(key)
+        boot = self.triage.current
+        if replay is None:
+            numbers = {}
+            for start in run:
+                end = lines[start][0]
+                self._at(buf, block, lo, start, end, lines[start][1])
+                numbers[self._line_no] = start
+            replay = _UNREPEATABLE
+            if self.triage.current is boot and not boot.crashed and b"\r" not in b"".join(key):
+                fields = dict(vars(boot))
+                del fields["first_line"], fields["violations"]
+                violations = [
+                    (run.index(numbers[v.line]), v.kind, v.fields) for v in boot.violations
+                ]
+                replay = (fields, violations)
+            if len(self._runs) >= _CACHE_LIMIT:
+                self._runs.clear()
+            self._runs[key] = replay
+            return
+        if replay is _UNREPEATABLE:
+            for start in run:
+                self._at(buf, block, lo, start, lines[start][0], lines[start][1])
+            return
+        fields, violations = replay
+        vars(boot).update(fields)
+        boot.dropped_sp_ids = list(boot.dropped_sp_ids)
+        boot.evidence = list(boot.evidence)
+        for position, kind, values in violations:
+            start = run[position]
+            line = self._number(block, start)
+            text = _text(block[start : lines[start][0]])
+            boot.violations.append(Violation(kind, line, text, values))
+        self._last = lo + run[-1]
+
+    def _general(
+        self,
+        buf: Buffer,
+        block: bytes,
+        lo: int,
+        hit: int,
+        lines: dict[int, tuple[int, bytes | None]],
+    ) -> None:
+        """Note the line around ``hit`` to be read whole (or, over-long, as a window)."""
+        start = block.rfind(b"\n", 0, hit) + 1
+        end = block.find(b"\n", hit)
+        if end < 0:
+            end = len(block)
+        if end - start > MAX_LINE or (start == 0 and lo and buf[lo - 1 : lo] != b"\n"):
+            # Over-long: read a window around the hit, from the whole buffer (the line may go
+            # on past this block).
+            start = self._window_start(buf, lo, start, hit)
+            stop = buf.find(b"\n", lo + hit, lo + hit + WINDOW_AFTER)
+            stop = stop if stop >= 0 else min(len(buf), lo + hit + WINDOW_AFTER)
+            lines.setdefault(start, (stop - lo, None))
+        else:
+            lines[start] = (end, None)  # a whole line: read by its full text
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
         """Where to read an over-long line from, relative to ``lo``: the last Xen or guest
@@ -181,16 +338,24 @@ class Scanner:
         prefix = max(buf.rfind(b"(XEN)", bound, here), buf.rfind(b"(d", bound, here))
         return (prefix if prefix >= 0 else bound) - lo
 
-    def _line(self, buf: Buffer, start: int, end: int, line: int) -> None:
-        raw = buf[start:end]
-        stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
-        key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
-        facts = self._cache.get(key)
-        if facts is None:
-            facts = _facts(key)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = facts
+    def _line(self, buf: Buffer, raw: bytes, body: bytes | None, end: int, line: int) -> None:
+        """Account the line ``raw`` (number ``line``), which ends at ``end`` in ``buf``;
+        ``body``: its text after Xen's prefix when the line is plainly Xen's."""
+        if body is not None:
+            facts = self._bodies.get(body)
+            if facts is None:
+                facts = self._bodies[body] = _facts(b"(XEN) " + body)
+                if len(self._bodies) >= _CACHE_LIMIT:
+                    self._bodies.clear()
+        else:
+            stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
+            key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
+            facts = self._cache.get(key)
+            if facts is None:
+                facts = _facts(key)
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[key] = facts
         if not facts:
             return
         reported = self.line_of(line) if self.line_of else line

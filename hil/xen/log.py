@@ -160,8 +160,41 @@ _PREFIX = re.compile(rf"\(XEN\)(?: {_TS})?(?: |$)|\(d(\d+)\)(?: {_TS})?(?: |$)")
 _DOM = re.compile(r"DOM(\d+): ")
 # Where a relayed guest line starts, as a regex fragment (no groups) for patterns over raw text.
 RELAY_PREFIX = r"\(d\d+\)|\(XEN\)(?: \[[^\]\n]*\])? DOM\d+: "
+# Panics, per world, as regexes over a console's text (MULTILINE). A line a guest's output relays
+# ("(d1) Kernel panic", "(XEN) DOM1: ...") is the guest's, never the board panicking: the text must
+# come before any Xen console prefix, or be Xen's own line (its first prefix "(XEN) "). Written
+# with possessive loops that only stop at a "(" or a keyword's first letter: linear in the text.
+_ANY_PREFIX = r"\(XEN\)|\(d\d+\)"
+
+
+def _first_in_line(keywords: tuple[str, ...]) -> str:
+    """A line in which one of ``keywords`` comes before any of Xen's console prefixes."""
+    starts = "".join(sorted({re.escape(k[0]) for k in keywords} | {r"\("}))
+    free = f"[^{starts}\\n]*+"
+    other = f"(?!{_ANY_PREFIX}|{'|'.join(keywords)})[{starts}]"
+    return f"^{free}(?:{other}{free})*+(?:{'|'.join(keywords)})"
+
+
+_TFA_PANICS = ("PANIC at PC : ", "Unhandled Exception")
+NORMAL_WORLD_PANICS: tuple[str, ...] = (
+    # Xen's own line: its first prefix is "(XEN) " and the panic follows it.
+    r"^[^(\n]*+(?:\((?!XEN\)|d\d+\))[^(\n]*+)*+"
+    r"\(XEN\)(?: \[[^\]\n]*\])? (?:Panic on CPU|Xen BUG at)",
+    # dom0 is the hardware domain: its kernel's lines reach the console unprefixed; TF-A's boot
+    # images print here too.
+    _first_in_line(("Kernel panic", "SError Interrupt", *_TFA_PANICS)),
+)
+# The secure world's own panic lines, at a line start: TF-A's runtime, Hafnium's panic(), OP-TEE's
+# core panic. An SP's log line that merely mentions an SError is not one.
+SECURE_WORLD_PANICS: tuple[str, ...] = (
+    f"^(?:{'|'.join(_TFA_PANICS)})",
+    r"^Panic: ",
+    r"^[EF]/TC:[^\n]*\bPanic\b",
+)
 # TF-A's first line on every cold boot: a boot starts here.
 TFA_BANNER = "Booting Trusted Firmware"
+# The banner as it ends a line cut short by a reboot: where the new boot's first line starts.
+_BANNER = re.compile(r"(?:NOTICE: +)?" + re.escape(TFA_BANNER))
 _TFA = re.compile(r"(NOTICE|INFO|WARNING|ERROR|VERBOSE): +")
 _SPMC = re.compile(r"SPMC: |[IDEWF]/TC: ")
 _LINUX = re.compile(r"\[\s*\d+\.\d+\] ")
@@ -228,6 +261,22 @@ def starts_boot(event: Event) -> bool:
     )
 
 
+def split_at_boot(text: str) -> list[str]:
+    """``text`` as the lines it holds when a reboot cut one short: the part before TF-A's banner
+    (what the board was printing when it reset, or noise) and the banner's line, so that two
+    boots never merge into one line, whatever the first one was printing. A line Xen relays
+    from a guest stays whole: a guest printing the banner is not a boot."""
+    if TFA_BANNER not in text:
+        return [text]
+    cuts = [m.start() for m in _BANNER.finditer(text) if m.start() > 0]
+    if not cuts:
+        return [text]
+    prefix = xen_prefix(text[: cuts[0]])
+    if prefix is not None and prefix.domain is not None:
+        return [text]
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+
+
 def parse_line(text: str, line: int, console: str) -> Event:
     """The event for one sanitised line without its line ending."""
     host_time = None
@@ -255,7 +304,7 @@ def parse_line(text: str, line: int, console: str) -> Event:
         return ProbeLine(**common, domain=0, kind=probe[0], fields=probe[1])
     if match := _TFA.match(text):
         return ConsoleLine(**common, stage=Stage.TFA, text=text[match.end() :], level=match[1])
-    if (banner := text.find(TFA_BANNER)) > 0:
+    if (banner := text.find(TFA_BANNER)) >= 0:
         # Noise glued in front of the banner must not merge two boots into one.
         return ConsoleLine(**common, stage=Stage.TFA, text=text[banner:])
     if match := _SPMC.match(text):
@@ -322,10 +371,12 @@ class LogParser:
 
     def _events(self, raw: bytes, line: int) -> list[Event]:
         raw = raw.rstrip(b"\r")
-        if b"\r" not in raw:
-            return [parse_line(plain_text(raw), line, self.console)]
+        parts = raw.split(b"\r") if b"\r" in raw else [raw]
         return [
-            parse_line(plain_text(part), line, self.console) for part in raw.split(b"\r") if part
+            parse_line(text, line, self.console)
+            for part in parts
+            if part
+            for text in split_at_boot(plain_text(part))
         ]
 
 

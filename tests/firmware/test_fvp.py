@@ -49,7 +49,9 @@ def model(directory: Path, mode: str = "boot") -> Path:
     return path
 
 
-def fvp_lab(directory: Path, boards: dict[str, dict], boot_attempts: int = 1) -> Path:
+def fvp_lab(
+    directory: Path, boards: dict[str, dict], boot_attempts: int = 1, timeouts: dict = FAST
+) -> Path:
     lines = [
         f"boards_dir = {toml_value(str(BOARDS_DIR))}",
         f"results_dir = {toml_value(str(directory / 'results'))}",
@@ -59,7 +61,7 @@ def fvp_lab(directory: Path, boards: dict[str, dict], boot_attempts: int = 1) ->
         lines += [
             "[[board]]",
             f'name = "{name}"\ntype = "fvp-base-revc"\nxen_profile = "none"',
-            f"timeouts = {toml_value(FAST)}",
+            f"timeouts = {toml_value(timeouts)}",
             f"power = {toml_value({'backend': 'fvp', 'workdir': str(directory / name), **power})}",
         ]
     path = directory / "lab.toml"
@@ -182,6 +184,18 @@ def test_two_models_at_once_each_on_the_ports_it_announced(tmp_path: Path) -> No
     assert len(ports[0]) == 4 and not ports[0] & ports[1]  # chosen by each model, never fixed
 
 
+def test_with_xen_the_model_gets_xen_as_bl33_and_the_probe_as_dom0(tmp_path: Path) -> None:
+    xen = tmp_path / "xen"
+    xen.write_bytes(b"\x00" * 4096)  # the stand-in models Xen 4.22 once BL33 is not the probe
+    lab = fvp_lab(tmp_path, {"fvp0": {"model": str(model(tmp_path))}})
+    text = lab.read_text().replace('xen_profile = "none"', 'xen_profile = "xen-4.22"')
+    lab.write_text(text + f"xen_image = {toml_value(str(xen))}\n")
+    code, cases = run(lab, "fvp0")
+    assert code == 0, cases["fvp0"]["message"]
+    ns = (cases["fvp0"]["dir"] / cases["fvp0"]["artifacts"]["console:normal:raw"]).read_bytes()
+    assert b"(XEN) ARM FF-A Mediator version" in ns
+
+
 @pytest.mark.parametrize(
     ("mode", "power", "expected"),
     [
@@ -216,7 +230,9 @@ def test_two_models_at_once_each_on_the_ports_it_announced(tmp_path: Path) -> No
 def test_a_model_that_fails_is_one_infra_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, power: dict, expected: str
 ) -> None:
-    lab = fvp_lab(tmp_path, {"fvp0": {"model": str(model(tmp_path, mode)), **power}})
+    # A dead model's consoles just go quiet: the stage waits its timeout, kept short here.
+    short = dict.fromkeys(FAST, 2)
+    lab = fvp_lab(tmp_path, {"fvp0": {"model": str(model(tmp_path, mode)), **power}}, 1, short)
     code, cases = run(lab, "fvp0")
     assert code == 3
     case = cases["fvp0"]
@@ -234,3 +250,14 @@ def test_a_model_that_is_not_installed_is_one_line(tmp_path: Path, capsys) -> No
         f"board 'fvp0': FVP model {tmp_path / 'no-such-FVP'} is not installed on this machine "
         "(power.model in the lab file)"
     )
+
+
+def test_a_bad_fvp_table_is_exit_2_before_anything_runs(tmp_path: Path, capsys) -> None:
+    lab = fvp_lab(tmp_path, {"fvp0": {"model": "FVP", "params": ["-C bp.x=1"]}})
+    assert main(["run", "--lab", str(lab), "--board", "fvp0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"hil: error: {lab}: board 'fvp0': field 'power.params[0]': expected NAME=VALUE "
+        "(a -C parameter), got '-C bp.x=1'"
+    ]
+    assert not list(tmp_path.glob("results/*/summary.json"))  # no run, no report claiming one

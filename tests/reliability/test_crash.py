@@ -145,3 +145,34 @@ def test_an_interrupt_mid_boot_reports_what_completed_and_exits_3_quickly(
         BoardLock(board, directory=private_locks).acquire().release()
     assert not alive(sim)
     assert os.path.exists(case_dir(results, "stuck") / "all-secure" / "ns.raw")
+
+
+STOPPING = """
+import time
+from hil.interrupts import interrupts_ignored
+with interrupts_ignored():
+    print("stopping", flush=True)
+    time.sleep(30)  # a shutdown that hangs
+"""
+
+
+def test_a_hung_shutdown_still_yields_to_a_third_signal() -> None:
+    """While a run stops, two more Ctrl-C / SIGTERM are absorbed (the reports are on their way);
+    a third ends the process at once, so a hung shutdown never needs SIGKILL."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", STOPPING], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"stopping\n"
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            process.send_signal(sig)
+            time.sleep(0.2)
+            assert process.poll() is None, "gave up its reports on the second signal"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 3
+        assert process.stderr is not None
+        assert process.stderr.read() == b"hil: stopped before writing the reports\n"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -4,6 +4,10 @@ touched when it can be known then; never a traceback, never exit 0 or 1."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +67,40 @@ def test_repeated_boards_and_scenarios_run_once(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.exit_code == 0
     assert [(c["board"], c["scenario"]) for c in out.cases] == [("v0", "all-secure")]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "nested"])
+def test_a_rerun_summary_that_is_a_fifo_or_too_deep_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """--rerun-failed reads an earlier run's summary.json: a FIFO there must not hang the run,
+    JSON nested too deeply must not be a RecursionError traceback."""
+    lab = write_lab(tmp_path / "lab")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    if kind == "fifo":
+        os.mkfifo(earlier / "summary.json")
+    else:
+        (earlier / "summary.json").write_text("[" * 100_000 + "]" * 100_000)
+    code, err = cli(capsys, "run", "--lab", str(lab), "--rerun-failed", str(earlier))
+    assert code == 2
+    assert_one_line(err, "summary.json")
+    assert "not a regular file" in err if kind == "fifo" else "nested too deeply" in err
+
+
+def test_a_reader_that_goes_away_changes_no_verdict(tmp_path: Path) -> None:
+    """hil run | head -1: the run still checks every case, writes its reports and exits with
+    their code (it used to stop its boards on the broken pipe and exit 0 with no report)."""
+    lab = write_lab(tmp_path / "lab")
+    results = tmp_path / "results"
+    argv = [sys.executable, "-m", "hil", "run", "--lab", str(lab), "--results", str(results)]
+    argv += ["--scenario", "all-secure", "--scenario", "zero-sps", "--scenario", "one-non-secure"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline()
+    process.stdout.close()  # head -1 has what it wanted
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert err == b""
+    (run_dir,) = [p for p in results.iterdir() if not p.is_symlink()]
+    document = json.loads((run_dir / "summary.json").read_text())
+    assert document["counts"]["pass"] == 3 and document["exit_code"] == 0

@@ -93,7 +93,7 @@ def test_garbage_outside_xen_still_passes(
     "fault",
     [
         {"burst": {"stage": "ffa", "size": 1000}},  # ends mid-line: glued to Xen's first FF-A line
-        {"garbage": {"stage": "ffa", "pattern": "random", "seed": 3}},
+        {"garbage": {"stage": "ffa", "pattern": "ff"}},  # no newline: all of it glued in front
         {"garbage": {"stage": "ffa", "line": 1, "pattern": "utf8"}},
     ],
 )
@@ -105,13 +105,14 @@ def test_noise_glued_to_xen_ffa_lines_is_not_a_fail(tmp_path: Path, fault: dict[
     assert out.raw("v0", "all-secure") == out.sent("v0")
 
 
-@pytest.mark.parametrize("pattern", ["random", "nul", "ff", "utf8"])
+@pytest.mark.parametrize("pattern", ["nul", "ff", "utf8"])
 def test_garbage_between_probe_lines_passes_only_on_an_intact_transcript(
     tmp_path: Path, pattern: str
 ) -> None:
-    """Noise between two probe lines leaves every probe line whole (the parser reads a line from
-    its HILPROBE on): PASS is right, and the transcript judged is exactly the one the board
-    printed."""
+    """Noise without a newline between two probe lines is glued in front of the next one and
+    leaves every probe line whole (the parser reads a line from its HILPROBE on): PASS is right,
+    and the transcript judged is exactly the one the board printed. (Garbage lines of their own
+    in Xen's output could be damaged evidence: tests/reliability/test_evidence.py.)"""
     out = run(tmp_path, {"garbage": {"stage": "probe", "line": 3, "pattern": pattern}})
     raw, sent = out.raw("v0", "all-secure"), out.sent("v0")
     assert raw == sent
@@ -165,9 +166,14 @@ def test_disconnect_once_loses_only_what_was_sent_while_nobody_listened(
 
 
 def test_disconnect_that_waits_for_the_client_loses_nothing(tmp_path: Path) -> None:
-    out = run(tmp_path, {"disconnect": {"stage": "probe", "line": 5, "hold": True}})
-    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 1)
+    """The board waits for the client to come back: nothing is lost, but hil cannot know that
+    (a UART behind a terminal server goes on printing), so the boot is not judged and is
+    retried; the retried boot passes."""
+    out = run(tmp_path, {"disconnect": {"stage": "probe", "line": 5, "hold": True, "boots": 1}})
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 2)
     assert out.raw("v0", "all-secure") == out.sent("v0")
+    first = out.case["boots"][0]
+    assert first["outcome"] == "infra_error" and "was disconnected for" in first["error"]
 
 
 @pytest.mark.slow

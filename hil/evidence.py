@@ -1,0 +1,268 @@
+"""The evidence a check judges, and nothing else: what one boot printed on the board's normal-world
+console (``hil.lab.ConsoleRoles``), from the last TF-A banner of the boot attempt on, whole.
+
+- Only the normal-world console carries Xen, dom0 (the probe) and TF-A's boot banner; text on any
+  other console never starts a boot, hides evidence or supplies it. Panics are watched per world
+  with patterns that never match a guest's relayed line.
+- The attempt's own bytes only (``BootAttempt.raw_start``/``raw_end``), cut at its last banner: a
+  retried or spontaneous reboot never merges two boots into one judged transcript.
+- Evidence that may be incomplete is an infrastructure failure, never a verdict: a console that
+  was disconnected during the boot (bytes may be missing), a damaged Xen or probe line, a probe
+  transcript missing lines, two Xen boots in one. ``EvidenceCheck`` tells the boot machine so,
+  and the board is booted again (bounded by the lab's ``boot_attempts``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil.boot import BootAttempt
+from hil.compare import Observation
+from hil.console import ConsoleGap, ConsoleGroup
+from hil.errors import ConfigError, InfraError
+from hil.ffa.errors import FfaFormatError
+from hil.lab import ConsoleRoles
+from hil.probe import MARK, PREFIX, TranscriptBuilder
+from hil.results import validate_name
+from hil.xen.log import (
+    NORMAL_WORLD_PANICS,
+    SECURE_WORLD_PANICS,
+    TFA_BANNER,
+    ConsoleLine,
+    Event,
+    LogParser,
+    MessageKey,
+    ProbeLine,
+    Stage,
+    XenMessage,
+    starts_boot,
+    xen_prefix,
+)
+from hil.xen.messages import FFA_KEYS, message
+
+
+class EvidenceIncomplete(InfraError):
+    """A boot's evidence is damaged or may be missing bytes (noise, a dropped connection), so
+    the case can be judged neither pass nor fail: the lab must look, or the boot is retried."""
+
+
+def panic_patterns(roles: ConsoleRoles, consoles: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Per console, the panics it can carry: the normal world's (Xen's own lines, dom0's kernel,
+    TF-A's boot) on the normal console; on any other (the SPMC's, TF-A's runtime UART) only the
+    secure world's own panic lines, never a mention of one in a log line."""
+    return {
+        name: NORMAL_WORLD_PANICS if name == roles.normal else SECURE_WORLD_PANICS
+        for name in consoles
+    }
+
+
+# Bytes Xen's own lines and the probe's never hold: anything but printable ASCII, tab and CR.
+_NOT_PRINTED = re.compile(rb"[^\t\n\r\x20-\x7e]")
+# In any other line: control characters and bytes that are not UTF-8 (decoded with
+# surrogateescape), once well-formed escape sequences (colours) are taken out.
+_ESCAPE_SEQUENCE = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]")
+_GARBLED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
+_EXCERPT = 80
+_CHUNK = 1 << 20
+# The lines evidence can be in: Xen's (and what it relays), the probe's, TF-A's banner.
+_EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), TFA_BANNER.encode())
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a judged boot's evidence is: bytes ``start``..``end`` of ``<console>.raw`` (the
+    attempt's; its last boot is the one judged). Saved with the case as ``evidence.json``, so
+    whoever reads the case back reads exactly what was judged."""
+
+    console: str
+    start: int
+    end: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"console": self.console, "start": self.start, "end": self.end}
+
+    @classmethod
+    def load(cls, path: Path) -> Window:
+        """The window saved at ``path`` (EvidenceIncomplete when it cannot be read back)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            end = data["end"]
+            console = validate_name("console", data["console"])  # a file name in the case
+            return cls(console, int(data["start"]), None if end is None else int(end))
+        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+            raise EvidenceIncomplete(f"{path.name}: not a judged boot's window: {exc}") from exc
+
+    def read(self, case_dir: Path) -> list[Event]:
+        return read_boot(case_dir / f"{self.console}.raw", self.console, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One booted attempt's evidence: where it is, its events (the last boot's, on the normal
+    console) and what they show."""
+
+    window: Window
+    events: list[Event]
+    observation: Observation
+
+
+class EvidenceCheck:
+    """``accept`` for the boot machine (``hil.boot.Accept``): reads each booted attempt's
+    evidence from the capture under ``case_dir`` and keeps it, or says why it cannot be
+    judged."""
+
+    def __init__(self, case_dir: Path, consoles: ConsoleGroup, roles: ConsoleRoles) -> None:
+        self.case_dir, self.consoles, self.normal = case_dir, consoles, roles.normal
+        self.judged: dict[int, Judged] = {}  # attempt number -> its evidence
+
+    def __call__(self, attempt: BootAttempt) -> str | None:
+        if (gap := _first_gap(self.consoles.gaps(since=attempt.started))) is not None:
+            return gap
+        start, end = attempt.raw_start.get(self.normal, 0), attempt.raw_end.get(self.normal)
+        window = Window(self.normal, start, end)
+        try:
+            events = window.read(self.case_dir)
+            self.judged[attempt.number] = Judged(window, events, observe(events, self.normal))
+        except EvidenceIncomplete as exc:
+            return f"not judged: {exc}"
+        return None
+
+
+def _first_gap(gaps: Sequence[ConsoleGap]) -> str | None:
+    if not gaps:
+        return None
+    gap = gaps[0]
+    where = f"at byte {gap.raw_offset} of {gap.console}.raw"
+    if gap.resumed is None:
+        return f"not judged: console '{gap.console}' was disconnected during the boot ({where})"
+    seconds = (gap.resumed - gap.lost).total_seconds()
+    return (
+        f"not judged: console '{gap.console}' was disconnected for {seconds:.3f} s during the "
+        f"boot ({where}); what the board sent meanwhile may be missing"
+    )
+
+
+def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> list[Event]:
+    """The events of the last boot in bytes ``start``..``end`` of the capture ``raw`` (one
+    console's), numbered as lines of the whole file; EvidenceIncomplete if a line of it that
+    could be evidence is damaged."""
+    try:
+        with raw.open("rb") as f:
+            lines_before = 0  # a boot starting mid-line continues the file's line
+            while f.tell() < start and (chunk := f.read(min(_CHUNK, start - f.tell()))):
+                lines_before += chunk.count(b"\n")
+            data = f.read() if end is None else f.read(max(0, end - start))
+    except OSError as exc:
+        raise EvidenceIncomplete(f"cannot read the capture {raw.name}: {exc.strerror}") from exc
+    # Only lines that can be evidence or start a boot are decoded: a boot may hold a flood.
+    parser = LogParser(console, markers=_EVIDENCE_MARKERS)
+    parser.lines = lines_before
+    events = last_boot(parser.feed(data) + parser.close())
+    if events and _NOT_PRINTED.search(data):
+        xen_from = next((e.line for e in events if _is_xen(e)), None)
+        _check_damage(data, lines_before + 1, events[0], xen_from, console)
+    return events
+
+
+def last_boot(events: Sequence[Event]) -> list[Event]:
+    """``events`` from the last TF-A banner on (all of them when there is none)."""
+    starts = [i for i, e in enumerate(events) if starts_boot(e)]
+    return list(events[starts[-1] :] if starts else events)
+
+
+def _is_xen(event: Event) -> bool:
+    return isinstance(event, XenMessage) or (
+        isinstance(event, ConsoleLine) and event.stage is Stage.XEN
+    )
+
+
+def _check_damage(
+    data: bytes, first_line: int, boot: Event, xen_from: int | None, console: str
+) -> None:
+    """Raise EvidenceIncomplete for a damaged line of the boot starting with event ``boot``:
+    damage in or after Xen's own prefix or the probe's mark (noise glued in front of a whole line
+    is not), or, from Xen's first line on, a garbled line that could be one of Xen's lines with
+    its prefix destroyed. A guest's relayed line is never evidence."""
+    for number, line in _damaged_lines(data, first_line):
+        if number < boot.line:
+            continue
+        if number == boot.line and starts_boot(boot):
+            # What precedes the banner in its line is the end of the boot before.
+            line = line[line.rfind(TFA_BANNER.encode()) :]
+            if not _NOT_PRINTED.search(line):
+                continue
+        text = line.decode("utf-8", "surrogateescape")
+        prefix = xen_prefix(text)
+        if prefix is not None and prefix.domain is not None:
+            continue
+        mark = text.find(MARK)
+        starts = [p for p in (prefix.start if prefix else -1, mark) if p >= 0]
+        if starts:
+            begin = min(starts)
+            what = "probe" if begin == mark else "Xen"
+            if _NOT_PRINTED.search(line, len(text[:begin].encode("utf-8", "surrogateescape"))):
+                raise EvidenceIncomplete(
+                    f"{console} line {number}: damaged {what} line {_excerpt(text[begin:])}"
+                )
+        elif (
+            xen_from is not None
+            and number >= xen_from
+            and _GARBLED.search(_ESCAPE_SEQUENCE.sub("", text))
+        ):
+            raise EvidenceIncomplete(
+                f"{console} line {number}: unreadable line among Xen's {_excerpt(text)}"
+            )
+
+
+def _excerpt(text: str) -> str:
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return repr(shown[:_EXCERPT])
+
+
+def _damaged_lines(data: bytes, first: int) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line without its end)`` of each line of ``data`` holding a byte Xen and
+    the probe never print; ``first`` is the number of its first line."""
+    number, counted, found = first, 0, _NOT_PRINTED.search(data)
+    while found is not None:
+        start = data.rfind(b"\n", 0, found.start()) + 1
+        end = data.find(b"\n", found.start())
+        end = len(data) if end < 0 else end
+        number += data.count(b"\n", counted, start)
+        counted = start
+        yield number, data[start:end].rstrip(b"\r")
+        found = _NOT_PRINTED.search(data, end + 1)
+
+
+def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observation:
+    """Xen's FF-A lines and dom0's probe answers in the last boot on ``console`` among
+    ``events`` (the normal-world console's: nothing else is evidence). EvidenceIncomplete when
+    a probe line is damaged, two Xen boots merged, or (``whole``: a boot that finished) the
+    probe's transcript lacks lines."""
+    xen_lines: list[str] = []
+    banners = 0
+    probe = TranscriptBuilder()
+    for event in last_boot([e for e in events if e.console == console]):
+        if isinstance(event, XenMessage):
+            banners += event.key is MessageKey.XEN_VERSION
+            if event.key in FFA_KEYS:
+                xen_lines.append(message(event.key).render(**event.fields))
+        elif isinstance(event, ProbeLine) and event.domain == 0:
+            try:
+                probe.feed(event.kind, dict(event.fields))
+            except FfaFormatError as exc:
+                raise EvidenceIncomplete(f"{console} line {event.line}: {exc}") from None
+        elif isinstance(event, ConsoleLine) and event.domain in (0, None) and MARK in event.text:
+            raise EvidenceIncomplete(
+                f"{console} line {event.line}: unreadable probe line {event.raw[:_EXCERPT]!r}"
+            )
+    if banners > 1:
+        raise EvidenceIncomplete(
+            f"{console}: {banners} Xen boots without a TF-A banner between them (a reboot whose "
+            "banner was lost)"
+        )
+    if whole and (missing := probe.incomplete()) is not None:
+        raise EvidenceIncomplete(f"{console}: the probe's transcript is incomplete: {missing}")
+    return Observation(xen_lines, probe.transcript)

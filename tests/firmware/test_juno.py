@@ -1,0 +1,152 @@
+"""Juno r2 bundles, checked statically (no Juno here): TF-A PLAT=juno with the SPMD (hil's patch),
+the lab's SCP firmware (a dummy the test makes) and the test SPMC in the FIP, the probe as BL33,
+the SPMC and probe inside Juno's memory map, and an images.txt the MCC deploy can follow."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hil.boards import juno
+from hil.boards.platform import bundle_for_board
+from hil.cli import main
+from hil.errors import ConfigError
+from hil.firmware import toolchain
+from hil.lab import load_lab
+from hil.scenario import load_scenario
+from tests.firmware.conftest import REPO, SKIP_REASON
+from tests.labs import BOARDS_DIR, toml_value
+from tests.mcc_sim import DirectoryStorage, SimulatedJuno
+
+pytestmark = pytest.mark.qemu  # the QEMU tier's tools build the Juno firmware too
+
+AP_SECURE_DRAM = (0xFF000000, 0x100000000)  # ARM_AP_TZC_DRAM1 on Juno (16 MB at the top of DRAM1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tools() -> None:
+    if toolchain.missing():
+        pytest.skip(SKIP_REASON)
+
+
+PDU = {"backend": "pdu-command", "on": ["true"], "off": ["true"]}
+MCC = {"backend": "mcc", "console": "socket://127.0.0.1:9"}
+
+
+def juno_lab(directory: Path, extra: str = "", power: dict = PDU, deploy: dict = MCC) -> Path:
+    path = directory / "lab.toml"
+    path.write_text(
+        f"boards_dir = {toml_value(str(BOARDS_DIR))}\n"
+        f"results_dir = {toml_value(str(directory / 'results'))}\n[[board]]\n"
+        'name = "juno0"\ntype = "juno-r2"\nxen_profile = "none"\n'
+        f"power = {toml_value(power)}\ndeploy = {toml_value(deploy)}\n{extra}"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def scp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scp") / "scp_bl2.bin"
+    path.write_bytes(b"HIL dummy SCP_BL2 " * 512)  # stands in for Arm's SCP firmware
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, scp: Path):  # type: ignore[no-untyped-def]
+    directory = tmp_path_factory.mktemp("juno")
+    board = load_lab(juno_lab(directory, f"scp_bl2 = {toml_value(str(scp))}\n")).board("juno0")
+    scenario = load_scenario(REPO / "firmware" / "scenarios" / "one-non-secure.toml")
+    return bundle_for_board(scenario, board, directory / "bundle")
+
+
+def test_the_fip_carries_the_labs_scp_the_scenarios_spmc_and_the_probe(bundle, scp, tmp_path):
+    files = bundle.files
+    fiptool = juno._builds[next(iter(juno._builds))].tfa.fiptool
+    subprocess.run([fiptool, "unpack", "--out", tmp_path, files["fip"]], check=True)
+    assert (tmp_path / "scp-fw.bin").read_bytes() == scp.read_bytes()
+    assert (tmp_path / "tos-fw.bin").read_bytes() == files["spmc_image"].read_bytes()
+    assert (tmp_path / "tos-fw-config.bin").read_bytes() == files["spmc_manifest_dtb"].read_bytes()
+    assert (tmp_path / "nt-fw.bin").read_bytes() == files["probe_image"].read_bytes()
+    assert "load_address = <0x0 0xff200000>" in files["spmc_manifest_dts"].read_text()
+
+
+def nm(elf: Path) -> dict[str, int]:
+    out = subprocess.run(
+        [toolchain.locate().nm, elf], capture_output=True, text=True, check=True
+    ).stdout
+    return {f[2]: int(f[0], 16) for f in (line.split() for line in out.splitlines()) if len(f) == 3}
+
+
+def test_spmc_and_probe_are_linked_inside_junos_memory_map(bundle) -> None:
+    fw = juno._builds[next(iter(juno._builds))]
+    spmc = nm(fw.spmc.path.with_suffix(".elf"))
+    assert AP_SECURE_DRAM[0] <= spmc["_start"] and spmc["__stacks_start"] < AP_SECURE_DRAM[1]
+    assert spmc["_start"] == 0xFF200000  # the SPMC base hil's TF-A patch gives Juno
+    assert nm(fw.probe.path.with_suffix(".elf"))["_start"] == 0xE0000000  # CSS BL33 base
+
+
+def test_images_txt_puts_fip_and_bl1_in_nor_and_names_only_bundle_files(bundle, tmp_path):
+    listing = bundle.files["images_txt"].read_bytes()
+    assert b"NOR0FILE: \\SOFTWARE\\fip.bin\r\n" in listing
+    assert b"NOR1ADDRESS: 0x03ec0000\r\nNOR1FILE: \\SOFTWARE\\bl1.bin\r\n" in listing
+    deployer = juno.MccDeployer("juno0", "socket://127.0.0.1:9", storage=None)  # type: ignore[arg-type]
+    card = deployer._files(bundle)  # what the MCC deploy would copy, checked before it runs
+    assert card == {
+        "SITE1/HBI0262E/images.txt": bundle.files["images_txt"],
+        "SOFTWARE/fip.bin": bundle.files["fip"],
+        "SOFTWARE/bl1.bin": bundle.files["bl1"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "",
+            "field 'scp_bl2': missing: the Juno's SCP firmware (scp_bl2.bin from Arm, not "
+            "redistributable) goes into its FIP",
+        ),
+        ('scp_bl2 = "nowhere.bin"\n', "field 'scp_bl2': {d}/nowhere.bin is not a file"),
+        ('xen_image = "xen"\n', "field 'xen_image': Xen on juno-r2 is not supported yet"),
+    ],
+    ids=["no-scp", "scp-not-a-file", "xen"],
+)
+def test_hil_run_says_what_the_lab_must_give_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, expected: str
+) -> None:
+    lab = juno_lab(tmp_path, extra)
+    assert main(["run", "--lab", str(lab), "--board", "juno0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hil: error: ")
+    assert f"board 'juno0': {expected.format(d=tmp_path)}" in err[0]
+    with pytest.raises(ConfigError):
+        juno.prepare(load_lab(lab).board("juno0"))
+
+
+def test_hil_run_deploys_through_the_mcc_and_judges_what_was_flashed(
+    tmp_path: Path, bundle, scp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fw = juno._builds[next(iter(juno._builds))]
+    card, power = tmp_path / "card", tmp_path / "power-on"
+    card.mkdir()
+    windows = (
+        (fw.spmc.window_offset, fw.spmc.window_size),
+        (fw.probe.window_offset, fw.probe.window_size),
+    )
+    sim = SimulatedJuno(card, "SITE1/HBI0262E/images.txt", fw.tfa.fiptool, windows, power)
+    # The host side of the mass storage is the one thing replaced: the card is a directory.
+    monkeypatch.setattr(juno, "HostMassStorage", lambda *a, **k: DirectoryStorage(sim.mcc))
+    power_on = {**PDU, "on": ["touch", str(power)], "off_time": 0}  # the sim sees the file
+    mcc = {**MCC, "console": sim.mcc.url, "reboot": False, "prompt_timeout": 5, "usb_timeout": 5}
+    timeouts = {"bl1": 10, "bl2": 5, "bl31": 5, "spmc": 5, "probe": 10}
+    extra = f"consoles = {toml_value(sim.urls)}\nscp_bl2 = {toml_value(str(scp))}\n"
+    lab = juno_lab(tmp_path, extra + f"timeouts = {toml_value(timeouts)}\n", power_on, mcc)
+    try:
+        argv = ["run", "--lab", str(lab), "--scenario=one-non-secure", "--scenario=zero-sps"]
+        assert main(argv) == 0
+    finally:
+        sim.close()
+    assert sim.mcc.commands == ["usb_on", "usb_on"]  # one MCC deploy per scenario
+    assert sim.boots == 2  # each boot showed what the MCC had flashed for its scenario

@@ -1,0 +1,145 @@
+"""Evidence comes only from where it can come from, and incomplete evidence is never a verdict:
+``hil run`` against virtual boards whose consoles carry text that must not be judged (a plausible
+transcript on the secure console, a guest's panic, an SP's error line), boots merged by noise,
+and evidence that was damaged or may be missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.scenario import SCENARIO_DIR, load_scenarios
+from hil.sim.boot_script import EOL, BootConfig, boot_script
+from hil.sim.bundle import SimBundle
+from tests.reliability.support import Outcome, hil_run, write_lab
+
+# 4.21 and 4.22 differ on it: 4.21 repeats the bit-15 warning per SP and counts every SP.
+SCENARIO = "several-non-secure"
+
+
+def run(
+    tmp_path: Path,
+    faults: dict[str, Any],
+    xen: str = "xen-4.22",
+    expect: str = "xen-4.22",
+    **lab: Any,
+) -> Outcome:
+    """SCENARIO on a virtual board whose Xen behaves as ``xen``; the lab expects ``expect``."""
+    power = {"backend": "virtual", "stage_delay": 0, "faults": faults, "xen": xen}
+    extra = {"power": power, "xen_profile": expect}
+    lab_file = write_lab(tmp_path / "lab", extra=extra, **lab)
+    return hil_run(lab_file, tmp_path / "results", scenarios=(SCENARIO,))
+
+
+def transcript_of(profile: str) -> str:
+    """The whole normal-world output of a ``profile`` Xen booting SCENARIO (TF-A banner, Xen's
+    lines, the probe's), as the virtual board prints it."""
+    (scenario,) = load_scenarios(SCENARIO_DIR, [SCENARIO])
+    bundle = SimBundle(Path("."), SCENARIO, scenario.spmc_config(), scenario.probe_plan())
+    stages = boot_script(BootConfig(profile, stage_delay=0), bundle)
+    return "".join(line + EOL for stage in stages if stage.console == "ns" for line in stage.lines)
+
+
+def test_a_plausible_transcript_on_the_secure_console_never_passes_a_wrong_xen(
+    tmp_path: Path,
+) -> None:
+    # The board's Xen behaves as 4.21; the lab expects 4.22. Before its probe runs, the secure
+    # console prints a TF-A banner and a whole, well-formed 4.22 boot.
+    fake = transcript_of("xen-4.22")
+    faults = {"text": {"stage": "probe", "console": "secure", "text": fake}}
+    out = run(tmp_path, faults, xen="xen-4.21")
+    assert (out.exit_code, out.case["verdict"]) == (1, "fail"), out.case["message"]
+    assert "+(XEN) ffa: Firmware is not using bit 15 convention for IDs !!" in out.case["diff"]
+
+
+def lines_of(stage: str, profile: str) -> tuple[str, ...]:
+    """What a ``profile`` Xen's board prints in ``stage`` of SCENARIO."""
+    (scenario,) = load_scenarios(SCENARIO_DIR, [SCENARIO])
+    bundle = SimBundle(Path("."), SCENARIO, scenario.spmc_config(), scenario.probe_plan())
+    return next(
+        s.lines for s in boot_script(BootConfig(profile, stage_delay=0), bundle) if s.name == stage
+    )
+
+
+@pytest.mark.parametrize(
+    ("console", "text"),
+    [
+        # A guest's output relayed by Xen, whatever it holds, is neither Xen's nor a panic.
+        ("ns", "(d1) (XEN) ffa: Firmware is not using bit 15 convention for IDs !!"),
+        ("ns", "(XEN) DOM2: (XEN) ffa: Secure partition with id 0x0042 cannot be used"),
+        ("ns", "(d1) Kernel panic - not syncing: Attempted to kill init!"),
+        ("ns", "(XEN) DOM1: (XEN) Panic on CPU 0:"),
+        # An SP's log line on the secure console mentioning an SError.
+        ("secure", "SP 8001: SError injected by test case 7"),
+    ],
+)
+def test_what_a_guest_or_an_sp_prints_is_never_xen_nor_a_panic(
+    tmp_path: Path, console: str, text: str
+) -> None:
+    out = run(
+        tmp_path, {"text": {"stage": "probe", "line": 3, "console": console, "text": text + EOL}}
+    )
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 1)
+
+
+@pytest.mark.parametrize(
+    ("console", "text"),
+    [
+        ("ns", "(XEN) Panic on CPU 0:"),
+        ("ns", "[    2.000000] Kernel panic - not syncing: Attempted to kill init!"),  # dom0's
+        ("secure", "Panic: SP 8001 aborted"),  # Hafnium's panic()
+        ("secure", "E/TC:0 0 Panic at core/kernel/panic.c:32 <__do_panic>"),  # OP-TEE's
+    ],
+)
+def test_the_boards_own_panic_is_a_fail_at_once(tmp_path: Path, console: str, text: str) -> None:
+    out = run(
+        tmp_path, {"text": {"stage": "probe", "line": 3, "console": console, "text": text + EOL}}
+    )
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (1, "fail", 1)
+    assert "panic" in out.case["message"]
+
+
+def test_a_reboot_cutting_xens_line_short_never_merges_two_boots(tmp_path: Path) -> None:
+    # Xen is half-way through a line when the board resets by itself: the new boot's TF-A banner
+    # follows on the same line. Merged, the two boots' FF-A lines would read as a Xen that says
+    # everything twice.
+    faults = {
+        "text": {"stage": "dom0", "line": 1, "text": "(XEN) Loading d0 kern", "boots": 1},
+        "reboot": {"stage": "dom0", "line": 1},
+    }
+    out = run(tmp_path, faults)
+    assert b"(XEN) Loading d0 kernNOTICE:  Booting Trusted Firmware" in out.raw("v0", SCENARIO)
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 1)
+
+
+def test_a_damaged_xen_line_is_not_judged_and_the_boot_is_retried(tmp_path: Path) -> None:
+    # One byte of "Secure partition with id 0x0011 cannot be used" lost to a framing error.
+    corrupt = {"corrupt": {"stage": "ffa", "line": 13, "boots": 1}}
+    out = run(tmp_path, corrupt)
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 2)
+    first = out.case["boots"][0]
+    assert first["outcome"] == "infra_error" and "damaged Xen line" in first["error"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "stage", "line", "offset", "why"),
+    [
+        ("xen-4.22", "ffa", 13, None, "damaged Xen line"),
+        ("xen-4.22", "ffa", 12, 2, "unreadable line among Xen's"),  # its prefix: "(X\xffN)"
+        ("xen-4.22", "probe", -2, None, "damaged probe line"),
+        ("xen-4.22", "probe", -2, 3, "unreadable line among Xen's"),  # "HIL\xffROBE partinfo"
+        ("none", "probe", -2, 3, "transcript is incomplete: 11 of 12 partinfo lines"),
+    ],
+)
+def test_damaged_evidence_is_an_infra_error_never_a_verdict(
+    tmp_path: Path, profile: str, stage: str, line: int, offset: int | None, why: str
+) -> None:
+    """Every boot damages the same line: bounded retries, then exit 3 saying why. (Before, a
+    damaged line vanished: Xen or the probe looked as if it had not printed it, a FAIL.)"""
+    line %= len(lines_of(stage, profile))
+    corrupt = {"stage": stage, "line": line, **({} if offset is None else {"offset": offset})}
+    out = run(tmp_path, {"corrupt": corrupt}, xen=profile, expect=profile, boot_attempts=2)
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (3, "infra_error", 2)
+    assert "not judged" in out.case["message"] and why in out.case["message"]
