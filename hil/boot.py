@@ -35,7 +35,7 @@ from hil.power import PowerBackend
 
 # After the last stage: how long bytes already sent may still be on their way to the host, and
 # how long the console readers get to record everything that reached it (BootMachine._drain).
-SETTLE_S = 0.1
+SETTLE_S = 0.05  # a few times an FTDI adapter's default 16 ms latency timer
 SYNC_TIMEOUT_S = 10.0
 
 
