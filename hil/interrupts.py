@@ -49,8 +49,9 @@ def interrupts_ignored(restore: bool = True) -> Iterator[None]:
     """Within the block Ctrl-C and SIGTERM do nothing, up to PATIENCE of them; one more ends the
     process at once (exit 3). For the end of a run, which is already stopping: the reports of
     what finished are what the user stopped it for. ``restore=False`` keeps them so after the
-    block: for a run a signal stopped, whose process is ending, a second signal arriving while
-    the interpreter shuts down would otherwise kill it (exit -2 / -15 instead of 3). (The
+    block (ignored outright): for a run a signal stopped, whose process is ending, a second
+    signal arriving while the interpreter shuts down would otherwise kill it (exit -2 / -15
+    instead of 3). (The
     handler does nothing else on purpose: it runs between two bytecodes of the main thread,
     which may hold any lock or be inside a write to the terminal.)"""
     if not _in_main_thread():
@@ -71,6 +72,7 @@ def interrupts_ignored(restore: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        if restore:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        for sig, handler in previous.items():
+            # Not a Python handler: the interpreter resets those to the default (death by the
+            # signal) when it finalizes, but leaves an ignored signal ignored.
+            signal.signal(sig, handler if restore else signal.SIG_IGN)
