@@ -184,8 +184,7 @@ def build_linux(
     key = digest(
         [
             RECIPE.encode(),
-            version.encode(),
-            str(source).encode(),
+            version.encode(),  # the Debian package version names the source exactly
             busybox.read_bytes(),
             INIT.encode(),
             "\n".join(KCONFIG).encode(),
@@ -221,7 +220,8 @@ def build_linux(
         shutil.rmtree(obj)
 
     build_dir.mkdir(parents=True, exist_ok=True)
-    # The firmware builds' lock: on 2 cores concurrent builds only slow each other down.
-    with (build_dir / ".lock").open("w") as lock:
+    # A lock of its own: the kernel takes minutes, and holding the firmware builds' lock that
+    # long would stall every other build (and test worker) sharing the build dir.
+    with (build_dir / ".linux.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return LinuxBuild.load(cached_build(build_dir, "linux", key, build))
