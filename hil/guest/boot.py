@@ -17,7 +17,7 @@ import serial
 from hil.emulator.qemu import QemuVirt
 from hil.emulator.xen_boot import Dom0, xen_config
 from hil.firmware.bundle import FirmwareBundle
-from hil.guest.linux import DOM0_ARGS, DOM0_MEM
+from hil.guest.linux import DOM0_ARGS, DOM0_XEN_ARGS
 from hil.guest.linux_log import END, LinuxLogError, LinuxView, parse_linux
 from hil.guest.linux_oracle import check_linux
 
@@ -40,7 +40,7 @@ class LinuxBoot:
 
 
 def linux_dom0(kernel: Path) -> Dom0:
-    return Dom0(kernel, DOM0_ARGS, (DOM0_MEM,))
+    return Dom0(kernel, DOM0_ARGS, DOM0_XEN_ARGS)
 
 
 def boot_linux(
@@ -59,8 +59,11 @@ def boot_linux(
         machine.boot()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            chunk = ns.read(4096)
-            secure.read(4096)  # drained so QEMU never blocks on it
+            try:
+                chunk = ns.read(4096)
+                secure.read(4096)  # drained so QEMU never blocks on it
+            except serial.SerialException:  # QEMU exited: the guest powered off or panicked
+                break
             data += chunk
             end = data.find(needle)
             if end >= 0 and b"\n" in data[end:]:
