@@ -1,7 +1,7 @@
 """pytest plugin: a lab's own test suites get boards, consoles, Xen logs and the oracle as
 fixtures::
 
-    pytest --lab lab.toml --board juno0 --board fvp0 tests/lab/
+    pytest --lab lab.toml --board virtual0 --board qemu0 -n 2 --dist loadgroup examples/lab-tests/
 
 A test asking for ``board`` (or a fixture built on it) runs once per selected board (default: the
 lab's default boards). Each board is opened once per pytest process (locked, launched when hil

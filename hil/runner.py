@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hil import __version__
+from hil.atomic import atomic_write
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, run_case
 from hil.errors import HilError, InfraError, os_error_text
@@ -25,7 +26,7 @@ from hil.interrupts import interrupts_ignored
 from hil.lab import BoardConfig, Lab
 from hil.lock import BoardBusy
 from hil.progress import ProgressPrinter
-from hil.report import write_reports
+from hil.report import summary, write_reports
 from hil.results import CaseResult, RunResult, Verdict, new_run_id
 from hil.scenario import Scenario
 from hil.session import BoardSession
@@ -103,11 +104,12 @@ class Runner:
             try:
                 reports = write_reports(run, self.run_dir)
             except OSError as exc:
-                # Every verdict was printed as it came and every capture is on disk; only the
-                # reports are missing.
+                # Every verdict was printed as it came and every capture is on disk; the record
+                # dashboards read is worth a last try on its own (it is small, report.html not).
+                kept = _summary_alone(run, self.run_dir)
                 raise InfraError(
                     f"cannot write the reports of run {self.run_id}: {os_error_text(exc)} "
-                    f"(captures and verdicts so far are in {self.run_dir})"
+                    f"(captures{' and summary.json' if kept else ''} are in {self.run_dir})"
                 ) from None
             self.progress.run_finished(run, reports["html"])
         return run
@@ -195,6 +197,15 @@ def _unless_interrupted(case: CaseResult, session: BoardSession) -> CaseResult:
     if session.interrupted and case.verdict is Verdict.INFRA_ERROR:
         return replace(case, verdict=Verdict.NOT_RUN, message=f"interrupted: {case.message}")
     return case
+
+
+def _summary_alone(run: RunResult, run_dir: Path) -> bool:
+    """Write just summary.json (it names no other report); whether that worked."""
+    try:
+        atomic_write(run_dir / summary.FILE_NAME, summary.render_summary(run))
+    except OSError:
+        return False
+    return True
 
 
 def _point_latest(results_dir: Path, run_id: str) -> None:

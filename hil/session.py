@@ -84,6 +84,13 @@ class BoardSession:
             if self._capture is not None:
                 self._capture.close()
 
+    def _launched_died(self) -> None:
+        """The launched process ended on its own: end the case's waits now (the boot attempt
+        fails and the case says why, LaunchedBoard.failure), not at the stage's timeout."""
+        with self._guard:
+            if self._capture is not None:
+                self._capture.close()
+
     def __enter__(self) -> BoardSession:
         try:
             self._stack.enter_context(BoardLock(self.board.name, self.lock_wait_s))
@@ -145,6 +152,7 @@ class BoardSession:
     def _launch(self, launched: LaunchedBoard) -> None:
         # A board hil launches is its own power and deployer, and says where its consoles are.
         self._stack.callback(launched.close)
+        launched.watch(self._launched_died)
         launched.open()
         self.launched = launched
         self._power = self._deployer = launched

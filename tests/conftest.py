@@ -1,6 +1,12 @@
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, not speed: on a loaded CI host data generation may be slow, and
+# that must not fail a run (nor may one slow example trip a per-example deadline).
+settings.register_profile("hil", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("hil")
 
 pytest_plugins = ["pytester"]
 

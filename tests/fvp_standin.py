@@ -24,10 +24,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hil.sim.board import VirtualBoard
-from hil.sim.boot_script import BootConfig
-from hil.sim.server import ConsolePort
-
 # -C parameters of FVP_Base_RevC-2xAEMvA this stand-in knows (a real model has many more).
 KNOWN_PARAMS = {
     "bp.secureflashloader.fname",
@@ -85,6 +81,11 @@ def check_argv(argv: list[str]) -> tuple[dict[str, str], list[tuple[Path, int]]]
 
 
 async def serve(params: dict[str, str], profile: str, mode: str) -> None:
+    # Imported here: a model that refuses or stays silent says so before hil's modules load.
+    from hil.sim.board import VirtualBoard
+    from hil.sim.boot_script import BootConfig
+    from hil.sim.server import ConsolePort
+
     bundle = Path(params["bp.flashloader0.fname"]).parent
     sent = Path(tempfile.mkdtemp(prefix="fvp-standin-"))
     terminals = [ConsolePort(f"terminal_{n}", sent / f"t{n}", settle_s=0.0) for n in range(4)]

@@ -111,6 +111,15 @@ def test_panic_is_reported_at_once_and_not_retried(tmp_path: Path) -> None:
     assert "Panic on CPU 0" in (result.error or "")
 
 
+def test_a_panic_right_after_the_last_marker_is_still_a_panic(tmp_path: Path) -> None:
+    # The panic reaches the host with (or a hair after) the probe's last line: the boot that
+    # printed it panicked, whatever order the waits saw it in.
+    late = [*TFA, *SPMC, *XEN, PROBE[0], b"HILPROBE end\r\n(XEN) Panic on CPU 0:\r\n"]
+    result, _ = _boot(tmp_path, [late])
+    assert result.status is BootStatus.PANIC
+    assert "console 'uart0': panic: '(XEN) Panic on CPU 0:'" in (result.error or "")
+
+
 class _FlakyPower:
     """A PDU that fails its first reset, then works."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hil.backend import BackendSpec
-from hil.boards.juno import MccDeployer
+from hil.boards.juno import HostMassStorage, MccDeployer
 from hil.bundle import write_bundle
 from hil.deploy import DEPLOY
 from hil.errors import ConfigError, InfraError
@@ -153,3 +153,25 @@ def test_the_lab_table_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         create({"console": "/dev/ttyUSB2", "images_txt": "../etc/images.txt"})
     assert "field 'deploy.images_txt': expected a path inside the card" in str(err.value)
+
+
+def test_the_host_side_finds_the_card_by_label_and_runs_the_labs_argv(tmp_path: Path) -> None:
+    by_label, card = tmp_path / "by-label", tmp_path / "sdb1"
+    by_label.mkdir()
+    card.write_bytes(b"FAT")
+    mount_dir = tmp_path / "mnt"
+    storage = HostMassStorage(
+        "juno0", mount_dir, ("cp", "{device}", "{dir}"), ("rm", "-r", "{dir}"), by_label
+    )
+    assert storage.find("JUNO") is None  # not (yet) seen by the host
+    (by_label / "JUNO").symlink_to(card)
+    device = storage.find("JUNO")
+    assert device == card
+    assert storage.mount(device) == mount_dir
+    assert (mount_dir / "sdb1").read_bytes() == b"FAT"  # {device} and {dir} were substituted
+    storage.unmount(mount_dir)
+    assert not mount_dir.exists()
+    failing = HostMassStorage("juno0", mount_dir, ("false",), ("true",), by_label)
+    with pytest.raises(InfraError) as err:
+        failing.mount(device)
+    assert str(err.value) == "board 'juno0': MCC deploy: mount: command 'false' exited 1"

@@ -324,6 +324,8 @@ def test_boards_says_which_boards_hil_launches(tmp_path, capsys):
     with lab.open("a") as f:
         f.write('[[board]]\nname = "q0"\ntype = "qemu-virt"\nxen_profile = "none"\n')
         f.write('power = { backend = "qemu" }\ndeploy = { backend = "qemu" }\n')
+        f.write('[[board]]\nname = "f0"\ntype = "fvp-base-revc"\nxen_profile = "none"\n')
+        f.write('power = { backend = "fvp", model = "/opt/fvp/FVP_Base_RevC-2xAEMvA" }\n')
     assert main(["boards", "--lab", str(lab)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
@@ -341,3 +343,4 @@ def test_boards_says_which_boards_hil_launches(tmp_path, capsys):
     )
     assert re.fullmatch(r"q0 +qemu-virt +none +free +launched by hil \(QEMU\)", lines[2])
     assert "socket://" not in lines[2]
+    assert re.fullmatch(r"f0 +fvp-base-revc +none +free +launched by hil \(FVP\)", lines[3])

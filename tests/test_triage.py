@@ -661,3 +661,10 @@ def test_boots_replayed_from_an_earlier_boots_xen_lines_read_as_line_by_line(tmp
     got: list = []
     assert _summary(got, triage_file(path, "log", got.append, workers=1)) == expected
     assert replays.count(True) > 500
+
+
+def test_a_log_saved_as_utf16_reads_as_its_text(tmp_path, capsys):
+    name = _write(tmp_path, "win.log", LOG_421.decode().replace("\n", "\r\n").encode("utf-16"))
+    assert main(["triage", "--json", name]) == 1
+    got = json.loads(capsys.readouterr().out)
+    assert got["dropped_sp_ids"] == [1, 2] and [v["line"] for v in got["violations"]] == [6, 8]

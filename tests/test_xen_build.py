@@ -285,12 +285,13 @@ def test_hil_run_gives_one_line_and_the_exit_code_before_any_case(
 CONFIG = "#\n# Automatically generated file; DO NOT EDIT.\n# Xen/arm 4.99.1-rc Configuration\n#\n"
 
 
-def prebuilt_image(path: Path, config: str | None) -> Path:
+def prebuilt_image(path: Path, config: str | None, cut: bool = False) -> Path:
     """Image-shaped bytes with a gzip-looking decoy and, unless None, a gzipped .config where
-    Xen's linker puts it (xen_config_data)."""
+    Xen's linker puts it (xen_config_data); ``cut``: the image ends halfway through it."""
     decoy = b"\x1f\x8b\x08" + b"not gzip at all"
     body = b"" if config is None else gzip.compress(config.encode())
-    path.write_bytes(b"\x00ARM64 Xen" * 100 + decoy + b"\x00" * 64 + body + b"\x00" * 4096)
+    tail = body[: len(body) // 2] if cut else body + b"\x00" * 4096
+    path.write_bytes(b"\x00ARM64 Xen" * 100 + decoy + b"\x00" * 64 + tail)
     return path
 
 
@@ -343,12 +344,16 @@ def test_a_prebuilt_image_without_the_mediator_is_refused(
     )
 
 
+@pytest.mark.parametrize("cut", [False, True], ids=["no-config", "cut-short"])
 def test_a_prebuilt_image_without_a_config_goes_by_the_lab(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: bool
 ) -> None:
-    """Xen built with CONFIG_HYPFS_CONFIG=n carries no .config: xen_kconfig is all hil knows."""
+    """Xen built with CONFIG_HYPFS_CONFIG=n carries no .config, and a .config cut short is none:
+    xen_kconfig is all hil knows."""
     monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
-    image = prebuilt_image(tmp_path / "xen", None)
+    padding = "".join(f"# CONFIG_PAD_{i} is not set\n" for i in range(400))
+    config = CONFIG + "CONFIG_FFA=y\n" + padding if cut else None
+    image = prebuilt_image(tmp_path / "xen", config, cut)
     board = prebuilt_board(tmp_path, image, xen_kconfig=["CONFIG_FFA_VM_TO_VM=y"])
     xen = board_builds.board_xen(board)
     assert xen is not None and xen.config is None

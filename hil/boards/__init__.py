@@ -15,7 +15,7 @@ and power it). This module imports no runtime code, so the lab loader can name t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -71,3 +71,6 @@ class LaunchedBoard(Protocol):
     def close(self) -> None: ...
     def process_log(self) -> Path | None: ...  # the process's own output (not its consoles)
     def failure(self) -> str | None: ...  # why the process ended on its own, None while it runs
+    # Call ``died`` (from any thread) when the process ends on its own while powered, where its
+    # consoles would not show it (they outlive the process): the session ends the case's waits.
+    def watch(self, died: Callable[[], None]) -> None: ...

@@ -123,7 +123,7 @@ def _config_file(prebuilt: PrebuiltXen) -> Path:
     out = default_build_dir().resolve() / f"xen-image-{prebuilt.sha256[:16]}" / "xen.config"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(out, (prebuilt.config or "").encode(), sync=False)
+        atomic_write(out, prebuilt.config_bytes or b"", sync=False)
     return out
 
 

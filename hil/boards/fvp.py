@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,7 +46,7 @@ from hil.firmware.build import (
     default_build_dir,
     run_logged,
 )
-from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XenImage
+from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XEN_CONFIG, XenImage
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -132,6 +132,7 @@ def build_images(
     """The scenario's FVP images in ``out``: patched SPMC and probe, SPMC manifest, HW_CONFIG
     DTB (with Xen's /chosen when there is a Xen) and the FIP repacked with them."""
     tc, log = fw.toolchain, out / "images.log"
+    # Patched here for its size (Xen's dom0 module); scenario_images writes the same bytes.
     probe = fw.probe.patched(scenario.probe_plan().encode(), out / "probe.bin")
     assert fw.tfa.hw_config is not None
     hw_config = out / "fvp.dtb"
@@ -150,6 +151,8 @@ def build_images(
     images.update({BL1: fw.tfa.bl1, HW_CONFIG: hw_config})
     if xen is not None:
         images[XEN] = xen.image
+        if xen.config is not None:  # the .config of a Xen hil built, as QEMU bundles keep it
+            images[XEN_CONFIG] = xen.config
     return images
 
 
@@ -196,6 +199,7 @@ class _Run:
     ports: dict[int, int]
     announced: threading.Event
     reader: threading.Thread
+    stopping: bool = False  # hil is stopping it: its exit is no news
 
 
 class FvpBoard:
@@ -217,6 +221,12 @@ class FvpBoard:
         self.bundle: Bundle | None = None
         self._relays: dict[str, ConsoleRelay] = {}
         self._run: _Run | None = None
+        self._died: Callable[[], None] | None = None
+
+    def watch(self, died: Callable[[], None]) -> None:
+        # The relays keep the consoles up across launches, so a dead model would only show as
+        # silence until a stage timed out: say so at once.
+        self._died = died
 
     def open(self) -> None:
         if self._relays:
@@ -292,6 +302,9 @@ class FvpBoard:
                     if set(TERMINALS.values()) <= set(run.ports):
                         run.announced.set()
         run.announced.set()  # output ended: nobody waits for announcements any longer
+        run.process.wait()
+        if not run.stopping and self._died is not None:
+            self._died()
 
     def _await_announcements(self, run: _Run) -> None:
         wanted = sorted(TERMINALS.values())
@@ -328,6 +341,7 @@ class FvpBoard:
             relay.target(None)
         if run is None:
             return
+        run.stopping = True
         if run.process.poll() is None:
             run.process.terminate()
             if not _waited(run.process, self.stop_timeout):

@@ -39,10 +39,9 @@ def launcher(board: BoardConfig, workdir: Path) -> LaunchedBoard | None:
 
 
 def prepare_board(board: BoardConfig) -> None:
-    """Check the options of what launches ``board`` and build what its bundles need (e.g. its
-    Xen) before a run: a bad table or a failed build is then one line with its exit code (2 bad
-    config or source, 3 build failure), not an infra error per case."""
-    launcher(board, Path())  # constructors only store: nothing is started here
+    """Build what ``board``'s bundles need (e.g. its Xen) before a run: a failed build is then
+    one line with its exit code (2 bad source, 3 build failure), not an infra error per case.
+    (What launches the board was checked when the lab loaded: lab._check_launcher.)"""
     module = IMAGES.get(board.type.name)
     if module is not None:
         _module(board, module, f"firmware for {board.type.name}").prepare(board)

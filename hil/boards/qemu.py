@@ -16,6 +16,7 @@ Xen as BL33 and the probe as its dom0), see :func:`bundle`."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from hil.boards.builds import board_xen, qemu_firmware
@@ -114,6 +115,9 @@ class QemuBoard:
 
     def process_log(self) -> Path | None:
         return self.workdir / "qemu.log"
+
+    def watch(self, died: Callable[[], None]) -> None:
+        """Not needed: the consoles are the process's own sockets and close with it."""
 
     def failure(self) -> str | None:
         machine = self._machine

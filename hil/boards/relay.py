@@ -122,9 +122,10 @@ class ConsoleRelay:
             data = b""
         if not data:
             self._drop(side)
-            if side == "_upstream":  # the process closed it: it is gone until targeted again
+            if side == "_upstream":  # the process closed it: gone until targeted again
                 with self._lock:
-                    self._target = None
+                    if not self._changed:  # (unless it was targeted again meanwhile)
+                        self._target = None
             return
         if sink is not None:
             try:

@@ -14,7 +14,7 @@ Errors are InfraError naming the board."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,9 @@ class VirtualBoard:
 
     def process_log(self) -> Path | None:
         return self.workdir / f"{self.name}.board.log"
+
+    def watch(self, died: Callable[[], None]) -> None:
+        """Not needed: the consoles are the process's own sockets and close with it."""
 
     def failure(self) -> str | None:
         process = self._process

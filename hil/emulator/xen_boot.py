@@ -21,9 +21,9 @@ from hil.xen.oracle import XenOptions
 DOM0_ADDR = 0x47000000  # below Xen's 1:1 dom0 RAM (0x48000000) so it is not overwritten
 # The board's own part of Xen's command line; what the oracle must know is added from the
 # bundle's XenOptions (XenOptions.boot_args), never written here. The probe needs a few pages:
-# a small dom0 and no boot-time scrubbing of free RAM keep most of each boot's emulated time
-# out of Xen's memset (1:1 allocation of 128 MB plus scrubbing ~1.8 GB took ~3/4 of a boot's CPU
-# under TCG), and neither changes what Xen's FF-A mediator does.
+# a small dom0 and no boot-time scrubbing of free RAM keep Xen's memset out of each boot (a
+# 128 MB 1:1 dom0 plus scrubbing ~1.8 GB nearly doubled QEMU's CPU time per boot under TCG), and
+# neither changes what Xen's FF-A mediator does.
 BOARD_XEN_ARGS = (
     "console=dtuart",
     "dtuart=/pl011@9000000",

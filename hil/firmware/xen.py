@@ -172,12 +172,16 @@ class PrebuiltXen:
 
     image: Path
     sha256: str
-    config: str | None  # the .config text Xen embedded, or None (CONFIG_HYPFS_CONFIG=n)
+    config_bytes: bytes | None  # the .config Xen embedded, or None (CONFIG_HYPFS_CONFIG=n)
 
     @classmethod
     def inspect(cls, image: Path) -> PrebuiltXen:
         data = image.read_bytes()
         return cls(image, hashlib.sha256(data).hexdigest(), embedded_config(data))
+
+    @property
+    def config(self) -> str | None:
+        return None if self.config_bytes is None else self.config_bytes.decode("utf-8", "replace")
 
     @property
     def version(self) -> str | None:
@@ -192,23 +196,24 @@ class PrebuiltXen:
         """The same names as :meth:`XenBuild.provenance`; an image hil built itself gives the
         same version and config digest used prebuilt."""
         facts = {"xen:source": f"image-sha256:{self.sha256}"}
-        if self.config is not None:
+        if self.config_bytes is not None:
             facts["xen:version"] = self.version or "unknown"
-            facts["xen:config_sha256"] = hashlib.sha256(self.config.encode()).hexdigest()
+            facts["xen:config_sha256"] = hashlib.sha256(self.config_bytes).hexdigest()
         return facts
 
 
-def embedded_config(image: bytes) -> str | None:
-    """The ``.config`` text a Xen image carries, or None: the first gzip member in it that
-    unpacks to one (other gzip-looking bytes are skipped)."""
+def embedded_config(image: bytes) -> bytes | None:
+    """The ``.config`` a Xen image carries, or None: the first complete gzip member in it that
+    unpacks to one (other gzip-looking bytes, and a member cut short, are skipped)."""
     start = image.find(GZIP_MAGIC)
     while start >= 0:
+        unpack = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(image[start:], MAX_CONFIG)
+            text = unpack.decompress(image[start:], MAX_CONFIG)
         except zlib.error:
             text = b""
-        if text.startswith(CONFIG_START):
-            return text.decode("utf-8", "replace")
+        if unpack.eof and text.startswith(CONFIG_START):
+            return text
         start = image.find(GZIP_MAGIC, start + 1)
     return None
 

@@ -48,6 +48,8 @@ _COMPRESSED = {
     b"\x04\x22\x4d\x18": "lz4",
 }
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
 Sink = Callable[[Boot], None]
 Rendered = Callable[[str, int], None]  # boots rendered as JSON by a worker, and how many
 
@@ -55,6 +57,8 @@ Rendered = Callable[[str, int], None]  # boots rendered as JSON by a worker, and
 def triage_bytes(data: bytes, name: str, sink: Sink | None = None) -> Triage:
     """Triage a log held in memory (small: a paste, a test)."""
     result = Triage(name, sink)
+    if data.startswith(_UTF16_BOMS):  # saved by a Windows editor: same lines, in UTF-8
+        data = data.decode("utf-16", "replace").encode()
     text, line_of = unpaste(data) if len(data) <= PASTE_MAX else (data, None)
     Scanner(result, line_of).scan(text, 0, len(text))
     return _finish(result, data[:8])
@@ -122,6 +126,8 @@ def _no_evidence_reason(result: Triage, head: bytes) -> str:
             return f"a {kind}-compressed file: decompress it first"
     if not head:
         return "the file is empty"
+    if head.startswith(_UTF16_BOMS):
+        return "UTF-16 text too large to convert here: convert it to UTF-8 first"
     if result.ffa_boots:
         return (
             "FF-A init never finished (no 'Using TEE mediator for FF-A' and no failure): "

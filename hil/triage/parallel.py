@@ -1,12 +1,13 @@
 """A large log triaged on every core, with exactly the one-process result.
 
-The mapped file is cut into parts that each start at a line that is TF-A's banner and nothing
-else. Such a line starts a boot unless Xen has said nothing yet in the boot before it, so a worker
-can triage each part from a fresh start: the main process appends the parts' boots in order,
-merging a part's first boot into the boot before it when that one never got to Xen. Line numbers
-are shifted by the lines of the parts before. Workers are forked with the mapping, die with the
-process that started them (PR_SET_PDEATHSIG), and return finished boots part by part, so memory
-stays bounded by a part, never by the file."""
+The file is cut into parts that each start at a line that is TF-A's banner and nothing else.
+Such a line starts a boot unless Xen has said nothing yet in the boot before it, so a worker can
+triage each part from a fresh start: the main process appends the parts' boots in order, merging
+a part's first boot into the boot before it when that one never got to Xen. The parts' lines are
+counted first, so each worker numbers its own lines (and may render its boots as JSON). Workers
+are forked with the open file (read with pread), die with the process that started them
+(PR_SET_PDEATHSIG), and return finished boots part by part, so memory stays bounded by a part,
+never by the file."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ PARALLEL_MIN = 64 << 20  # below this a second process costs more than it saves
 PART_SIZE = 16 << 20
 _PR_SET_PDEATHSIG = 1
 
-_buf: Buffer | None = None  # the mapped log, inherited by forked workers
+_buf: Buffer | None = None  # the log, inherited by forked workers
 
 
 def die_with_parent(parent: int) -> None:

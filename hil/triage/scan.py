@@ -1,12 +1,13 @@
-"""Finding the lines triage reads in a console log at memory speed, and reading them exactly.
+"""Finding the lines triage reads in a console log, and reading them exactly.
 
-Only a few lines per boot matter (TF-A's banner, Xen's banner, its FF-A messages, a crash), and
-each holds one of ``LITERALS``. C-level ``bytes.find`` jumps from one literal to the next over
-cache-sized blocks; ``bytes.count`` numbers the lines in between. Each line found is classified by
+Only a few lines per boot matter (TF-A's banner, Xen's banner, its FF-A messages, a crash). One
+C-level regex pass per cache-sized block finds Xen's (``XEN_BODIES``), ``bytes.find`` TF-A's
+banner, and ``bytes.count`` numbers the lines in between. Each line found is classified by
 ``hil.xen.log.parse_line`` - the same reading ``hil run`` uses, so a guest's relayed line is never
-Xen's - and the classification is cached by the line's bytes without Xen's timestamp, because
-boots repeat the same lines. A line longer than ``MAX_LINE`` is read in a window around each
-literal, so nothing after the cap is lost."""
+Xen's - and the classification is cached by the line's text without Xen's timestamp, because
+boots repeat the same lines; a fresh boot's run of Xen lines seen before is replayed whole. A
+line longer than ``MAX_LINE`` is read in a window around each hit, so nothing after the cap is
+lost."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import hil.report
 import hil.runner
 from hil.cli import main
 from hil.console import Console, ConsoleGroup, ConsoleLost
@@ -67,6 +69,30 @@ def test_reports_that_cannot_be_written_are_exit_3_and_the_verdicts_stay(
     assert "[v0] all-secure: PASS" in out  # the verdict was printed as it came
     (run_dir,) = [p for p in results.iterdir() if not p.is_symlink()]
     assert (run_dir / "v0" / "all-secure" / "ns.raw").stat().st_size > 0
+
+
+def test_when_report_html_cannot_be_written_the_summary_still_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report.html is the big one: a disk too full for it may still take the summary, which
+    is the record a nightly's dashboard reads."""
+    write = hil.report.atomic_write
+
+    def full_for_html(path: Path, data: bytes, *args: object, **kwargs: object) -> None:
+        if path.name == "report.html":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write(path, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hil.report, "atomic_write", full_for_html)
+    results = tmp_path / "results"
+    lab = write_lab(tmp_path / "lab")
+    code = main(["run", "--lab", str(lab), "--results", str(results), "--scenario", "all-secure"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.count("\n") == 1 and "captures and summary.json are in" in err, err
+    (run_dir,) = [p for p in results.iterdir() if not p.is_symlink()]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [c["verdict"] for c in summary["run"]["cases"]] == ["pass"]
 
 
 @pytest.mark.parametrize("kind", ["a file", "unwritable", "under a file"])

@@ -1,0 +1,145 @@
+"""Finding a regex in console text at ``str.find`` speed.
+
+Python's regex engine scans text several times slower than ``str.find`` (a memchr-class search),
+and a capture searches every byte a board sends for the panic patterns and the awaited marker.
+Most such patterns must contain a literal (``Panic on CPU``, ``HILPROBE end``) and cannot match
+a newline; for those, ``Finder`` finds the literal first and runs the regex only on the
+line around it. Any other pattern is searched with the regex alone."""
+
+from __future__ import annotations
+
+import re
+from re import _constants as sre
+from re import _parser as sre_parse
+from typing import Any
+
+# Shorter literals hit too often to be worth finding first.
+_MIN_LITERAL = 3
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+# Character classes that contain a newline.
+_NEWLINE_CATEGORIES = (
+    sre.CATEGORY_SPACE,
+    sre.CATEGORY_NOT_DIGIT,
+    sre.CATEGORY_NOT_WORD,
+    sre.CATEGORY_LINEBREAK,
+    sre.CATEGORY_UNI_SPACE,
+    sre.CATEGORY_UNI_NOT_DIGIT,
+    sre.CATEGORY_UNI_NOT_WORD,
+    sre.CATEGORY_UNI_LINEBREAK,
+)
+
+
+class Finder:
+    """``search(text, pos)`` returns what ``regex.search(text, pos)`` returns."""
+
+    def __init__(self, regex: re.Pattern[str]) -> None:
+        self.regex = regex
+        self.literals = required_literals(regex)
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        if self.literals is None:
+            return self.regex.search(text, pos)
+        size = len(text)
+        i = self._find(text, pos)
+        while i >= 0:
+            # A match lies within one line, and the lines before this one held no literal.
+            before = text.rfind("\n", pos, i)
+            start = before + 1 if before >= 0 else pos
+            after = text.find("\n", i)
+            end = size if after < 0 else after + 1
+            match = self.regex.search(text, start, end)
+            if match is not None or end >= size:
+                return match
+            i = self._find(text, end)
+        return None
+
+    def _find(self, text: str, pos: int) -> int:
+        assert self.literals is not None
+        hits = [i for i in (text.find(lit, pos) for lit in self.literals) if i >= 0]
+        return min(hits, default=-1)
+
+
+def required_literals(regex: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Literals one of which every match of ``regex`` contains, if ``regex`` cannot match a
+    newline; None when no such set is known."""
+    if not isinstance(regex.pattern, str) or regex.flags & (re.IGNORECASE | re.DOTALL):
+        return None
+    try:
+        tree = sre_parse.parse(regex.pattern, regex.flags)
+    except (re.error, RecursionError):
+        return None
+    items = list(tree)
+    if not _one_line(items):
+        return None
+    literals = []
+    for branch in _branches(items):
+        literal = _longest_literal(branch)
+        if len(literal) < _MIN_LITERAL:
+            return None
+        literals.append(literal)
+    return tuple(dict.fromkeys(literals))
+
+
+def _branches(items: list[Any]) -> list[list[Any]]:
+    """The alternatives of a pattern that is one alternation (possibly in a plain group)."""
+    if len(items) == 1:
+        op, av = items[0]
+        if op is sre.BRANCH:
+            return [b for alt in av[1] for b in _branches(list(alt))]
+        if op is sre.SUBPATTERN and not av[1] and not av[2]:
+            return _branches(list(av[3]))
+    return [items]
+
+
+def _longest_literal(items: list[Any]) -> str:
+    best, run = "", []
+    for op, av in [*items, (None, None)]:
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    return best
+
+
+def _one_line(items: Any) -> bool:
+    """Whether no match of these items can contain a newline."""
+    for op, av in items:
+        if op is sre.LITERAL:
+            ok = av != ord("\n")
+        elif op is sre.NOT_LITERAL:
+            ok = av == ord("\n")
+        elif op is sre.IN:
+            ok = _class_one_line(av)
+        elif op in (sre.ANY, sre.AT, sre.GROUPREF):
+            ok = True  # ANY: DOTALL was refused above or below
+        elif op is sre.SUBPATTERN:
+            ok = not av[1] & re.DOTALL and _one_line(av[3])
+        elif op in _REPEATS:
+            ok = _one_line(av[2])
+        elif op is sre.BRANCH:
+            ok = all(_one_line(alt) for alt in av[1])
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):
+            ok = _one_line(av[1])
+        elif op is sre.ATOMIC_GROUP:
+            ok = _one_line(av)
+        elif op is sre.GROUPREF_EXISTS:
+            ok = _one_line(av[1]) and (av[2] is None or _one_line(av[2]))
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def _class_one_line(items: list[Any]) -> bool:
+    """Whether a character class (``[...]``, ``\\s``) excludes the newline."""
+    negated = any(op is sre.NEGATE for op, _ in items)
+    has_newline = any(
+        (op is sre.LITERAL and av == ord("\n"))
+        or (op is sre.RANGE and av[0] <= ord("\n") <= av[1])
+        or (op is sre.CATEGORY and av in _NEWLINE_CATEGORIES)
+        for op, av in items
+    )
+    return has_newline if negated else not has_newline
