@@ -6,15 +6,20 @@ The driver is replayed against the same guest model the probe's expectations use
 (Linux 6.12.117, Debian's ``linux-source-6.12``) makes its calls at boot:
 
 - ``FFA_VERSION(1.1)``: an answer of NOT_SUPPORTED (Xen with FF-A off answers SMCCC "unknown
-  function", the same -1) ends the driver: ``FFA_VERSION returned not supported``, no devices.
+  function", the same -1) ends the driver: ``FFA_VERSION returned not supported``, no devices,
+  and not even its ``Driver version`` line (observed: count-64 on 4.22.0).
   Otherwise it logs ``Driver version 1.1`` and ``Firmware version X.Y found`` and runs at
   min(1.1, X.Y): 6.12 speaks v1.1 at most, so it never shows a v1.2 guest's view.
-- ``FFA_ID_GET`` (dom0's id under Xen: domid + 1 = 0x0001; 0x0000 without Xen), ``RXTX_MAP``.
+- ``FFA_ID_GET`` (dom0's id under Xen: domid + 1 = 0x0001; 0x0000 without Xen), ``RXTX_MAP``:
+  refused, the driver stops with ``failed to register FFA RxTx buffers`` and registers nothing
+  (observed: send2-without-acquire on 4.22.0, whose SPMC refuses Xen's forwarded map).
 - ``FFA_PARTITION_INFO_GET`` with the nil UUID twice: first count-only (flag 1, v1.1 guests),
   then with the RX buffer for that many; any FFA_ERROR or a count of 0 means ``No partitions
-  found`` and no devices at all. Each entry becomes a device with the id and UUID as given:
-  the driver does not check bit 15 (Xen already dropped ids without it) and, observed on
-  6.12.117 with the ``duplicate-ids`` scenario, registers a duplicated id twice.
+  found`` and no devices at all (observed: ``error 0`` for zero-sps on 4.22.0, ``error -95``,
+  NOT_SUPPORTED, for fpi-size-4096 and page-overflow-41 on 4.21.2). Each entry becomes a
+  device with the id and UUID as given: the driver does not check bit 15 (Xen already dropped
+  ids without it; 0x8000 and 0xffff register), keeps nil UUIDs, and registers a duplicated id
+  twice (observed: bit15-boundary, nil-uuid-entries, duplicate-ids on 4.22.0).
 - Then, for a non-empty list only, a device for the host itself (its FFA_ID_GET id and the nil
   UUID): ``ffa_setup_host_partition``; it does not come from Xen or the SPMC.
 """
@@ -48,7 +53,7 @@ def expect_linux(scenario: Scenario, profile: str, options: XenOptions | None = 
     guest = xen.guest(spmc, xen.boot(spmc, options), options)
     word = guest.version(DRIVER_VERSION)
     if word in NOT_SUPPORTED_WORDS:
-        return LinuxView(DRIVER_VERSION, None, True, ())
+        return LinuxView(None, None, True, ())  # it gives up before logging its own version
     firmware = FfaVersion.from_word(word)
     negotiated = min(firmware, DRIVER_VERSION)
     if not guest.rxtx_map().ok:
