@@ -6,6 +6,7 @@ times); a panic means the firmware is wrong (reported at once, never retried).""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,6 +32,11 @@ from hil.console import (
 from hil.errors import ExitCode, InfraError
 from hil.lab import Stage
 from hil.power import PowerBackend
+
+# After the last stage: how long bytes already sent may still be on their way to the host, and
+# how long the console readers get to record everything that reached it (BootMachine._drain).
+SETTLE_S = 0.05  # a few times an FTDI adapter's default 16 ms latency timer
+SYNC_TIMEOUT_S = 10.0
 
 
 class StageStatus(StrEnum):
@@ -213,13 +219,37 @@ class BootMachine:
             attempt = self._wait_stages(number, started, dict(marks), results)
             attempt = replace(attempt, raw_start=raw_start)
             if attempt.status is BootStatus.BOOTED:
+                undrained = self._drain()
                 attempt = replace(attempt, raw_end=self.consoles.raw_marks())
-                attempt = self._late_panic(attempt, marks) or self._accepted(attempt)
+                attempt = (
+                    self._late_panic(attempt, marks)
+                    or self._undrained(attempt, undrained)
+                    or self._accepted(attempt)
+                )
         attempt = replace(attempt, ended=datetime.now(UTC))
         self._attempts.append(attempt)
         if attempt.status is BootStatus.INFRA and attempt.error:
             self._tell(BootProgress(number, error=attempt.error))
         return attempt
+
+    def _drain(self) -> list[str]:
+        """Before anything is judged: every byte that reached the host by the end of the boot is
+        in the captures (the names of consoles whose reader could not say so). Each UART has its
+        own path to the host: a panic the secure world printed before the probe's last line can
+        reach its reader after that line was matched on the normal console, and judging then
+        would miss it (a false PASS). ``SETTLE_S`` first covers bytes still on their way (a
+        USB-serial adapter's latency timer, a terminal server's buffering)."""
+        time.sleep(SETTLE_S)
+        return self.consoles.sync(SYNC_TIMEOUT_S)
+
+    def _undrained(self, attempt: BootAttempt, names: Sequence[str]) -> BootAttempt | None:
+        if not names:
+            return None
+        message = (
+            f"board '{self.board}': not judged: console(s) {', '.join(names)} not read to the end "
+            f"of the boot within {SYNC_TIMEOUT_S:g} s (the host may be overloaded)"
+        )
+        return replace(attempt, status=BootStatus.INFRA, error=message)
 
     def _late_panic(self, attempt: BootAttempt, marks: Mapping[str, int]) -> BootAttempt | None:
         """``attempt`` (booted) as a panic if any console printed one since its reset: a panic

@@ -10,11 +10,14 @@ import sys
 from collections.abc import Sequence
 
 from hil import __version__
-from hil.commands.common import HelpParser
+from hil.commands.common import HelpParser, ReaderMayLeave
 from hil.errors import ExitCode, HilError, os_error_text
 from hil.interrupts import terminate_as_interrupt
 
 COMMANDS: tuple[str, ...] = ("run", "check", "console", "boards", "scenarios", "triage", "diff")
+# Commands whose exit code is a verdict: when their reader goes away (hil check | head) they
+# finish their work and exit with it, their output going nowhere; the others just end (exit 0).
+VERDICT_COMMANDS = frozenset({"run", "check", "triage", "diff"})
 
 DESCRIPTION = """\
 Hardware-in-the-loop checks that the firmware a lab ships (TF-A + an SPMC + secure partitions)
@@ -49,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    if args.command in VERDICT_COMMANDS:
+        sys.stdout = ReaderMayLeave(stdout)
     try:
         with terminate_as_interrupt():
             return int(args.handler(args))
@@ -69,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # infrastructure, whatever command was running.
         print(f"hil: error: {os_error_text(exc)}", file=sys.stderr)
         return int(ExitCode.INFRA)
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

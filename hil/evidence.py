@@ -122,8 +122,9 @@ class EvidenceCheck:
         if (gap := _first_gap(self.consoles.gaps(since=attempt.started))) is not None:
             return gap
         start, end = attempt.raw_start.get(self.normal, 0), attempt.raw_end.get(self.normal)
-        window = Window(self.normal, start, end)
         try:
+            raw = self.case_dir / f"{self.normal}.raw"
+            window = Window(self.normal, start, probe_end(raw, self.normal, start, end) or end)
             events = window.read(self.case_dir)
             self.judged[attempt.number] = Judged(window, events, observe(events, self.normal))
         except EvidenceIncomplete as exc:
@@ -149,14 +150,7 @@ def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> li
     """The events of the last boot in bytes ``start``..``end`` of the capture ``raw`` (one
     console's), numbered as lines of the whole file; EvidenceIncomplete if a line of it that
     could be evidence is damaged."""
-    try:
-        with raw.open("rb") as f:
-            lines_before = 0  # a boot starting mid-line continues the file's line
-            while f.tell() < start and (chunk := f.read(min(_CHUNK, start - f.tell()))):
-                lines_before += chunk.count(b"\n")
-            data = f.read() if end is None else f.read(max(0, end - start))
-    except OSError as exc:
-        raise EvidenceIncomplete(f"cannot read the capture {raw.name}: {exc.strerror}") from exc
+    lines_before, data = _read_window(raw, start, end)
     # Only lines that can be evidence or start a boot are decoded: a boot may hold a flood.
     parser = LogParser(console, markers=_EVIDENCE_MARKERS)
     parser.lines = lines_before
@@ -165,6 +159,37 @@ def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> li
         xen_from = next((e.line for e in events if _is_xen(e)), None)
         _check_damage(data, lines_before + 1, events[0], xen_from, console)
     return events
+
+
+def probe_end(raw: Path, console: str, start: int, end: int | None = None) -> int | None:
+    """Where the line of dom0's first ``HILPROBE end`` in bytes ``start``..``end`` of ``raw``
+    ends (a byte offset in ``raw``), or None: the end of the boot the stage machine saw finish.
+    What the board printed after it reached the host a little earlier or later, so it must not
+    be judged, or a verdict would depend on when the capture was read."""
+    _, data = _read_window(raw, start, end)
+    parser = LogParser(console, markers=(PREFIX.encode(),))
+    for event in parser.feed(data) + parser.close():
+        if isinstance(event, ProbeLine) and event.domain == 0 and event.kind == "end":
+            at = -1
+            for _ in range(event.line):
+                at = data.find(b"\n", at + 1)
+                if at < 0:
+                    return None if end is None else end
+            return start + at + 1
+    return None
+
+
+def _read_window(raw: Path, start: int, end: int | None) -> tuple[int, bytes]:
+    """(lines in ``raw`` before byte ``start``, bytes ``start``..``end``)."""
+    try:
+        with raw.open("rb") as f:
+            lines_before = 0  # a boot starting mid-line continues the file's line
+            while f.tell() < start and (chunk := f.read(min(_CHUNK, start - f.tell()))):
+                lines_before += chunk.count(b"\n")
+            data = f.read() if end is None else f.read(max(0, end - start))
+    except OSError as exc:
+        raise EvidenceIncomplete(f"cannot read the capture {raw.name}: {exc.strerror}") from exc
+    return lines_before, data
 
 
 def last_boot(events: Sequence[Event]) -> list[Event]:
@@ -236,6 +261,21 @@ def _damaged_lines(data: bytes, first: int) -> Iterator[tuple[int, bytes]]:
         found = _NOT_PRINTED.search(data, end + 1)
 
 
+def _glued(event: Event) -> str | None:
+    """What ``event`` is ("a Xen line", "a probe line") when it is Xen's own line or dom0's probe
+    line and holds the start of another such line after its own: its line end was lost (a
+    UART overrun), so the first line is cut and a message may be hidden in it. Noise glued in
+    front of a whole line is not this."""
+    if isinstance(event, ProbeLine) and event.domain == 0:
+        begin, what = event.raw.find(MARK) + len(MARK), "a probe line"
+    elif _is_xen(event) and (prefix := xen_prefix(event.raw)) and prefix.domain is None:
+        begin, what = prefix.end, "a Xen line"
+    else:
+        return None
+    rest = event.raw[begin:]
+    return what if MARK in rest or xen_prefix(rest) is not None else None
+
+
 def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observation:
     """Xen's FF-A lines and dom0's probe answers in the last boot on ``console`` among
     ``events`` (the normal-world console's: nothing else is evidence). EvidenceIncomplete when
@@ -245,6 +285,11 @@ def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observ
     banners = 0
     probe = TranscriptBuilder()
     for event in last_boot([e for e in events if e.console == console]):
+        if (glued := _glued(event)) is not None:
+            raise EvidenceIncomplete(
+                f"{console} line {event.line}: two lines glued together (the end of {glued} was "
+                f"lost, and maybe the rest of it) {_excerpt(event.raw)}"
+            )
         if isinstance(event, XenMessage):
             banners += event.key is MessageKey.XEN_VERSION
             if event.key in FFA_KEYS:

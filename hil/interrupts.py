@@ -34,7 +34,9 @@ def terminate_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # Unless a stopping run took SIGTERM over for the rest of the process (interrupts_ignored).
+        if signal.getsignal(signal.SIGTERM) is _raise_interrupt:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # Stop signals a stopping run takes before it gives up on its reports: a shutdown that hangs (a
@@ -43,12 +45,14 @@ PATIENCE = 2
 
 
 @contextmanager
-def interrupts_ignored() -> Iterator[None]:
+def interrupts_ignored(restore: bool = True) -> Iterator[None]:
     """Within the block Ctrl-C and SIGTERM do nothing, up to PATIENCE of them; one more ends the
     process at once (exit 3). For the end of a run, which is already stopping: the reports of
-    what finished are what the user stopped it for. (The handler does nothing else on purpose:
-    it runs between two bytecodes of the main thread, which may hold any lock or be inside a
-    write to the terminal.)"""
+    what finished are what the user stopped it for. ``restore=False`` keeps them so after the
+    block: for a run a signal stopped, whose process is ending, a second signal arriving while
+    the interpreter shuts down would otherwise kill it (exit -2 / -15 instead of 3). (The
+    handler does nothing else on purpose: it runs between two bytecodes of the main thread,
+    which may hold any lock or be inside a write to the terminal.)"""
     if not _in_main_thread():
         yield
         return
@@ -67,5 +71,6 @@ def interrupts_ignored() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if restore:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -85,7 +85,7 @@ class Runner:
             finally:
                 # The run is ending: a further Ctrl-C or SIGTERM must not cut short the boards'
                 # release or the reports of what finished.
-                ending.enter_context(interrupts_ignored())
+                ending.enter_context(interrupts_ignored(restore=not interrupted))
                 if interrupted:
                     self._interrupt(futures)
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -143,6 +143,9 @@ class Console:
         self._chunk_hooks: list[Callable[[ConsoleChunk], None]] = []
         self._record_hooks: list[Callable[[ConsoleRecord], None]] = []
         self._lost: ConsoleLost | None = None
+        # sync(): requests asked, and the newest one answered by a read that found nothing left.
+        self._sync_asked = 0
+        self._sync_done = 0
         self._raw_len = 0
         self._gaps: list[ConsoleGap] = []
         self.reconnects = 0
@@ -275,6 +278,21 @@ class Console:
         with self._cond:
             return [g for g in self._gaps if since is None or g.overlaps(since)]
 
+    def sync(self, timeout: float) -> bool:
+        """Wait until the reader has recorded every byte that reached the host before this call
+        (a read made after it found nothing more): what the board sent on this console before
+        whatever the caller just saw on another one is then in the capture. True when done or
+        the console is gone (it reads nothing more); False if the reader did not get there in
+        ``timeout`` s (e.g. it is reconnecting)."""
+        with self._cond:
+            if self._lost is not None or self._thread is None:
+                return True
+            self._sync_asked += 1
+            ticket = self._sync_asked
+            return self._cond.wait_for(
+                lambda: self._sync_done >= ticket or self._lost is not None, timeout
+            )
+
     def expect(
         self, pattern: str | re.Pattern[str], timeout: float, since: int | None = None
     ) -> re.Match[str]:
@@ -291,8 +309,10 @@ class Console:
         while not self._stop.is_set():
             try:
                 assert self._port is not None
+                asked = self._sync_asked  # before the read: an empty read answers it
                 data = self._port.read(_READ_CHUNK)
                 if not data:
+                    self._synced(asked)
                     self._idle(self._port)
             except (serial.SerialException, OSError) as exc:
                 self._gap_begins(exc)
@@ -315,6 +335,12 @@ class Console:
                 data = self._port.read(_READ_CHUNK)
                 if not data or not self._ingest(data):
                     return
+
+    def _synced(self, asked: int) -> None:
+        if asked > self._sync_done:
+            with self._cond:
+                self._sync_done = asked
+                self._cond.notify_all()
 
     def _idle(self, port: serial.SerialBase) -> None:
         wait_readable(port, _IDLE_S, self._wake[0] if self._wake is not None else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -124,6 +125,15 @@ class ConsoleGroup:
     def raw_marks(self) -> dict[str, int]:
         """Each console's Console.raw_mark."""
         return {name: console.raw_mark() for name, console in self.consoles.items()}
+
+    def sync(self, timeout: float) -> list[str]:
+        """Console.sync on every console (``timeout`` s in all); the names of those not done."""
+        deadline = time.monotonic() + timeout
+        return [
+            name
+            for name, console in self.consoles.items()
+            if not console.sync(max(0.0, deadline - time.monotonic()))
+        ]
 
     @property
     def reconnects(self) -> dict[str, int]:

@@ -98,6 +98,8 @@ class VirtualBoard:
                         return True
                     if fault.kind is FaultKind.CORRUPT:
                         data = fault.corrupt(data)
+                    elif fault.kind is FaultKind.DROP:
+                        data = fault.drop(data)
                     else:
                         await self._apply(fault, ms_per_byte)
                 await port.write(data, ms_per_byte[stage.console])

@@ -25,6 +25,9 @@ Kinds:
   ``size`` bytes (default 1) from byte ``offset`` (default: the middle of the line) are replaced
   by ``pattern`` bytes (default ``ff``); the line keeps its length and its end. ``random`` may
   replace a byte by a printable one, which no receiver can tell from the real text.
+- ``drop``: ``size`` bytes (default 1) of the stage's ``line``-th line are lost on the wire, as a
+  UART overrun loses them, from byte ``offset`` (default: the middle of the line). When they run
+  past the line's end, its end is lost too: what is left of it is glued to the next line.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class FaultKind(StrEnum):
     BURST = "burst"
     TEXT = "text"
     CORRUPT = "corrupt"
+    DROP = "drop"
 
 
 class Garbage(StrEnum):
@@ -64,6 +68,7 @@ _DEFAULT_SIZE: dict[FaultKind, int] = {
     FaultKind.GARBAGE: 256,
     FaultKind.BURST: 1 << 20,
     FaultKind.CORRUPT: 1,
+    FaultKind.DROP: 1,
 }
 # Lead bytes of 2-, 3- and 4-byte UTF-8 sequences, each cut short of its continuation bytes.
 _PARTIAL_UTF8 = (b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98")
@@ -93,7 +98,7 @@ class Fault:
     seed: int = 0
     line: int = 0  # acts before this line of the stage (0: before its first)
     text: str = ""
-    offset: int | None = None  # corrupt: the first byte replaced (None: the line's middle)
+    offset: int | None = None  # corrupt, drop: the first byte hit (None: the line's middle)
 
     def noise(self) -> bytes:
         """The bytes a garbage or burst fault writes (reproducible from ``seed``)."""
@@ -114,11 +119,21 @@ class Fault:
 
     def corrupt(self, data: bytes) -> bytes:
         """``data`` (lines as the board prints them) with its first line damaged."""
-        line_end = data.find(b"\n")
-        length = len(data[: line_end if line_end >= 0 else len(data)].rstrip(b"\r"))
-        start = min(length // 2 if self.offset is None else self.offset, length)
+        start, length = self._hit(data)
         end = min(start + self.size, length)
         return data[:start] + self.noise()[: end - start] + data[end:]
+
+    def drop(self, data: bytes) -> bytes:
+        """``data`` (lines as the board prints them) with ``size`` bytes of its first line lost,
+        and past its end when ``size`` says so."""
+        start, _ = self._hit(data)
+        return data[:start] + data[start + self.size :]
+
+    def _hit(self, data: bytes) -> tuple[int, int]:
+        """Where in ``data``'s first line the fault acts, and that line's length (no end)."""
+        line_end = data.find(b"\n")
+        length = len(data[: line_end if line_end >= 0 else len(data)].rstrip(b"\r"))
+        return min(length // 2 if self.offset is None else self.offset, length), length
 
 
 _FIELDS = {f.name for f in fields(Fault)} - {"kind"}

@@ -5,6 +5,7 @@ and evidence that was damaged or may be missing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,51 @@ def test_damaged_evidence_is_an_infra_error_never_a_verdict(
     out = run(tmp_path, {"corrupt": corrupt}, xen=profile, expect=profile, boot_attempts=2)
     assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (3, "infra_error", 2)
     assert "not judged" in out.case["message"] and why in out.case["message"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "line", "kept", "why"),
+    [
+        # "(XEN) ffa: Firmware is not using bit 15 ..." loses its tail and its end: what is left is
+        # glued in front of "(XEN) ffa: Secure partition with id 0x0011 cannot be used".
+        ("ffa", 12, 20, "the end of a Xen line was lost"),
+        # ... and loses only its " !!" and its end.
+        ("ffa", 12, -3, "the end of a Xen line was lost"),
+    ],
+)
+def test_a_line_glued_to_the_next_is_not_judged_and_the_boot_is_retried(
+    tmp_path: Path, stage: str, line: int, kept: int, why: str
+) -> None:
+    """A line end lost with part of its line (a UART overrun) glues two evidence lines into one
+    that no message matches: both vanished, a FAIL (or a PASS, when the lost message was the one
+    that makes a wrong Xen differ). Only printable bytes are left, so nothing looks damaged."""
+    lines = lines_of(stage, "xen-4.22")
+    line %= len(lines)
+    kept %= len(lines[line])
+    drop = {"stage": stage, "line": line, "offset": kept, "size": len(lines[line]) - kept + 2}
+    out = run(tmp_path, {"drop": {**drop, "boots": 1}})
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 2)
+    first = out.case["boots"][0]
+    assert first["outcome"] == "infra_error", first
+    assert "two lines glued together" in first["error"] and why in first["error"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(XEN) ffa: Secure partition with id 0x0011 cannot be used",  # an FF-A line after the probe
+        "(XEN) ffa: Firmware is not \xff using bit 15 convention",  # a damaged Xen line
+        "NOTICE:  Booting Trusted Firmware",  # the board reboots right after the probe
+    ],
+)
+def test_what_the_board_prints_after_the_probes_end_is_never_judged(
+    tmp_path: Path, text: str
+) -> None:
+    """The boot judged ends with the probe's end line. What follows reached the host a little
+    before or after the case looked, so judging it would make the verdict depend on timing."""
+    after = len(lines_of("probe", "xen-4.22"))
+    out = run(tmp_path, {"text": {"stage": "probe", "line": after, "text": text + EOL}})
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (0, "pass", 1)
+    case_dir = out.run_dir / "v0" / SCENARIO
+    window = json.loads((case_dir / "evidence.json").read_text(encoding="utf-8"))
+    assert out.raw("v0", SCENARIO)[: window["end"]].endswith(b"HILPROBE end" + EOL.encode())

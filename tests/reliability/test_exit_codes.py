@@ -104,3 +104,52 @@ def test_a_reader_that_goes_away_changes_no_verdict(tmp_path: Path) -> None:
     (run_dir,) = [p for p in results.iterdir() if not p.is_symlink()]
     document = json.loads((run_dir / "summary.json").read_text())
     assert document["counts"]["pass"] == 3 and document["exit_code"] == 0
+
+
+# One boot of each verdict, repeated: enough boots that `hil triage --json` writes far more than a
+# pipe holds, so its writes meet a reader that went away.
+_DROPPED_SP = (
+    b"NOTICE:  Booting Trusted Firmware\n(XEN) Xen version 4.21.0 (ci@lab) (gcc 12.2) debug=n\n"
+    b"(XEN) ARM FF-A Mediator version 1.1\n(XEN) ARM FF-A Firmware version 1.2\n"
+    b"(XEN) ffa: Secure partition with id 0x0001 cannot be used\n"
+    b"(XEN) Using TEE mediator for FF-A\n"
+)
+_NO_FFA = (
+    b"NOTICE:  Booting Trusted Firmware\n(XEN) Xen version 4.22.0 (ci@lab) (gcc 12.2) debug=n\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "boot", "code"),
+    [(["--json"], _DROPPED_SP, 1), (["--json"], _NO_FFA, 3), ([], _DROPPED_SP, 1)],
+    # (The table of a log with no evidence is its one line: nothing is left to write once the
+    # reader has it.)
+    ids=["json-violation", "json-no-evidence", "table-violation"],
+)
+def test_triage_piped_into_head_exits_with_its_verdict(
+    tmp_path: Path, output: list[str], boot: bytes, code: int
+) -> None:
+    """hil triage LOG | head: the reader leaving is not the log being clean (it used to exit 0
+    through hil.cli's broken-pipe handler, whatever the log showed)."""
+    log = tmp_path / "nightly.log"
+    log.write_bytes(boot * 3000)
+    argv = [sys.executable, "-m", "hil", "triage", *output, str(log)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.read(20)
+    process.stdout.close()  # head -c 20 has what it wanted
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err) == (code, b"")
+
+
+def test_check_piped_into_head_exits_with_its_verdict(tmp_path: Path) -> None:
+    """hil check BOARD | head -1: the board's Xen behaves as 4.21, the lab expects 4.22 (a FAIL);
+    the reader leaving after the first line used to make that exit 0."""
+    power = {"backend": "virtual", "stage_delay": 0, "xen": "xen-4.21"}
+    lab = write_lab(tmp_path / "lab", extra={"power": power, "xen_profile": "xen-4.22"})
+    argv = [sys.executable, "-m", "hil", "check", "v0", "--lab", str(lab)]
+    argv += ["--scenario", "several-non-secure", "--results", str(tmp_path / "results")]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline()
+    process.stdout.close()  # head -1 has what it wanted
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err) == (1, b"")
