@@ -13,7 +13,8 @@ pytest_plugins = ["pytester"]
 # CI installs every tool (scripts/setup-system.sh via `make test`) and sets this, so a tier that
 # would silently skip there fails instead.
 REQUIRE_ALL_TIERS = os.environ.get("HIL_REQUIRE_ALL_TIERS") == "1"
-TOOL_TIERS = ("xen", "qemu", "labgrid", "browser")  # the most specific first: it names the tier
+# The most specific first: it names the tier.
+TOOL_TIERS = ("linux", "xen", "qemu", "labgrid", "browser")
 
 
 @pytest.fixture(autouse=True)

@@ -56,7 +56,9 @@ class QemuConfig:
 def machine_args(smp: int, mem_mb: int) -> list[str]:
     """The machine options shared by boots and ``dumpdtb`` (their DTBs must agree)."""
     return [
-        "-machine", "virt,secure=on,virtualization=on,gic-version=3",
+        # acpi=off: with -bios QEMU 7.2 turns ACPI on and drops the pl061 GPIO that a dumpdtb
+        # (no -bios) still describes; Linux as dom0 probes it and dies on the missing device.
+        "-machine", "virt,secure=on,virtualization=on,gic-version=3,acpi=off",
         "-cpu", "max", "-smp", str(smp), "-m", str(mem_mb),
         "-nic", "none", "-display", "none",
     ]  # fmt: skip

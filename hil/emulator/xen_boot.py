@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -45,16 +46,25 @@ def xen_command_line(options: XenOptions) -> str:
     return " ".join((*BOARD_XEN_ARGS, *options.boot_args()))
 
 
-def xen_dtb(qemu: Path, out: Path, dom0: Path, smp: int, mem_mb: int, xen_args: str) -> Path:
+def xen_dtb(
+    qemu: Path,
+    out: Path,
+    dom0: Path,
+    smp: int,
+    mem_mb: int,
+    xen_args: str,
+    dom0_args: str = DOM0_ARGS,
+) -> Path:
     """Write QEMU virt's DTB with Xen's /chosen boot module entries for ``dom0`` to ``out``."""
-    out.write_bytes(
-        _xen_dtb(qemu, out.parent / "virt.dtb", dom0.stat().st_size, smp, mem_mb, xen_args)
-    )
+    size = dom0.stat().st_size
+    out.write_bytes(_xen_dtb(qemu, out.parent / "virt.dtb", size, smp, mem_mb, xen_args, dom0_args))
     return out
 
 
 @cache
-def _xen_dtb(qemu: Path, work: Path, size: int, smp: int, mem_mb: int, xen_args: str) -> bytes:
+def _xen_dtb(
+    qemu: Path, work: Path, size: int, smp: int, mem_mb: int, xen_args: str, dom0_args: str
+) -> bytes:
     """The DTB for a dom0 of ``size`` bytes, made once per process and board: it depends on
     nothing else (every scenario's probe has the same size), and making it runs a whole QEMU
     (dumpdtb) and seven fdtput, 0.2 s of each case on a quiet 2-core host, seconds on a busy one."""
@@ -67,7 +77,7 @@ def _xen_dtb(qemu: Path, work: Path, size: int, smp: int, mem_mb: int, xen_args:
         ["-t", "i", str(work), "/chosen", "#address-cells", "2"],
         ["-t", "i", str(work), "/chosen", "#size-cells", "2"],
         ["-t", "s", str(work), "/chosen", "xen,xen-bootargs", xen_args],
-        ["-t", "s", str(work), "/chosen", "xen,dom0-bootargs", DOM0_ARGS],
+        ["-t", "s", str(work), "/chosen", "xen,dom0-bootargs", dom0_args],
         ["-c", str(work), module],
         ["-t", "s", str(work), module, "compatible", "multiboot,kernel", "multiboot,module"],
         ["-t", "x", str(work), module, "reg", "0", f"{DOM0_ADDR:x}", "0", f"{size:x}"],
@@ -76,20 +86,37 @@ def _xen_dtb(qemu: Path, work: Path, size: int, smp: int, mem_mb: int, xen_args:
     return work.read_bytes()
 
 
+@dataclass(frozen=True)
+class Dom0:
+    """A dom0 other than the bundle's probe (the Linux guest): its image, its command line and
+    the Xen options it needs beside the board's (later options win in Xen's parser)."""
+
+    image: Path
+    args: str
+    xen_args: tuple[str, ...] = ()
+
+
 def xen_config(
-    fb: FirmwareBundle, qemu: Path, workdir: Path, smp: int = 2, mem_mb: int = 2048
+    fb: FirmwareBundle,
+    qemu: Path,
+    workdir: Path,
+    smp: int = 2,
+    mem_mb: int = 2048,
+    dom0: Dom0 | None = None,
 ) -> QemuConfig:
-    """The QEMU configuration booting ``fb`` (built with a Xen image) with the probe as dom0."""
+    """The QEMU configuration booting ``fb`` (built with a Xen image) with the probe, or
+    ``dom0``, as dom0."""
     if fb.xen is None:
         raise QemuError(f"{fb.bundle.directory}: bundle has no Xen image (probe runs as BL33)")
     workdir.mkdir(parents=True, exist_ok=True)
-    xen_args = xen_command_line(fb.xen_options)
-    dtb = xen_dtb(qemu, workdir / "xen.dtb", fb.probe, smp, mem_mb, xen_args)
+    dom0 = dom0 or Dom0(fb.probe, DOM0_ARGS)
+    xen_args = " ".join((xen_command_line(fb.xen_options), *dom0.xen_args))
+    dtb = xen_dtb(qemu, workdir / "xen.dtb", dom0.image, smp, mem_mb, xen_args, dom0.args)
     return QemuConfig(
         bios=fb.bios,
         qemu=qemu,
         smp=smp,
         mem_mb=mem_mb,
         dtb=dtb,
-        loaders=(Loader(fb.probe, DOM0_ADDR),),
+        loaders=(Loader(dom0.image, DOM0_ADDR),),
     )

@@ -1,0 +1,144 @@
+"""The Linux tier: Linux 6.12 with its FF-A driver boots as Xen's dom0 (Xen 4.21.2 and 4.22.0
+from ../shared/xen, TF-A + the test SPMC on QEMU virt) and must register exactly the devices
+the oracle predicts for the scenario and Xen release.
+
+The kernel is built once (cold: minutes on 2 cores, see the README; cached in the build dir by
+input hash), each Xen too (shared with the real-Xen tier's cache). Six boots in all, one per
+(Xen, scenario), made once per session and read by every test."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+
+from hil.firmware import toolchain
+from hil.firmware.build import Firmware, default_build_dir
+from hil.firmware.bundle import XenImage, make_bundle
+from hil.firmware.xen import XenSource, build_xen
+from hil.guest import linux
+from hil.guest.boot import LinuxBoot, boot_linux
+from hil.guest.linux_log import parse_linux
+from hil.guest.linux_oracle import check_linux, expect_linux
+from hil.scenario import SCENARIO_DIR, load_scenario
+from hil.xen.oracle import XenOptions
+from tests.firmware.conftest import SKIP_REASON
+from tests.firmware.test_real_xen import XEN_SOURCES
+
+XENS = {"xen-4.21": "xen-4.21.2.tar.xz", "xen-4.22": "xen-4.22.0.tar.xz"}
+SCENARIOS = ("all-secure", "one-non-secure", "several-non-secure")
+# A cold kernel build (minutes) plus six boots; the first test to ask waits for all of it.
+TIER_TIMEOUT_S = 1800
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.xen,
+    pytest.mark.linux,
+    pytest.mark.timeout(TIER_TIMEOUT_S),
+]
+
+
+@pytest.fixture(scope="session")
+def kernel() -> linux.LinuxBuild:
+    if toolchain.missing():
+        pytest.skip(SKIP_REASON)
+    gone = linux.missing()
+    if gone:
+        pytest.skip(f"the Linux tier needs {', '.join(gone)}: run scripts/setup-system.sh")
+    return linux.build_linux(toolchain.locate(), default_build_dir())
+
+
+def _xen(profile: str) -> XenImage:
+    archive = XEN_SOURCES / XENS[profile]
+    if not archive.is_file():
+        pytest.skip(f"no {archive}: the Linux tier needs ../shared/xen (or HIL_XEN_SOURCES)")
+    build = build_xen(toolchain.locate(), default_build_dir(), XenSource.of(archive))
+    return XenImage(build.image, XenOptions.of_build(build.kconfig()), build.config)
+
+
+@pytest.fixture(scope="session")
+def boots(
+    kernel: linux.LinuxBuild,
+    firmware: Firmware,
+    tmp_path_factory: pytest.TempPathFactory,
+    worker_id: str,
+) -> dict[tuple[str, str], dict]:
+    """Each (Xen profile, scenario) booted once for the session, shared by xdist workers."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / "linux-guest"
+    shared.mkdir(exist_ok=True)
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = shared / "boots.json"
+        if not record.exists():
+            results = []
+            for profile in XENS:
+                xen = _xen(profile)
+                for name in SCENARIOS:
+                    scenario = load_scenario(SCENARIO_DIR / f"{name}.toml")
+                    work = shared / profile / name
+                    fb = make_bundle(firmware, scenario, work / "bundle", xen=xen)
+                    boot = boot_linux(fb, kernel.image, firmware.toolchain.qemu, work / "qemu")
+                    results.append({"key": [profile, name], "lines": list(boot.lines)})
+            record.write_text(json.dumps(results))
+    return {tuple(r["key"]): r for r in json.loads(record.read_text())}  # type: ignore[misc]
+
+
+def _boot(boots: dict, profile: str, name: str) -> LinuxBoot:
+    lines = tuple(boots[profile, name]["lines"])
+    return LinuxBoot(lines, parse_linux(lines), None)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("profile", list(XENS))
+def test_the_driver_registers_what_the_oracle_predicts(
+    boots: dict, profile: str, name: str
+) -> None:
+    scenario = load_scenario(SCENARIO_DIR / f"{name}.toml")
+    boot = _boot(boots, profile, name)
+    assert boot.check(expect_linux(scenario, profile)) == []
+    # Not vacuous: the driver came up and listed SPs from the scenario, plus its host entry.
+    assert boot.view is not None and not boot.view.unsupported
+    assert any(d.partition_id & 0x8000 for d in boot.view.devices)
+
+
+def test_xen_dropped_the_non_secure_ids_before_linux_saw_them(boots: dict) -> None:
+    for profile in XENS:
+        view = _boot(boots, profile, "several-non-secure").view
+        assert view is not None
+        assert all(d.partition_id & 0x8000 or d.partition_id == 1 for d in view.devices)
+
+
+def test_a_wrong_expectation_fails_with_a_readable_diff(boots: dict) -> None:
+    observed = _boot(boots, "xen-4.22", "all-secure").view
+    assert observed is not None
+    # A wrong oracle: all-secure booted, one-non-secure's list expected.
+    wrong = expect_linux(load_scenario(SCENARIO_DIR / "one-non-secure.toml"), "xen-4.22")
+    diff = check_linux(wrong, observed)
+    assert diff[:2] == ["--- expected (oracle)", "+++ observed (Linux)"]
+    added = [line.split()[1] for line in diff if line.startswith("+partition")]
+    assert added == ["id=0x8002", "id=0x8003"]
+    assert not [line for line in diff if line.startswith("-partition")]
+
+
+def test_the_guest_reports_the_firmware_version_each_xen_offers(boots: dict) -> None:
+    versions = {p: _boot(boots, p, "all-secure").view for p in XENS}
+    assert {p: str(v.firmware) for p, v in versions.items() if v} == {
+        "xen-4.21": "1.1",
+        "xen-4.22": "1.2",
+    }
+
+
+def test_the_kernel_is_cached_by_input_hash(kernel: linux.LinuxBuild) -> None:
+    again = linux.build_linux(toolchain.locate(), default_build_dir())
+    assert again.image == kernel.image
+    config = kernel.config.read_text()
+    assert "CONFIG_ARM_FFA_TRANSPORT=y" in config and "CONFIG_XEN_DOM0=y" in config
+    assert kernel.version.startswith("6.12.")
+
+
+def test_missing_linux_source_names_the_setup_script(tmp_path: Path) -> None:
+    with pytest.raises(linux.LinuxSourceError, match=r"setup-system\.sh"):
+        linux.build_linux(toolchain.locate(), tmp_path, tmp_path / "nope", tmp_path / "bb")
