@@ -14,6 +14,9 @@ SRC_LIST=/etc/apt/sources.list.d/hil-deb-src.sources
 LINUX_VERSION="6.12.117-1~deb12u1"
 LINUX_DIR="$CACHE/linux-source-6.12"
 BUSYBOX_DIR="$CACHE/busybox-static-arm64"
+# The Linux guest's sources only for its opt-in tier (make test-linux): unpacking the kernel costs
+# make test time every fresh CI machine would pay for nothing.
+WANT_LINUX="${HIL_LINUX_TIER:-0}"
 PACKAGES=(qemu-system-arm gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu device-tree-compiler
           make bc bison flex libssl-dev dpkg-dev ser2net chromium chromium-driver)
 
@@ -49,11 +52,13 @@ else
     step "deb-src entry present"
 fi
 
-if [ ! -f "$TFA_DIR/Makefile" ] || [ ! -f "$LINUX_DIR/Makefile" ] || [ "${#missing[@]}" -gt 0 ] \
+if [ ! -f "$TFA_DIR/Makefile" ] || { [ "$WANT_LINUX" = 1 ] && [ ! -f "$LINUX_DIR/Makefile" ]; } \
+    || [ "${#missing[@]}" -gt 0 ] \
     || [ "$need_update" -eq 1 ]; then
     if [ "${#missing[@]}" -gt 0 ] || [ "$need_update" -eq 1 ] \
         || ! apt-cache showsrc "arm-trusted-firmware" 2>/dev/null | grep -q "^Version: $TFA_VERSION" \
-        || ! apt-cache show "linux-source-6.12=$LINUX_VERSION" >/dev/null 2>&1; then
+        || { [ "$WANT_LINUX" = 1 ] \
+            && ! apt-cache show "linux-source-6.12=$LINUX_VERSION" >/dev/null 2>&1; }; then
         step "apt-get update"
         quiet apt-get update -qq || fail "apt-get update"
     fi
@@ -85,7 +90,9 @@ fi
 
 # The Linux guest's kernel is built out of tree (O=) from this read-only tree; the Debian version
 # it came from is kept beside it, as the build's source identity.
-if [ -f "$LINUX_DIR/Makefile" ] && [ "$(cat "$LINUX_DIR/.hil-version" 2>/dev/null)" = "$LINUX_VERSION" ]; then
+if [ "$WANT_LINUX" != 1 ]; then
+    step "Linux guest sources skipped (HIL_LINUX_TIER=1 or make test-linux fetches them)"
+elif [ -f "$LINUX_DIR/Makefile" ] && [ "$(cat "$LINUX_DIR/.hil-version" 2>/dev/null)" = "$LINUX_VERSION" ]; then
     step "Linux source present in $LINUX_DIR"
 else
     step "fetching linux-source-6.12=$LINUX_VERSION into $LINUX_DIR"
@@ -104,7 +111,9 @@ fi
 
 # busybox-static for arm64, never installed on the host: apt runs with a configuration of its
 # own (sources, lists, cache; architecture arm64), so the host's apt state is left alone.
-if [ -x "$BUSYBOX_DIR/bin/busybox" ]; then
+if [ "$WANT_LINUX" != 1 ]; then
+    :
+elif [ -x "$BUSYBOX_DIR/bin/busybox" ]; then
     step "arm64 busybox present in $BUSYBOX_DIR"
 else
     step "fetching busybox-static (arm64) into $BUSYBOX_DIR"

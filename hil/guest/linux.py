@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.firmware.build import BuildError, cached_build, digest, run_logged, tool_version
-from hil.firmware.toolchain import SETUP_HINT, Toolchain
+from hil.firmware.toolchain import Toolchain
 from hil.xen.kconfig import read_kconfig
 
 SOURCE_DIR_NAME = "linux-source-6.12"
@@ -182,7 +182,10 @@ def build_linux(
     busybox = (busybox or default_busybox()).resolve()
     gone = missing(source, busybox)
     if gone:
-        raise LinuxSourceError(f"missing {', '.join(gone)}: {SETUP_HINT}")
+        raise LinuxSourceError(
+            f"missing {', '.join(gone)}: run make test-linux "
+            "(or, as root, HIL_LINUX_TIER=1 scripts/setup-system.sh)"
+        )
     version = (source / VERSION_FILE).read_text(encoding="utf-8").strip()
     key = digest(
         [
