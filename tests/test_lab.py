@@ -289,7 +289,7 @@ CASES = [
     (
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{bogus = {{}}}}}}\n',
         "lab.toml: board 'v0': field 'power.faults': unknown fault 'bogus' (known: stall, "
-        "garbage, disconnect, reboot, reboot_loop, slow, burst, text, corrupt)",
+        "garbage, disconnect, reboot, reboot_loop, slow, burst, text, corrupt, drop)",
     ),
     (
         f'{VIRTUAL}power = {{backend = "virtual", faults = {{stall = {{stage = "xne"}}}}}}\n',
