@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
@@ -67,3 +71,23 @@ def boot_and_capture(machine: QemuVirt, until: str = END_LINE) -> Capture:
         ns_data = read_until(ns, until, BOOT_TIMEOUT_S)
         secure_data = secure.read(1 << 16)
     return Capture(split_lines(ns_data), split_lines(secure_data))
+
+
+def once_per_session(
+    tmp_path_factory: pytest.TempPathFactory,
+    worker_id: str,
+    name: str,
+    produce: Callable[[Path], Any],
+) -> Any:
+    """``produce(directory)``'s result (JSON-able), made once for the whole test session: the
+    first xdist worker to ask makes it in a directory all workers share, the others wait on a
+    file lock and read it back. For boots too costly to repeat per worker."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / name
+    shared.mkdir(exist_ok=True)
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = shared / "result.json"
+        if not record.exists():
+            record.write_text(json.dumps(produce(shared)))
+    return json.loads(record.read_text())

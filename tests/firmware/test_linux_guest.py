@@ -8,9 +8,8 @@ input hash), each Xen too (shared with the real-Xen tier's cache). Six boots in 
 
 from __future__ import annotations
 
-import fcntl
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +24,7 @@ from hil.guest.linux_oracle import check_linux, expect_linux
 from hil.scenario import SCENARIO_DIR, load_scenario
 from hil.xen.oracle import XenOptions
 from tests.conftest import LINUX_TIER
-from tests.firmware.conftest import SKIP_REASON
+from tests.firmware.conftest import SKIP_REASON, once_per_session
 from tests.firmware.test_real_xen import XEN_SOURCES
 
 XENS = {"xen-4.21": "xen-4.21.2.tar.xz", "xen-4.22": "xen-4.22.0.tar.xz"}
@@ -72,24 +71,21 @@ def boots(
     worker_id: str,
 ) -> dict[tuple[str, str], dict]:
     """Each (Xen profile, scenario) booted once for the session, shared by xdist workers."""
-    base = tmp_path_factory.getbasetemp()
-    shared = (base if worker_id == "master" else base.parent) / "linux-guest"
-    shared.mkdir(exist_ok=True)
-    with (shared / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        record = shared / "boots.json"
-        if not record.exists():
-            results = []
-            for profile in XENS:
-                xen = _xen(profile)
-                for name in SCENARIOS:
-                    scenario = load_scenario(SCENARIO_DIR / f"{name}.toml")
-                    work = shared / profile / name
-                    fb = make_bundle(firmware, scenario, work / "bundle", xen=xen)
-                    boot = boot_linux(fb, kernel.image, firmware.toolchain.qemu, work / "qemu")
-                    results.append({"key": [profile, name], "lines": list(boot.lines)})
-            record.write_text(json.dumps(results))
-    return {tuple(r["key"]): r for r in json.loads(record.read_text())}  # type: ignore[misc]
+
+    def boot_all(shared: Path) -> list[dict[str, Any]]:
+        results = []
+        for profile in XENS:
+            xen = _xen(profile)
+            for name in SCENARIOS:
+                scenario = load_scenario(SCENARIO_DIR / f"{name}.toml")
+                work = shared / profile / name
+                fb = make_bundle(firmware, scenario, work / "bundle", xen=xen)
+                boot = boot_linux(fb, kernel.image, firmware.toolchain.qemu, work / "qemu")
+                results.append({"key": [profile, name], "lines": list(boot.lines)})
+        return results
+
+    booted = once_per_session(tmp_path_factory, worker_id, "linux-guest", boot_all)
+    return {tuple(r["key"]): r for r in booted}  # type: ignore[misc]
 
 
 def _boot(boots: dict, profile: str, name: str) -> LinuxBoot:

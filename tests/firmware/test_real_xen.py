@@ -16,7 +16,6 @@ cause. It is Xen's bug, not the firmware's: never a pass, never silent, and a se
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tomllib
@@ -33,7 +32,7 @@ from hil.compare import observed_text
 from hil.firmware import toolchain
 from hil.probe import ProbeTranscript
 from hil.scenario import SCENARIO_DIR, load_scenarios
-from tests.firmware.conftest import REPO, SKIP_REASON
+from tests.firmware.conftest import REPO, SKIP_REASON, once_per_session
 from tests.labs import BOARDS_DIR, toml_value, write_lab
 
 REAL_LAB = REPO / "real-xen.toml"
@@ -62,6 +61,11 @@ def dom0_vcpus(name: str) -> int:
 
 @pytest.fixture(scope="module", autouse=True)
 def _tier() -> None:
+    require_real_xen()
+
+
+def require_real_xen() -> None:
+    """Skip, saying how to get it, unless the QEMU toolchain and ../shared/xen are here."""
     if toolchain.missing():
         pytest.skip(SKIP_REASON)
     if not XEN_SOURCES.is_dir():
@@ -152,20 +156,15 @@ def run_the_lab(directory: Path) -> RealRun:
 def real_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> RealRun:
     """The lab's one run, shared by the xdist workers of this session: the first one to get here
     runs it, the other waits for it and reads it."""
-    base = tmp_path_factory.getbasetemp()
-    shared = (base if worker_id == "master" else base.parent) / "real-xen"
-    shared.mkdir(exist_ok=True)
-    with (shared / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        record = shared / "run.json"
-        if not record.exists():
-            result = run_the_lab(shared)
-            cases = [{"key": list(k), "case": c} for k, c in result.cases.items()]
-            data = {**result.__dict__, "cases": cases}
-            record.write_text(json.dumps(data))
-            for line in result.reruns:  # reported once, by the worker that saw it
-                warnings.warn(XenPanicked(line), stacklevel=1)
-    data = json.loads(record.read_text())
+
+    def run_lab_once(shared: Path) -> dict[str, Any]:
+        result = run_the_lab(shared)
+        for line in result.reruns:  # reported once, by the worker that saw it
+            warnings.warn(XenPanicked(line), stacklevel=1)
+        cases = [{"key": list(k), "case": c} for k, c in result.cases.items()]
+        return {**result.__dict__, "cases": cases}
+
+    data = once_per_session(tmp_path_factory, worker_id, "real-xen", run_lab_once)
     data["cases"] = {tuple(c["key"]): c["case"] for c in data["cases"]}
     return RealRun(**data)
 

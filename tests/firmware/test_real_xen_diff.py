@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 
 from hil.cli import main
-from hil.firmware import toolchain
-from tests.firmware.conftest import SKIP_REASON
-from tests.firmware.test_real_xen import XEN_SOURCES, real_lab, run
+from tests.firmware.test_real_xen import XEN_SOURCES, real_lab, require_real_xen, run
 
 pytestmark = [pytest.mark.qemu, pytest.mark.xen, pytest.mark.timeout(1200)]
 
@@ -57,13 +55,7 @@ def reworded_patch(directory: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if toolchain.missing():
-        pytest.skip(SKIP_REASON)
-    if not XEN_SOURCES.is_dir():
-        pytest.skip(
-            f"no Xen sources at {XEN_SOURCES}: the real-Xen tier needs ../shared/xen "
-            "(or HIL_XEN_SOURCES pointing at a copy)"
-        )
+    require_real_xen()
     return real_lab(tmp_path_factory.mktemp("diff"), "xen-4.22")
 
 
