@@ -381,6 +381,34 @@ def test_record_then_judge_on_virtual_boards(tmp_path: Path) -> None:
     assert main(["run", "--lab", str(same), "--scenario", "zero-sps"]) == 2
 
 
+def test_check_on_a_pinned_board_says_and_uses_its_recording(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.labs import write_lab
+
+    golden = tmp_path / "golden"
+    recorder = write_lab(tmp_path / "rec", {"v22": {"xen_profile": "xen-4.22"}})
+    assert (
+        main(
+            ["run", "--lab", str(recorder), "--scenario", "one-non-secure", "--record", str(golden)]
+        )
+        == 0
+    )
+    # A 4.21 board pinned to a 4.22 recording: bring-up must name (and judge by) the recording,
+    # not the profile it also declares.
+    pinned = {"xen_profile": "xen-4.21", "expect": f"recorded:{golden}"}
+    lab = write_lab(tmp_path / "pinned", {"v21": pinned})
+    capsys.readouterr()
+    assert main(["check", "v21", "--lab", str(lab), "--scenario", "one-non-secure"]) == 1
+    out = capsys.readouterr().out
+    assert f"expecting recorded:{golden}" in out
+    assert "expecting xen-4.21" not in out
+    # A scenario the recording lacks is refused before the board boots, in one line.
+    assert main(["check", "v21", "--lab", str(lab), "--scenario", "all-secure"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "scenario 'all-secure' not recorded" in err[0]
+
+
 def test_recording_a_case_that_was_not_judged_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

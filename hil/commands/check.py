@@ -21,6 +21,7 @@ from hil.commands.common import (
     lab_from,
 )
 from hil.config import display_path
+from hil.diff.recording import load_recording
 from hil.lab import profile_label
 from hil.report.tail import console_tails
 from hil.results import CaseResult, StageStatus, Verdict, new_run_id
@@ -65,7 +66,14 @@ def run(args: argparse.Namespace) -> int:
         reconnect=lab.reconnect,
         provenance={},
     )
-    expecting = profile_label(board.xen_profile)
+    if board.recording is not None:
+        # A pinned board is judged against its recording (hil.case), so that is what it expects;
+        # a scenario the recording lacks is refused before the board is powered.
+        recording = load_recording(board.recording)
+        recording.check([scenario])
+        expecting = recording.label
+    else:
+        expecting = profile_label(board.xen_profile)
     print(f"{board.name}: booting {scenario.name} ({board.type.name}; expecting {expecting})")
     with BoardSession(board, out_dir / board.name / ".board") as session:
         case = run_case(session, scenario, out_dir, settings)
