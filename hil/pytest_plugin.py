@@ -28,9 +28,11 @@ from pathlib import Path
 
 import pytest
 
+from hil.boards.platform import oracle_options
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, observe, parse_captures, run_case
 from hil.compare import Observation
+from hil.config import display_path
 from hil.console import ConsoleGroup
 from hil.errors import HilError
 from hil.evidence import panic_patterns
@@ -193,10 +195,20 @@ def scenarios(pytestconfig: pytest.Config) -> Callable[[str], Scenario]:
 
 @pytest.fixture
 def oracle(board: BoardSession, scenarios: Callable[[str], Scenario]) -> Callable[..., Expectation]:
+    config = board.board
+    options = oracle_options(config)
+
     def expectation(name: str, profile: str | None = None) -> Expectation:
         scenario = scenarios(name)
-        profile = profile or board.board.xen_profile
-        return expect(profile, scenario.spmc_config(), scenario.probe_plan())
+        if profile is None and config.recording is not None:
+            pytest.fail(
+                f"hil: board '{config.name}' is judged against recorded:"
+                f"{display_path(config.recording)}, not an oracle profile: name one, "
+                "oracle(scenario, profile='xen-4.22')",
+                pytrace=False,
+            )
+        profile = profile or config.xen_profile
+        return expect(profile, scenario.spmc_config(), scenario.probe_plan(), options)
 
     return expectation
 

@@ -123,3 +123,27 @@ def test_an_unknown_board_or_lab_is_one_line(pytester, args, message):
     assert [line for line in result.stderr.lines if line.strip()] == [
         line for line in result.stderr.lines if line.startswith("ERROR: hil: ")
     ]
+
+
+def test_the_oracle_fixture_expects_what_the_board_is_built_and_pinned_to(pytester):
+    from hil.diff.recording import write_recording
+
+    # vb0: with FF-A VM-to-VM built in, 4.22 answers fpi-size-8 differently, so an oracle that
+    # assumed the default build would fail a board that behaves exactly as its Xen should.
+    # vb1 is judged against a recording: the fixture must not silently use an oracle profile.
+    write_recording(pytester.path / "rec", [], {})
+    boards = {"vb0": {"xen_kconfig": ["CONFIG_FFA_VM_TO_VM=y"]}, "vb1": {"expect": "recorded:rec"}}
+    lab = write_lab(pytester.path, boards)
+    pytester.makepyfile(
+        test_oracle="""
+        def test_the_guest_sees_what_the_oracle_says(xen_log, oracle):
+            expected = oracle("fpi-size-8")
+            assert xen_log("fpi-size-8").observation.transcript == expected.transcript
+        """
+    )
+    picked = ["--board", "vb0", "--board", "vb1"]
+    result = pytester.runpytest_subprocess("--lab", str(lab), *picked, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["_*[[]vb1[]] _*", "hil: board 'vb1' is judged against recorded:rec, not an oracle*"]
+    )
