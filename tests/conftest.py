@@ -1,4 +1,5 @@
 import os
+import signal
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -10,6 +11,7 @@ settings.load_profile("hil")
 
 pytest_plugins = ["pytester"]
 
+
 # CI installs every tool (scripts/setup-system.sh via `make test`) and sets this, so a tier that
 # would silently skip there fails instead.
 REQUIRE_ALL_TIERS = os.environ.get("HIL_REQUIRE_ALL_TIERS") == "1"
@@ -18,6 +20,18 @@ REQUIRE_ALL_TIERS = os.environ.get("HIL_REQUIRE_ALL_TIERS") == "1"
 LINUX_TIER = os.environ.get("HIL_LINUX_TIER") == "1"
 # The most specific first: it names the tier.
 TOOL_TIERS = ("linux", "xen", "qemu", "labgrid", "browser")
+
+
+@pytest.fixture(autouse=True)
+def default_stop_signals():
+    """Each test starts with Ctrl-C and SIGTERM handled as a fresh process has them. A run that
+    a signal stopped leaves both ignored on purpose (hil.interrupts: its process is ending), so
+    after an in-process interrupt test the worker would ignore the next test's Ctrl-C, and so
+    would every hil process it starts (an ignored signal is inherited). Same for a suite started
+    in the background of a non-interactive shell, which inherits SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
 
 
 @pytest.fixture(autouse=True)
