@@ -153,8 +153,8 @@ def zboot(payload: bytes, kind: bytes) -> bytes:
     "packed",
     [
         IMAGE,
-        gzip.compress(IMAGE),
-        zboot(gzip.compress(IMAGE), b"gzip"),
+        gzip.compress(mtime=0, data=IMAGE),
+        zboot(gzip.compress(mtime=0, data=IMAGE), b"gzip"),
         zboot(lzma.compress(IMAGE, format=lzma.FORMAT_XZ), b"xz"),
     ],
     ids=["plain", "gzip", "zboot-gzip", "zboot-xz"],
@@ -169,8 +169,9 @@ def test_the_kernel_is_unpacked_to_the_raw_image_xen_boots(packed: bytes) -> Non
         (b"\x7fELF" + bytes(100), "not an arm64 Linux Image"),
         (zboot(b"??", b"zstd"), "zstd compression is not supported"),
         (zboot(b"not gzip", b"gzip"), "corrupt gzip"),
-        (zboot(gzip.compress(IMAGE), b"gzip")[:0x110], "past the file"),
+        (zboot(gzip.compress(mtime=0, data=IMAGE), b"gzip")[:0x110], "past the file"),
     ],
+    ids=["elf", "zstd", "corrupt", "truncated"],
 )
 def test_a_kernel_hil_cannot_boot_is_one_line_naming_the_file(packed: bytes, why: str) -> None:
     with pytest.raises(LinuxSourceError, match=why) as exc:
@@ -181,7 +182,7 @@ def test_a_kernel_hil_cannot_boot_is_one_line_naming_the_file(packed: bytes, why
 def test_compressed_modules_are_unpacked_for_busybox_insmod(tmp_path: Path) -> None:
     elf = b"\x7fELF module"
     (tmp_path / "a.ko.xz").write_bytes(lzma.compress(elf, format=lzma.FORMAT_XZ))
-    (tmp_path / "b.ko.gz").write_bytes(gzip.compress(elf))
+    (tmp_path / "b.ko.gz").write_bytes(gzip.compress(mtime=0, data=elf))
     (tmp_path / "c.ko").write_bytes(elf)
     (tmp_path / "d.ko.zst").write_bytes(b"zstd")
     assert {read_module(tmp_path / n) for n in ("a.ko.xz", "b.ko.gz", "c.ko")} == {elf}
