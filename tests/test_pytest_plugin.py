@@ -123,3 +123,38 @@ def test_an_unknown_board_or_lab_is_one_line(pytester, args, message):
     assert [line for line in result.stderr.lines if line.strip()] == [
         line for line in result.stderr.lines if line.startswith("ERROR: hil: ")
     ]
+
+
+def test_fixtures_give_the_judged_boot_and_the_booted_xens_oracle(pytester):
+    # vb0 reboots during its first probe (hil retries: PASS) and boots dom0 with 2 vCPUs (a v1.2
+    # guest's own entry says so); vb1 stalls in the probe: hil cannot judge it.
+    timeouts = {"bl1": 3, "bl2": 3, "bl31": 3, "spmc": 3, "xen": 3, "ffa": 3, "probe": 0.5}
+    reboot = {"reboot": {"stage": "probe", "line": 3}}
+    lab = write_lab(
+        pytester.path,
+        {
+            "vb0": {"xen_dom0_vcpus": 2, "power": {"faults": reboot}},
+            "vb1": {"timeouts": timeouts, "power": {"faults": {"stall": {"stage": "probe"}}}},
+        },
+        boot_attempts=1,
+    )
+    pytester.makepyfile(
+        test_lab="""
+        from hil.xen.log import MessageKey, XenMessage
+
+        def test_one_non_secure(xen_log, oracle):
+            booted = xen_log("one-non-secure")
+            dropped = [e.fields["id"] for e in booted.events
+                       if isinstance(e, XenMessage) and e.key is MessageKey.SP_UNUSABLE]
+            assert (booted.case.attempts, dropped) == (1, [0x42])
+
+        def test_guest_v1_2(xen_log, oracle):
+            booted = xen_log("guest-v1-2")
+            assert booted.observation.transcript == oracle("guest-v1-2").transcript
+        """
+    )
+    args = ("--lab", str(lab), "-p", "no:cacheprovider", "--board", "vb0", "--board", "vb1")
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*NotJudged: hil vb1 / one-non-secure: not judged: *probe*"])
+    assert "[vb0" not in "".join(line for line in result.outlines if line.startswith("FAILED"))
