@@ -102,6 +102,23 @@ def test_a_stall_is_an_infra_error_after_bounded_retries(tmp_path, capsys):
     assert second["start_s"] >= first["end_s"] and case["duration_s"] >= second["end_s"]
 
 
+def test_a_stall_inside_a_stage_names_the_end_it_never_reached(tmp_path, capsys):
+    # The probe began and stopped after its fifth line: its begin line is there, its end is not.
+    stall = {
+        "power": {"faults": {"stall": {"stage": "probe", "line": 5}}},
+        "timeouts": {"probe": 0.3},
+    }
+    lab = write_lab(tmp_path, {"vb0": stall}, boot_attempts=1)
+    code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "zero-sps")
+    assert code == 3
+    message = cases(only_run_dir(tmp_path / "results"))[("vb0", "zero-sps")]["message"]
+    # (Which console's line came last is a race between two UARTs: not asserted here.)
+    assert message.startswith(
+        "board 'vb0': stage 'probe': no 'HILPROBE end' (after its 'HILPROBE begin') on console "
+        "'ns' within 0.3 s; last line on "
+    ), message
+
+
 def test_no_time_in_a_case_lies_beyond_its_duration_when_host_clocks_drift(
     tmp_path, capsys, monkeypatch
 ):
