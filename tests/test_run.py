@@ -172,9 +172,16 @@ def test_a_board_held_by_another_process_is_not_run(tmp_path, capsys):
     with BoardLock("vb0"):
         code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
     assert code == 3
-    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
+    run_dir = only_run_dir(tmp_path / "results")
+    case = cases(run_dir)[("vb0", "all-secure")]
     assert case["verdict"] == "not_run"
     assert "board vb0 is in use by pid" in case["message"]
+    # junit.xml says so as the exit code does: an error, never a skip a CI server shows green.
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    assert (root.get("errors"), root.get("skipped")) == ("1", "0")
+    error = root.find(".//testcase/error")
+    assert error is not None and error.get("type") == "not_run"
+    assert "board vb0 is in use by pid" in error.get("message")
 
 
 @pytest.mark.parametrize(
