@@ -286,11 +286,14 @@ class BootMachine:
             # Each stage's timeout runs from the end of the previous one (or the power-cycle).
             self._tell(BootProgress(number, stage.name))
             t0 = datetime.now(UTC)
+            awaited = stage.shows
             try:
                 hit = self.consoles.expect(stage.marker, stage.timeout_s, marks, stage.console)
                 marks[hit.console] = hit.end
                 reached, done = since(hit.time), since(hit.time)
                 if stage.done is not None:
+                    # A stall from here on is after the stage began: say what it stopped short of.
+                    awaited = f"{stage.done_shows} (after its {stage.shows})"
                     left = stage.timeout_s - (datetime.now(UTC) - t0).total_seconds()
                     end = self.consoles.expect(stage.done, max(left, 0.0), marks, stage.console)
                     marks[end.console] = end.end
@@ -298,7 +301,7 @@ class BootMachine:
             except ConsoleError as exc:
                 stage_status, boot_status = _FAILURES[type(exc)]
                 results.append(StageResult(stage.name, stage_status, stage.timeout_s))
-                why = self._stalled(stage, exc) if isinstance(exc, ConsoleTimeout) else exc
+                why = self._stalled(stage, awaited, exc) if isinstance(exc, ConsoleTimeout) else exc
                 message = f"board '{self.board}': stage '{stage.name}': {why}"
                 return self._failed(number, started, results, boot_status, message, exc.last_lines)
             results.append(
@@ -308,11 +311,11 @@ class BootMachine:
             )
         return BootAttempt(number, started, BootStatus.BOOTED, tuple(results))
 
-    def _stalled(self, stage: Stage, exc: ConsoleTimeout) -> str:
-        """A stall in words: the marker as written (never the regex built from it), where it
-        was awaited, and the last line seen, naming the console it came from."""
+    def _stalled(self, stage: Stage, awaited: str, exc: ConsoleTimeout) -> str:
+        """A stall in words: the marker ``awaited`` as written (never the regex built from it),
+        where it was awaited, and the last line seen, naming the console it came from."""
         where = f"console '{stage.console}'" if stage.console else "any console"
-        text = f"no {stage.shows} on {where} within {stage.timeout_s:g} s"
+        text = f"no {awaited} on {where} within {stage.timeout_s:g} s"
         if not exc.last_lines:
             return f"{text}; nothing received"
         last = exc.last_lines[-1]

@@ -203,8 +203,14 @@ class Boot:
             self.ffa_up = True
         elif role == _HEADER:
             self.header_count += 1
+            # Xen prints the header only when it drops an SP, right before that SP's own line
+            # (4.20/4.21: one printk; 4.22+: the same loop pass). Until that line comes, the
+            # header is the violation: when it is lost or damaged, the boot is not clean.
+            self.violations.append(Violation(key, line, text(), dict(values)))
         elif role == _UNUSABLE:
             self.unusable_count += 1
+            if self.violations and self.violations[-1].kind == K.ID_CONVENTION:
+                self.violations.pop()  # the SP's own line says it better
             if values["id"] not in self.dropped_sp_ids:
                 self.dropped_sp_ids.append(int(values["id"]))
         elif role == _CACHE:
