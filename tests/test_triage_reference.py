@@ -104,6 +104,7 @@ _XEN_TEXTS = [
     message("no_firmware").render(),
     message("abi_unsupported").render(abi="FFA_RUN"),
     message("version_failed_vcpu").render(vcpu="d0v0"),
+    "Cannot retrieve the FFA version",
     message("vm_created_failed").render(vm_id=1, sp_id=32769, res=-5),
     message("dom0_create_failed").render(rc=-5),
     "Panic on CPU 0:",
