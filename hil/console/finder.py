@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import ctypes
 import re
+from collections.abc import Callable
 from re import _constants as sre
 from re import _parser as sre_parse
-from collections.abc import Callable
 from typing import Any
 
 # memmem(haystack address, its size, needle, its size) -> the hit's address, or None.
