@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             profile(count, blocks, workdir)
             return 0
         report = Report()
-        print(f"{count} streams of {args.mib} MiB at once; {os.cpu_count()} CPUs")
+        # The machine may be shared: its load says how much of the CPUs the run had.
+        load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"{count} streams of {args.mib} MiB at once; {os.cpu_count()} CPUs, load {load}")
         with sender(count, blocks) as ports:
             limit = at_once(count, lambda i: plain_copy(ports[i], workdir / f"copy{i}"), ports)
             for i in range(count):
@@ -327,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             f"<= 1 MiB burst's + {RSS_SLACK_MIB:g} MiB",
             large <= small + RSS_SLACK_MIB,
         )
+        load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+        report.figure("load average at the end (1/5/15 min)", load, "-", None)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if report.missed:
