@@ -45,7 +45,7 @@ from hil.console.model import (
     ReconnectPolicy,
     record_text,
 )
-from hil.console.ports import close_port, open_port, wait_readable
+from hil.console.ports import close_port, open_port, read_port, wait_readable
 from hil.xen.log import format_capture_line
 
 log = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ class Console:
             try:
                 assert self._port is not None
                 asked = self._sync_asked  # before the read: an empty read answers it
-                data = self._port.read(_READ_CHUNK)
+                data = read_port(self._port, _READ_CHUNK)
                 if not data:
                     self._synced(asked)
                     self._idle(self._port)
@@ -332,7 +332,7 @@ class Console:
         deadline = time.monotonic() + _DRAIN_S
         with contextlib.suppress(serial.SerialException, OSError):
             while self._port is not None and time.monotonic() < deadline:
-                data = self._port.read(_READ_CHUNK)
+                data = read_port(self._port, _READ_CHUNK)
                 if not data or not self._ingest(data):
                     return
 
