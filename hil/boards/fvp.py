@@ -47,6 +47,7 @@ from hil.firmware.build import (
     run_logged,
 )
 from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XEN_CONFIG, XenImage
+from hil.firmware.xen_dt import chosen_dts, xen_command_line
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -61,7 +62,6 @@ DTB_LIMIT = 0x4000  # PLAT_ARM_HW_CONFIG_SIZE of TF-A's FVP: HW_CONFIG must fit
 # Xen's part of its command line on this board; what the oracle must know comes from the
 # bundle's XenOptions (XenOptions.boot_args).
 BOARD_XEN_ARGS = ("console=dtuart", "dtuart=serial0", "dom0_mem=128M", "loglvl=all")
-DOM0_ARGS = "hil-probe"
 # Model parameters hil always sets. Visualisation off and no telnet client per terminal (hil
 # connects itself); the model ends when the platform powers off; both clusters' 4 cores
 # (PLATFORM_CORE_COUNT 8 of TF-A's FVP); Armv8.4 so that Xen and the SPMD find EL2 as they
@@ -106,24 +106,7 @@ def prepare(board: BoardConfig) -> None:
 
 def xen_dts(base_dts: str, options: XenOptions, dom0_size: int) -> str:
     """TF-A's FVP device tree (as DTS) with Xen's /chosen: command line and the dom0 module."""
-    xen_args = " ".join((*BOARD_XEN_ARGS, *options.boot_args()))
-    return (
-        base_dts
-        + f"""
-/ {{
-	chosen {{
-		#address-cells = <2>;
-		#size-cells = <2>;
-		xen,xen-bootargs = "{xen_args}";
-		xen,dom0-bootargs = "{DOM0_ARGS}";
-		module@{DOM0_ADDR:x} {{
-			compatible = "multiboot,kernel", "multiboot,module";
-			reg = <0x0 {DOM0_ADDR:#x} 0x0 {dom0_size:#x}>;
-		}};
-	}};
-}};
-"""
-    )
+    return base_dts + chosen_dts(xen_command_line(BOARD_XEN_ARGS, options), DOM0_ADDR, dom0_size)
 
 
 def build_images(

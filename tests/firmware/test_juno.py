@@ -109,9 +109,8 @@ def test_images_txt_puts_fip_and_bl1_in_nor_and_names_only_bundle_files(bundle, 
             "redistributable) goes into its FIP",
         ),
         ('scp_bl2 = "nowhere.bin"\n', "field 'scp_bl2': {d}/nowhere.bin is not a file"),
-        ('xen_image = "xen"\n', "field 'xen_image': Xen on juno-r2 is not supported yet"),
     ],
-    ids=["no-scp", "scp-not-a-file", "xen"],
+    ids=["no-scp", "scp-not-a-file"],
 )
 def test_hil_run_says_what_the_lab_must_give_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, expected: str
