@@ -61,6 +61,9 @@ class LaunchedBoard(Protocol):
     # True when the consoles listen only while the process runs (QEMU): they are opened with
     # ``connect_now=False`` and connect once it is up. False: they listen from ``open()`` on.
     consoles_need_power: bool
+    # How long a byte the board sent may take to reach the host after a later byte on another of
+    # its consoles did (a relay's or adapter's buffering): what a boot waits before it is judged.
+    console_latency_s: float
 
     def open(self) -> None: ...
     def console_urls(self) -> Mapping[str, str]: ...

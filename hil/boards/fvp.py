@@ -34,6 +34,7 @@ from typing import IO
 
 from hil.boards.builds import board_xen, scenario_images
 from hil.boards.relay import ConsoleRelay
+from hil.boot import SETTLE_S
 from hil.bundle import Bundle, load_verified, write_bundle
 from hil.errors import InfraError
 from hil.firmware import toolchain
@@ -206,6 +207,7 @@ class FvpBoard:
     """A :class:`hil.boards.LaunchedBoard`: one model process per power-on."""
 
     consoles_need_power = False  # the relays listen from open() on
+    console_latency_s = SETTLE_S  # each console is relayed (hil.boards.relay): a hop of its own
 
     def __init__(
         self,
