@@ -148,6 +148,9 @@ def run_case(
             )
     except InfraError as exc:
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
+    finally:
+        if session.launched is not None:
+            session.launched.case_done()
 
     events = parse_captures(case_dir, session.consoles)
     _write_events(case_dir / "events.json", events)

@@ -113,6 +113,9 @@ class VirtualBoard:
     def reset(self) -> None:
         self._running().control.reset()
 
+    def case_done(self) -> None:
+        """Stays as it is: its consoles are the session's, not a power-on's."""
+
     def close(self) -> None:
         process, self._process = self._process, None
         if process is not None:

@@ -367,7 +367,7 @@ class Console:
         policy = self._reconnect
         connected = self._connect(
             stop_after_delay(policy.first_connect_s),
-            wait_fixed(policy.wait_initial_s),
+            wait_fixed(policy.first_connect_poll_s),
             f"nothing listening on {self.url} within {policy.first_connect_s:g} s",
         )
         if connected:

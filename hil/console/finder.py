@@ -9,6 +9,7 @@ line around it. Any other pattern is searched with the regex alone."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from re import _constants as sre
 from re import _parser as sre_parse
 from typing import Any
@@ -59,6 +60,7 @@ class Finder:
         return min(hits, default=-1)
 
 
+@lru_cache(maxsize=1024)  # pure, and every case's consoles ask again for the same patterns
 def required_literals(regex: re.Pattern[str]) -> tuple[str, ...] | None:
     """Literals one of which every match of ``regex`` contains, if ``regex`` cannot match a
     newline; None when no such set is known."""
