@@ -35,6 +35,8 @@ from hil.power import PowerBackend
 
 # After the last stage: how long bytes already sent may still be on their way to the host, and
 # how long the console readers get to record everything that reached it (BootMachine._drain).
+# SETTLE_S is for consoles with something between the board and the host (boards say otherwise:
+# hil.boards.LaunchedBoard.console_latency_s).
 SETTLE_S = 0.05  # a few times an FTDI adapter's default 16 ms latency timer
 SYNC_TIMEOUT_S = 10.0
 
@@ -176,9 +178,11 @@ class BootMachine:
         relocate: Relocate | None = None,
         watch: Watch | None = None,
         accept: Accept | None = None,
+        settle_s: float = SETTLE_S,
     ) -> None:
         self.board, self.stages, self.power, self.consoles = board, tuple(stages), power, consoles
         self.retry = retry
+        self.settle_s = settle_s
         self.relocate = relocate
         self.watch = watch
         self.accept = accept
@@ -237,9 +241,10 @@ class BootMachine:
         in the captures (the names of consoles whose reader could not say so). Each UART has its
         own path to the host: a panic the secure world printed before the probe's last line can
         reach its reader after that line was matched on the normal console, and judging then
-        would miss it (a false PASS). ``SETTLE_S`` first covers bytes still on their way (a
+        would miss it (a false PASS). ``settle_s`` first covers bytes still on their way (a
         USB-serial adapter's latency timer, a terminal server's buffering)."""
-        time.sleep(SETTLE_S)
+        if self.settle_s > 0:
+            time.sleep(self.settle_s)
         return self.consoles.sync(SYNC_TIMEOUT_S)
 
     def _undrained(self, attempt: BootAttempt, names: Sequence[str]) -> BootAttempt | None:
@@ -352,8 +357,11 @@ def boot(
     relocate: Relocate | None = None,
     watch: Watch | None = None,
     accept: Accept | None = None,
+    settle_s: float = SETTLE_S,
 ) -> BootResult:
     """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open);
     ``watch`` hears of each stage awaited and each failed attempt; ``accept`` may refuse the
-    output of an attempt that booted (see Accept)."""
-    return BootMachine(board, stages, power, consoles, retry, relocate, watch, accept).run()
+    output of an attempt that booted (see Accept); ``settle_s``: how long bytes the board sent
+    may take to reach the host (BootMachine._drain)."""
+    machine = BootMachine(board, stages, power, consoles, retry, relocate, watch, accept, settle_s)
+    return machine.run()

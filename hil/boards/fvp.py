@@ -34,6 +34,7 @@ from typing import IO
 
 from hil.boards.builds import board_xen, scenario_images
 from hil.boards.relay import ConsoleRelay
+from hil.boot import SETTLE_S
 from hil.bundle import Bundle, load_verified, write_bundle
 from hil.errors import InfraError
 from hil.firmware import toolchain
@@ -189,6 +190,7 @@ class FvpBoard:
     """A :class:`hil.boards.LaunchedBoard`: one model process per power-on."""
 
     consoles_need_power = False  # the relays listen from open() on
+    console_latency_s = SETTLE_S  # each console is relayed (hil.boards.relay): a hop of its own
 
     def __init__(
         self,
@@ -336,6 +338,9 @@ class FvpBoard:
         # A fresh model on what was deployed since (the FVP has no reset that reloads files).
         self.power_off()
         self.power_on()
+
+    def case_done(self) -> None:
+        """Stays as it is: its consoles are the session's relays, not a power-on's."""
 
     def close(self) -> None:
         self.power_off()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from re import _constants as sre
 from re import _parser as sre_parse
 from typing import Any
@@ -121,6 +122,7 @@ def _memmem_first(data: bytes, pos: int, needles: list[bytes]) -> int:
     return best if best < len(data) else -1
 
 
+@lru_cache(maxsize=1024)  # pure, and every case's consoles ask again for the same patterns
 def required_literals(regex: re.Pattern[str]) -> tuple[str, ...] | None:
     """Literals one of which every match of ``regex`` contains, if ``regex`` cannot match a
     newline; None when no such set is known."""
