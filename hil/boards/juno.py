@@ -445,9 +445,44 @@ def juno_firmware(board: BoardConfig) -> Firmware:
 
 def prepare(board: BoardConfig) -> None:
     """Check the board's SCP firmware, build the Juno firmware and the board's Xen (when it has
-    one) before the first case."""
-    juno_firmware(board)
-    board_xen(board)
+    one), and check that Xen fits the FIP's NOR slot, before the first case."""
+    fw = juno_firmware(board)
+    xen = board_xen(board)
+    if xen is None:
+        return
+    try:
+        with tempfile.TemporaryDirectory(prefix="juno-xen-") as staging:
+            # The FIP of every scenario but for the scenario's blobs, which change no size.
+            out = Path(staging)
+            _, dtb = _xen_hw_config(fw, xen, fw.probe.path.stat().st_size, out)
+            fip = out / "fip.bin"
+            shutil.copyfile(fw.tfa.fip, fip)
+            update = [fw.tfa.fiptool, "update", "--nt-fw", xen.image, "--hw-config", dtb, fip]
+            run_logged(update, out / "images.log", "fiptool")
+            overflow = nor_overflow(WITH_XEN[:1], {"fip.bin": fip.stat().st_size})
+    except (toolchain.ToolchainError, BuildError, OSError) as exc:
+        raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
+    if overflow is not None:
+        raise _xen_too_big(board, xen, overflow)
+
+
+def _xen_too_big(board: BoardConfig, xen: XenImage, overflow: str) -> ConfigError:
+    field = "xen_src" if board.xen_src is not None else "xen_image"
+    where = f"{display_path(board.source)}: board '{board.name}': field '{field}'"
+    return ConfigError(f"{where}: Xen ({xen.image.stat().st_size} bytes) in the FIP: {overflow}")
+
+
+def _xen_hw_config(fw: Firmware, xen: XenImage, dom0_size: int, out: Path) -> tuple[Path, Path]:
+    """hil's Juno DTS with Xen's /chosen for a dom0 of ``dom0_size`` bytes, and its DTB (the
+    FIP's HW_CONFIG), in ``out``."""
+    dts, dtb = out / "juno-xen.dts", out / "juno-xen.dtb"
+    dts.write_text(xen_dts(xen.options, dom0_size))
+    run_logged(
+        [fw.toolchain.dtc, "-I", "dts", "-O", "dtb", "-o", dtb, dts], out / "images.log", "dtc"
+    )
+    if dtb.stat().st_size > HW_CONFIG_LIMIT:
+        raise BuildError(f"{dtb}: larger than HW_CONFIG's {HW_CONFIG_LIMIT:#x} bytes")
+    return dts, dtb
 
 
 def build_images(
@@ -460,16 +495,10 @@ def build_images(
         images = scenario_images(fw, scenario, out, "--nt-fw", out / "probe.bin")
         layout = FIRMWARE_ONLY
     else:
-        tc, log = fw.toolchain, out / "images.log"
         # Patched here for its size (the dom0 module); scenario_images writes the same bytes.
         probe = fw.probe.patched(scenario.probe_plan().encode(), out / "probe.bin")
-        dts, dtb = out / "juno-xen.dts", out / "juno-xen.dtb"
-        dts.write_text(xen_dts(xen.options, probe.stat().st_size))
-        run_logged([tc.dtc, "-I", "dts", "-O", "dtb", "-o", dtb, dts], log, "dtc")
-        if dtb.stat().st_size > HW_CONFIG_LIMIT:
-            raise BuildError(f"{dtb}: larger than HW_CONFIG's {HW_CONFIG_LIMIT:#x} bytes")
-        updates = ("--nt-fw", xen.image, "--hw-config", dtb)
-        images = scenario_images(fw, scenario, out, *updates)
+        dts, dtb = _xen_hw_config(fw, xen, probe.stat().st_size, out)
+        images = scenario_images(fw, scenario, out, "--nt-fw", xen.image, "--hw-config", dtb)
         images.update({XEN: xen.image, HW_CONFIG: dtb, HW_CONFIG_DTS: dts})
         if xen.config is not None:  # the .config of a Xen hil built, as QEMU bundles keep it
             images[XEN_CONFIG] = xen.config
@@ -495,11 +524,7 @@ def bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
             sizes = {path.name: path.stat().st_size for path in images.values()}
             overflow = nor_overflow(layout, sizes)
             if overflow is not None and xen is not None and overflow.startswith("fip.bin"):
-                field = "xen_src" if board.xen_src is not None else "xen_image"
-                where = f"{display_path(board.source)}: board '{board.name}': field '{field}'"
-                raise ConfigError(
-                    f"{where}: Xen ({xen.image.stat().st_size} bytes) in the FIP: {overflow}"
-                )
+                raise _xen_too_big(board, xen, overflow)  # prepare() says so before a case
             if overflow is not None:
                 raise BuildError(overflow)
             options, facts = (xen.options, xen.facts) if xen else (None, None)
