@@ -14,10 +14,12 @@ The MCC deploy, step by step, each failure one InfraError naming its step:
    false``: left to the power back-end's power-cycle at boot).
 
 Bundles for juno-r2 boards (:func:`bundle`): TF-A 2.12.1 ``PLAT=juno SPD=spmd
-SPMD_SPM_AT_SEL2=0`` (with firmware/tf-a/juno-spmd.patch: 2.12.1 has no SPMD support for Juno),
-the lab's SCP firmware (``scp_bl2``, not redistributable) and the test SPMC in the FIP, the probe
-as BL33, and the ``images.txt`` that puts the FIP and BL1 in NOR flash. Xen is not supported on
-Juno yet: as BL33 it needs a loader for itself, its DTB and dom0 (the MCC only writes NOR).
+SPMD_SPM_AT_SEL2=0 ARM_LINUX_KERNEL_AS_BL33=1`` (with firmware/tf-a/juno-spmd.patch: 2.12.1 has
+no SPMD support for Juno), the lab's SCP firmware (``scp_bl2``, not redistributable) and the test
+SPMC in the FIP, and the ``images.txt`` that puts the FIP and BL1 in NOR flash. BL33 is the
+probe, or the board's Xen with no loader: hil's Juno DTB with Xen's /chosen as the FIP's
+HW_CONFIG (BL31 hands its address to BL33 in x0) and the probe as dom0 in NOR flash, where the
+MCC writes it and Xen reads it (:func:`xen_dts` says how, :data:`WITH_XEN` where).
 
 The host side of steps 4-8 is a :class:`MassStorage`; :class:`HostMassStorage` finds the device
 under /dev/disk/by-label and mounts it with the lab's argv. Options: ``console`` (the MCC's
