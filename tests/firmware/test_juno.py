@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -129,9 +131,18 @@ def test_hil_run_says_what_the_lab_must_give_in_one_line(
         juno.prepare(load_lab(lab).board("juno0"))
 
 
-def test_hil_run_deploys_through_the_mcc_and_judges_what_was_flashed(
-    tmp_path: Path, bundle, scp: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class SimLab:
+    """A simulated Juno and the lab tables that reach it (power, MCC deploy, consoles)."""
+
+    sim: SimulatedJuno
+    power: dict
+    deploy: dict
+    extra: str  # lab.toml lines: the consoles and short stage timeouts
+
+
+@pytest.fixture
+def sim_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimLab]:
     fw = juno._builds[next(iter(juno._builds))]
     card, power = tmp_path / "card", tmp_path / "power-on"
     card.mkdir()
@@ -144,16 +155,26 @@ def test_hil_run_deploys_through_the_mcc_and_judges_what_was_flashed(
     monkeypatch.setattr(juno, "HostMassStorage", lambda *a, **k: DirectoryStorage(sim.mcc))
     power_on = {**PDU, "on": ["touch", str(power)], "off_time": 0}  # the sim sees the file
     mcc = {**MCC, "console": sim.mcc.url, "reboot": False, "prompt_timeout": 5, "usb_timeout": 5}
-    timeouts = {"bl1": 10, "bl2": 5, "bl31": 5, "spmc": 5, "probe": 10}
-    extra = f"consoles = {toml_value(sim.urls)}\nscp_bl2 = {toml_value(str(scp))}\n"
-    lab = juno_lab(tmp_path, extra + f"timeouts = {toml_value(timeouts)}\n", power_on, mcc)
+    timeouts = {"bl1": 10, "bl2": 5, "bl31": 5, "spmc": 5, "xen": 10, "ffa": 5, "probe": 10}
+    extra = f"consoles = {toml_value(sim.urls)}\ntimeouts = {toml_value(timeouts)}\n"
     try:
-        argv = ["run", "--lab", str(lab), "--scenario=one-non-secure", "--scenario=zero-sps"]
-        assert main(argv) == 0
+        yield SimLab(sim, power_on, mcc, extra)
     finally:
         sim.close()
-    assert sim.mcc.commands == ["usb_on", "usb_on"]  # one MCC deploy per scenario
-    assert sim.boots == 2  # each boot showed what the MCC had flashed for its scenario
+
+
+RUN_TWO = ["--scenario=one-non-secure", "--scenario=zero-sps"]
+
+
+def test_hil_run_deploys_through_the_mcc_and_judges_what_was_flashed(
+    tmp_path: Path, bundle, scp: Path, sim_lab: SimLab
+) -> None:
+    extra = sim_lab.extra + f"scp_bl2 = {toml_value(str(scp))}\n"
+    lab = juno_lab(tmp_path, extra, sim_lab.power, sim_lab.deploy)
+    assert main(["run", "--lab", str(lab), *RUN_TWO]) == 0
+    assert sim_lab.sim.mcc.commands == ["usb_on", "usb_on"]  # one MCC deploy per scenario
+    assert sim_lab.sim.boots == 2  # each boot showed what the MCC had flashed for its scenario
+    assert sim_lab.sim.xen_boots == 0
 
 
 # -- Xen as BL33 -----------------------------------------------------------------------------------
@@ -260,26 +281,9 @@ def test_a_xen_too_big_for_the_fip_is_one_line(
 
 
 def test_hil_run_boots_xen_on_the_simulated_juno_from_what_was_flashed(
-    tmp_path: Path, xen_bundle, scp: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, xen_bundle, scp: Path, sim_lab: SimLab
 ) -> None:
-    fw = juno._builds[next(iter(juno._builds))]
-    card, power = tmp_path / "card", tmp_path / "power-on"
-    card.mkdir()
-    windows = (
-        (fw.spmc.window_offset, fw.spmc.window_size),
-        (fw.probe.window_offset, fw.probe.window_size),
-    )
-    sim = SimulatedJuno(card, "SITE1/HBI0262E/images.txt", fw.tfa.fiptool, windows, power)
-    monkeypatch.setattr(juno, "HostMassStorage", lambda *a, **k: DirectoryStorage(sim.mcc))
-    power_on = {**PDU, "on": ["touch", str(power)], "off_time": 0}
-    mcc = {**MCC, "console": sim.mcc.url, "reboot": False, "prompt_timeout": 5, "usb_timeout": 5}
-    timeouts = {"bl1": 10, "bl2": 5, "bl31": 5, "spmc": 5, "xen": 10, "ffa": 5, "probe": 10}
-    extra = f"consoles = {toml_value(sim.urls)}\ntimeouts = {toml_value(timeouts)}\n"
-    lab = juno_xen_lab(tmp_path, scp, extra, power=power_on, deploy=mcc)
-    try:
-        argv = ["run", "--lab", str(lab), "--scenario=one-non-secure", "--scenario=zero-sps"]
-        assert main(argv) == 0
-    finally:
-        sim.close()
+    lab = juno_xen_lab(tmp_path, scp, sim_lab.extra, power=sim_lab.power, deploy=sim_lab.deploy)
+    assert main(["run", "--lab", str(lab), *RUN_TWO]) == 0
     # Each boot found Xen as BL33, its DTB's dom0 module in flashed NOR, and the plan in it.
-    assert sim.boots == 2 and sim.xen_boots == 2
+    assert sim_lab.sim.boots == 2 and sim_lab.sim.xen_boots == 2
