@@ -247,6 +247,10 @@ def test_with_xen_dom0_is_in_nor_where_xens_chosen_says(xen_bundle) -> None:
     assert bootargs is not None
     args = bootargs[1].split()
     assert {"console=dtuart", "dtuart=serial0", "dom0_max_vcpus=1"} <= set(args)
+    # Xen's console (dtuart=serial0) is SoC UART0, hil's normal console; its vGIC needs GICH/GICV.
+    assert 'serial0 = "/uart@7ff80000";' in dts and "reg = <0x00 0x7ff80000 0x00 0x1000>;" in dts
+    gic = (0x2C010000, 0x1000), (0x2C02F000, 0x2000), (0x2C04F000, 0x2000), (0x2C06F000, 0x2000)
+    assert "reg = <" + " ".join(f"0x00 {a:#x} 0x00 {n:#x}" for a, n in gic) + ">;" in dts
     # The top 16 MB of DRAM1 is the secure world's: never RAM to Xen.
     assert "reg = <0x00 0x80000000 0x00 0x7f000000 0x08 0x80000000 0x01 0x80000000>;" in dts
     assert files["hw_config"].stat().st_size <= 0x8000  # PLAT_ARM_HW_CONFIG_SIZE
