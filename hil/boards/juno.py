@@ -327,10 +327,10 @@ BL1, HW_CONFIG, HW_CONFIG_DTS = "bl1", "hw_config", "hw_config_dts"
 # NOR flash 0 (64 MiB, 256 KiB erase blocks) as the AP sees it, at V2M_FLASH0_BASE. The MCC writes
 # what images.txt lists at these offsets: the FIP at the start (PLAT_ARM_FLASH_IMAGE_BASE), BL1
 # where the trusted ROM is mapped (BL1_ROM_BYPASS_OFFSET) and, with Xen, dom0 in between, each on
-# its own erase blocks. The FIP may grow up to dom0 (32 MiB: Xen is 1-2 MiB), dom0 up to BL1.
+# its own erase blocks. The FIP may grow up to dom0 (32 MiB: Xen is 1-2 MiB), dom0 up to BL1, BL1
+# up to the last block (PLAT_ARM_MEM_PROT_ADDR, TF-A's PSCI MEM_PROTECT flag).
 NOR_BASE = 0x08000000
-NOR_BLOCK = 0x40000
-FIP_OFFSET, DOM0_OFFSET, BL1_OFFSET = 0x00000000, 0x02000000, 0x03EC0000
+FIP_OFFSET, DOM0_OFFSET, BL1_OFFSET, MEM_PROT_OFFSET = 0x0, 0x02000000, 0x03EC0000, 0x03FC0000
 DOM0_ADDR = NOR_BASE + DOM0_OFFSET  # the physical address Xen copies dom0 from
 HW_CONFIG_LIMIT = 0x8000  # PLAT_ARM_HW_CONFIG_SIZE of TF-A's Juno port
 JUNO_DTS = FIRMWARE_DIR / "platform" / "juno" / "juno-r2.dts"
@@ -359,12 +359,12 @@ class NorImage:
 
 FIRMWARE_ONLY = (
     NorImage("fip.bin", FIP_OFFSET, BL1_OFFSET),
-    NorImage("bl1.bin", BL1_OFFSET, BL1_OFFSET + NOR_BLOCK * 4),
+    NorImage("bl1.bin", BL1_OFFSET, MEM_PROT_OFFSET),
 )
 WITH_XEN = (
     NorImage("fip.bin", FIP_OFFSET, DOM0_OFFSET),
     NorImage("probe.bin", DOM0_OFFSET, BL1_OFFSET),
-    NorImage("bl1.bin", BL1_OFFSET, BL1_OFFSET + NOR_BLOCK * 4),
+    NorImage("bl1.bin", BL1_OFFSET, MEM_PROT_OFFSET),
 )
 
 

@@ -233,6 +233,7 @@ def test_with_xen_dom0_is_in_nor_where_xens_chosen_says(xen_bundle) -> None:
     files = xen_bundle.files
     entries = nor_entries(files["images_txt"].read_bytes())
     assert entries == {"fip.bin": 0x0, "probe.bin": 0x02000000, "bl1.bin": 0x03EC0000}
+    assert all(offset % 0x40000 == 0 for offset in entries.values())  # own 256 KiB erase blocks
     probe = files["probe_image"]
     assert probe.name == "probe.bin"
     dts = subprocess.run(
