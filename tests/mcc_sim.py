@@ -161,9 +161,10 @@ class SimulatedJuno:
     (TCP ports ``urls``) show the boot of that flash, read the way the board reads it: the FIP
     from NOR offset 0 (``fiptool unpack``), the scenario blob from its BL32. Without Xen the
     probe plan comes from BL33. When HW_CONFIG (the DTB BL31 hands BL33 in x0) has a /chosen
-    dom0 module, BL33 is Xen: the sim boots as ``xen_profile`` with the options of that Xen
-    (its embedded .config) and its command line, and reads dom0, and the plan in it, from the
-    physical address the DTB names, which must be flashed NOR. hil.sim's model boots them.
+    dom0 module, BL33 is Xen: the sim boots as the release of that Xen (the version in its
+    embedded .config) with its build options and its command line, and reads dom0, and the plan
+    in it, from the physical address the DTB names, which must be flashed NOR. hil.sim's model
+    boots them.
     ``windows`` are the (offset, size) of the SPMC's scenario and the probe's plan."""
 
     def __init__(
@@ -173,11 +174,9 @@ class SimulatedJuno:
         fiptool: Path,
         windows: tuple[tuple[int, int], tuple[int, int]],
         power_file: Path,
-        xen_profile: str = "xen-4.22",
     ) -> None:
         self.mcc = SimulatedMcc(card, images_txt)
         self.fiptool, self.windows, self.power_file = fiptool, windows, power_file
-        self.xen_profile = xen_profile
         self.boots = 0
         self.xen_boots = 0  # boots where BL33 was Xen with dom0 read from NOR
         self._loop = asyncio.new_event_loop()
@@ -218,7 +217,7 @@ class SimulatedJuno:
             config, probe = BootConfig("none"), (out / "nt-fw.bin").read_bytes()
         else:
             address, size, xen_args = module
-            config = BootConfig(self.xen_profile, xen_options(out / "nt-fw.bin", xen_args))
+            config = xen_boot_config(out / "nt-fw.bin", xen_args)
             probe = self.mcc.read_nor(address, size)
             self.xen_boots += 1
         plan_window = probe[plan_at : plan_at + plan_size]
@@ -263,12 +262,15 @@ def dom0_module(dtb: Path) -> tuple[int, int, str] | None:
     return None
 
 
-def xen_options(image: Path, command_line: str) -> XenOptions:
-    """What a Xen image booted with ``command_line`` does, as hil.sim models it: its build
-    options from its embedded .config, dom0's vCPUs and the TEE mediator from the command line."""
-    kconfig = PrebuiltXen.inspect(image).kconfig()
-    if kconfig is None:
+def xen_boot_config(image: Path, command_line: str) -> BootConfig:
+    """How hil.sim models a Xen image booted with ``command_line``: its release (profile) from
+    the version in its embedded .config, its build options from that .config, dom0's vCPUs and
+    the TEE mediator from the command line."""
+    xen = PrebuiltXen.inspect(image)
+    kconfig, version = xen.kconfig(), xen.version
+    if kconfig is None or version is None:
         raise ValueError(f"{image}: BL33 has no embedded .config: not a Xen hil can model")
     args = dict(arg.partition("=")[::2] for arg in command_line.split())
     options = XenOptions.of_build(kconfig, int(args.get("dom0_max_vcpus", "1")))
-    return replace(options, tee_cmdline=args.get("tee"))
+    profile = "xen-" + ".".join(version.split(".")[:2])
+    return BootConfig(profile, replace(options, tee_cmdline=args.get("tee")))
