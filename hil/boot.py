@@ -35,6 +35,8 @@ from hil.power import PowerBackend
 
 # After the last stage: how long bytes already sent may still be on their way to the host, and
 # how long the console readers get to record everything that reached it (BootMachine._drain).
+# SETTLE_S is for consoles with something between the board and the host (boards say otherwise:
+# hil.boards.LaunchedBoard.console_latency_s).
 SETTLE_S = 0.05  # a few times an FTDI adapter's default 16 ms latency timer
 SYNC_TIMEOUT_S = 10.0
 
@@ -176,9 +178,11 @@ class BootMachine:
         relocate: Relocate | None = None,
         watch: Watch | None = None,
         accept: Accept | None = None,
+        settle_s: float = SETTLE_S,
     ) -> None:
         self.board, self.stages, self.power, self.consoles = board, tuple(stages), power, consoles
         self.retry = retry
+        self.settle_s = settle_s
         self.relocate = relocate
         self.watch = watch
         self.accept = accept
@@ -237,9 +241,10 @@ class BootMachine:
         in the captures (the names of consoles whose reader could not say so). Each UART has its
         own path to the host: a panic the secure world printed before the probe's last line can
         reach its reader after that line was matched on the normal console, and judging then
-        would miss it (a false PASS). ``SETTLE_S`` first covers bytes still on their way (a
+        would miss it (a false PASS). ``settle_s`` first covers bytes still on their way (a
         USB-serial adapter's latency timer, a terminal server's buffering)."""
-        time.sleep(SETTLE_S)
+        if self.settle_s > 0:
+            time.sleep(self.settle_s)
         return self.consoles.sync(SYNC_TIMEOUT_S)
 
     def _undrained(self, attempt: BootAttempt, names: Sequence[str]) -> BootAttempt | None:
@@ -286,11 +291,14 @@ class BootMachine:
             # Each stage's timeout runs from the end of the previous one (or the power-cycle).
             self._tell(BootProgress(number, stage.name))
             t0 = datetime.now(UTC)
+            awaited = stage.shows
             try:
                 hit = self.consoles.expect(stage.marker, stage.timeout_s, marks, stage.console)
                 marks[hit.console] = hit.end
                 reached, done = since(hit.time), since(hit.time)
                 if stage.done is not None:
+                    # A stall from here on is after the stage began: say what it stopped short of.
+                    awaited = f"{stage.done_shows} (after its {stage.shows})"
                     left = stage.timeout_s - (datetime.now(UTC) - t0).total_seconds()
                     end = self.consoles.expect(stage.done, max(left, 0.0), marks, stage.console)
                     marks[end.console] = end.end
@@ -298,7 +306,7 @@ class BootMachine:
             except ConsoleError as exc:
                 stage_status, boot_status = _FAILURES[type(exc)]
                 results.append(StageResult(stage.name, stage_status, stage.timeout_s))
-                why = self._stalled(stage, exc) if isinstance(exc, ConsoleTimeout) else exc
+                why = self._stalled(stage, awaited, exc) if isinstance(exc, ConsoleTimeout) else exc
                 message = f"board '{self.board}': stage '{stage.name}': {why}"
                 return self._failed(number, started, results, boot_status, message, exc.last_lines)
             results.append(
@@ -308,11 +316,11 @@ class BootMachine:
             )
         return BootAttempt(number, started, BootStatus.BOOTED, tuple(results))
 
-    def _stalled(self, stage: Stage, exc: ConsoleTimeout) -> str:
-        """A stall in words: the marker as written (never the regex built from it), where it
-        was awaited, and the last line seen, naming the console it came from."""
+    def _stalled(self, stage: Stage, awaited: str, exc: ConsoleTimeout) -> str:
+        """A stall in words: the marker ``awaited`` as written (never the regex built from it),
+        where it was awaited, and the last line seen, naming the console it came from."""
         where = f"console '{stage.console}'" if stage.console else "any console"
-        text = f"no {stage.shows} on {where} within {stage.timeout_s:g} s"
+        text = f"no {awaited} on {where} within {stage.timeout_s:g} s"
         if not exc.last_lines:
             return f"{text}; nothing received"
         last = exc.last_lines[-1]
@@ -349,8 +357,11 @@ def boot(
     relocate: Relocate | None = None,
     watch: Watch | None = None,
     accept: Accept | None = None,
+    settle_s: float = SETTLE_S,
 ) -> BootResult:
     """Power-cycle ``board`` and follow its boot through ``stages`` on ``consoles`` (open);
     ``watch`` hears of each stage awaited and each failed attempt; ``accept`` may refuse the
-    output of an attempt that booted (see Accept)."""
-    return BootMachine(board, stages, power, consoles, retry, relocate, watch, accept).run()
+    output of an attempt that booted (see Accept); ``settle_s``: how long bytes the board sent
+    may take to reach the host (BootMachine._drain)."""
+    machine = BootMachine(board, stages, power, consoles, retry, relocate, watch, accept, settle_s)
+    return machine.run()

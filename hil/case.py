@@ -22,6 +22,7 @@ from hil.boot import (
     boot,
 )
 from hil.boot import StageStatus as BootStageStatus
+from hil.bundle import Bundle
 from hil.compare import compare
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.diff.behaviour import behaviour
@@ -63,9 +64,20 @@ class CaseSettings:
     watch: Callable[[str, str, BootProgress], None] | None = None
 
 
+def bundle_dir(run_dir: Path, board: str, scenario: str) -> Path:
+    """Where a case's bundle is written."""
+    return run_dir / board / scenario / "bundle"
+
+
 def run_case(
-    session: BoardSession, scenario: Scenario, run_dir: Path, settings: CaseSettings
+    session: BoardSession,
+    scenario: Scenario,
+    run_dir: Path,
+    settings: CaseSettings,
+    bundle_of: Callable[[], Bundle] | None = None,
 ) -> CaseResult:
+    """``bundle_of``: the case's bundle when it was made beforehand (hil.runner prepares the
+    next case's while this one boots), raising what making it raised; default: made here."""
     board = session.board
     case_dir = run_dir / board.name / scenario.name
     # A board pinned to a recording is judged against it unless a profile is asked for.
@@ -103,7 +115,12 @@ def run_case(
     # it comes up; any other board's must be there before it boots.
     connect_now = session.launched is None or not session.launched.consoles_need_power
     try:
-        bundle = bundle_for_board(scenario, board, case_dir / "bundle")
+        if bundle_of is None:
+            bundle = bundle_for_board(
+                scenario, board, bundle_dir(run_dir, board.name, scenario.name)
+            )
+        else:
+            bundle = bundle_of()
         provenance.update(bundle.provenance())
         # Off first, so the capture starts with the boot under test and nothing before it.
         session.power.power_off()
@@ -127,9 +144,13 @@ def run_case(
                 relocate=session.refresh_consoles,
                 watch=boot_watch,
                 accept=evidence,
+                settle_s=session.console_latency_s,
             )
     except InfraError as exc:
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
+    finally:
+        if session.launched is not None:
+            session.launched.case_done()
 
     events = parse_captures(case_dir, session.consoles)
     _write_events(case_dir / "events.json", events)

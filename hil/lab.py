@@ -56,6 +56,7 @@ class Stage:
     console: str | None
     xen: bool  # printed by Xen: a board booting without a hypervisor skips it
     shows: str = "its marker"  # the marker in words, for messages ("'NOTICE:  BL2: '")
+    done_shows: str = "its end marker"  # ``done`` in words
 
 
 @dataclass(frozen=True)
@@ -381,6 +382,7 @@ def load_board_type(path: Path) -> BoardType:
                 console,
                 st.get("xen", bool, False),
                 marker_text(st.data["marker"]),
+                *([marker_text(st.data["done"])] if "done" in st.data else []),
             )
         )
     if not stages:

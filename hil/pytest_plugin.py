@@ -11,7 +11,8 @@ form one group, so one worker owns a board and boards are spread over workers.
 Fixtures: ``hil_lab`` (the Lab), ``board`` (a hil.session.BoardSession), ``console`` (the board's
 consoles, open and captured for this test; a board hil launches, such as QEMU, exists only while
 powered, so it starts powered off and the test powers it on or resets it), ``xen_log``
-(``xen_log("scenario")`` boots a scenario and returns a :class:`BootedScenario`), ``oracle``
+(``xen_log("scenario")`` boots a scenario and returns a :class:`BootedScenario`, or raises
+:class:`NotJudged` when hil could not judge the boot), ``oracle``
 (``oracle("scenario")`` is the Expectation for the board's Xen profile).
 
 A bad lab file or an unknown ``--board`` is one line (``ERROR: hil: ...``) before anything runs.
@@ -28,17 +29,17 @@ from pathlib import Path
 
 import pytest
 
-from hil.boards.platform import oracle_options
+from hil.boards.builds import board_xen_options
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, observe, parse_captures, run_case
 from hil.compare import Observation
 from hil.config import display_path
 from hil.console import ConsoleGroup
 from hil.errors import HilError
-from hil.evidence import panic_patterns
+from hil.evidence import EvidenceIncomplete, Window, last_boot, panic_patterns
 from hil.lab import Lab, load_lab
 from hil.report.tail import TAIL_LINES, file_tail
-from hil.results import CaseResult
+from hil.results import CaseResult, Verdict
 from hil.scenario import SCENARIO_DIR, Scenario, load_scenarios
 from hil.session import BoardSession
 from hil.xen.log import Event
@@ -49,8 +50,10 @@ from hil.xen.oracle import Expectation, expect
 class BootedScenario:
     scenario: Scenario
     case: CaseResult  # verdict against the board's profile, diff, stages, artifacts
-    events: list[Event]  # everything parsed from the board's consoles
-    observation: Observation  # Xen's FF-A lines and the probe's answers (the last boot)
+    # The judged boot's lines on the normal console (never an earlier attempt's), then every
+    # line of the other consoles.
+    events: list[Event]
+    observation: Observation  # Xen's FF-A lines and the probe's answers in the judged boot
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -196,7 +199,9 @@ def scenarios(pytestconfig: pytest.Config) -> Callable[[str], Scenario]:
 @pytest.fixture
 def oracle(board: BoardSession, scenarios: Callable[[str], Scenario]) -> Callable[..., Expectation]:
     config = board.board
-    options = oracle_options(config)
+    # The options the board boots Xen with (dom0's vCPUs, debug, VM to VM), as a case's bundle
+    # records them: the defaults would expect another Xen than the one booted.
+    options = board_xen_options(config)
 
     def expectation(name: str, profile: str | None = None) -> Expectation:
         scenario = scenarios(name)
@@ -233,9 +238,31 @@ def xen_log(
         case = run_case(board, scenario, tmp_path, settings)
         directory = tmp_path / board.board.name / scenario.name
         logs = {name: tmp_path / rel for name, rel in case.console_logs().items()}
-        _record(request, _Capture(f"{board.board.name} / {scenario.name}", directory, logs))
-        events = parse_captures(directory, board.consoles)
-        seen = observe(events, board.board.roles.normal, whole=False)
-        return BootedScenario(scenario, case, events, seen)
+        what = f"{board.board.name} / {scenario.name}"
+        _record(request, _Capture(what, directory, logs))
+        if case.verdict in (Verdict.INFRA_ERROR, Verdict.NOT_RUN):
+            # Nothing to judge (a stall, damaged or missing evidence): whatever the consoles
+            # hold would make a test blame the firmware for the lab.
+            raise NotJudged(f"hil {what}: not judged: {case.message}")
+        return BootedScenario(scenario, case, *_judged(directory, board))
 
     return boot
+
+
+class NotJudged(HilError):
+    """``xen_log`` booted a scenario whose evidence cannot be judged (hil's infra error)."""
+
+
+def _judged(directory: Path, board: BoardSession) -> tuple[list[Event], Observation]:
+    """The events and observation of the boot the case judged (``evidence.json``: the last
+    attempt's, up to the probe's end line), never an earlier attempt's or what came after.
+    A case that ended in a panic has no such window: its last boot, as far as it went."""
+    normal = board.board.roles.normal
+    others = [e for e in parse_captures(directory, board.consoles) if e.console != normal]
+    try:
+        window = Window.load(directory / "evidence.json")
+    except EvidenceIncomplete:
+        events = last_boot(parse_captures(directory, [normal]))
+        return events + others, observe(events, normal, whole=False)
+    events = window.read(directory)
+    return events + others, observe(events, normal)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hil import __version__
+from hil.ahead import BundlesAhead
 from hil.atomic import atomic_write
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, run_case
@@ -128,16 +129,23 @@ class Runner:
     def _board_worker(self, board: BoardConfig) -> None:
         workdir = self.run_dir / board.name
         try:
-            with BoardSession(board, workdir / ".board", self.request.lock_wait_s) as session:
+            with (
+                BoardSession(board, workdir / ".board", self.request.lock_wait_s) as session,
+                BundlesAhead(board, self.run_dir) as ahead,
+            ):
                 with self._lock:
                     self._sessions.add(session)
                 try:
                     infra_in_a_row = 0
-                    for scenario in self.request.scenarios_for(board.name):
+                    scenarios = self.request.scenarios_for(board.name)
+                    for scenario, following in zip(scenarios, [*scenarios[1:], None], strict=True):
                         if self._stop.is_set():
                             return
                         self.progress.case_started(board.name, scenario.name)
-                        case = run_case(session, scenario, self.run_dir, self._settings)
+                        bundle_of = ahead.take(scenario)
+                        if following is not None:  # made while this case boots
+                            ahead.prepare(following)
+                        case = run_case(session, scenario, self.run_dir, self._settings, bundle_of)
                         case = _unless_interrupted(case, session)
                         self._record(case)
                         is_infra = case.verdict is Verdict.INFRA_ERROR

@@ -1,7 +1,7 @@
 """Which boards x scenarios a run checks: board names, scenario names or globs, tags (a tag
 selects the boards of lab.toml and the scenarios that carry it), and the cases an earlier run
-failed or could not judge (``--rerun-failed``). Every selection that would run nothing is a
-one-line usage error before any board is touched."""
+failed, could not judge or did not run (``--rerun-failed``). Every selection that would run
+nothing is a one-line usage error before any board is touched."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from hil.report.summary import load_summary
 from hil.results import Verdict
 from hil.scenario import Scenario, load_scenarios
 
-RERUN_VERDICTS = (Verdict.FAIL, Verdict.INFRA_ERROR)
+# Every case that run did not pass: one never run (a board offline or busy, an interrupted run)
+# was no more checked than one that errored, and a rerun that left it out could exit 0.
+RERUN_VERDICTS = (Verdict.FAIL, Verdict.INFRA_ERROR, Verdict.NOT_RUN)
 
 
 @dataclass(frozen=True)
@@ -98,13 +100,13 @@ def _by_tags(
 
 
 def _failed_cases(run_dir: Path) -> tuple[frozenset[tuple[str, str]], str | None]:
-    """The (board, scenario) pairs that failed or hit an infra error in an earlier run, and the
-    profile they were checked against when that was not their boards' own."""
+    """The (board, scenario) pairs that failed, hit an infra error or were not run in an earlier
+    run, and the profile they were checked against when that was not their boards' own."""
     path = run_dir if run_dir.name == SUMMARY_FILE else run_dir / SUMMARY_FILE
     run = load_summary(path)
     failed = [c for c in run.cases if c.verdict in RERUN_VERDICTS]
     if not failed:
-        raise UsageError(f"{display_path(path)}: no case failed or errored: nothing to rerun")
+        raise UsageError(f"{display_path(path)}: every case passed: nothing to rerun")
     overridden = {c.expected_profile for c in failed if c.expected_profile != c.board_profile}
     same = len(overridden) == 1 and all(c.expected_profile != c.board_profile for c in failed)
     return frozenset(c.key for c in failed), overridden.pop() if same else None

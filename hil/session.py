@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from hil.boards import LaunchedBoard
 from hil.boards.platform import launcher
+from hil.boot import SETTLE_S
 from hil.console import ConsoleGroup
 from hil.deploy import Deployer
 from hil.errors import InfraError
@@ -60,6 +61,12 @@ class BoardSession:
     def deployer(self) -> Deployer:
         assert self._deployer is not None, "session not entered"
         return self._deployer
+
+    @property
+    def console_latency_s(self) -> float:
+        """How long the board's bytes may be on their way to the host (hil.boot.SETTLE_S but
+        for a launched board that says otherwise)."""
+        return SETTLE_S if self.launched is None else self.launched.console_latency_s
 
     @contextmanager
     def capturing(self, consoles: ConsoleGroup) -> Iterator[ConsoleGroup]:

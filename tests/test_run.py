@@ -102,6 +102,23 @@ def test_a_stall_is_an_infra_error_after_bounded_retries(tmp_path, capsys):
     assert second["start_s"] >= first["end_s"] and case["duration_s"] >= second["end_s"]
 
 
+def test_a_stall_inside_a_stage_names_the_end_it_never_reached(tmp_path, capsys):
+    # The probe began and stopped after its fifth line: its begin line is there, its end is not.
+    stall = {
+        "power": {"faults": {"stall": {"stage": "probe", "line": 5}}},
+        "timeouts": {"probe": 0.3},
+    }
+    lab = write_lab(tmp_path, {"vb0": stall}, boot_attempts=1)
+    code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "zero-sps")
+    assert code == 3
+    message = cases(only_run_dir(tmp_path / "results"))[("vb0", "zero-sps")]["message"]
+    # (Which console's line came last is a race between two UARTs: not asserted here.)
+    assert message.startswith(
+        "board 'vb0': stage 'probe': no 'HILPROBE end' (after its 'HILPROBE begin') on console "
+        "'ns' within 0.3 s; last line on "
+    ), message
+
+
 def test_no_time_in_a_case_lies_beyond_its_duration_when_host_clocks_drift(
     tmp_path, capsys, monkeypatch
 ):
@@ -155,9 +172,16 @@ def test_a_board_held_by_another_process_is_not_run(tmp_path, capsys):
     with BoardLock("vb0"):
         code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
     assert code == 3
-    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
+    run_dir = only_run_dir(tmp_path / "results")
+    case = cases(run_dir)[("vb0", "all-secure")]
     assert case["verdict"] == "not_run"
     assert "board vb0 is in use by pid" in case["message"]
+    # junit.xml says so as the exit code does: an error, never a skip a CI server shows green.
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    assert (root.get("errors"), root.get("skipped")) == ("1", "0")
+    error = root.find(".//testcase/error")
+    assert error is not None and error.get("type") == "not_run"
+    assert "board vb0 is in use by pid" in error.get("message")
 
 
 @pytest.mark.parametrize(

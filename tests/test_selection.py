@@ -158,6 +158,21 @@ def test_rerun_failed_runs_exactly_the_failed_and_errored_cases(tmp_path, capsys
     )
 
 
+def test_rerun_failed_also_runs_what_was_never_run(tmp_path, capsys):
+    # The board stalls and is taken offline: one infra error, two cases not run (exit 3).
+    stalls = {"power": ALWAYS_STALLS, "timeouts": {"xen": 0.3}, "offline_after": 1}
+    lab = write_lab(tmp_path, {"vb0": stalls}, boot_attempts=1)
+    scenarios = ("--scenario", "all-secure", "--scenario", "zero-sps", "--scenario", "guest-v1-2")
+    assert run(capsys, "--lab", str(lab), *scenarios)[0] == 3
+    first = latest(lab)
+    assert sorted(c["verdict"] for c in cases(first).values()) == ["infra_error"] + ["not_run"] * 2
+    # Mended, the board passes what it is given: a rerun of only the errored case would exit 0,
+    # green for two cases nobody checked.
+    write_lab(tmp_path, {"vb0": {}}, boot_attempts=1)
+    assert run(capsys, "--lab", str(lab), "--rerun-failed", str(first))[0] == 0
+    assert set(cases(latest(lab))) == set(cases(first))
+
+
 def test_rerun_failed_checks_against_the_profile_the_failed_run_expected(tmp_path, capsys):
     lab = write_lab(tmp_path, {"vb0": {}})
     argv = ("--lab", str(lab), "--scenario", "zero-sps")
@@ -172,7 +187,7 @@ def test_rerun_failed_of_a_clean_run_or_a_missing_one_is_a_usage_error(tmp_path,
     assert run(capsys, "--lab", str(lab), "--scenario", "zero-sps")[0] == 0
     clean = latest(lab)
     code, _, err = run(capsys, "--lab", str(lab), "--rerun-failed", str(clean))
-    assert code == 2 and "no case failed or errored: nothing to rerun" in err
+    assert code == 2 and "every case passed: nothing to rerun" in err
     code, _, err = run(capsys, "--lab", str(lab), "--rerun-failed", str(tmp_path / "nope"))
     assert code == 2 and err.count("\n") == 1 and "summary.json: cannot read" in err
 

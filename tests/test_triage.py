@@ -2,6 +2,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -376,6 +377,42 @@ def test_ffa_giving_up_silently_is_a_violation():
     assert [(v["kind"], v["line"]) for v in got["violations"]] == [("no_firmware", 4)]
 
 
+BOOT_422_ONE_DROPPED = (
+    b"NOTICE:  Booting Trusted Firmware\n(XEN) Xen version 4.22.0 (ci@lab) (gcc) debug=n\n"
+    b"(XEN) ffa: Firmware is not using bit 15 convention for IDs !!\n"
+    b"(XEN) ffa: Secure partition with id 0x0001 cannot be used\n"
+    b"(XEN) Using TEE mediator for FF-A\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("log", "header_line"),
+    [
+        # 4.22, one SP dropped: a UART framing error damaged the SP's line.
+        (BOOT_422_ONE_DROPPED.replace(b"id 0x0001", b"id 0x00\xff1"), 3),
+        # The same, its line lost whole (a UART overrun).
+        (
+            BOOT_422_ONE_DROPPED.replace(
+                b"(XEN) ffa: Secure partition with id 0x0001 cannot be used\n", b""
+            ),
+            3,
+        ),
+        # 4.21 (a header before each SP's line): the first SP's line lost, the second's whole.
+        (LOG_421.replace(b"(XEN) ffa: Secure partition with id 0x0001 cannot be used\n", b""), 5),
+    ],
+    ids=["4.22-damaged", "4.22-lost", "4.21-lost"],
+)
+def test_xens_bit15_header_without_its_sp_line_is_never_clean(tmp_path, capsys, log, header_line):
+    # Xen prints the header only when it drops an SP: the header is the evidence that is left.
+    code = main(["triage", _write(tmp_path, "lost.log", log)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert re.search(rf"line {header_line} +id_convention ", out), out
+    # When each SP's line is there, it is the violation; the header adds none of its own.
+    assert [v["kind"] for v in _triage(LOG_421)["violations"]] == ["sp_unusable"] * 2
+    assert [v["kind"] for v in _triage(BOOT_422_ONE_DROPPED)["violations"]] == ["sp_unusable"]
+
+
 def test_every_catalogue_message_and_crash_is_a_line_the_scan_looks_for():
     values = {"d": -1, "u": 1, "04x": 1, "#x": 1, "s": "d0v0", "ver": "1.2", "rest": "x"}
     texts = [
@@ -651,9 +688,9 @@ def test_boots_replayed_from_an_earlier_boots_xen_lines_read_as_line_by_line(tmp
     replays = []
     real = hil.triage.scan.Scanner._run
 
-    def spy(self, buf, block, lo, run, lines):
-        replays.append(tuple(lines[start][1] for start in run) in self._runs)
-        return real(self, buf, block, lo, run, lines)
+    def spy(self, buf, block, lo, starts, ends, bodies):
+        replays.append(tuple(bodies) in self._runs)
+        return real(self, buf, block, lo, starts, ends, bodies)
 
     monkeypatch.setattr(hil.triage.scan.Scanner, "_run", spy)
     path = tmp_path / "soak.log"

@@ -61,6 +61,9 @@ class LaunchedBoard(Protocol):
     # True when the consoles listen only while the process runs (QEMU): they are opened with
     # ``connect_now=False`` and connect once it is up. False: they listen from ``open()`` on.
     consoles_need_power: bool
+    # How long a byte the board sent may take to reach the host after a later byte on another of
+    # its consoles did (a relay's or adapter's buffering): what a boot waits before it is judged.
+    console_latency_s: float
 
     def open(self) -> None: ...
     def console_urls(self) -> Mapping[str, str]: ...
@@ -68,6 +71,9 @@ class LaunchedBoard(Protocol):
     def power_on(self) -> None: ...
     def power_off(self) -> None: ...
     def reset(self) -> None: ...  # a fresh start of the process on the deployed bundle
+    # The case in flight is done with the board, its consoles closed: a board that exists only
+    # while powered may start stopping now (its next power_off/power_on waits for that).
+    def case_done(self) -> None: ...
     def close(self) -> None: ...
     def process_log(self) -> Path | None: ...  # the process's own output (not its consoles)
     def failure(self) -> str | None: ...  # why the process ended on its own, None while it runs

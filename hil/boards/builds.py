@@ -21,6 +21,7 @@ from hil.firmware.manifest import manifest_dts
 from hil.firmware.xen import PrebuiltXen, XenBuild, XenSource, XenSourceError, build_xen
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
+from hil.xen.oracle import XenOptions
 
 
 @cache
@@ -110,6 +111,13 @@ def board_xen(board: BoardConfig) -> XenImage | None:
                 f"{name}={built.get(name, 'n')} (its embedded .config)"
             )
     return XenImage(image, board.xen_options(built), _config_file(prebuilt), prebuilt.provenance())
+
+
+def board_xen_options(board: BoardConfig) -> XenOptions:
+    """The options ``board`` boots Xen with: what its bundles record and so what the oracle
+    must assume for it (its built or prebuilt Xen's .config, else the lab's lines)."""
+    xen = board_xen(board)
+    return xen.options if xen is not None else board.xen_options()
 
 
 @cache

@@ -34,6 +34,7 @@ from typing import IO
 
 from hil.boards.builds import board_xen, scenario_images
 from hil.boards.relay import ConsoleRelay
+from hil.boot import SETTLE_S
 from hil.bundle import Bundle, load_verified, write_bundle
 from hil.errors import InfraError
 from hil.firmware import toolchain
@@ -47,6 +48,7 @@ from hil.firmware.build import (
     run_logged,
 )
 from hil.firmware.bundle import FIP, PROBE_IMAGE, XEN, XEN_CONFIG, XenImage
+from hil.firmware.xen_dt import chosen_dts, xen_command_line
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -61,7 +63,6 @@ DTB_LIMIT = 0x4000  # PLAT_ARM_HW_CONFIG_SIZE of TF-A's FVP: HW_CONFIG must fit
 # Xen's part of its command line on this board; what the oracle must know comes from the
 # bundle's XenOptions (XenOptions.boot_args).
 BOARD_XEN_ARGS = ("console=dtuart", "dtuart=serial0", "dom0_mem=128M", "loglvl=all")
-DOM0_ARGS = "hil-probe"
 # Model parameters hil always sets. Visualisation off and no telnet client per terminal (hil
 # connects itself); the model ends when the platform powers off; both clusters' 4 cores
 # (PLATFORM_CORE_COUNT 8 of TF-A's FVP); Armv8.4 so that Xen and the SPMD find EL2 as they
@@ -106,24 +107,7 @@ def prepare(board: BoardConfig) -> None:
 
 def xen_dts(base_dts: str, options: XenOptions, dom0_size: int) -> str:
     """TF-A's FVP device tree (as DTS) with Xen's /chosen: command line and the dom0 module."""
-    xen_args = " ".join((*BOARD_XEN_ARGS, *options.boot_args()))
-    return (
-        base_dts
-        + f"""
-/ {{
-	chosen {{
-		#address-cells = <2>;
-		#size-cells = <2>;
-		xen,xen-bootargs = "{xen_args}";
-		xen,dom0-bootargs = "{DOM0_ARGS}";
-		module@{DOM0_ADDR:x} {{
-			compatible = "multiboot,kernel", "multiboot,module";
-			reg = <0x0 {DOM0_ADDR:#x} 0x0 {dom0_size:#x}>;
-		}};
-	}};
-}};
-"""
-    )
+    return base_dts + chosen_dts(xen_command_line(BOARD_XEN_ARGS, options), DOM0_ADDR, dom0_size)
 
 
 def build_images(
@@ -206,6 +190,7 @@ class FvpBoard:
     """A :class:`hil.boards.LaunchedBoard`: one model process per power-on."""
 
     consoles_need_power = False  # the relays listen from open() on
+    console_latency_s = SETTLE_S  # each console is relayed (hil.boards.relay): a hop of its own
 
     def __init__(
         self,
@@ -353,6 +338,9 @@ class FvpBoard:
         # A fresh model on what was deployed since (the FVP has no reset that reloads files).
         self.power_off()
         self.power_on()
+
+    def case_done(self) -> None:
+        """Stays as it is: its consoles are the session's relays, not a power-on's."""
 
     def close(self) -> None:
         self.power_off()

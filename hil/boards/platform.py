@@ -12,7 +12,6 @@ from hil.bundle import Bundle, write_bundle
 from hil.errors import InfraError
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
-from hil.xen.oracle import XenOptions
 
 
 def _module(board: BoardConfig, name: str, what: str) -> ModuleType:
@@ -57,15 +56,3 @@ def bundle_for_board(scenario: Scenario, board: BoardConfig, directory: Path) ->
     images = _module(board, module, f"firmware for {board.type.name}")
     bundle: Bundle = images.bundle(scenario, board, directory)
     return bundle
-
-
-def oracle_options(board: BoardConfig) -> XenOptions:
-    """The Xen options ``board``'s bundles record, which is what its checks give the oracle: those
-    of the Xen hil builds or boots for it (read from its ``.config``), else the lab's."""
-    if board.type.name in IMAGES:
-        from hil.boards.builds import board_xen  # builds Xen (cached): only boards that boot it
-
-        xen = board_xen(board)
-        if xen is not None:
-            return xen.options
-    return board.xen_options()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.backend import BackendSpec
+from hil.boot import SETTLE_S
 from hil.errors import InfraError
 from hil.lab import BoardConfig
 from hil.sim.client import SimControl
@@ -59,6 +60,8 @@ class VirtualBoard:
     (its consoles listen all that time), power and deploy go over its control channel."""
 
     consoles_need_power = False
+    # It stands in for a lab board behind serial adapters: judged as one (hil.boot.SETTLE_S).
+    console_latency_s = SETTLE_S
 
     def __init__(
         self,
@@ -109,6 +112,9 @@ class VirtualBoard:
 
     def reset(self) -> None:
         self._running().control.reset()
+
+    def case_done(self) -> None:
+        """Stays as it is: its consoles are the session's, not a power-on's."""
 
     def close(self) -> None:
         process, self._process = self._process, None

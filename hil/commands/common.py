@@ -7,10 +7,12 @@ import io
 import os
 import textwrap
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hil.errors import ExitCode
-from hil.lab import Lab, load_lab
+
+if TYPE_CHECKING:  # loading a lab pulls in every back-end: hil triage needs none of them
+    from hil.lab import Lab
 
 DEFAULT_LAB = Path("lab.toml")
 
@@ -79,6 +81,8 @@ def add_lab_option(parser: Any) -> None:
 
 
 def lab_from(args: argparse.Namespace) -> Lab:
+    from hil.lab import load_lab
+
     return load_lab(args.lab)
 
 

@@ -38,9 +38,9 @@ results/latest points at the last run.
 
 Selection: --board and --scenario (names; scenarios also take globs like 'count-*'), --tag (a tag
 of boards in the lab file narrows the boards, a tag of scenarios the scenarios), and
---rerun-failed RUN_DIR (the cases that failed or errored there). Without --board: the lab's
-default boards. A board whose boots fail offline_after times in a row (lab.toml, default 2) is
-taken offline: its remaining cases are not run, with the reason."""
+--rerun-failed RUN_DIR (the cases that failed, errored or were not run there). Without
+--board: the lab's default boards. A board whose boots fail offline_after times in a row
+(lab.toml, default 2) is taken offline: its remaining cases are not run, with the reason."""
 
 EPILOG = exit_codes(
     "0  every case passed",
@@ -77,7 +77,8 @@ def add_parser(sub: Any) -> None:
         "--rerun-failed",
         type=Path,
         metavar="RUN_DIR",
-        help="rerun the cases that failed or errored in that run (its results directory)",
+        help="rerun the cases that did not pass in that run (its results directory): failed, "
+        "errored or not run",
     )
     parser.add_argument(
         "--scenarios-dir",

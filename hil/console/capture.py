@@ -45,7 +45,7 @@ from hil.console.model import (
     ReconnectPolicy,
     record_text,
 )
-from hil.console.ports import close_port, open_port, wait_readable
+from hil.console.ports import close_port, open_port, read_port, wait_readable
 from hil.xen.log import format_capture_line
 
 log = logging.getLogger(__name__)
@@ -176,8 +176,10 @@ class Console:
         self._raw = self.raw_path.open("ab")
         self._raw_len = self._raw.tell()  # byte offsets count from the start of the file
         self._log = self.log_path.open("ab")
-        # Written on stop so the reader leaves its idle wait at once instead of at its timeout.
+        # Written on stop and sync so the reader leaves its idle wait at once instead of at its
+        # timeout; the reader empties it (non-blocking) after each wait.
         self._wake = os.pipe()
+        os.set_blocking(self._wake[0], False)
         self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -185,9 +187,14 @@ class Console:
     def request_stop(self) -> None:
         """Ask the reader to stop without waiting for it (``close`` waits)."""
         self._stop.set()
-        if self._wake is not None:
+        self._poke()
+
+    def _poke(self) -> None:
+        """Wake the reader from its idle wait."""
+        wake = self._wake
+        if wake is not None:
             with contextlib.suppress(OSError):
-                os.write(self._wake[1], b"\0")
+                os.write(wake[1], b"\0")
 
     def close(self) -> None:
         self.request_stop()
@@ -289,6 +296,7 @@ class Console:
                 return True
             self._sync_asked += 1
             ticket = self._sync_asked
+            self._poke()  # an idle reader answers now, not at the end of its wait
             return self._cond.wait_for(
                 lambda: self._sync_done >= ticket or self._lost is not None, timeout
             )
@@ -310,7 +318,7 @@ class Console:
             try:
                 assert self._port is not None
                 asked = self._sync_asked  # before the read: an empty read answers it
-                data = self._port.read(_READ_CHUNK)
+                data = read_port(self._port, _READ_CHUNK)
                 if not data:
                     self._synced(asked)
                     self._idle(self._port)
@@ -332,7 +340,7 @@ class Console:
         deadline = time.monotonic() + _DRAIN_S
         with contextlib.suppress(serial.SerialException, OSError):
             while self._port is not None and time.monotonic() < deadline:
-                data = self._port.read(_READ_CHUNK)
+                data = read_port(self._port, _READ_CHUNK)
                 if not data or not self._ingest(data):
                     return
 
@@ -343,7 +351,11 @@ class Console:
                 self._cond.notify_all()
 
     def _idle(self, port: serial.SerialBase) -> None:
-        wait_readable(port, _IDLE_S, self._wake[0] if self._wake is not None else None)
+        wake = self._wake[0] if self._wake is not None else None
+        wait_readable(port, _IDLE_S, wake)
+        if wake is not None:
+            with contextlib.suppress(OSError):  # BlockingIOError: nobody woke it
+                os.read(wake, 64)
 
     def _close_port(self) -> None:
         with self._write_lock:
@@ -355,7 +367,7 @@ class Console:
         policy = self._reconnect
         connected = self._connect(
             stop_after_delay(policy.first_connect_s),
-            wait_fixed(policy.wait_initial_s),
+            wait_fixed(policy.first_connect_poll_s),
             f"nothing listening on {self.url} within {policy.first_connect_s:g} s",
         )
         if connected:

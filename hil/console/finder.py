@@ -4,14 +4,25 @@ Python's regex engine scans text several times slower than ``str.find`` (a memch
 and a capture searches every byte a board sends for the panic patterns and the awaited marker.
 Most such patterns must contain a literal (``Panic on CPU``, ``HILPROBE end``) and cannot match
 a newline; for those, ``Finder`` finds the literal first and runs the regex only on the
-line around it. Any other pattern is searched with the regex alone."""
+line around it. Any other pattern is searched with the regex alone.
+
+Text that is all ASCII (what boards print) is searched for the literals with the C library's
+``memmem``, which compares many bytes per instruction: about 3.5 times faster than ``str.find``
+(one byte at a time) on console text, measured with ``python -m bench.capture_bench``. Other
+text, or a C library without ``memmem``, uses ``str.find``: the same offsets either way."""
 
 from __future__ import annotations
 
+import ctypes
 import re
+from collections.abc import Callable
+from functools import lru_cache
 from re import _constants as sre
 from re import _parser as sre_parse
 from typing import Any
+
+# memmem(haystack address, its size, needle, its size) -> the hit's address, or None.
+_Memmem = Callable[[int, int, bytes, int], int | None]
 
 # Shorter literals hit too often to be worth finding first.
 _MIN_LITERAL = 3
@@ -35,6 +46,9 @@ class Finder:
     def __init__(self, regex: re.Pattern[str]) -> None:
         self.regex = regex
         self.literals = required_literals(regex)
+        literals = self.literals or ()
+        fast = literals and _MEMMEM is not None and all(lit.isascii() for lit in literals)
+        self._needles = [lit.encode("ascii") for lit in literals] if fast else None
 
     def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
         if self.literals is None:
@@ -54,11 +68,61 @@ class Finder:
         return None
 
     def _find(self, text: str, pos: int) -> int:
+        """The first offset from ``pos`` on where a literal starts, or -1."""
         assert self.literals is not None
+        if self._needles is not None and text.isascii():
+            # One character is one byte: byte offsets are text offsets.
+            return _memmem_first(_ascii_bytes(text), pos, self._needles)
         hits = [i for i in (text.find(lit, pos) for lit in self.literals) if i >= 0]
         return min(hits, default=-1)
 
 
+def _load_memmem() -> _Memmem | None:
+    try:
+        memmem = ctypes.CDLL(None).memmem
+    except (OSError, AttributeError, TypeError):  # no C library to load, or no memmem in it
+        return None
+    memmem.restype = ctypes.c_void_p
+    memmem.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    found: _Memmem = memmem
+    return found
+
+
+_MEMMEM = _load_memmem()
+# The last text encoded, with its bytes: a console's panic watch and its waits search the same
+# text one after the other. A tuple is replaced whole, so reader threads never see a torn pair.
+_LAST_ENCODED: tuple[str, bytes] = ("", b"")
+
+
+def _ascii_bytes(text: str) -> bytes:
+    global _LAST_ENCODED
+    last = _LAST_ENCODED
+    if last[0] is text:
+        return last[1]
+    data = text.encode("ascii")
+    _LAST_ENCODED = (text, data)
+    return data
+
+
+def _memmem_first(data: bytes, pos: int, needles: list[bytes]) -> int:
+    """Like ``min(data.find(n, pos) for n in needles if found)`` with ``memmem``; -1 if none.
+    Each needle after a hit is sought only where it could start earlier."""
+    assert _MEMMEM is not None
+    pos = max(pos, 0)  # as the regex takes it; memmem must never start before the buffer
+    base = ctypes.cast(data, ctypes.c_void_p).value
+    assert base is not None
+    best = len(data)
+    for needle in needles:
+        end = min(len(data), best + len(needle) - 1)  # a hit must start before ``best``
+        if end - pos < len(needle):
+            continue
+        at = _MEMMEM(base + pos, end - pos, needle, len(needle))
+        if at is not None:
+            best = at - base
+    return best if best < len(data) else -1
+
+
+@lru_cache(maxsize=1024)  # pure, and every case's consoles ask again for the same patterns
 def required_literals(regex: re.Pattern[str]) -> tuple[str, ...] | None:
     """Literals one of which every match of ``regex`` contains, if ``regex`` cannot match a
     newline; None when no such set is known."""

@@ -48,8 +48,11 @@ class ReconnectPolicy:
     wait_initial_s: float = 0.05
     wait_max_s: float = 2.0
     # A console opened before its board exists (``open(connect_now=False)``, an emulator that
-    # power-on launches) keeps trying every ``wait_initial_s`` for this long before it is lost.
+    # power-on launches) keeps trying every ``first_connect_poll_s`` for this long before it is
+    # lost. The poll is fine: QEMU waits for each console in turn before it runs at all, so each
+    # poll missed is the boot's time (a refused local connect costs next to nothing).
     first_connect_s: float = 30.0
+    first_connect_poll_s: float = 0.01
 
 
 DEFAULT_RECONNECT = ReconnectPolicy()

@@ -207,6 +207,12 @@ class QemuVirt:
         if self._proc is not None:
             _kill(self._proc)
 
+    def kill_soon(self) -> None:
+        """Kill the process without waiting for it to end (``close`` reaps it)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        shutil.rmtree(self._sock_dir, ignore_errors=True)  # QMP is of no use to it any more
+
     def close(self) -> None:
         """Ask QEMU to quit (SIGTERM: the same orderly shutdown as QMP ``quit``, without a QMP
         session that cost more than the rest of a power-off); kill it if it does not exit

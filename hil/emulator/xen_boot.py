@@ -16,7 +16,9 @@ from functools import cache
 from pathlib import Path
 
 from hil.emulator.qemu import Loader, QemuConfig, QemuError, machine_args
+from hil.firmware import xen_dt
 from hil.firmware.bundle import FirmwareBundle
+from hil.firmware.xen_dt import DOM0_ARGS
 from hil.xen.oracle import XenOptions
 
 DOM0_ADDR = 0x47000000  # below Xen's 1:1 dom0 RAM (0x48000000) so it is not overwritten
@@ -33,7 +35,6 @@ BOARD_XEN_ARGS = (
     "loglvl=all",
     "guest_loglvl=all",
 )
-DOM0_ARGS = "hil-probe"
 # Xen wants modules 2 MB aligned (it maps them with 2 MB pages when it can).
 MODULE_ALIGN = 0x200000
 
@@ -52,7 +53,7 @@ def _run(argv: list[str], what: str) -> None:
 
 def xen_command_line(options: XenOptions) -> str:
     """Xen's command line on this board for a bundle recording ``options``."""
-    return " ".join((*BOARD_XEN_ARGS, *options.boot_args()))
+    return xen_dt.xen_command_line(BOARD_XEN_ARGS, options)
 
 
 def xen_dtb(

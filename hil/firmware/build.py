@@ -73,10 +73,19 @@ FVP = Platform(
     0x06000000,
     bl33_in_fip=False,
 )
-# Juno r2: TF-A 2.12.1 has no SPMD support for Juno; firmware/tf-a/juno-spmd.patch adds it.
+# Juno r2: TF-A 2.12.1 has no SPMD support for Juno; firmware/tf-a/juno-spmd.patch adds it, and
+# lets ARM_LINUX_KERNEL_AS_BL33 make BL31 pass BL33 the HW_CONFIG DTB's address in x0 (Xen needs
+# it; the probe ignores x0, as on QEMU): one TF-A build serves both BL33s.
+JUNO_HW_CONFIG_BASE = 0x82000000  # hw-config load-address in TF-A's juno_fw_config.dts
 JUNO = Platform(
     "juno",
-    ("PLAT=juno", "SPD=spmd", "SPMD_SPM_AT_SEL2=0", "CTX_INCLUDE_EL2_REGS=0"),
+    (
+        "PLAT=juno",
+        "SPD=spmd",
+        "SPMD_SPM_AT_SEL2=0",
+        "CTX_INCLUDE_EL2_REGS=0",
+        "ARM_LINUX_KERNEL_AS_BL33=1",
+    ),
     "ARM_SPMC_MANIFEST_DTS",
     0xFF200000,
     patch="juno-spmd.patch",

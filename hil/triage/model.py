@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii  # what json.dumps writes a str as
 from typing import Any
 
 from hil.xen.log import MessageKey
@@ -203,8 +204,14 @@ class Boot:
             self.ffa_up = True
         elif role == _HEADER:
             self.header_count += 1
+            # Xen prints the header only when it drops an SP, right before that SP's own line
+            # (4.20/4.21: one printk; 4.22+: the same loop pass). Until that line comes, the
+            # header is the violation: when it is lost or damaged, the boot is not clean.
+            self.violations.append(Violation(key, line, text(), dict(values)))
         elif role == _UNUSABLE:
             self.unusable_count += 1
+            if self.violations and self.violations[-1].kind == K.ID_CONVENTION:
+                self.violations.pop()  # the SP's own line says it better
             if values["id"] not in self.dropped_sp_ids:
                 self.dropped_sp_ids.append(int(values["id"]))
         elif role == _CACHE:
@@ -302,11 +309,20 @@ class Boot:
 
 
 _SHAPES: dict[tuple[Any, ...], str] = {}  # a boot's JSON between first_line and violations
+_VIOLATION_HEADS: dict[tuple[Any, ...], str] = {}  # a violation's JSON up to its text
 
 
 def boot_json(boot: Boot) -> str:
-    """A boot as ``hil triage --json`` writes it, ``json.dumps(boot.to_json())``. Boots of a
-    long log repeat the same versions and profile, so that middle part is rendered once."""
+    """A boot as ``hil triage --json`` writes it, ``json.dumps(boot.to_json())``."""
+    template, lines = boot_template(boot)
+    return template % lines
+
+
+def boot_template(boot: Boot) -> tuple[str, tuple[int, ...]]:
+    """``boot_json`` with its line numbers left out: a %-format string (its own "%" doubled)
+    and the numbers for its "%d"s, so a worker that reads a part of a log can render boots
+    before it knows on which line its part starts. Boots of a long log repeat the same
+    versions, profile and violation kinds, so those parts are rendered once."""
     shape = (
         boot.xen_version,
         boot.mediator_version,
@@ -325,12 +341,32 @@ def boot_json(boot: Boot) -> str:
     if middle is None:
         whole = boot.to_json()
         del whole["first_line"], whole["violations"]
-        middle = json.dumps(whole)[1:-1]
+        middle = json.dumps(whole)[1:-1].replace("%", "%%")
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
         _SHAPES[shape] = middle
-    violations = json.dumps([v.to_json() for v in boot.violations]) if boot.violations else "[]"
-    return f'{{"first_line": {boot.first_line}, {middle}, "violations": {violations}}}'
+    if not boot.violations:
+        return f'{{"first_line": %d, {middle}, "violations": []}}', (boot.first_line,)
+    violations = ", ".join(_violation_template(v) for v in boot.violations)
+    lines = (boot.first_line, *(v.line for v in boot.violations))
+    return f'{{"first_line": %d, {middle}, "violations": [{violations}]}}', lines
+
+
+def _violation_template(violation: Violation) -> str:
+    """``json.dumps(violation.to_json())`` as a %-format string with "%d" for its line."""
+    key = (violation.kind, tuple(violation.fields.items()))
+    head = _VIOLATION_HEADS.get(key)
+    if head is None:
+        whole = violation.to_json()
+        del whole["text"]
+        head = ", ".join(
+            f"{json.dumps(k)}: " + ("%d" if k == "line" else json.dumps(v).replace("%", "%%"))
+            for k, v in whole.items()
+        )
+        if len(_VIOLATION_HEADS) > 4096:
+            _VIOLATION_HEADS.clear()
+        _VIOLATION_HEADS[key] = head
+    return f'{{{head}, "text": {encode_basestring_ascii(violation.text).replace("%", "%%")}}}'
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 The file is cut into parts that each start at a line that is TF-A's banner and nothing else.
 Such a line starts a boot unless Xen has said nothing yet in the boot before it, so a worker can
 triage each part from a fresh start: the main process appends the parts' boots in order, merging
-a part's first boot into the boot before it when that one never got to Xen. The parts' lines are
-counted first, so each worker numbers its own lines (and may render its boots as JSON). Workers
+a part's first boot into the boot before it when that one never got to Xen. A worker numbers
+lines from its part's start (and may render its boots as JSON with the numbers left out); the
+main process, which learns where each part starts from the parts before it, puts them in. Workers
 are forked with the open file (read with pread), die with the process that started them
 (PR_SET_PDEATHSIG), and return finished boots part by part, so memory stays bounded by a part,
 never by the file."""
@@ -15,11 +16,10 @@ import ctypes
 import os
 import signal
 from collections.abc import Callable
-from itertools import accumulate
 from multiprocessing import get_context
 
-from hil.triage.model import Boot, Tally, Triage, boot_json
-from hil.triage.scan import BANNER, BLOCK, TFA_BANNER_LITERAL, Buffer, Scanner, _facts
+from hil.triage.model import Boot, Tally, Triage, boot_template
+from hil.triage.scan import BANNER, TFA_BANNER_LITERAL, Buffer, Scanner, _facts
 
 PARALLEL_MIN = 64 << 20  # below this a second process costs more than it saves
 PART_SIZE = 16 << 20
@@ -63,34 +63,33 @@ def part_starts(buf: Buffer, size: int, part_size: int) -> list[int]:
     return starts
 
 
-def _count_lines(bounds: tuple[int, int]) -> int:
+Part = tuple[list[Boot], str, tuple[int, ...], Tally, int, int]
+
+
+def _triage_part(job: tuple[int, int, bool]) -> Part:
+    """The part's boots (all of them, or its first and last with the ones between rendered by
+    ``boot_template``, and the template's line numbers), their tally, the TF-A banners and the
+    newlines in it. Lines are numbered from the part's start: the main process, which learns
+    where each part starts as the parts before it come back, moves them."""
     assert _buf is not None
-    start, end = bounds
-    count = 0
-    for pos in range(start, end, BLOCK):
-        count += _buf[pos : min(end, pos + BLOCK)].count(b"\n")
-    return count
-
-
-Part = tuple[list[Boot], str, Tally, int]
-
-
-def _triage_part(job: tuple[int, int, int, bool]) -> Part:
-    """The part's boots (all of them, or its first and last with the ones between rendered
-    as JSON), their tally, and the TF-A banners in it; lines numbered from ``base``."""
-    assert _buf is not None
-    start, end, base, render = job
+    start, end, render = job
     boots: list[Boot] = []
-    result = Triage("", boots.append, current=Boot(first_line=base + 1))
+    result = Triage("", boots.append)
     scanner = Scanner(result)
-    scanner.line = base + 1
     scanner.scan(_buf, start, end)
     result.finish()
+    newlines = scanner.line - 1
     if not render or len(boots) < 3:
-        return boots, "", Tally(), result.banners
+        return boots, "", (), Tally(), result.banners, newlines
     middle = boots[1:-1]
-    text = ", ".join(boot_json(boot) for boot in middle)
-    return [boots[0], boots[-1]], text, Tally.of(middle), result.banners
+    templates: list[str] = []
+    lines: list[int] = []
+    for boot in middle:
+        template, numbers = boot_template(boot)
+        templates.append(template)
+        lines += numbers
+    text = ", ".join(templates)
+    return [boots[0], boots[-1]], text, tuple(lines), Tally.of(middle), result.banners, newlines
 
 
 def triage_parallel(
@@ -101,9 +100,8 @@ def triage_parallel(
     rendered: Callable[[str, int], None] | None = None,
 ) -> Triage:
     """Triage ``buf`` (the whole log) on ``workers`` processes; not finished yet. With
-    ``rendered``, workers render most boots to JSON themselves and the main process only
-    writes them: first each part's lines are counted (in parallel), so every worker numbers
-    its lines from where its part starts in the log."""
+    ``rendered``, workers render most boots to JSON themselves and the main process only puts
+    in their line numbers and writes them."""
     global _buf
     size = len(buf)
     starts = part_starts(buf, size, PART_SIZE)
@@ -118,17 +116,18 @@ def triage_parallel(
     try:
         context = get_context("fork")
         with context.Pool(workers, die_with_parent, (os.getpid(),)) as pool:
-            bases = list(accumulate(pool.map(_count_lines, bounds), initial=0))
-            jobs = [
-                (s, e, base, rendered is not None)
-                for (s, e), base in zip(bounds, bases[:-1], strict=True)
-            ]
-            for boots, text, tally, banners in pool.imap(_triage_part, jobs):
+            jobs = [(s, e, rendered is not None) for s, e in bounds]
+            base = 0  # newlines before the part
+            for boots, text, lines, tally, banners, newlines in pool.imap(_triage_part, jobs):
+                for boot in boots:
+                    boot.shift(base)
                 if text:
+                    text %= tuple(line + base for line in lines)
                     result.absorb_rendered(boots[0], text, tally, boots[1])
                 else:
                     result.absorb(boots)
                 result.banners += banners
+                base += newlines
     finally:
         _buf = None
     return result

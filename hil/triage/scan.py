@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
@@ -45,16 +46,21 @@ _HEADS = (
     r"Using TEE mediator ",
     r"TEE [Mm]ediator ",
     r"Xen version ",
-    r"\S+ ffa: ",
-    r"\S+ Cannot retrieve ",
     *(re.escape(start) for start in CRASH_STARTS),
+    # gprintk's lines: the vCPU ("d0v0"), then the text.
+    r"\S++ (?:ffa: |Cannot retrieve )",
 )
-_STAMPS = rb"\[(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\] "
+# hil.xen.log's stamp forms, the usual one first and its loops possessive (each stops where
+# the next part starts: the same strings match, faster).
+_STAMPS = rb"\[(?:\s*+\d++\.\d++|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|[0-9a-fA-F]{16})\] "
 # One regex pass finds them, the text after the prefix and a valid stamp (as hil.xen.log reads
 # stamps) captured to the line end: sre jumps between "(XEN) " literals at C speed and tries the
-# short alternation only there. TF-A's banner is a literal of its own.
+# short alternation only there. A stamp, once read, is not given back (``?+``): most of Xen's
+# lines are not these, and trying each again without its stamp cost more than the rest of the
+# pass. Only a line "(XEN) [stamp] Cannot retrieve ..." is then not found, which says nothing
+# (the message needs its vCPU first). TF-A's banner is a literal of its own.
 XEN_BODIES = re.compile(
-    rb"\(XEN\) (?:" + _STAMPS + rb")?((?:" + "|".join(_HEADS).encode() + rb")[^\n]*)"
+    rb"\(XEN\) (?:" + _STAMPS + rb")?+((?:" + "|".join(_HEADS).encode() + rb")[^\n]*+)"
 )
 TFA_BANNER_LITERAL = TFA_BANNER.encode()
 # What a pasted log's wrapped pieces are checked for before they are joined (hil.triage.pasted).
@@ -210,39 +216,56 @@ class Scanner:
         block = buf[lo:hi]
         size = len(block)
         at_end = hi == len(buf)
-        # start in block -> (end in block, cache key or None) for each line to read
-        lines: dict[int, tuple[int, bytes | None]] = {}
+        # Xen's lines whole in this block, in order: where each starts and ends in the block and
+        # its text after the prefix and a valid stamp, the key its facts are cached by (the
+        # stamp changes nothing triage reads) ...
+        starts: list[int] = []
+        ends: list[int] = []
+        bodies: list[bytes] = []
+        # ... and the other lines to read whole or as a window (TF-A's banner, a Xen line with
+        # output glued in front, an over-long line): start -> end in the block.
+        other: dict[int, int] = {}
         for match in XEN_BODIES.finditer(block):
             hit, end = match.span()
             own_line = block[hit - 1] == 10 if hit else not lo or buf[lo - 1 : lo] == b"\n"
             if own_line and end - hit <= MAX_LINE and (end < size or at_end):
-                # The common case: Xen's line, whole in this block. Its text after the prefix
-                # and a valid stamp is the key: the stamp changes nothing triage reads.
-                lines[hit] = (end, match[1])
+                starts.append(hit)
+                ends.append(end)
+                bodies.append(match[1])
             else:
-                self._general(buf, block, lo, hit, lines)
+                self._general(buf, block, lo, hit, other)
         hit = block.find(TFA_BANNER_LITERAL)
         while hit >= 0:
-            self._general(buf, block, lo, hit, lines)
+            self._general(buf, block, lo, hit, other)
             hit = block.find(TFA_BANNER_LITERAL, hit + 1)
-        starts = sorted(lines)
         self._counted, self._line_no = 0, self.line
         index = 0
-        while index < len(starts):
-            start = starts[index]
-            end, body = lines[start]
-            if body is not None and self.line_of is None and not self.triage.current.started:
-                # A fresh boot: its run of Xen lines may replay a boot seen before.
-                run = index + 1
-                while run < len(starts) and lines[starts[run]][1] is not None:
-                    run += 1
-                if run - index > 1:
-                    self._run(buf, block, lo, starts[index:run], lines)
-                    index = run
-                    continue
-            self._at(buf, block, lo, start, end, body)
-            index += 1
+        for start in sorted(other):
+            stop = bisect_left(starts, start, index)
+            self._xen_lines(
+                buf, block, lo, starts[index:stop], ends[index:stop], bodies[index:stop]
+            )
+            # A Xen line that is also read whole (TF-A's banner in it) is read once, whole.
+            index = stop + 1 if stop < len(starts) and starts[stop] == start else stop
+            self._at(buf, block, lo, start, other[start], None)
+        self._xen_lines(buf, block, lo, starts[index:], ends[index:], bodies[index:])
         self.line = self._line_no + block.count(b"\n", self._counted)
+
+    def _xen_lines(
+        self,
+        buf: Buffer,
+        block: bytes,
+        lo: int,
+        starts: list[int],
+        ends: list[int],
+        bodies: list[bytes],
+    ) -> None:
+        """Read consecutive plain Xen lines; once a fresh boot starts, the rest as a run."""
+        for index, start in enumerate(starts):
+            if self.line_of is None and not self.triage.current.started and len(starts) - index > 1:
+                self._run(buf, block, lo, starts[index:], ends[index:], bodies[index:])
+                return
+            self._at(buf, block, lo, start, ends[index], bodies[index])
 
     def _number(self, block: bytes, start: int) -> int:
         """The number of the line starting at ``start`` in the block (counted incrementally)."""
@@ -266,27 +289,28 @@ class Scanner:
         buf: Buffer,
         block: bytes,
         lo: int,
-        run: list[int],
-        lines: dict[int, tuple[int, bytes | None]],
+        starts: list[int],
+        ends: list[int],
+        bodies: list[bytes],
     ) -> None:
-        """Xen's lines ``run`` (starts in the block, plain Xen lines), read into a fresh boot.
-        Boots repeat, so what a run does to a fresh boot is kept by its lines' texts and
-        replayed: the boot's fields, and its violations with the lines they come from."""
-        key = tuple(lines[start][1] for start in run)
+        """Xen's plain lines (``starts``, ``ends`` and ``bodies`` in the block), read into a
+        fresh boot. Boots repeat, so what a run does to a fresh boot is kept by its lines'
+        texts and replayed: the boot's fields, and its violations with the lines they come
+        from."""
+        key = tuple(bodies)
         replay = self._runs.get(key)
         boot = self.triage.current
         if replay is None:
             numbers = {}
-            for start in run:
-                end = lines[start][0]
-                self._at(buf, block, lo, start, end, lines[start][1])
+            for start, end, body in zip(starts, ends, bodies, strict=True):
+                self._at(buf, block, lo, start, end, body)
                 numbers[self._line_no] = start
             replay = _UNREPEATABLE
             if self.triage.current is boot and not boot.crashed and b"\r" not in b"".join(key):
                 fields = dict(vars(boot))
                 del fields["first_line"], fields["violations"]
                 violations = [
-                    (run.index(numbers[v.line]), v.kind, v.fields) for v in boot.violations
+                    (starts.index(numbers[v.line]), v.kind, v.fields) for v in boot.violations
                 ]
                 replay = (fields, violations)
             if len(self._runs) >= _CACHE_LIMIT:
@@ -294,28 +318,21 @@ class Scanner:
             self._runs[key] = replay
             return
         if replay is _UNREPEATABLE:
-            for start in run:
-                self._at(buf, block, lo, start, lines[start][0], lines[start][1])
+            for start, end, body in zip(starts, ends, bodies, strict=True):
+                self._at(buf, block, lo, start, end, body)
             return
         fields, violations = replay
         vars(boot).update(fields)
         boot.dropped_sp_ids = list(boot.dropped_sp_ids)
         boot.evidence = list(boot.evidence)
         for position, kind, values in violations:
-            start = run[position]
+            start = starts[position]
             line = self._number(block, start)
-            text = _text(block[start : lines[start][0]])
+            text = _text(block[start : ends[position]])
             boot.violations.append(Violation(kind, line, text, values))
-        self._last = lo + run[-1]
+        self._last = lo + starts[-1]
 
-    def _general(
-        self,
-        buf: Buffer,
-        block: bytes,
-        lo: int,
-        hit: int,
-        lines: dict[int, tuple[int, bytes | None]],
-    ) -> None:
+    def _general(self, buf: Buffer, block: bytes, lo: int, hit: int, lines: dict[int, int]) -> None:
         """Note the line around ``hit`` to be read whole (or, over-long, as a window)."""
         start = block.rfind(b"\n", 0, hit) + 1
         end = block.find(b"\n", hit)
@@ -327,9 +344,9 @@ class Scanner:
             start = self._window_start(buf, lo, start, hit)
             stop = buf.find(b"\n", lo + hit, lo + hit + WINDOW_AFTER)
             stop = stop if stop >= 0 else min(len(buf), lo + hit + WINDOW_AFTER)
-            lines.setdefault(start, (stop - lo, None))
+            lines.setdefault(start, stop - lo)
         else:
-            lines[start] = (end, None)  # a whole line: read by its full text
+            lines[start] = end  # a whole line: read by its full text
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
         """Where to read an over-long line from, relative to ``lo``: the last Xen or guest
