@@ -22,7 +22,7 @@ from hil.guest.linux import DOM0_ARGS, DOM0_XEN_ARGS, GuestKernel
 from hil.guest.linux_log import END, LinuxLogError, LinuxView, parse_linux
 from hil.guest.linux_oracle import check_linux
 
-BOOT_TIMEOUT_S = 120.0  # a warm boot takes 2-6 s on a quiet 2-core host
+BOOT_TIMEOUT_S = 120.0  # Debian's 7.3 kernel: 7-14 s to the end line at load 5-11 on 2 cores
 
 
 @dataclass(frozen=True)
