@@ -21,6 +21,7 @@ from hil.guest.linux import (
     initramfs_entries,
     kernel_image,
     newc_archive,
+    prepare_guest,
     read_module,
 )
 from hil.guest.linux_log import Device, LinuxLogError, parse_linux
@@ -188,3 +189,32 @@ def test_compressed_modules_are_unpacked_for_busybox_insmod(tmp_path: Path) -> N
     assert {read_module(tmp_path / n) for n in ("a.ko.xz", "b.ko.gz", "c.ko")} == {elf}
     with pytest.raises(LinuxSourceError, match=r"d\.ko\.zst: unknown module compression"):
         read_module(tmp_path / "d.ko.zst")
+
+
+def own_kernel(tmp_path: Path, info: str) -> tuple[Path, Path]:
+    kdir = tmp_path / "my-kernel"
+    kdir.mkdir()
+    (kdir / "vmlinuz").write_bytes(gzip.compress(mtime=0, data=IMAGE))
+    (kdir / "kernel.json").write_text(info)
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(b"BB")
+    return kdir, busybox
+
+
+def test_a_labs_own_kernel_with_the_driver_built_in_is_prepared_without_modules(tmp_path) -> None:
+    info = '{"release": "6.6.0-lab", "package": "lab:my-build-42"}'
+    kdir, busybox = own_kernel(tmp_path, info)
+    guest = prepare_guest(tmp_path / "build", kdir, busybox)
+    assert guest.image.read_bytes() == IMAGE  # gunzipped once here, not by Xen at each boot
+    files = read_newc(guest.initrd.read_bytes())
+    assert files["lib/modules/order"][1] == b"" and files["bin/busybox"][1] == b"BB"
+    assert guest.provenance() == {"linux:release": "6.6.0-lab", "linux:package": "lab:my-build-42"}
+    assert prepare_guest(tmp_path / "build", kdir, busybox) == guest  # cached by input hash
+
+
+def test_a_kernel_json_without_its_fields_is_one_line_naming_the_file(tmp_path) -> None:
+    kdir, busybox = own_kernel(tmp_path, '{"release": "6.6"}')
+    with pytest.raises(
+        LinuxSourceError, match=r"kernel\.json: needs JSON with release and package"
+    ):
+        prepare_guest(tmp_path / "build", kdir, busybox)
