@@ -89,7 +89,8 @@ def _triage_part(job: tuple[int, int, bool]) -> Part:
         templates.append(template)
         lines += numbers
     text = ", ".join(templates)
-    return [boots[0], boots[-1]], text, tuple(lines), Tally.of(middle), result.banners, newlines
+    tally = result.tally - Tally.of([boots[0], boots[-1]])  # the middle's, without a pass
+    return [boots[0], boots[-1]], text, tuple(lines), tally, result.banners, newlines
 
 
 def triage_parallel(
