@@ -360,7 +360,8 @@ def _violation_template(violation: Violation) -> str:
         whole = violation.to_json()
         del whole["text"]
         head = ", ".join(
-            f"{json.dumps(k)}: " + ("%d" if k == "line" else json.dumps(v).replace("%", "%%"))
+            json.dumps(k).replace("%", "%%")
+            + (": %d" if k == "line" else ": " + json.dumps(v).replace("%", "%%"))
             for k, v in whole.items()
         )
         if len(_VIOLATION_HEADS) > 4096:
