@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hil.triage
 from hil.cli import main
 from hil.terminal import plain_text
-from hil.triage import parallel, triage_file
+from hil.triage import compiled, parallel, triage_file
 from hil.triage.model import DOM0_CREATE_FAILED, Boot, Triage, boot_json, crash_kind
-from hil.triage.scan import Scanner
+from hil.triage.scan import XEN_BODIES, Scanner
 from hil.xen.log import (
     ConsoleLine,
     MessageKey,
@@ -164,9 +166,28 @@ def _log(draw: st.DrawFn) -> bytes:
     return "".join(out).encode("utf-8", "surrogateescape")
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_log())
-def test_the_scan_reads_a_log_as_line_by_line_parsing_does(data):
+@pytest.fixture(params=["compiled", "pure"])
+def finder(request, monkeypatch):
+    """Each test below runs with the compiled line finder and with the regex it stands in for;
+    where a C compiler exists the compiled one must load (CI cannot silently fall back)."""
+    if request.param == "pure":
+        monkeypatch.setenv("HIL_TRIAGE_PURE", "1")
+    else:
+        monkeypatch.delenv("HIL_TRIAGE_PURE", raising=False)
+    compiled.reset()
+    if request.param == "compiled" and shutil.which("cc"):
+        assert compiled.library() is not None, compiled.describe()
+    yield request.param
+    compiled.reset()
+
+
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=_log())
+def test_the_scan_reads_a_log_as_line_by_line_parsing_does(finder, data):
     assert _summary(*_scanned(data)) == _summary(*reference(data))
 
 
@@ -183,9 +204,11 @@ def _random_log(rng: random.Random) -> bytes:
     return "".join(lines).encode("utf-8", "surrogateescape")
 
 
-def test_repeated_boots_read_as_line_by_line(tmp_path, monkeypatch, capsys):
+def test_repeated_boots_read_as_line_by_line(finder, tmp_path, monkeypatch, capsys):
     """Boots that repeat (so the scan replays them from its caches), read across small blocks
-    and in parts on two processes, and as ``hil triage --json`` writes them."""
+    (the compiled finder called a few finds at a time) and in parts on two processes, and as
+    ``hil triage --json`` writes them."""
+    monkeypatch.setattr(compiled, "CAP", 3)
     rng = random.Random(14)
     variants = [_random_log(rng) for _ in range(12)]
     soak = b"".join(rng.choice(variants) for _ in range(400))
@@ -206,3 +229,129 @@ def test_repeated_boots_read_as_line_by_line(tmp_path, monkeypatch, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["boots"] == [json.loads(b) for b in expected[0]]
     assert printed["verdict"] == expected[1].verdict.value
+
+
+# What XEN_BODIES looks at: its prefix, stamps whole and broken, every head, the whitespace its
+# "\s" means (newline included), and what sits next to them; often in the order it reads them.
+_STAMP_PIECES = [
+    "",
+    "[    0.133520] ",
+    "[1.5] ",
+    "[\n 1.5] ",
+    "[ 1.5]",
+    "[1.] ",
+    "[.5] ",
+    "[ \t12.5] ",
+    "[2026-11-24 10:00:09] ",
+    "[2026-11-24 10:00:09.514] ",
+    "[2026-11-24 10:00:09.51] ",
+    "[2026-11-24 10:00:0] ",
+    "[2026-11-24 10:00:09.51a] ",
+    "[\x0b\x0c\r1.5] ",
+    "[00000000031c4a07] ",
+    "[00000000031C4A07] ",
+    "[0000000003c4a07] ",
+    "[00000000031c4a07g] ",
+    "[bogus] ",
+    "[",
+    "[ ",
+]
+_HEAD_PIECES = [
+    "ffa: ",
+    "ffa:",
+    "ARM FF-A ",
+    "ARM FF-A",
+    "Using TEE mediator ",
+    "TEE Mediator ",
+    "TEE mediator ",
+    "TEE  mediator ",
+    "Xen version ",
+    "Panic on CPU ",
+    "Xen BUG at ",
+    "Assertion '",
+    "Error creating ",
+    "d0v0 ffa: ",
+    "d0v0 Cannot retrieve ",
+    "d0v0  ffa: ",
+    "(d0v0) Cannot retrieve x",
+    " ffa: ",
+    "Cannot retrieve ",
+    "d0v0\tffa: ",
+    "d0\x0cv0 ffa: ",
+    "d0\rv0 ffa: ",
+    "",
+]
+_PIECES = [
+    *_STAMP_PIECES,
+    *_HEAD_PIECES,
+    "(XEN) ",
+    "(XEN)",
+    "(X",
+    "]",
+    "] ",
+    " ",
+    "\t",
+    "\n",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "0",
+    "7",
+    ".",
+    "-",
+    ":",
+    "F",
+    "g",
+    "\x00",
+    "\xff",
+    "\u00e9",
+]
+_piece = st.one_of(
+    st.sampled_from(_PIECES),
+    st.tuples(st.sampled_from(_STAMP_PIECES), st.sampled_from(_HEAD_PIECES)).map(
+        lambda parts: "(XEN) " + "".join(parts)
+    ),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_piece, max_size=30))
+def test_the_compiled_finder_finds_what_the_regex_finds(pieces):
+    """The compiled finder stands in for ``XEN_BODIES.finditer`` (and counts newlines): the
+    same finds, spans and group starts, on any text made of what the pattern looks at."""
+    lib = compiled.library()
+    if lib is None:
+        pytest.skip(compiled.describe())  # the finder's own test; the fixture above fails CI
+    block = "".join(pieces).encode("utf-8", "surrogateescape")
+    finds, newlines = compiled.xen_lines(lib, block)
+    expected = []
+    for match in XEN_BODIES.finditer(block):
+        expected += (match.start(), match.start(1), match.end())
+        expected.append(block.count(b"\n", 0, match.start()))
+    assert (finds, newlines) == (expected, block.count(b"\n"))
+
+
+@pytest.mark.parametrize("compiler", ["no-such-cc", "false"])
+def test_without_a_working_compiler_triage_reads_the_same(tmp_path, monkeypatch, capsys, compiler):
+    """No C compiler, or one that fails: the regex finds the lines, with the same output, and
+    ``hil triage --verbose`` says so."""
+    rng = random.Random(3)
+    log = tmp_path / "soak.log"
+    log.write_bytes(b"".join(_random_log(rng) for _ in range(200)))
+    monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
+    monkeypatch.delenv("HIL_TRIAGE_PURE", raising=False)
+    compiled.reset()
+    main(["triage", "--json", str(log)])
+    with_default = capsys.readouterr().out
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing built there yet
+    monkeypatch.setenv("CC", compiler)
+    compiled.reset()
+    try:
+        main(["triage", "--json", "--verbose", str(log)])
+        assert compiled.library() is None
+    finally:
+        compiled.reset()
+    out, err = capsys.readouterr()
+    assert out == with_default
+    assert "pure Python" in err and compiler in err

@@ -40,6 +40,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("logs", nargs="+", metavar="LOG", help=f"console log, {STDIN} for stdin")
     parser.add_argument("--json", action="store_true", help="one JSON object per log, streamed")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="say on stderr how lines are found: compiled, or pure Python and why",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -49,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     unreadable = False
     written = 0
     several = len(args.logs) > 1
+    if args.verbose:
+        from hil.triage import compiled
+
+        print(f"hil triage: line finder: {escape(compiled.describe())}", file=sys.stderr)
     if args.json and several:
         out.write("[")
     for name in args.logs:

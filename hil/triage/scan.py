@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from hil.terminal import plain_text
+from hil.triage import compiled
 from hil.triage.model import DOM0_CREATE_FAILED, Triage, Violation, crash_kind
 from hil.xen.log import (
     MAX_LINE,
@@ -98,6 +99,20 @@ MESSAGE = 1
 CRASH = 2
 PANIC = 3
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
+
+
+def _xen_finds(block: bytes) -> tuple[list[int], int | None]:
+    """``XEN_BODIES.finditer(block)`` as a flat list of each find's start, its group 1's start,
+    its end and the newlines before its start, and the newlines in the block: by the compiled
+    finder (hil.triage.compiled) when it is available, else by the regex (which leaves the
+    counting to the caller: -1 for each find and None for the block)."""
+    lib = compiled.library()
+    if lib is not None:
+        return compiled.xen_lines(lib, block)
+    finds: list[int] = []
+    for match in XEN_BODIES.finditer(block):
+        finds += (match.start(), match.start(1), match.end(), -1)
+    return finds, None
 
 
 class Buffer(Protocol):
@@ -201,6 +216,8 @@ class Scanner:
         self._runs = _RUNS
         self._counted = 0  # block offset up to which lines are counted ...
         self._line_no = 1  # ... and the number of the line there
+        self._block_line = 1  # the number of the block's first line
+        self._known: dict[int, int] | None = None  # newlines before a find, by its block offset
 
     def scan(self, buf: Buffer, lo: int, hi: int) -> None:
         pos = lo
@@ -227,8 +244,11 @@ class Scanner:
         other: dict[int, int] = {}
         first_own = not lo or buf[lo - 1 : lo] == b"\n"  # the block starts a line
         whole = size if at_end else size - 1  # where a line found whole may end
-        for match in XEN_BODIES.finditer(block):
-            hit, end = match.span()
+        finds, newlines = _xen_finds(block)
+        self._known = (
+            dict(zip(finds[0::4], finds[3::4], strict=True)) if newlines is not None else None
+        )
+        for hit, body, end in zip(finds[0::4], finds[1::4], finds[2::4], strict=True):
             if (
                 (block[hit - 1] == 10 if hit else first_own)
                 and end - hit <= MAX_LINE
@@ -236,7 +256,7 @@ class Scanner:
             ):
                 starts.append(hit)
                 ends.append(end)
-                bodies.append(match[1])
+                bodies.append(block[body:end])
             else:
                 self._general(buf, block, lo, hit, other)
         hit = block.find(TFA_BANNER_LITERAL)
@@ -244,6 +264,7 @@ class Scanner:
             self._general(buf, block, lo, hit, other)
             hit = block.find(TFA_BANNER_LITERAL, hit + 1)
         self._counted, self._line_no = 0, self.line
+        self._block_line = self.line
         index = 0
         for start in sorted(other):
             stop = bisect_left(starts, start, index)
@@ -254,7 +275,10 @@ class Scanner:
             index = stop + 1 if stop < len(starts) and starts[stop] == start else stop
             self._at(buf, block, lo, start, other[start], None)
         self._xen_lines(buf, block, lo, starts[index:], ends[index:], bodies[index:])
-        self.line = self._line_no + block.count(b"\n", self._counted)
+        if newlines is None:
+            self.line = self._line_no + block.count(b"\n", self._counted)
+        else:
+            self.line = self._block_line + newlines
 
     def _xen_lines(
         self,
@@ -275,7 +299,11 @@ class Scanner:
     def _number(self, block: bytes, start: int) -> int:
         """The number of the line starting at ``start`` in the block (counted incrementally)."""
         anchor = max(start, 0)
-        self._line_no += block.count(b"\n", self._counted, anchor)
+        known = self._known.get(anchor) if self._known and anchor >= self._counted else None
+        if known is None:
+            self._line_no += block.count(b"\n", self._counted, anchor)
+        else:  # counted by the compiled finder
+            self._line_no = self._block_line + known
         self._counted = anchor
         return self._line_no
 

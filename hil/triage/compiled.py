@@ -1,0 +1,109 @@
+"""The compiled line finder (``_linescan.c``): built with the system C compiler at first use into
+the user's cache, keyed by the source's sha256, and loaded with ctypes. Without a compiler, when
+the build fails, or with ``HIL_TRIAGE_PURE=1``, triage uses ``hil.triage.scan``'s regex, which
+finds the same lines (the tests compare the two); ``describe()`` says which one runs."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from array import array
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("_linescan.c")
+CAP = 4096  # finds per call; a block with more takes more calls
+_FIELDS = 4  # per find: its start, its body's start, its end, the newlines before it
+
+_state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hil" / "triage"
+
+
+def _build(source: bytes) -> Path:
+    """The shared library for ``source``, compiled once per machine: written under a temporary
+    name and renamed, so workers building it at once each see a whole file or none."""
+    digest = hashlib.sha256(source).hexdigest()[:16]
+    target = cache_dir() / f"linescan-{digest}.so"
+    if target.exists():
+        return target
+    name = os.environ.get("CC") or "cc"
+    compiler = shutil.which(name)
+    if compiler is None:
+        raise OSError(f"no C compiler ({name}) found")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run(
+            [compiler, "-O3", "-shared", "-fPIC", "-o", tmp, "-x", "c", "-"],
+            input=source,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            error = done.stderr.decode(errors="replace").strip().splitlines()
+            raise OSError(f"{compiler} failed: {error[0] if error else done.returncode}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded finder, or None when triage is to use the regex (``describe()`` says why)."""
+    if "lib" not in _state:
+        lib = None
+        if os.environ.get("HIL_TRIAGE_PURE") == "1":
+            why = "pure Python (HIL_TRIAGE_PURE=1)"
+        else:
+            try:
+                path = _build(SOURCE.read_bytes())
+                lib = ctypes.CDLL(str(path))
+                function = lib.hil_xen_lines
+                function.restype = ctypes.c_long
+                function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long, ctypes.c_long]
+                function.argtypes += [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
+                function.argtypes += [ctypes.c_void_p]
+                why = f"compiled ({path})"
+            except (OSError, subprocess.SubprocessError) as exc:
+                lib = None
+                why = f"pure Python (the compiled finder is not available: {exc})"
+        _state["lib"], _state["why"] = lib, why
+    return _state["lib"]  # type: ignore[return-value]
+
+
+def describe() -> str:
+    library()
+    return str(_state["why"])
+
+
+def reset() -> None:
+    """Forget the loaded finder (tests switch paths with the environment)."""
+    _state.clear()
+
+
+def xen_lines(lib: ctypes.CDLL, block: bytes) -> tuple[list[int], int]:
+    """``XEN_BODIES.finditer(block)`` as a flat list (start, body start, end, newlines before
+    the start, for each find) and the newlines in the whole block."""
+    out = array("l", bytes(CAP * _FIELDS * array("l").itemsize))
+    address = out.buffer_info()[0]
+    state = array("l", [0, 0])  # where to go on, newlines up to there
+    at = state.buffer_info()[0]
+    found: list[int] = []
+    pos = newlines = 0
+    size = len(block)
+    while True:
+        n = lib.hil_xen_lines(block, size, pos, newlines, address, CAP, at, at + state.itemsize)
+        found += out[: n * _FIELDS]
+        pos, newlines = state
+        if pos >= size:
+            return found, newlines
