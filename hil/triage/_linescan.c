@@ -1,6 +1,6 @@
 /* hil triage's compiled line finder: exactly what hil.triage.scan.XEN_BODIES.finditer finds in
- * a block, in one pass, and the newlines before each find (so Python numbers lines without
- * counting them again). Built and loaded by hil.triage.compiled; the regex stays the reference
+ * a block and where TF-A's banner is, in one pass, with the newlines before each (so Python
+ * numbers lines without counting them again). Built and loaded by hil.triage.compiled; the regex stays the reference
  * (tests/test_triage_reference.py compares the two on generated input).
  *
  * XEN_BODIES is "\(XEN\) (?:STAMP)?+((?:HEADS)[^\n]*+)": a stamp once read is not given back,
@@ -107,44 +107,73 @@ static int head(byte *p, byte *end)
     return r > p && (literal(r, end, " ffa: ", 6) || literal(r, end, " Cannot retrieve ", 17));
 }
 
-/* Finds in buf[pos:len], as XEN_BODIES.finditer(buf) would from pos (pos at 0 or after a
- * find): for each, its start, the start of its group 1, its end and the newlines in
- * buf[0:start] (``newlines`` is the count in buf[0:pos]), four longs into ``out``, at most
- * ``cap`` finds. Returns how many; ``*next`` is where to go on (len when the block is done) and
- * ``*counted`` the newlines in buf[0:*next]. */
-long hil_xen_lines(const char *buf, long len, long pos, long newlines, long *out, long cap,
-                   long *next, long *counted)
+/* The next find of XEN_BODIES at or after p (p at 0, after a find, or at a find), or NULL. */
+static byte *xen_find(byte *p, byte *end, byte **body, byte **stop)
 {
-    byte *base = (byte *)buf, *end = base + len, *p = base + pos, *at = p, *hit, *body, *stop;
-    long n = 0;
-    while (n < cap && p < end) {
-        hit = memmem(p, (size_t)(end - p), "(XEN) ", 6);
-        if (hit == NULL)
-            break;
-        body = hit + 6;
-        body += stamp(body, end);
-        if (!head(body, end)) {
-            p = hit + 1;
-            continue;
+    byte *hit;
+    while (p < end && (hit = memmem(p, (size_t)(end - p), "(XEN) ", 6)) != NULL) {
+        *body = hit + 6 + stamp(hit + 6, end);
+        if (head(*body, end)) {
+            *stop = memchr(*body, '\n', (size_t)(end - *body));
+            if (*stop == NULL)
+                *stop = end;
+            return hit;
         }
-        stop = memchr(body, '\n', (size_t)(end - body));
-        if (stop == NULL)
-            stop = end;
-        for (; at < hit; at++)
-            newlines += *at == '\n';
-        out[0] = hit - base;
-        out[1] = body - base;
-        out[2] = stop - base;
-        out[3] = newlines;
-        out += 4;
-        n++;
-        p = stop;
+        p = hit + 1;
     }
-    if (n < cap)
-        p = end;
-    for (; at < p; at++)
-        newlines += *at == '\n';
-    *next = p - base;
-    *counted = newlines;
-    return n;
+    return NULL;
+}
+
+/* In one pass over buf[0:len]: XEN_BODIES' finds (as finditer gives them) into xen_out, four
+ * longs each: start, group 1's start, end, the newlines before the start; and each occurrence
+ * of ``banner`` (as repeated bytes.find from one after the last gives them) into banner_out, two
+ * longs each: where, the newlines before it. At most ``cap`` of each per call; ``state`` (six
+ * longs, zero at first) says where each search goes on, how far newlines are counted and their
+ * count, and, on return, how many finds and banners this call wrote. The block is done when
+ * both searches are at ``len``. */
+void hil_lines(const char *buf, long len, const char *banner, long banner_len, long *xen_out,
+               long *banner_out, long cap, long *state)
+{
+    byte *base = (byte *)buf, *end = base + len, *at = base + state[2];
+    byte *body = NULL, *stop = NULL, *x, *b;
+    long newlines = state[3], xens = 0, banners = 0;
+    x = xen_find(base + state[0], end, &body, &stop);
+    b = base + state[1] < end ? memmem(base + state[1], (size_t)(len - state[1]), banner,
+                                       (size_t)banner_len)
+                              : NULL;
+    while (x != NULL || b != NULL) {
+        if (x != NULL && (b == NULL || x < b)) {
+            if (xens == cap)
+                break;
+            for (; at < x; at++)
+                newlines += *at == '\n';
+            xen_out[0] = x - base;
+            xen_out[1] = body - base;
+            xen_out[2] = stop - base;
+            xen_out[3] = newlines;
+            xen_out += 4;
+            xens++;
+            x = xen_find(stop, end, &body, &stop);
+        } else {
+            if (banners == cap)
+                break;
+            for (; at < b; at++)
+                newlines += *at == '\n';
+            banner_out[0] = b - base;
+            banner_out[1] = newlines;
+            banner_out += 2;
+            banners++;
+            b = b + 1 < end ? memmem(b + 1, (size_t)(end - b - 1), banner, (size_t)banner_len)
+                            : NULL;
+        }
+    }
+    if (x == NULL && b == NULL)
+        for (; at < end; at++)
+            newlines += *at == '\n';
+    state[0] = x != NULL ? x - base : len;
+    state[1] = b != NULL ? b - base : len;
+    state[2] = at - base;
+    state[3] = newlines;
+    state[4] = xens;
+    state[5] = banners;
 }

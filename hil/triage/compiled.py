@@ -68,11 +68,11 @@ def library() -> ctypes.CDLL | None:
             try:
                 path = _build(SOURCE.read_bytes())
                 lib = ctypes.CDLL(str(path))
-                function = lib.hil_xen_lines
-                function.restype = ctypes.c_long
-                function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long, ctypes.c_long]
-                function.argtypes += [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
-                function.argtypes += [ctypes.c_void_p]
+                function = lib.hil_lines
+                function.restype = None
+                function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
+                function.argtypes += [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+                function.argtypes += [ctypes.c_long, ctypes.c_void_p]
                 why = f"compiled ({path})"
             except (OSError, subprocess.SubprocessError) as exc:
                 lib = None
@@ -91,19 +91,29 @@ def reset() -> None:
     _state.clear()
 
 
-def xen_lines(lib: ctypes.CDLL, block: bytes) -> tuple[list[int], int]:
-    """``XEN_BODIES.finditer(block)`` as a flat list (start, body start, end, newlines before
-    the start, for each find) and the newlines in the whole block."""
-    out = array("l", bytes(CAP * _FIELDS * array("l").itemsize))
-    address = out.buffer_info()[0]
-    state = array("l", [0, 0])  # where to go on, newlines up to there
-    at = state.buffer_info()[0]
-    found: list[int] = []
-    pos = newlines = 0
+def lines(lib: ctypes.CDLL, block: bytes, banner: bytes) -> tuple[list[int], list[int], int]:
+    """What ``hil.triage.scan`` looks for in ``block``, in one pass: ``XEN_BODIES.finditer`` as a
+    flat list (start, group 1's start, end, newlines before the start, for each find), every
+    occurrence of ``banner`` (where, newlines before it), and the newlines in the block."""
+    item = array("l").itemsize
+    xen = array("l", bytes(CAP * _FIELDS * item))
+    banners = array("l", bytes(CAP * 2 * item))
+    state = array("l", [0] * 6)  # see hil_lines in _linescan.c
     size = len(block)
+    xen_found: list[int] = []
+    banner_found: list[int] = []
     while True:
-        n = lib.hil_xen_lines(block, size, pos, newlines, address, CAP, at, at + state.itemsize)
-        found += out[: n * _FIELDS]
-        pos, newlines = state
-        if pos >= size:
-            return found, newlines
+        lib.hil_lines(
+            block,
+            size,
+            banner,
+            len(banner),
+            xen.buffer_info()[0],
+            banners.buffer_info()[0],
+            CAP,
+            state.buffer_info()[0],
+        )
+        xen_found += xen[: state[4] * _FIELDS]
+        banner_found += banners[: state[5] * 2]
+        if state[0] >= size and state[1] >= size:
+            return xen_found, banner_found, state[3]

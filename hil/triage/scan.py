@@ -101,18 +101,24 @@ PANIC = 3
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
 
 
-def _xen_finds(block: bytes) -> tuple[list[int], int | None]:
-    """``XEN_BODIES.finditer(block)`` as a flat list of each find's start, its group 1's start,
-    its end and the newlines before its start, and the newlines in the block: by the compiled
-    finder (hil.triage.compiled) when it is available, else by the regex (which leaves the
-    counting to the caller: -1 for each find and None for the block)."""
+def _finds(block: bytes) -> tuple[list[int], list[int], int | None]:
+    """``XEN_BODIES.finditer(block)`` as a flat list (each find's start, its group 1's start,
+    its end and the newlines before its start), TF-A's banner in it (where, newlines before) and
+    the newlines in the block: in one pass by the compiled finder (hil.triage.compiled) when it
+    is available, else by the regex and ``bytes.find``, which leave the counting to the caller
+    (-1 for each find, None for the block)."""
     lib = compiled.library()
     if lib is not None:
-        return compiled.xen_lines(lib, block)
+        return compiled.lines(lib, block, TFA_BANNER_LITERAL)
     finds: list[int] = []
     for match in XEN_BODIES.finditer(block):
         finds += (match.start(), match.start(1), match.end(), -1)
-    return finds, None
+    banners: list[int] = []
+    hit = block.find(TFA_BANNER_LITERAL)
+    while hit >= 0:
+        banners += (hit, -1)
+        hit = block.find(TFA_BANNER_LITERAL, hit + 1)
+    return finds, banners, None
 
 
 class Buffer(Protocol):
@@ -244,11 +250,11 @@ class Scanner:
         other: dict[int, int] = {}
         first_own = not lo or buf[lo - 1 : lo] == b"\n"  # the block starts a line
         whole = size if at_end else size - 1  # where a line found whole may end
-        finds, newlines = _xen_finds(block)
-        self._known = (
-            dict(zip(finds[0::4], finds[3::4], strict=True)) if newlines is not None else None
-        )
-        for hit, body, end in zip(finds[0::4], finds[1::4], finds[2::4], strict=True):
+        finds, banners, newlines = _finds(block)
+        hits = finds[0::4]
+        counted = newlines is not None
+        self._known = dict(zip(hits, finds[3::4], strict=True)) if counted else None
+        for hit, body, end, before in zip(hits, finds[1::4], finds[2::4], finds[3::4], strict=True):
             if (
                 (block[hit - 1] == 10 if hit else first_own)
                 and end - hit <= MAX_LINE
@@ -258,11 +264,9 @@ class Scanner:
                 ends.append(end)
                 bodies.append(block[body:end])
             else:
-                self._general(buf, block, lo, hit, other)
-        hit = block.find(TFA_BANNER_LITERAL)
-        while hit >= 0:
-            self._general(buf, block, lo, hit, other)
-            hit = block.find(TFA_BANNER_LITERAL, hit + 1)
+                self._general(buf, block, lo, hit, other, before)
+        for hit, before in zip(banners[0::2], banners[1::2], strict=True):
+            self._general(buf, block, lo, hit, other, before)
         self._counted, self._line_no = 0, self.line
         self._block_line = self.line
         index = 0
@@ -365,8 +369,11 @@ class Scanner:
             boot.violations.append(Violation(kind, line, text, values))
         self._last = lo + starts[-1]
 
-    def _general(self, buf: Buffer, block: bytes, lo: int, hit: int, lines: dict[int, int]) -> None:
-        """Note the line around ``hit`` to be read whole (or, over-long, as a window)."""
+    def _general(
+        self, buf: Buffer, block: bytes, lo: int, hit: int, lines: dict[int, int], before: int
+    ) -> None:
+        """Note the line around ``hit`` to be read whole (or, over-long, as a window); ``before``:
+        the newlines in the block before ``hit`` when counted (else -1)."""
         start = block.rfind(b"\n", 0, hit) + 1
         end = block.find(b"\n", hit)
         if end < 0:
@@ -380,6 +387,8 @@ class Scanner:
             lines.setdefault(start, stop - lo)
         else:
             lines[start] = end  # a whole line: read by its full text
+        if before >= 0 and self._known is not None:
+            self._known[start] = before  # no newline between where it is read from and the hit
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
         """Where to read an over-long line from, relative to ``lo``: the last Xen or guest
