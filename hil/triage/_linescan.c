@@ -111,7 +111,12 @@ static int head(byte *p, byte *end)
 static byte *xen_find(byte *p, byte *end, byte **body, byte **stop)
 {
     byte *hit;
-    while (p < end && (hit = memmem(p, (size_t)(end - p), "(XEN) ", 6)) != NULL) {
+    /* memchr, not memmem: memmem sets up its search anew at each of Xen's many lines */
+    while (p < end && (hit = memchr(p, '(', (size_t)(end - p))) != NULL) {
+        if (!literal(hit, end, "(XEN) ", 6)) {
+            p = hit + 1;
+            continue;
+        }
         *body = hit + 6 + stamp(hit + 6, end);
         if (head(*body, end)) {
             *stop = memchr(*body, '\n', (size_t)(end - *body));

@@ -113,7 +113,7 @@ def lines(lib: ctypes.CDLL, block: bytes, banner: bytes) -> tuple[list[int], lis
             CAP,
             state.buffer_info()[0],
         )
-        xen_found += xen[: state[4] * _FIELDS]
-        banner_found += banners[: state[5] * 2]
+        xen_found += xen[: state[4] * _FIELDS].tolist()
+        banner_found += banners[: state[5] * 2].tolist()
         if state[0] >= size and state[1] >= size:
             return xen_found, banner_found, state[3]

@@ -404,12 +404,18 @@ class Scanner:
         if body is not None:
             facts = self._bodies.get(body)
             if facts is None:
-                facts = self._bodies[body] = _facts(b"(XEN) " + body)
+                # Without its stamp unless the text after it would then read as the stamp
+                # (the vCPU of "(XEN) [stamp] [1.5] Cannot retrieve ..."): all lines with
+                # such a body have a stamp before it, and its value says nothing to triage.
+                key = b"(XEN) " + body
+                facts = self._bodies[body] = _facts(raw if _STAMP.match(key) else key)
                 if len(self._bodies) >= _CACHE_LIMIT:
                     self._bodies.clear()
         else:
             stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
             key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
+            if stamp and _STAMP.match(key):
+                key = raw  # the text after the stamp would read as one (see above)
             facts = self._cache.get(key)
             if facts is None:
                 facts = _facts(key)
