@@ -190,7 +190,7 @@ def finder(request, monkeypatch):
 # Text after Xen's stamp that reads as a stamp itself (here a vCPU's name) stays text: read
 # plainly, and whole (TF-A's banner in it).
 @example(data=b"(XEN) [    0.133520] [1.5] Cannot retrieve the FFA version\n")
-@example(data=b"(XEN) [    0.1] [1.5] Cannot retrieve the FFA version Booting Trusted Firmware\n")
+@example(data=b"(XEN) [    0.1] [1.5] Cannot retrieve the FFA version\rBooting Trusted Firmware\n")
 def test_the_scan_reads_a_log_as_line_by_line_parsing_does(finder, data):
     assert _summary(*_scanned(data)) == _summary(*reference(data))
 
