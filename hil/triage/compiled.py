@@ -74,7 +74,7 @@ def library() -> ctypes.CDLL | None:
                 function.argtypes += [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
                 function.argtypes += [ctypes.c_long, ctypes.c_void_p]
                 why = f"compiled ({path})"
-            except (OSError, subprocess.SubprocessError) as exc:
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no home: Runtime
                 lib = None
                 why = f"pure Python (the compiled finder is not available: {exc})"
         _state["lib"], _state["why"] = lib, why
