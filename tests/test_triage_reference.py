@@ -324,31 +324,41 @@ _piece = st.one_of(
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.lists(_piece, max_size=30), st.sampled_from([1, 2, 4096]))
-def test_the_compiled_finder_finds_what_the_regex_finds(pieces, cap):
+@given(
+    st.lists(_piece, max_size=30),
+    st.sampled_from([1, 2, 4096]),
+    st.booleans(),
+    st.sampled_from([12, 30, 1 << 16]),
+    st.booleans(),
+)
+def test_the_compiled_finder_finds_what_the_regex_finds(pieces, cap, first_own, max_line, cut):
     """The compiled finder stands in for ``XEN_BODIES.finditer`` and ``bytes.find`` of TF-A's
-    banner (and counts newlines): the same finds, spans and group starts, on any text made of
-    what the pattern looks at."""
+    banner (and counts newlines): the same finds, spans and group starts, told apart the same way
+    (a whole line of its own or not), on any text made of what the pattern looks at."""
     lib = compiled.library()
     if lib is None:
         pytest.skip(compiled.describe())  # the finder's own test; the fixture above fails CI
     block = "".join(pieces).encode("utf-8", "surrogateescape")
+    whole = len(block) - cut  # the block ends in a line cut short, or with the log
     banner = b"Booting"  # TF-A's, shortened so that pieces make it often
     default, compiled.CAP = compiled.CAP, cap  # a few finds per call: it goes on where it was
     try:
-        finds, banners, newlines = compiled.lines(lib, block, banner)
+        got = compiled.lines(lib, block, banner, first_own, max_line, whole)
     finally:
         compiled.CAP = default
-    expected = []
+    own, others, banners = [], [], []
     for match in XEN_BODIES.finditer(block):
-        expected += (match.start(), match.start(1), match.end())
-        expected.append(block.count(b"\n", 0, match.start()))
-    expected_banners = []
+        hit, end = match.span()
+        before = block.count(b"\n", 0, hit)
+        if (block[hit - 1] == 10 if hit else first_own) and end - hit <= max_line and end <= whole:
+            own += (hit, match.start(1), end, before)
+        else:
+            others += (hit, before)
     hit = block.find(banner)
     while hit >= 0:
-        expected_banners += (hit, block.count(b"\n", 0, hit))
+        banners += (hit, block.count(b"\n", 0, hit))
         hit = block.find(banner, hit + 1)
-    assert (finds, banners, newlines) == (expected, expected_banners, block.count(b"\n"))
+    assert got == (own, others, banners, block.count(b"\n"))
 
 
 @pytest.mark.parametrize("compiler", ["no-such-cc", "false"])

@@ -129,35 +129,47 @@ static byte *xen_find(byte *p, byte *end, byte **body, byte **stop)
     return NULL;
 }
 
-/* In one pass over buf[0:len]: XEN_BODIES' finds (as finditer gives them) into xen_out, four
- * longs each: start, group 1's start, end, the newlines before the start; and each occurrence
- * of ``banner`` (as repeated bytes.find from one after the last gives them) into banner_out, two
- * longs each: where, the newlines before it. At most ``cap`` of each per call; ``state`` (six
+/* In one pass over buf[0:len]: XEN_BODIES' finds, as finditer gives them, and each occurrence of
+ * ``banner``, as repeated bytes.find from one after the last gives them. A find that is a whole
+ * line of its own (at a line start, or at 0 when ``first_own``; at most ``max_line`` long; ending
+ * at or before ``whole``) goes to own_out, four longs: its start, group 1's start, its end, the
+ * newlines before its start; any other find to other_out, and a banner to banner_out, two
+ * longs: where, the newlines before it. At most ``cap`` in each per call; ``state`` (seven
  * longs, zero at first) says where each search goes on, how far newlines are counted and their
- * count, and, on return, how many finds and banners this call wrote. The block is done when
- * both searches are at ``len``. */
-void hil_lines(const char *buf, long len, const char *banner, long banner_len, long *xen_out,
-               long *banner_out, long cap, long *state)
+ * count, and, on return, how many of each this call wrote. The block is done when both searches
+ * are at ``len``. */
+void hil_lines(const char *buf, long len, const char *banner, long banner_len, long first_own,
+               long max_line, long whole, long *own_out, long *other_out, long *banner_out,
+               long cap, long *state)
 {
     byte *base = (byte *)buf, *end = base + len, *at = base + state[2];
     byte *body = NULL, *stop = NULL, *x, *b;
-    long newlines = state[3], xens = 0, banners = 0;
+    long newlines = state[3], owns = 0, others = 0, banners = 0;
     x = xen_find(base + state[0], end, &body, &stop);
     b = base + state[1] < end ? memmem(base + state[1], (size_t)(len - state[1]), banner,
                                        (size_t)banner_len)
                               : NULL;
     while (x != NULL || b != NULL) {
         if (x != NULL && (b == NULL || x < b)) {
-            if (xens == cap)
+            int own = (x > base ? x[-1] == '\n' : first_own != 0) && stop - x <= max_line
+                      && stop - base <= whole;
+            if (own ? owns == cap : others == cap)
                 break;
             for (; at < x; at++)
                 newlines += *at == '\n';
-            xen_out[0] = x - base;
-            xen_out[1] = body - base;
-            xen_out[2] = stop - base;
-            xen_out[3] = newlines;
-            xen_out += 4;
-            xens++;
+            if (own) {
+                own_out[0] = x - base;
+                own_out[1] = body - base;
+                own_out[2] = stop - base;
+                own_out[3] = newlines;
+                own_out += 4;
+                owns++;
+            } else {
+                other_out[0] = x - base;
+                other_out[1] = newlines;
+                other_out += 2;
+                others++;
+            }
             x = xen_find(stop, end, &body, &stop);
         } else {
             if (banners == cap)
@@ -179,6 +191,7 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
     state[1] = b != NULL ? b - base : len;
     state[2] = at - base;
     state[3] = newlines;
-    state[4] = xens;
-    state[5] = banners;
+    state[4] = owns;
+    state[5] = others;
+    state[6] = banners;
 }

@@ -13,10 +13,11 @@ import subprocess
 import tempfile
 from array import array
 from pathlib import Path
+from typing import NamedTuple
 
 SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
-_FIELDS = 4  # per find: its start, its body's start, its end, the newlines before it
+_FIELDS = 4  # per own line: its start, its body's start, its end, the newlines before it
 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
@@ -71,7 +72,7 @@ def library() -> ctypes.CDLL | None:
                 function = lib.hil_lines
                 function.restype = None
                 function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
-                function.argtypes += [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+                function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
                 function.argtypes += [ctypes.c_long, ctypes.c_void_p]
                 why = f"compiled ({path})"
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no home: Runtime
@@ -91,29 +92,41 @@ def reset() -> None:
     _state.clear()
 
 
-def lines(lib: ctypes.CDLL, block: bytes, banner: bytes) -> tuple[list[int], list[int], int]:
-    """What ``hil.triage.scan`` looks for in ``block``, in one pass: ``XEN_BODIES.finditer`` as a
-    flat list (start, group 1's start, end, newlines before the start, for each find), every
-    occurrence of ``banner`` (where, newlines before it), and the newlines in the block."""
+class Finds(NamedTuple):
+    """What ``hil.triage.scan`` looks for in a block. Xen's lines ``XEN_BODIES`` finds: ``own``
+    for the whole lines of their own (start, group 1's start, end, newlines before the start,
+    for each), ``others`` for the rest (start, newlines before); TF-A's ``banners`` (where,
+    newlines before); the ``newlines`` in the block. Counts are -1 and None when not counted."""
+
+    own: list[int]
+    others: list[int]
+    banners: list[int]
+    newlines: int | None
+
+
+def lines(
+    lib: ctypes.CDLL, block: bytes, banner: bytes, first_own: bool, max_line: int, whole: int
+) -> Finds:
+    """``Finds`` in one pass (see ``hil_lines`` in _linescan.c for the arguments)."""
     item = array("l").itemsize
-    xen = array("l", bytes(CAP * _FIELDS * item))
-    banners = array("l", bytes(CAP * 2 * item))
-    state = array("l", [0] * 6)  # see hil_lines in _linescan.c
+    outs = [array("l", bytes(CAP * fields * item)) for fields in (_FIELDS, 2, 2)]
+    state = array("l", [0] * 7)
+    found: tuple[list[int], list[int], list[int]] = ([], [], [])
     size = len(block)
-    xen_found: list[int] = []
-    banner_found: list[int] = []
     while True:
         lib.hil_lines(
             block,
             size,
             banner,
             len(banner),
-            xen.buffer_info()[0],
-            banners.buffer_info()[0],
+            first_own,
+            max_line,
+            whole,
+            *(out.buffer_info()[0] for out in outs),
             CAP,
             state.buffer_info()[0],
         )
-        xen_found += xen[: state[4] * _FIELDS].tolist()
-        banner_found += banners[: state[5] * 2].tolist()
+        for into, out, fields, count in zip(found, outs, (_FIELDS, 2, 2), state[4:], strict=True):
+            into += out[: count * fields].tolist()
         if state[0] >= size and state[1] >= size:
-            return xen_found, banner_found, state[3]
+            return Finds(*found, state[3])

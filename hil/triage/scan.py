@@ -101,24 +101,27 @@ PANIC = 3
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
 
 
-def _finds(block: bytes) -> tuple[list[int], list[int], int | None]:
-    """``XEN_BODIES.finditer(block)`` as a flat list (each find's start, its group 1's start,
-    its end and the newlines before its start), TF-A's banner in it (where, newlines before) and
-    the newlines in the block: in one pass by the compiled finder (hil.triage.compiled) when it
-    is available, else by the regex and ``bytes.find``, which leave the counting to the caller
-    (-1 for each find, None for the block)."""
+def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
+    """What to read in ``block`` (``first_own``: it starts a line; ``whole``: where a line found
+    whole may end): in one pass by the compiled finder (hil.triage.compiled) when it is
+    available, else by the regex and ``bytes.find``, which leave the counting to the caller."""
     lib = compiled.library()
     if lib is not None:
-        return compiled.lines(lib, block, TFA_BANNER_LITERAL)
-    finds: list[int] = []
+        return compiled.lines(lib, block, TFA_BANNER_LITERAL, first_own, MAX_LINE, whole)
+    own: list[int] = []
+    others: list[int] = []
     for match in XEN_BODIES.finditer(block):
-        finds += (match.start(), match.start(1), match.end(), -1)
+        hit, end = match.span()
+        if (block[hit - 1] == 10 if hit else first_own) and end - hit <= MAX_LINE and end <= whole:
+            own += (hit, match.start(1), end, -1)
+        else:
+            others += (hit, -1)
     banners: list[int] = []
     hit = block.find(TFA_BANNER_LITERAL)
     while hit >= 0:
         banners += (hit, -1)
         hit = block.find(TFA_BANNER_LITERAL, hit + 1)
-    return finds, banners, None
+    return compiled.Finds(own, others, banners, None)
 
 
 class Buffer(Protocol):
@@ -239,32 +242,21 @@ class Scanner:
         block = buf[lo:hi]
         size = len(block)
         at_end = hi == len(buf)
+        first_own = not lo or buf[lo - 1 : lo] == b"\n"  # the block starts a line
+        whole = size if at_end else size - 1  # where a line found whole may end
+        own, others, banners, newlines = _finds(block, first_own, whole)
         # Xen's lines whole in this block, in order: where each starts and ends in the block and
         # its text after the prefix and a valid stamp, the key its facts are cached by (the
         # stamp changes nothing triage reads) ...
-        starts: list[int] = []
-        ends: list[int] = []
-        bodies: list[bytes] = []
+        starts = own[0::4]
+        ends = own[2::4]
+        bodies = [block[body:end] for body, end in zip(own[1::4], ends, strict=True)]
+        self._known = dict(zip(starts, own[3::4], strict=True)) if newlines is not None else None
         # ... and the other lines to read whole or as a window (TF-A's banner, a Xen line with
         # output glued in front, an over-long line): start -> end in the block.
         other: dict[int, int] = {}
-        first_own = not lo or buf[lo - 1 : lo] == b"\n"  # the block starts a line
-        whole = size if at_end else size - 1  # where a line found whole may end
-        finds, banners, newlines = _finds(block)
-        hits = finds[0::4]
-        counted = newlines is not None
-        self._known = dict(zip(hits, finds[3::4], strict=True)) if counted else None
-        for hit, body, end, before in zip(hits, finds[1::4], finds[2::4], finds[3::4], strict=True):
-            if (
-                (block[hit - 1] == 10 if hit else first_own)
-                and end - hit <= MAX_LINE
-                and end <= whole
-            ):
-                starts.append(hit)
-                ends.append(end)
-                bodies.append(block[body:end])
-            else:
-                self._general(buf, block, lo, hit, other, before)
+        for hit, before in zip(others[0::2], others[1::2], strict=True):
+            self._general(buf, block, lo, hit, other, before)
         for hit, before in zip(banners[0::2], banners[1::2], strict=True):
             self._general(buf, block, lo, hit, other, before)
         self._counted, self._line_no = 0, self.line
