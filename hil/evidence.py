@@ -24,8 +24,9 @@ from hil.compare import Observation
 from hil.console import ConsoleGap, ConsoleGroup
 from hil.errors import ConfigError, InfraError
 from hil.ffa.errors import FfaFormatError
+from hil.ffa.spmc import SpmcConfig
 from hil.lab import ConsoleRoles
-from hil.probe import MARK, PREFIX, TranscriptBuilder
+from hil.probe import MARK, PREFIX, ProbePlan, ProbeTranscript, TranscriptBuilder
 from hil.results import validate_name
 from hil.xen.log import (
     NORMAL_WORLD_PANICS,
@@ -109,13 +110,71 @@ class Judged:
     observation: Observation
 
 
+# The test SPMC's banner (firmware/test-spmc/spmc.c, hil.sim.boot_script): what it serves.
+_SPMC_BANNER = re.compile(
+    rb"HIL test SPMC v1 core=\d+ manifest=0x[0-9a-f]+ "
+    rb"((?:version=0x[0-9a-f]{8} count=\d+ fpi_size=\d+ data_len=\d+ supported=\d+)"
+    rb"|error=bad-scenario-blob)\r?$",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What the bundle deployed for a case makes the board say about itself: the test SPMC's
+    banner (what it serves) and the probe's plan (what it asks). A boot showing another
+    bundle's is not this case's, whatever it passes or fails: a deploy that never reached the
+    board leaves it booting the last one, and two scenarios can expect the same lines."""
+
+    spmc: SpmcConfig
+    plan: ProbePlan
+
+    def banner(self) -> str:
+        c = self.spmc
+        return (
+            f"version=0x{c.version.word:08x} count={c.count} fpi_size={c.fpi_size} "
+            f"data_len={len(c.data)} supported={len(c.supported)}"
+        )
+
+    def spmc_differs(self, data: bytes) -> str | None:
+        """Why the last boot's SPMC banner in ``data`` (one console's bytes) is not this
+        bundle's, or None (also when there is none, or it is damaged: nothing to tell by)."""
+        found = list(_SPMC_BANNER.finditer(data))
+        if not found or (served := found[-1][1].decode()) == self.banner():
+            return None
+        return f"the SPMC that booted says {served!r}, the bundle deployed serves {self.banner()!r}"
+
+    def plan_differs(self, transcript: ProbeTranscript) -> str | None:
+        """Why the probe's transcript is not of this bundle's plan, or None."""
+        if transcript.error is not None:
+            return f"the probe could not use the plan it found ({transcript.error})"
+        asked = [requested for requested, _ in transcript.versions]
+        if asked != list(self.plan.versions[: len(asked)]):
+            return "the probe asked for other FF-A versions than the bundle's plan"
+        for index, answer in enumerate(transcript.partinfo):
+            if index >= len(self.plan.queries) or answer.query != self.plan.queries[index]:
+                return (
+                    f"the probe's query q={index} (uuid={answer.query.uuid} "
+                    f"flags=0x{answer.query.flags:08x}) is not the bundle's plan's"
+                )
+        return None
+
+
 class EvidenceCheck:
     """``accept`` for the boot machine (``hil.boot.Accept``): reads each booted attempt's
     evidence from the capture under ``case_dir`` and keeps it, or says why it cannot be
-    judged."""
+    judged (also when the board booted another bundle than ``deployed``)."""
 
-    def __init__(self, case_dir: Path, consoles: ConsoleGroup, roles: ConsoleRoles) -> None:
+    def __init__(
+        self,
+        case_dir: Path,
+        consoles: ConsoleGroup,
+        roles: ConsoleRoles,
+        deployed: Deployed | None = None,
+    ) -> None:
         self.case_dir, self.consoles, self.normal = case_dir, consoles, roles.normal
+        self.spmc_console = roles.secure or roles.normal  # where the SPMC logs
+        self.deployed = deployed
         self.judged: dict[int, Judged] = {}  # attempt number -> its evidence
 
     def __call__(self, attempt: BootAttempt) -> str | None:
@@ -126,10 +185,23 @@ class EvidenceCheck:
             raw = self.case_dir / f"{self.normal}.raw"
             window = Window(self.normal, start, probe_end(raw, self.normal, start, end) or end)
             events = window.read(self.case_dir)
-            self.judged[attempt.number] = Judged(window, events, observe(events, self.normal))
+            judged = Judged(window, events, observe(events, self.normal))
+            if (other := self._other_bundle(attempt, judged)) is not None:
+                return f"not judged: the board did not boot the bundle deployed: {other}"
+            self.judged[attempt.number] = judged
         except EvidenceIncomplete as exc:
             return f"not judged: {exc}"
         return None
+
+    def _other_bundle(self, attempt: BootAttempt, judged: Judged) -> str | None:
+        if self.deployed is None:
+            return None
+        console = self.spmc_console
+        start, end = attempt.raw_start.get(console, 0), attempt.raw_end.get(console)
+        _, secure = _read_window(self.case_dir / f"{console}.raw", start, end)
+        return self.deployed.spmc_differs(secure) or self.deployed.plan_differs(
+            judged.observation.transcript
+        )
 
 
 def _first_gap(gaps: Sequence[ConsoleGap]) -> str | None:
