@@ -67,6 +67,11 @@ _NOT_PRINTED = re.compile(rb"[^\t\n\r\x20-\x7e]")
 _ESCAPE_SEQUENCE = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]")
 _GARBLED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
 _EXCERPT = 80
+# A printk of the FF-A mediator's that the catalogue lacks (its messages start "ffa: ", "ARM
+# FF-A " or "<domain>: ffa: "): a Xen printing one the profile does not behaves otherwise,
+# whatever else matches, so the check shows it instead of skipping it. A debug build's
+# diagnostics (gdprintk: "<file>:<line>:<vcpu> ffa: ...") are not behaviour a profile states.
+_FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 _CHUNK = 1 << 20
 # The lines evidence can be in: Xen's (and what it relays), the probe's, TF-A's banner.
 _EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), TFA_BANNER.encode())
@@ -375,6 +380,13 @@ def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observ
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: unreadable probe line {event.raw[:_EXCERPT]!r}"
             )
+        elif (
+            isinstance(event, ConsoleLine)
+            and event.stage is Stage.XEN
+            and event.domain is None
+            and _FFA_PRINTK.search(event.text)
+        ):
+            xen_lines.append(event.text.strip())
     if banners > 1:
         raise EvidenceIncomplete(
             f"{console}: {banners} Xen boots without a TF-A banner between them (a reboot whose "

@@ -253,3 +253,15 @@ def test_a_boot_of_another_bundle_than_the_one_deployed_is_never_judged(tmp_path
         3,
         not_judged + "the probe asked for other FF-A versions than the bundle's plan",
     )
+
+
+def test_a_printk_of_the_mediators_the_profile_lacks_is_never_skipped(tmp_path: Path) -> None:
+    # A patched or newer Xen says something about FF-A that no profile says: the guest's view
+    # is the same, but this Xen does not behave as xen-4.22 (a guest's line saying it is fine).
+    extra = "(XEN) ffa: SP 0x8001 has no UUID, treated as Nil\n(d1) ffa: relayed from a guest\n"
+    faults = {"text": {"stage": "ffa", "line": 2, "console": "ns", "text": extra}}
+    out = run(tmp_path, faults)
+    assert (out.exit_code, out.case["verdict"]) == (1, "fail"), out.case["message"]
+    diff = [line for line in out.case["diff"] if not line.startswith(("+++", "---"))]
+    changed = [line for line in diff if line[:1] in "+-"]
+    assert changed == ["+(XEN) ffa: SP 0x8001 has no UUID, treated as Nil"]
