@@ -353,6 +353,16 @@ def _glued(event: Event) -> str | None:
     return what if MARK in rest or xen_prefix(rest) is not None else None
 
 
+def _lost_sp_line(console: str, header: Event) -> EvidenceIncomplete:
+    """Every Xen prints its bit-15 header right before the line of the SP it drops (4.20/4.21:
+    one printk; 4.22+: the same loop pass, on the boot CPU alone): a header followed by anything
+    else of Xen's lost that line on the way."""
+    return EvidenceIncomplete(
+        f"{console} line {header.line}: Xen's bit-15 header is not followed by the dropped SP's "
+        "own line (lost on the way)"
+    )
+
+
 def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observation:
     """Xen's FF-A lines and dom0's probe answers in the last boot on ``console`` among
     ``events`` (the normal-world console's: nothing else is evidence). EvidenceIncomplete when
@@ -361,12 +371,19 @@ def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observ
     xen_lines: list[str] = []
     banners = 0
     probe = TranscriptBuilder()
+    header: Event | None = None  # Xen's bit-15 header, until the SP's line after it
     for event in last_boot([e for e in events if e.console == console]):
         if (glued := _glued(event)) is not None:
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: two lines glued together (the end of {glued} was "
                 f"lost, and maybe the rest of it) {_excerpt(event.raw)}"
             )
+        if header is not None and _is_xen(event) and getattr(event, "domain", None) is None:
+            if not (isinstance(event, XenMessage) and event.key is MessageKey.SP_UNUSABLE):
+                raise _lost_sp_line(console, header)
+            header = None
+        if isinstance(event, XenMessage) and event.key is MessageKey.ID_CONVENTION:
+            header = event
         if isinstance(event, XenMessage):
             banners += event.key is MessageKey.XEN_VERSION
             if event.key in FFA_KEYS:
@@ -387,6 +404,8 @@ def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observ
             and _FFA_PRINTK.search(event.text)
         ):
             xen_lines.append(event.text.strip())
+    if header is not None:
+        raise _lost_sp_line(console, header)
     if banners > 1:
         raise EvidenceIncomplete(
             f"{console}: {banners} Xen boots without a TF-A banner between them (a reboot whose "

@@ -265,3 +265,20 @@ def test_a_printk_of_the_mediators_the_profile_lacks_is_never_skipped(tmp_path: 
     diff = [line for line in out.case["diff"] if not line.startswith(("+++", "---"))]
     changed = [line for line in diff if line[:1] in "+-"]
     assert changed == ["+(XEN) ffa: SP 0x8001 has no UUID, treated as Nil"]
+
+
+def test_a_dropped_sps_line_lost_whole_on_the_uart_is_not_judged(tmp_path: Path) -> None:
+    # 4.21 prints the bit-15 header before each dropped SP's line; an overrun lost one such
+    # line whole, end included, so nothing is glued: the header left alone says it is missing.
+    lines = lines_of("ffa", "xen-4.21")
+    index = next(i for i, line in enumerate(lines) if "with id 0x0022 cannot" in line)
+    drop = {"stage": "ffa", "line": index, "offset": 0, "size": len(lines[index]) + len(EOL)}
+    out = run(tmp_path, {"drop": drop}, xen="xen-4.21", expect="xen-4.21", boot_attempts=2)
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (3, "infra_error", 2)
+    assert out.case["message"].endswith(
+        "Xen's bit-15 header is not followed by the dropped SP's own line (lost on the way)"
+    ), out.case["message"]
+    # Once: the retry is judged (PASS).
+    drop["boots"] = 1
+    again = run(tmp_path / "once", {"drop": drop}, xen="xen-4.21", expect="xen-4.21")
+    assert (again.exit_code, again.case["attempts"]) == (0, 2), again.case["message"]
