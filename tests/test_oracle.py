@@ -245,7 +245,7 @@ def test_does_not_support_level_per_profile():
 
 
 def test_features_walk_order_and_list_per_release():
-    nothing = spmc(supported=(FunctionId.VERSION,))  # no FFA_FEATURES: every probe fails
+    nothing = spmc(supported=())  # every probe fails
     walked = {
         name: [
             ln.text.rsplit(" ", 1)[1]
@@ -276,10 +276,10 @@ def test_cannot_retrieve_version_variants(monkeypatch):
     assert "ffa: Cannot retrieve the FFA version" in texts(boot("xen-4.22", spmc()))
 
 
-# What real Xen 4.22.0 printed for the test SPMC reporting FFA_VERSION or FFA_RX_RELEASE as not
-# supported through FFA_FEATURES (hil run --lab real-xen.toml, scenarios with one SP and
-# `unsupported = [...]`, 2026-12-02): the SPMC (and TF-A's SPMD) still answer both calls, so
-# Xen goes on, says nothing about its release, and the guest sees the SP.
+# What real Xen 4.22.0 printed for the test SPMC reporting FFA_VERSION, FFA_FEATURES or
+# FFA_RX_RELEASE as not supported through FFA_FEATURES (hil run --lab real-xen.toml, scenarios
+# with one SP and `unsupported = [...]`, 2026-12-02): the SPMC (and TF-A's SPMD) still answer
+# those calls, so Xen goes on, says nothing about its release, and the guest sees the SP.
 _NOT_REPORTED = [
     "NOTIFICATION_BITMAP_CREATE", "NOTIFICATION_BITMAP_DESTROY", "NOTIFICATION_INFO_GET_64",
     "NOTIFICATION_GET", "RX_ACQUIRE", "MEM_SHARE_64", "MEM_RECLAIM", "MSG_SEND2",
@@ -288,7 +288,12 @@ _NOT_REPORTED = [
 
 
 @pytest.mark.parametrize(
-    ("fid", "after"), [(FunctionId.VERSION, None), (FunctionId.RX_RELEASE, "RX_ACQUIRE")]
+    ("fid", "after"),
+    [
+        (FunctionId.VERSION, None),
+        (FunctionId.FEATURES, None),
+        (FunctionId.RX_RELEASE, "RX_ACQUIRE"),
+    ],
 )
 def test_an_abi_the_test_spmc_reports_unsupported_is_still_answered(fid, after):
     names = list(_NOT_REPORTED)
