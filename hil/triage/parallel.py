@@ -146,8 +146,9 @@ def triage_parallel(
                 result.banners += banners
                 base += newlines
             # Idle workers are let go (a sentinel each), not terminated: SIGTERM reaching a
-            # worker that holds the pool's task-queue lock can leave the pool's shutdown waiting
-            # on that lock for ever (a ``hil triage`` hung once in a CI run under load; not reproduced in 750 runs since).
+            # worker that holds the pool's task-queue lock can leave the pool's shutdown
+            # waiting on that lock for ever (a ``hil triage`` hung once in a CI run under
+            # load; not reproduced in 750 runs since).
             pool.close()
             pool.join()
     finally:
