@@ -22,7 +22,7 @@ from hil.ahead import BundlesAhead
 from hil.atomic import atomic_write
 from hil.boot import RetryPolicy
 from hil.case import CaseSettings, run_case
-from hil.errors import HilError, InfraError, os_error_text
+from hil.errors import ExitCode, HilError, InfraError, os_error_text
 from hil.interrupts import interrupts_ignored
 from hil.lab import BoardConfig, Lab
 from hil.lock import BoardBusy
@@ -107,10 +107,12 @@ class Runner:
             except OSError as exc:
                 # Every verdict was printed as it came and every capture is on disk; the record
                 # dashboards read is worth a last try on its own (it is small, report.html not).
-                kept = _summary_alone(run, self.run_dir)
-                raise InfraError(
-                    f"cannot write the reports of run {self.run_id}: {os_error_text(exc)} "
-                    f"(captures{' and summary.json' if kept else ''} are in {self.run_dir})"
+                why = os_error_text(exc)
+                kept = _summary_alone(run, self.run_dir, why)
+                raise ReportsNotWritten(
+                    f"cannot write the reports of run {self.run_id}: {why} "
+                    f"(captures{' and summary.json' if kept else ''} are in {self.run_dir})",
+                    summary.reports_exit(run),
                 ) from None
             self.progress.run_finished(run, reports["html"])
         return run
@@ -207,10 +209,19 @@ def _unless_interrupted(case: CaseResult, session: BoardSession) -> CaseResult:
     return case
 
 
-def _summary_alone(run: RunResult, run_dir: Path) -> bool:
-    """Write just summary.json (it names no other report); whether that worked."""
+class ReportsNotWritten(InfraError):
+    """The run's reports could not all be written: one line, and the exit code the run's summary
+    records (a failed check still exits 1)."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _summary_alone(run: RunResult, run_dir: Path, why: str) -> bool:
+    """Write just summary.json (it names no other report, and says why); whether that worked."""
     try:
-        atomic_write(run_dir / summary.FILE_NAME, summary.render_summary(run))
+        atomic_write(run_dir / summary.FILE_NAME, summary.render_summary(run, why))
     except OSError:
         return False
     return True
