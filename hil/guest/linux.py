@@ -27,7 +27,7 @@ import json
 import lzma
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +144,11 @@ class GuestKernel:
 
     def provenance(self) -> dict[str, str]:
         return {"linux:release": self.release, "linux:package": self.package}
+
+    @staticmethod
+    def facts_of(facts: Mapping[str, str]) -> tuple[str, str]:
+        """(release, package) back from a bundle's facts (:meth:`provenance`)."""
+        return facts.get("linux:release", "unknown"), facts.get("linux:package", "unknown")
 
 
 # -- the kernel image -------------------------------------------------------------------------
