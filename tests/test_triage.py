@@ -705,3 +705,22 @@ def test_a_log_saved_as_utf16_reads_as_its_text(tmp_path, capsys):
     assert main(["triage", "--json", name]) == 1
     got = json.loads(capsys.readouterr().out)
     assert got["dropped_sp_ids"] == [1, 2] and [v["line"] for v in got["violations"]] == [6, 8]
+
+
+def test_hil_triage_starts_without_loading_the_lab_back_ends():
+    """``hil triage`` imports its own command only: loading every back-end (a third of a second
+    of CPU) would be a third of its time budget on a GiB log (README, Performance)."""
+    script = (
+        "import sys\n"
+        "from hil.cli import main\n"
+        "try:\n"
+        "    main(['triage', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('hil.lab', 'hil.commands.run', 'hil.console')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert "usage: hil triage" in done.stdout

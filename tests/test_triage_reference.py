@@ -109,6 +109,8 @@ _XEN_TEXTS = [
     message("dom0_create_failed").render(rc=-5),
     "Panic on CPU 0:",
     "Xen BUG at ffa.c:12",
+    "Xen BUG at %s.c:%d 100%",  # a "%" in what --json writes
+    message("xen_version").render(version="4.22%d", rest="(%s) x"),
     "Assertion 'x' failed at ffa.c:3",
     "Error creating domain 0 (rc = -12)",
     "GICv3: CPU0: redistributor region 0",
@@ -130,6 +132,8 @@ _OTHER = [
     TFA_BANNER,
     f"junk{TFA_BANNER}",
     f"(d1) {TFA_BANNER}",
+    f"(XEN) ffa: Failed to cache SP list NOTICE:  {TFA_BANNER}",  # a banner in Xen's line
+    f"(XEN) [    0.1] Xen version 4.22.0 (a) {TFA_BANNER}",
     "2026-11-24T10:00:09.514Z ns | (XEN) ffa: Failed to cache SP list",
     "[    3.000000] Kernel panic - not syncing: Error creating domain 0 (rc = -5)",
     "\x1b[1;32mbuildroot login:\x1b[0m ",

@@ -6,7 +6,8 @@ the log's verdict: clean, violation, or no evidence.
 ``triage_file`` reads a log of any size in bounded memory, on every core for a large one;
 ``triage_stream`` and ``triage_bytes`` read the rest. Boots reach ``sink`` one at a time, in log
 order; given ``rendered``, most boots of a large file arrive there instead, already rendered by
-``boot_json`` (so the main process does not become the bottleneck)."""
+the workers (``boot_template``, the main process only puts in the line numbers), so the main
+process does not become the bottleneck."""
 
 from __future__ import annotations
 

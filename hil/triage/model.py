@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from enum import StrEnum
 from json.encoder import encode_basestring_ascii  # what json.dumps writes a str as
 from typing import Any
@@ -360,7 +360,8 @@ def _violation_template(violation: Violation) -> str:
         whole = violation.to_json()
         del whole["text"]
         head = ", ".join(
-            f"{json.dumps(k)}: " + ("%d" if k == "line" else json.dumps(v).replace("%", "%%"))
+            json.dumps(k).replace("%", "%%")
+            + (": %d" if k == "line" else ": " + json.dumps(v).replace("%", "%%"))
             for k, v in whole.items()
         )
         if len(_VIOLATION_HEADS) > 4096:
@@ -389,6 +390,9 @@ class Tally:
             sum(1 for b in boots if b.started),
         )
 
+    def __sub__(self, other: Tally) -> Tally:
+        return Tally(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
 
 class Verdict(StrEnum):
     """What a log says as a whole; the exit code of ``hil triage`` follows from it."""
@@ -416,6 +420,11 @@ class Triage:
     banners: int = 0  # TF-A banners seen
     last: Boot | None = None
     no_evidence_reason: str = ""
+
+    @property
+    def tally(self) -> Tally:
+        """The counts over the boots finished so far (``_close`` counts as ``Tally.of``)."""
+        return Tally(self.boots, self.violations, self.ffa_boots, self.ffa_up_boots, self.xen_boots)
 
     def banner(self, line: int) -> None:
         """TF-A's cold-boot banner at ``line``: a new boot, unless Xen has not spoken yet in the

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from multiprocessing import get_context
 
 from hil.triage.model import Boot, Tally, Triage, boot_template
@@ -43,24 +43,36 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def part_starts(buf: Buffer, size: int, part_size: int) -> list[int]:
-    """Offsets where parts start: 0, then the first line after each ``part_size`` step that is
-    TF-A's banner alone (a part boundary anywhere else could split one boot's facts)."""
-    starts = [0]
-    pos = part_size
-    while pos < size:
-        hit = buf.find(TFA_BANNER_LITERAL, pos)
+def part_start(buf: Buffer, lo: int, hi: int) -> int | None:
+    """The first line in ``buf[lo:hi]`` that is TF-A's banner alone, where a part may start (a
+    part boundary anywhere else could split one boot's facts), or None."""
+    pos = lo
+    while pos < hi:
+        hit = buf.find(TFA_BANNER_LITERAL, pos, hi)
         if hit < 0:
-            break
+            return None
         start = buf.rfind(b"\n", max(0, hit - 4096), hit) + 1
         end = buf.find(b"\n", hit, hit + 4096)
-        line = buf[start : end if end >= 0 else size]
-        if start > starts[-1] and start > 0 and [f[0] for f in _facts(line)] == [BANNER]:
-            starts.append(start)
-            pos = start + part_size
-        else:
-            pos = hit + 1
-    return starts
+        line = buf[start : end if end >= 0 else len(buf)]
+        if start > 0 and [f[0] for f in _facts(line)] == [BANNER]:
+            return start
+        pos = hit + 1
+    return None
+
+
+def part_starts(buf: Buffer, size: int, part_size: int) -> list[int]:
+    """Offsets where parts start: 0, then the first such line in each ``part_size`` step."""
+    steps = range(part_size, size, part_size)
+    return _starts(part_start(buf, lo, min(lo + part_size, size)) for lo in steps)
+
+
+def _starts(found: Iterable[int | None]) -> list[int]:
+    return sorted({0, *(start for start in found if start is not None)})
+
+
+def _part_start(lo: int) -> int | None:
+    assert _buf is not None
+    return part_start(_buf, lo, min(lo + PART_SIZE, len(_buf)))
 
 
 Part = tuple[list[Boot], str, tuple[int, ...], Tally, int, int]
@@ -89,7 +101,8 @@ def _triage_part(job: tuple[int, int, bool]) -> Part:
         templates.append(template)
         lines += numbers
     text = ", ".join(templates)
-    return [boots[0], boots[-1]], text, tuple(lines), Tally.of(middle), result.banners, newlines
+    tally = result.tally - Tally.of([boots[0], boots[-1]])  # the middle's, without a pass
+    return [boots[0], boots[-1]], text, tuple(lines), tally, result.banners, newlines
 
 
 def triage_parallel(
@@ -104,10 +117,9 @@ def triage_parallel(
     in their line numbers and writes them."""
     global _buf
     size = len(buf)
-    starts = part_starts(buf, size, PART_SIZE)
-    bounds = list(zip(starts, [*starts[1:], size], strict=True))
     result = Triage(name, sink, rendered)
-    workers = min(workers or os.cpu_count() or 1, len(bounds))
+    steps = range(PART_SIZE, size, PART_SIZE)
+    workers = min(workers or os.cpu_count() or 1, len(steps) + 1)
     if workers < 2:
         scanner = Scanner(result)
         scanner.scan(buf, 0, size)
@@ -116,6 +128,11 @@ def triage_parallel(
     try:
         context = get_context("fork")
         with context.Pool(workers, die_with_parent, (os.getpid(),)) as pool:
+            # Each step is searched for where its part starts by a worker: in a log of few,
+            # long boots that is a search through most of the file, which one process doing
+            # it before the parts start would make everyone wait for.
+            starts = _starts(pool.map(_part_start, steps))
+            bounds = list(zip(starts, [*starts[1:], size], strict=True))
             jobs = [(s, e, rendered is not None) for s, e in bounds]
             base = 0  # newlines before the part
             for boots, text, lines, tally, banners, newlines in pool.imap(_triage_part, jobs):

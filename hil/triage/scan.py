@@ -225,10 +225,15 @@ class Scanner:
         # ... and the other lines to read whole or as a window (TF-A's banner, a Xen line with
         # output glued in front, an over-long line): start -> end in the block.
         other: dict[int, int] = {}
+        first_own = not lo or buf[lo - 1 : lo] == b"\n"  # the block starts a line
+        whole = size if at_end else size - 1  # where a line found whole may end
         for match in XEN_BODIES.finditer(block):
             hit, end = match.span()
-            own_line = block[hit - 1] == 10 if hit else not lo or buf[lo - 1 : lo] == b"\n"
-            if own_line and end - hit <= MAX_LINE and (end < size or at_end):
+            if (
+                (block[hit - 1] == 10 if hit else first_own)
+                and end - hit <= MAX_LINE
+                and end <= whole
+            ):
                 starts.append(hit)
                 ends.append(end)
                 bodies.append(match[1])
