@@ -28,7 +28,13 @@ from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.diff.behaviour import behaviour
 from hil.diff.recording import judge, load_recording
 from hil.errors import InfraError
-from hil.evidence import EvidenceCheck, EvidenceIncomplete, last_boot, panic_patterns
+from hil.evidence import (
+    Deployed,
+    EvidenceCheck,
+    EvidenceIncomplete,
+    last_boot,
+    panic_patterns,
+)
 from hil.evidence import observe as observe
 from hil.guest import LINUX
 from hil.guest.linux_oracle import expect_linux
@@ -134,8 +140,10 @@ def run_case(
             panic_patterns=panic_patterns(board.roles, session.consoles),
             connect_now=connect_now,
         )
-        # Evidence only from the normal-world console, of the attempt judged, whole.
-        evidence = EvidenceCheck(case_dir, group, board.roles, board.guest)
+        # Evidence only from the normal-world console, of the attempt judged, whole, and only
+        # of a boot of this bundle.
+        deployed = Deployed(scenario.spmc_config(), scenario.probe_plan())
+        evidence = EvidenceCheck(case_dir, group, board.roles, deployed, board.guest)
         with group, session.capturing(group) as consoles:
             booted = boot(
                 board.name,

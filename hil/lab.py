@@ -277,6 +277,23 @@ def _check_virtual_launch(spec: BackendSpec, profiles: Collection[str]) -> None:
     _check_xen_options(spec.table("xen_options", {}))
 
 
+def _output_sources(board: BoardConfig) -> list[tuple[tuple[str, str], str, str, str]]:
+    """``((kind, key), field, as given, what)`` for each place a board's output is read from
+    that no other board may share: its labgrid place, or each console it is wired to. A board
+    hil launches gets ports of its own at each launch, so it shares nothing."""
+    if board.place is not None:
+        key = f"{board.coordinator or ''}/{board.place}"
+        return [(("place", key), "place", board.place, "place")]
+    if launched_kind(board.power.kind, board.power.data) is not None:
+        return []
+    sources = []
+    for name, url in board.consoles.items():
+        # A device under two names (/dev/serial/by-id/... -> /dev/ttyUSB0) is one device.
+        key = url if "://" in url else os.path.realpath(url)
+        sources.append((("console", key), f"consoles.{name}", url, f"console '{name}'"))
+    return sources
+
+
 def _check_launcher(board: BoardConfig) -> None:
     """A board hil launches (QEMU, FVP, a virtual board): its platform's launcher parses the
     power table and only stores what it read, so building one now and dropping it finds a
@@ -771,13 +788,22 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         _address(top, "coordinator", coordinator)
     offline_after = _tries(top, "offline_after", OFFLINE_AFTER)
     boards: dict[str, BoardConfig] = {}
+    # Where each board's output is read (a console endpoint or a labgrid place) -> who reads it.
+    readers: dict[tuple[str, str], tuple[str, str]] = {}
     for i, raw in enumerate(top.get("board", list)):
         board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
         _check_launcher(board)
+        table = ConfigTable(path, f"board '{board.name}'", "", raw)
         if board.name in boards:
-            raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
-                "name", "duplicate board name"
-            )
+            raise table.error("name", "duplicate board name")
+        for source, field, shown, what in _output_sources(board):
+            other = readers.setdefault(source, (board.name, what))
+            if other[0] != board.name:
+                raise table.error(
+                    field,
+                    f"{shown!r} is also board '{other[0]}''s {other[1]}: one board's capture "
+                    "would hold the other's boots",
+                )
         boards[board.name] = board
     if not boards:
         raise top.error("board", "no board")

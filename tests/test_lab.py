@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hil.cli import main
 from hil.config import ConfigTable
 from hil.errors import ConfigError, ExitCode
 from hil.lab import check_console_url, load_board_type, load_lab
@@ -591,6 +592,34 @@ def test_console_roles_are_checked_at_load(
     lab = f'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "two"\n{PDU}{board}'
     lab += 'deploy = {backend = "copy", dest = "."}\n'
     assert _error(lab_dir, lab) == expected
+
+
+WIRED = (
+    '[[board]]\nname = "{name}"\ntype = "qemu-virt"\nxen_profile = "none"\n{PDU}'
+    'deploy = {{backend = "copy", dest = "."}}\nconsoles = {{ ns = "{ns}", secure = "{secure}" }}\n'
+)
+
+
+@pytest.mark.parametrize("alias", [False, True])
+def test_two_boards_reading_one_console_are_refused_before_any_board_is_touched(
+    lab_dir: Path, capsys: pytest.CaptureFixture[str], alias: bool
+) -> None:
+    # b1's table was copied from b0's and its normal console left as it was: each board's
+    # capture would hold the other's boots, and b1 could pass on b0's.
+    (lab_dir / "ttyUSB0").touch()
+    (lab_dir / "by-id").mkdir()
+    (lab_dir / "by-id" / "usb-b0-if00").symlink_to(lab_dir / "ttyUSB0")
+    second = str(lab_dir / ("by-id/usb-b0-if00" if alias else "ttyUSB0"))
+    text = WIRED.format(name="b0", PDU=PDU, ns=lab_dir / "ttyUSB0", secure="socket://h:2")
+    text += WIRED.format(name="b1", PDU=PDU, ns=second, secure="socket://h:4")
+    (lab_dir / "lab.toml").write_text(text)
+    assert main(["run", "--lab", "lab.toml", "--board", "b1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"hil: error: lab.toml: board 'b1': field 'consoles.ns': '{second}' is also board "
+        "'b0''s console 'ns': one board's capture would hold the other's boots\n"
+    )
+    assert not (lab_dir / "results").exists()
 
 
 # -- the dom0 guest (guest = "linux", dom0_kernel) ---------------------------------------------
