@@ -156,7 +156,7 @@ def test_a_missing_kernel_names_the_setup_script(tmp_path: Path) -> None:
 
 
 def test_hil_run_boots_the_linux_guest_and_a_wrong_profile_fails_with_its_diff(
-    kernel: linux.GuestKernel, firmware: Firmware, tmp_path: Path
+    kernel: linux.GuestKernel, tmp_path: Path
 ) -> None:
     archive = XEN_SOURCES / XENS["xen-4.22"]
     if not archive.is_file():
