@@ -11,7 +11,8 @@ connect whenever it is up (``Console.open(connect_now=False)``) miss no byte. Wi
 (hil.emulator.xen_boot).
 
 Bundles for qemu-virt boards: the scenario's images (TF-A, test SPMC, the probe; with a Xen,
-Xen as BL33 and the probe as its dom0), see :func:`bundle`."""
+Xen as BL33 and the probe, or with ``guest = "linux"`` the Linux guest, as its dom0), see
+:func:`bundle`."""
 
 from __future__ import annotations
 
