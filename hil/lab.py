@@ -584,9 +584,11 @@ def _board(
     stage_names = [s.name for s in btype.stages if s.guest in (None, guest)]
     for stage in timeouts.data:
         if stage not in stage_names:
+            owner = next((s.guest for s in btype.stages if s.name == stage), None)
+            whose = f"only the {owner} guest's" if owner else "no"
             raise timeouts.error(
                 stage,
-                f"board type '{type_name}' has no stage {stage!r} "
+                f"board type '{type_name}' has {whose} stage {stage!r} "
                 f"(stages: {', '.join(stage_names)})",
             )
         timeouts.seconds(stage)

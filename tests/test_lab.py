@@ -679,7 +679,8 @@ def test_a_linux_board_boots_the_linux_stage_instead_of_the_probe(lab_dir: Path)
         ),
         (
             'guest = "linux"\ntimeouts = {probe = 10}\n',
-            "field 'timeouts.probe': board type 'qemu-virt' has no stage 'probe'",
+            "field 'timeouts.probe': board type 'qemu-virt' has only the probe guest's stage "
+            "'probe' (stages: bl1, bl2, bl31, spmc, xen, ffa, linux)",
         ),
     ],
 )
