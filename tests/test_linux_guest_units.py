@@ -297,3 +297,40 @@ def _xen_ffa_lines(expected) -> list[str]:
 
 def sc_uuid(name: str, partition_id: int) -> uuid.UUID:
     return next(p.uuid for p in scenario(name).partitions if p.id == partition_id)
+
+
+def test_a_labs_kernel_hil_cannot_boot_stops_the_run_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checked before the first case (prepare_board): the lab's kernel is the lab's to fix
+    # (exit 2); busybox missing is this machine's set-up (exit 3, naming the script).
+    from hil.boards.builds import board_guest
+    from hil.errors import ConfigError, InfraError
+    from hil.lab import load_lab
+    from tests.labs import BOARDS_DIR
+
+    monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("HIL_CACHE", str(tmp_path / "cache"))
+    kdir = tmp_path / "mine"
+    kdir.mkdir()
+    (kdir / "vmlinuz").write_bytes(b"MZ not a kernel" * 8)
+    (kdir / "kernel.json").write_text('{"release": "6.6-lab", "package": "lab:mine"}')
+    lab = tmp_path / "lab.toml"
+    lab.write_text(
+        f'boards_dir = "{BOARDS_DIR}"\n[[board]]\nname = "l0"\ntype = "qemu-virt"\n'
+        'xen_profile = "xen-4.22"\npower = { backend = "qemu" }\nxen_image = "xen"\n'
+        'guest = "linux"\ndom0_kernel = "mine"\n'
+    )
+    board = load_lab(lab).board("l0")
+    with pytest.raises(InfraError, match=r"^board 'l0': dom0 kernel: missing arm64 busybox .*"
+                       r"setup-system\.sh$"):  # fmt: skip
+        board_guest(board)
+    busybox = tmp_path / "cache" / "busybox-static-arm64" / "bin" / "busybox"
+    busybox.parent.mkdir(parents=True)
+    busybox.write_bytes(b"\x7fELF")
+    with pytest.raises(ConfigError) as err:
+        board_guest(board)
+    assert str(err.value) == (
+        f"board 'l0': dom0 kernel: {kdir / 'vmlinuz'}: not an arm64 Linux Image "
+        "(no ARM\\x64 magic at 0x38)"
+    )

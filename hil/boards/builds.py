@@ -20,7 +20,7 @@ from hil.firmware.bundle import FIP, MANIFEST_DTB, MANIFEST_DTS, PROBE_IMAGE, SP
 from hil.firmware.manifest import manifest_dts
 from hil.firmware.xen import PrebuiltXen, XenBuild, XenSource, XenSourceError, build_xen
 from hil.guest import LINUX
-from hil.guest.linux import GuestKernel, LinuxSourceError, prepare_guest
+from hil.guest.linux import GuestKernel, LinuxSourceError, default_busybox, prepare_guest
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -55,7 +55,9 @@ def board_guest(board: BoardConfig) -> GuestKernel | None:
     try:
         return _guest(default_build_dir().resolve(), board.dom0_kernel)
     except LinuxSourceError as exc:
-        error = InfraError if board.dom0_kernel is None else ConfigError
+        # busybox comes from setup-system.sh whichever kernel the lab names.
+        lab_kernel = board.dom0_kernel is not None and default_busybox().is_file()
+        error = ConfigError if lab_kernel else InfraError
         raise error(f"board '{board.name}': dom0 kernel: {exc}") from None
 
 
