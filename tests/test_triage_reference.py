@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ from hil.xen.log import (
 from hil.xen.messages import message
 
 TFA_BANNER = "Booting Trusted Firmware"
+FFA_PRINTK = re.compile(r"(?:d\d+(?:v\d+)?: )?ffa: |ARM FF-A ")
 
 
 def _text(part: bytes) -> str:
@@ -72,6 +74,12 @@ def reference(data: bytes) -> tuple[list[str], Triage]:
                     ("Xen BUG at ", "Assertion '")
                 ):
                     result.crash(crash_kind(event.text), number, _text(part))
+                elif (
+                    event.stage is Stage.XEN
+                    and event.domain is None
+                    and FFA_PRINTK.match(event.text)
+                ):
+                    result.unreadable(number, _text(part))  # Xen's FF-A words, no message
     result.finish()
     return [boot_json(b) for b in boots], result
 
@@ -108,6 +116,11 @@ _XEN_TEXTS = [
     message("vm_created_failed").render(vm_id=1, sp_id=32769, res=-5),
     message("dom0_create_failed").render(rc=-5),
     "Panic on CPU 0:",
+    "ffa: Firmware is ",  # a message cut (a mail wrap) or damaged: no message, FF-A's words
+    "ffa: Secure partition with id 0x00\ufffd1 cannot be used",
+    "ARM FF-A Mediator",
+    "d0v1: ffa: something new",
+    "arch/arm/tee/ffa.c:120:d0v0 ffa: a debug diagnostic",
     "Xen BUG at ffa.c:12",
     "Xen BUG at %s.c:%d 100%",  # a "%" in what --json writes
     message("xen_version").render(version="4.22%d", rest="(%s) x"),

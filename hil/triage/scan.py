@@ -97,6 +97,10 @@ BANNER = 0
 MESSAGE = 1
 CRASH = 2
 PANIC = 3
+UNREADABLE_LINE = 4
+# Xen's own FF-A printks as hil.evidence reads them (a debug build's gdprintk, "<file>:<line>:
+# <vcpu> ffa: ...", is a diagnostic, not one of them).
+_FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
 
 
@@ -162,6 +166,10 @@ def _facts(raw: bytes) -> tuple[Fact, ...]:
                 facts.append((BANNER, None, None, index))
             elif event.stage is Stage.XEN and event.text.startswith(_CRASH_LINES):
                 facts.append((CRASH, crash_kind(event.text), None, index))
+            elif (
+                event.stage is Stage.XEN and event.domain is None and _FFA_PRINTK.search(event.text)
+            ):
+                facts.append((UNREADABLE_LINE, None, None, index))
     return tuple(facts)
 
 
@@ -393,6 +401,8 @@ class Scanner:
                 triage.banner(reported)
             elif kind == CRASH:
                 triage.crash(str(what), reported, _text(raw, part))
+            elif kind == UNREADABLE_LINE:
+                triage.unreadable(reported, _text(raw, part))
             else:
                 self._panic(buf, end, line, _text(raw, part))
 
