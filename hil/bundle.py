@@ -146,9 +146,13 @@ def write_bundle(
     images: Mapping[str, Path] | None = None,
     xen_options: XenOptions | None = None,
     facts: Mapping[str, str] | None = None,
+    in_place: Mapping[str, Path] | None = None,
 ) -> Bundle:
     """Write the scenario's blobs (and copy in ``images``, role -> built file) to ``directory``,
-    with the Xen options the board boots and ``facts`` for the reports."""
+    with the Xen options the board boots and ``facts`` for the reports. ``in_place`` (role ->
+    file) are large cached builds the bundle names where they are, by absolute path and sha256,
+    instead of copying them into every case (the Linux guest's 40 MB kernel): verified like the
+    rest, so a cached file changed since fails the deploy."""
     directory.mkdir(parents=True, exist_ok=True)
     payloads = {
         "spmc_config": (SPMC_CONFIG, scenario.spmc_config().encode()),
@@ -161,6 +165,10 @@ def write_bundle(
         atomic_write(directory / name, data, sync=False)
         entries[role] = {"path": name, "sha256": hashlib.sha256(data).hexdigest()}
         _remember(directory / name, entries[role]["sha256"])
+    for role, source in (in_place or {}).items():
+        path = source.resolve()
+        entries[role] = {"path": str(path), "sha256": _digest(path)}
+        _remember(path, entries[role]["sha256"])
     manifest = {
         "scenario": scenario.name,
         "board_type": board_type,

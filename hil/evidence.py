@@ -9,7 +9,10 @@ console (``hil.lab.ConsoleRoles``), from the last TF-A banner of the boot attemp
 - Evidence that may be incomplete is an infrastructure failure, never a verdict: a console that
   was disconnected during the boot (bytes may be missing), a damaged Xen or probe line, a probe
   transcript missing lines, two Xen boots in one. ``EvidenceCheck`` tells the boot machine so,
-  and the board is booted again (bounded by the lab's ``boot_attempts``)."""
+  and the board is booted again (bounded by the lab's ``boot_attempts``).
+- The same holds for the Linux guest (``guest = "linux"``): its ``HILLINUX`` lines are dom0's,
+  unprefixed, on the normal console; a damaged, glued or missing one (the end line's count
+  disagrees, no version line, no end line) is not judged."""
 
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ from hil.console import ConsoleGap, ConsoleGroup
 from hil.errors import ConfigError, InfraError
 from hil.ffa.errors import FfaFormatError
 from hil.ffa.spmc import SpmcConfig
+from hil.guest import LINUX, PROBE
+from hil.guest.linux_log import END as LINUX_END
+from hil.guest.linux_log import PREFIX as LINUX_PREFIX
+from hil.guest.linux_log import LinuxLogError, LinuxView, parse_linux
 from hil.lab import ConsoleRoles
 from hil.probe import MARK, PREFIX, ProbePlan, ProbeTranscript, TranscriptBuilder
 from hil.results import validate_name
@@ -73,8 +80,9 @@ _EXCERPT = 80
 # diagnostics (gdprintk: "<file>:<line>:<vcpu> ffa: ...") are not behaviour a profile states.
 _FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 _CHUNK = 1 << 20
-# The lines evidence can be in: Xen's (and what it relays), the probe's, TF-A's banner.
-_EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), TFA_BANNER.encode())
+# The lines evidence can be in: Xen's (and what it relays), the probe's or the Linux guest's,
+# TF-A's banner.
+_EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), LINUX_PREFIX.encode(), TFA_BANNER.encode())
 
 
 @dataclass(frozen=True)
@@ -176,10 +184,12 @@ class EvidenceCheck:
         consoles: ConsoleGroup,
         roles: ConsoleRoles,
         deployed: Deployed | None = None,
+        guest: str = PROBE,
     ) -> None:
         self.case_dir, self.consoles, self.normal = case_dir, consoles, roles.normal
         self.spmc_console = roles.secure or roles.normal  # where the SPMC logs
         self.deployed = deployed
+        self.guest = guest  # dom0's guest (hil.guest.GUESTS): whose lines are evidence
         self.judged: dict[int, Judged] = {}  # attempt number -> its evidence
 
     def __call__(self, attempt: BootAttempt) -> str | None:
@@ -188,9 +198,10 @@ class EvidenceCheck:
         start, end = attempt.raw_start.get(self.normal, 0), attempt.raw_end.get(self.normal)
         try:
             raw = self.case_dir / f"{self.normal}.raw"
-            window = Window(self.normal, start, probe_end(raw, self.normal, start, end) or end)
+            guest_end = dom0_end(raw, self.normal, start, end, self.guest)
+            window = Window(self.normal, start, guest_end or end)
             events = window.read(self.case_dir)
-            judged = Judged(window, events, observe(events, self.normal))
+            judged = Judged(window, events, observe(events, self.normal, guest=self.guest))
             if (other := self._other_bundle(attempt, judged)) is not None:
                 return f"not judged: the board did not boot the bundle deployed: {other}"
             self.judged[attempt.number] = judged
@@ -238,15 +249,32 @@ def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> li
     return events
 
 
-def probe_end(raw: Path, console: str, start: int, end: int | None = None) -> int | None:
-    """Where the line of dom0's first ``HILPROBE end`` in bytes ``start``..``end`` of ``raw``
-    ends (a byte offset in ``raw``), or None: the end of the boot the stage machine saw finish.
-    What the board printed after it reached the host a little earlier or later, so it must not
-    be judged, or a verdict would depend on when the capture was read."""
+def _is_dom0_end(event: Event, guest: str) -> bool:
+    """Whether ``event`` is dom0's own last line for ``guest``: the probe's ``HILPROBE end``,
+    the Linux guest's ``HILLINUX end`` (unprefixed: not Xen's, not relayed from a domU)."""
+    if guest == LINUX:
+        return (
+            isinstance(event, ConsoleLine)
+            and event.domain is None
+            and event.stage is not Stage.XEN
+            and LINUX_END in event.text
+        )
+    return isinstance(event, ProbeLine) and event.domain == 0 and event.kind == "end"
+
+
+def dom0_end(
+    raw: Path, console: str, start: int, end: int | None = None, guest: str = PROBE
+) -> int | None:
+    """Where the line of dom0's first end line (``HILPROBE end``, or ``HILLINUX end`` for the
+    Linux ``guest``) in bytes ``start``..``end`` of ``raw`` ends (a byte offset in ``raw``), or
+    None: the end of the boot the stage machine saw finish. What the board printed after it
+    reached the host a little earlier or later, so it must not be judged, or a verdict would
+    depend on when the capture was read."""
     _, data = _read_window(raw, start, end)
-    parser = LogParser(console, markers=(PREFIX.encode(),))
+    marker = LINUX_END if guest == LINUX else PREFIX
+    parser = LogParser(console, markers=(marker.encode(),))
     for event in parser.feed(data) + parser.close():
-        if isinstance(event, ProbeLine) and event.domain == 0 and event.kind == "end":
+        if _is_dom0_end(event, guest):
             at = -1
             for _ in range(event.line):
                 at = data.find(b"\n", at + 1)
@@ -363,16 +391,28 @@ def _lost_sp_line(console: str, header: Event) -> EvidenceIncomplete:
     )
 
 
-def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observation:
-    """Xen's FF-A lines and dom0's probe answers in the last boot on ``console`` among
-    ``events`` (the normal-world console's: nothing else is evidence). EvidenceIncomplete when
-    a probe line is damaged, two Xen boots merged, or (``whole``: a boot that finished) the
-    probe's transcript lacks lines."""
+def observe(
+    events: Sequence[Event], console: str, whole: bool = True, guest: str = PROBE
+) -> Observation:
+    """Xen's FF-A lines and dom0's probe answers (or the Linux ``guest``'s view) in the last
+    boot on ``console`` among ``events`` (the normal-world console's: nothing else is evidence).
+    EvidenceIncomplete when a probe or Linux guest line is damaged, two Xen boots merged, or
+    (``whole``: a boot that finished) the probe's transcript or the guest's lines lack lines."""
     xen_lines: list[str] = []
     banners = 0
     probe = TranscriptBuilder()
+    linux: list[str] = []  # the Linux guest's HILLINUX lines, as dom0 printed them
     header: Event | None = None  # Xen's bit-15 header, until the SP's line after it
     for event in last_boot([e for e in events if e.console == console]):
+        if guest == LINUX and _linux_line(event):
+            rest = event.raw[event.raw.find(LINUX_PREFIX) + len(LINUX_PREFIX) :]
+            if LINUX_PREFIX in rest or xen_prefix(rest) is not None:
+                raise EvidenceIncomplete(
+                    f"{console} line {event.line}: two lines glued together (the end of a "
+                    f"Linux guest line was lost, and maybe the rest of it) {_excerpt(event.raw)}"
+                )
+            linux.append(event.raw)
+            continue
         if (glued := _glued(event)) is not None:
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: two lines glued together (the end of {glued} was "
@@ -411,6 +451,30 @@ def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observ
             f"{console}: {banners} Xen boots without a TF-A banner between them (a reboot whose "
             "banner was lost)"
         )
+    if guest == LINUX:
+        return Observation(xen_lines, probe.transcript, _linux_view(linux, console, whole))
     if whole and (missing := probe.incomplete()) is not None:
         raise EvidenceIncomplete(f"{console}: the probe's transcript is incomplete: {missing}")
     return Observation(xen_lines, probe.transcript)
+
+
+def _linux_line(event: Event) -> bool:
+    """dom0's own line holding the Linux guest's mark: unprefixed (Xen's and a relayed
+    domU's lines are not dom0's), noise glued in front allowed."""
+    return (
+        isinstance(event, ConsoleLine)
+        and event.domain is None
+        and event.stage is not Stage.XEN
+        and LINUX_PREFIX in event.raw
+    )
+
+
+def _linux_view(lines: Sequence[str], console: str, whole: bool) -> LinuxView | None:
+    """The Linux guest's view from its lines; None for a boot that did not finish (``whole``
+    False) and so has no end line."""
+    try:
+        return parse_linux(lines)
+    except LinuxLogError as exc:
+        if not whole:
+            return None
+        raise EvidenceIncomplete(f"{console}: the Linux guest's lines: {exc}") from None

@@ -11,7 +11,8 @@ connect whenever it is up (``Console.open(connect_now=False)``) miss no byte. Wi
 (hil.emulator.xen_boot).
 
 Bundles for qemu-virt boards: the scenario's images (TF-A, test SPMC, the probe; with a Xen,
-Xen as BL33 and the probe as its dom0), see :func:`bundle`."""
+Xen as BL33 and the probe, or with ``guest = "linux"`` the Linux guest, as its dom0), see
+:func:`bundle`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from hil.boards.builds import board_xen, qemu_firmware
+from hil.boards.builds import board_guest, board_xen, qemu_firmware
 from hil.bundle import Bundle, load_verified
 from hil.emulator.qemu import QemuConfig, QemuError, QemuVirt, free_port
 from hil.emulator.xen_boot import xen_config
@@ -27,6 +28,7 @@ from hil.errors import ConfigError, InfraError
 from hil.firmware import toolchain
 from hil.firmware.build import BuildError
 from hil.firmware.bundle import FirmwareBundle, make_bundle
+from hil.guest.boot import linux_dom0
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 
@@ -95,7 +97,9 @@ class QemuBoard:
             return QemuConfig(
                 bios=self.bundle.bios, qemu=self.qemu, smp=self.smp, mem_mb=self.mem_mb
             )
-        return xen_config(self.bundle, self.qemu, self.workdir / "xen", self.smp, self.mem_mb)
+        linux = self.bundle.linux
+        dom0 = linux_dom0(linux) if linux is not None else None
+        return xen_config(self.bundle, self.qemu, self.workdir / "xen", self.smp, self.mem_mb, dom0)
 
     def power_on(self) -> None:
         if self._machine is not None and self._machine.running:
@@ -160,6 +164,7 @@ def prepare(board: BoardConfig) -> None:
     Xen first: a source that is not Xen is refused before anything else is built."""
     board_xen(board)
     qemu_firmware(board)
+    board_guest(board)
 
 
 def bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
@@ -170,6 +175,6 @@ def bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
     # BL33 is replaced per bundle (fiptool update): Xen needs no TF-A build of its own.
     fw = qemu_firmware(board)
     try:
-        return make_bundle(fw, scenario, directory, board.type.name, xen).bundle
+        return make_bundle(fw, scenario, directory, board.type.name, xen, board_guest(board)).bundle
     except (toolchain.ToolchainError, BuildError) as exc:
         raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
