@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hil import case
 from hil.boards import platform
-from hil.boards.virtual import VirtualBoard
 from hil.cli import main
 from hil.errors import InfraError
 from tests.labs import write_lab
@@ -42,18 +42,19 @@ def test_the_next_bundle_is_made_while_the_current_case_boots(tmp_path, capsys, 
             made.set()
         return bundle
 
-    reset = VirtualBoard.reset
+    boot = case.boot
 
-    def booting(self: VirtualBoard) -> None:
-        made.wait(10)  # the first case boots until the second's bundle is made (or 10 s)
-        order.append("boot")
-        reset(self)
+    def booting(*args, **kwargs):
+        result = boot(*args, **kwargs)
+        made.wait(10)  # the first case ends once the second's bundle is made (or after 10 s)
+        order.append("booted")
+        return result
 
     monkeypatch.setattr(platform, "write_bundle", recording)
-    monkeypatch.setattr(VirtualBoard, "reset", booting)
+    monkeypatch.setattr(case, "boot", booting)
     code, _ = run(capsys, write_lab(tmp_path, {"vb0": {}}), FIRST, SECOND)
     assert code == 0
-    assert order == [f"bundle {FIRST}", f"bundle {SECOND}", "boot", "boot"]
+    assert order == [f"bundle {FIRST}", f"bundle {SECOND}", "booted", "booted"]
 
 
 def test_a_bundle_that_cannot_be_made_fails_its_own_case_only(tmp_path, capsys, monkeypatch):
