@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-linux lint bench soak system clean
+.PHONY: run test lint bench soak system clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,labgrid]'
 	touch $@
 
-# System packages (QEMU, cross gcc, dtc, ser2net) and the TF-A source, installed by the project's
-# own script. Needs root; without it the QEMU and labgrid tiers skip and say how to enable them.
+# System packages (QEMU, cross gcc, dtc, ser2net), the TF-A source and the Linux guest's kernel,
+# installed by the project's own script. Needs root; without it the QEMU and labgrid tiers skip and say how to enable them.
 system:
 	@if [ "$$(id -u)" -eq 0 ]; then scripts/setup-system.sh; \
-	elif sudo -n true 2>/dev/null; then sudo --preserve-env=HIL_LINUX_TIER scripts/setup-system.sh; \
+	elif sudo -n true 2>/dev/null; then sudo scripts/setup-system.sh; \
 	else echo "make: not root, skipping scripts/setup-system.sh (QEMU and labgrid tests will skip)"; fi
 
 run: $(STAMP) system
@@ -28,12 +28,6 @@ lint: $(STAMP)
 
 test: $(STAMP) system lint
 	$(BIN)/pytest -q -n auto
-
-# The Linux guest tier, opt-in: its cold kernel build alone takes ~3.5 min on 2 cores, beyond
-# make test's 8-minute budget (README "A real guest client").
-test-linux: export HIL_LINUX_TIER = 1
-test-linux: $(STAMP) system
-	$(BIN)/pytest -q -n auto -m linux
 
 # Every benchmark runs even when an earlier one misses its target; make bench fails if any did.
 BENCHES := triage_bench controller_bench capture_bench realxen_bench

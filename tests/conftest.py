@@ -15,9 +15,6 @@ pytest_plugins = ["pytester"]
 # CI installs every tool (scripts/setup-system.sh via `make test`) and sets this, so a tier that
 # would silently skip there fails instead.
 REQUIRE_ALL_TIERS = os.environ.get("HIL_REQUIRE_ALL_TIERS") == "1"
-# The Linux guest tier runs only when asked for (make test-linux): a cold kernel build takes
-# longer than make test's whole budget on a 2-core CI machine.
-LINUX_TIER = os.environ.get("HIL_LINUX_TIER") == "1"
 # The most specific first: it names the tier.
 TOOL_TIERS = ("linux", "xen", "qemu", "labgrid", "browser")
 
@@ -44,8 +41,6 @@ def private_board_locks(tmp_path_factory, monkeypatch):
 def pytest_runtest_makereport(item, call):
     report = yield
     tier = next((t for t in TOOL_TIERS if item.get_closest_marker(t)), None)
-    if tier == "linux" and not LINUX_TIER:
-        tier = None  # opt-in (make test-linux): its skip says so, and is no failure
     if REQUIRE_ALL_TIERS and tier and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"{tier} tier skipped but HIL_REQUIRE_ALL_TIERS=1: {report.longrepr}"

@@ -16,18 +16,23 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path, PureWindowsPath
 
 from hil.ffa.spmc import _HEADER as spmc_header
 from hil.ffa.spmc import SpmcConfig
+from hil.firmware.xen import PrebuiltXen
 from hil.probe import ProbePlan
 from hil.sim.board import VirtualBoard
 from hil.sim.boot_script import BootConfig, boot_script
 from hil.sim.bundle import SimBundle
 from hil.sim.server import ConsolePort
+from hil.xen.oracle import XenOptions
 
 BANNER = b"\r\nARM V2M-Juno Boot loader v1.0.0\r\nHBI0262 build 2026\r\n\r\n"
 AUTOBOOT = b"Press Enter to stop auto boot...\r\n"
+NOR_BASE = 0x08000000  # V2M_FLASH0_BASE: NOR flash 0 in the AP's physical address space
+FIP_OFFSET = 0x0  # where BL1/BL2 read the FIP (PLAT_ARM_FLASH_IMAGE_BASE)
 
 
 class SimulatedMcc:
@@ -39,6 +44,7 @@ class SimulatedMcc:
         self.usb_visible = threading.Event()
         self.commands: list[str] = []
         self.flashed: dict[str, bytes] = {}
+        self.nor: dict[int, bytes] = {}  # NOR flash offset -> the image the MCC wrote there
         self.rebooted = threading.Event()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
@@ -88,6 +94,16 @@ class SimulatedMcc:
                     self.commands.append(command)
                 conn.sendall(self._answer(command) + b"Cmd> ")
 
+    def read_nor(self, address: int, size: int) -> bytes:
+        """``size`` bytes at physical ``address`` (the AP sees NOR flash at :data:`NOR_BASE`):
+        they must lie inside one flashed image, else the read is an error, as reading whatever
+        the flash held before would be on a board."""
+        offset = address - NOR_BASE
+        for start, data in self.nor.items():
+            if start <= offset and offset + size <= start + len(data):
+                return data[offset - start : offset - start + size]
+        raise ValueError(f"nothing flashed at {address:#x}+{size:#x}")
+
     def _answer(self, command: str) -> bytes:
         if command == "":
             return b"\r\n"
@@ -103,9 +119,11 @@ class SimulatedMcc:
 
     def _flash(self) -> None:
         listing = (self.card / self.images_txt).read_text()
-        for entry in re.findall(r"^NOR\d+FILE:\s*(\S+)", listing, re.MULTILINE):
+        addresses = dict(re.findall(r"^NOR(\d+)ADDRESS:\s*(\S+)", listing, re.MULTILINE))
+        for n, entry in re.findall(r"^NOR(\d+)FILE:\s*(\S+)", listing, re.MULTILINE):
             parts = PureWindowsPath(entry).parts[1:]
-            self.flashed[entry] = (self.card.joinpath(*parts)).read_bytes()
+            self.flashed[entry] = data = (self.card.joinpath(*parts)).read_bytes()
+            self.nor[int(addresses[n], 16)] = data
 
 
 class DirectoryStorage:
@@ -140,9 +158,14 @@ def wait_for(event: threading.Event, timeout: float = 5.0) -> bool:
 class SimulatedJuno:
     """A Juno behind its simulated MCC: at each power-on (the lab's power command creates
     ``power_file``) the MCC flashes what images.txt on the card names, and the board's two UARTs
-    (TCP ports ``urls``) show the boot of that flash: the scenario blob and probe plan are read
-    back out of the flashed FIP's BL32 and BL33 (``fiptool unpack``), and hil.sim's model boots
-    them. ``windows`` are the (offset, size) of the SPMC's scenario and the probe's plan."""
+    (TCP ports ``urls``) show the boot of that flash, read the way the board reads it: the FIP
+    from NOR offset 0 (``fiptool unpack``), the scenario blob from its BL32. Without Xen the
+    probe plan comes from BL33. When HW_CONFIG (the DTB BL31 hands BL33 in x0) has a /chosen
+    dom0 module, BL33 is Xen: the sim boots as the release of that Xen (the version in its
+    embedded .config) with its build options and its command line, and reads dom0, and the plan
+    in it, from the physical address the DTB names, which must be flashed NOR. hil.sim's model
+    boots them.
+    ``windows`` are the (offset, size) of the SPMC's scenario and the probe's plan."""
 
     def __init__(
         self,
@@ -155,6 +178,7 @@ class SimulatedJuno:
         self.mcc = SimulatedMcc(card, images_txt)
         self.fiptool, self.windows, self.power_file = fiptool, windows, power_file
         self.boots = 0
+        self.xen_boots = 0  # boots where BL33 was Xen with dom0 read from NOR
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
         self._sent = Path(tempfile.mkdtemp(prefix="juno-sim-"))
@@ -178,24 +202,34 @@ class SimulatedJuno:
 
     def _power_on(self) -> None:
         self.mcc.flashed.clear()
+        self.mcc.nor.clear()
         self.mcc._flash()
         out = Path(tempfile.mkdtemp(dir=self._sent))
-        (out / "fip.bin").write_bytes(self.mcc.flashed["\\SOFTWARE\\fip.bin"])
+        (out / "fip.bin").write_bytes(self.mcc.nor[FIP_OFFSET])
         argv = [str(self.fiptool), "unpack", "--out", str(out), str(out / "fip.bin")]
         subprocess.run(argv, check=True, capture_output=True)
         (spmc_at, spmc_size), (plan_at, plan_size) = self.windows
         window = (out / "tos-fw.bin").read_bytes()[spmc_at : spmc_at + spmc_size]
         _, _, _, _, data_len, n_fids, _ = spmc_header.unpack_from(window)
         spmc = SpmcConfig.decode(window[: spmc_header.size + 4 * n_fids + data_len])
-        plan_window = (out / "nt-fw.bin").read_bytes()[plan_at : plan_at + plan_size]
+        module = dom0_module(out / "hw-config.bin")
+        if module is None:
+            config, probe = BootConfig("none"), (out / "nt-fw.bin").read_bytes()
+        else:
+            address, size, xen_args = module
+            config = xen_boot_config(out / "nt-fw.bin", xen_args)
+            probe = self.mcc.read_nor(address, size)
+            self.xen_boots += 1
+        plan_window = probe[plan_at : plan_at + plan_size]
         n_versions = int.from_bytes(plan_window[8:12], "little")
         at = 12 + 4 * n_versions
         n_queries = int.from_bytes(plan_window[at : at + 4], "little")
         plan = ProbePlan.decode(plan_window[: at + 4 + 24 * n_queries])
-        script = boot_script(self.board.config, SimBundle(out, "flashed", spmc, plan))
+        script = boot_script(config, SimBundle(out, "flashed", spmc, plan))
         self.boots += 1
 
         def boot() -> None:
+            self.board.config = config
             self.board.script = script
             self.board.reset()
 
@@ -206,3 +240,37 @@ class SimulatedJuno:
         self.mcc.close()
         self._call(self.board.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def _fdtget(*args: str | Path) -> str:
+    return subprocess.run(["fdtget", *map(str, args)], capture_output=True, text=True).stdout
+
+
+def dom0_module(dtb: Path) -> tuple[int, int, str] | None:
+    """The (address, size) of the ``multiboot,kernel`` module in ``dtb``'s /chosen and Xen's
+    command line there, or None (no such DTB or module: nothing for a Xen to boot)."""
+    if not dtb.is_file():
+        return None
+    for node in _fdtget("-l", dtb, "/chosen").split():
+        path = f"/chosen/{node}"
+        if "multiboot,kernel" in _fdtget(dtb, path, "compatible"):
+            hi, lo, size_hi, size_lo = (
+                int(c, 16) for c in _fdtget("-t", "x", dtb, path, "reg").split()
+            )
+            args = _fdtget(dtb, "/chosen", "xen,xen-bootargs").strip()
+            return hi << 32 | lo, size_hi << 32 | size_lo, args
+    return None
+
+
+def xen_boot_config(image: Path, command_line: str) -> BootConfig:
+    """How hil.sim models a Xen image booted with ``command_line``: its release (profile) from
+    the version in its embedded .config, its build options from that .config, dom0's vCPUs and
+    the TEE mediator from the command line."""
+    xen = PrebuiltXen.inspect(image)
+    kconfig, version = xen.kconfig(), xen.version
+    if kconfig is None or version is None:
+        raise ValueError(f"{image}: BL33 has no embedded .config: not a Xen hil can model")
+    args = dict(arg.partition("=")[::2] for arg in command_line.split())
+    options = XenOptions.of_build(kconfig, int(args.get("dom0_max_vcpus", "1")))
+    profile = "xen-" + ".".join(version.split(".")[:2])
+    return BootConfig(profile, replace(options, tee_cmdline=args.get("tee")))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hil.backend import BackendSpec
-from hil.boards.juno import HostMassStorage, MccDeployer
+from hil.boards.juno import DOM0_ADDR, WITH_XEN, HostMassStorage, MccDeployer, images_txt
 from hil.bundle import write_bundle
 from hil.deploy import DEPLOY
 from hil.errors import ConfigError, InfraError
@@ -175,3 +175,31 @@ def test_the_host_side_finds_the_card_by_label_and_runs_the_labs_argv(tmp_path: 
     with pytest.raises(InfraError) as err:
         failing.mount(device)
     assert str(err.value) == "board 'juno0': MCC deploy: mount: command 'false' exited 1"
+
+
+def test_a_xen_bundle_puts_dom0_in_nor_between_the_fip_and_bl1(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "images.txt").write_text(images_txt(WITH_XEN), newline="")
+    contents = {"fip.bin": b"FIP" * 1000, "probe.bin": b"DOM0" * 100, "bl1.bin": b"BL1" * 100}
+    for name, data in contents.items():
+        (images / name).write_bytes(data)
+    roles = {
+        "images_txt": "images.txt",
+        "fip": "fip.bin",
+        "probe_image": "probe.bin",
+        "bl1": "bl1.bin",
+    }
+    files = {role: images / name for role, name in roles.items()}
+    (scenario,) = load_scenarios(names=["one-non-secure"])
+    bundle = write_bundle(scenario, "juno-r2", tmp_path / "bundle", files).directory
+    card = tmp_path / "card"
+    card.mkdir()
+    sim = SimulatedMcc(card, IMAGES_TXT)
+    deployer(sim, DirectoryStorage(sim)).deploy(bundle)
+    assert wait_for(sim.rebooted)
+    sim.close()
+    # What the MCC wrote where: dom0 at the address Xen's /chosen gives (NOR base + offset).
+    assert sim.nor == {0x0: contents["fip.bin"], 0x02000000: contents["probe.bin"],
+                       0x03EC0000: contents["bl1.bin"]}  # fmt: skip
+    assert sim.read_nor(DOM0_ADDR, 400) == contents["probe.bin"]

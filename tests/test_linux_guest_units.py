@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import gzip
+import lzma
+import struct
 import uuid
+from pathlib import Path
 
 import pytest
 
-from hil.guest.linux import INIT, initramfs_list
+from hil.guest.linux import (
+    APPLETS,
+    INIT,
+    S_CHR,
+    S_DIR,
+    S_LINK,
+    CpioEntry,
+    LinuxSourceError,
+    initramfs_entries,
+    kernel_image,
+    newc_archive,
+    prepare_guest,
+    read_module,
+)
 from hil.guest.linux_log import Device, LinuxLogError, parse_linux
 from hil.guest.linux_oracle import check_linux, expect_linux, host_id
 from hil.scenario import SCENARIO_DIR, load_scenario
@@ -50,11 +67,20 @@ def test_incomplete_or_malformed_lines_are_an_error_not_a_view(lines, why) -> No
 
 
 def test_the_oracle_adds_the_host_only_to_a_non_empty_list() -> None:
-    one = expect_linux(scenario("one-non-secure"), "xen-4.22")
-    assert [d.partition_id for d in sorted(one.devices)] == [host_id("xen-4.22"), 0x8001]
+    one = expect_linux(scenario("one-non-secure"), "xen-4.21")
+    assert [d.partition_id for d in sorted(one.devices)] == [host_id("xen-4.21"), 0x8001]
     assert host_id("xen-4.22") == 1 and host_id("none") == 0
-    empty = expect_linux(scenario("zero-sps"), "xen-4.22")
+    empty = expect_linux(scenario("zero-sps"), "xen-4.21")
     assert empty.devices == () and not empty.unsupported
+
+
+def test_under_xen_422_the_host_comes_from_xens_own_entry_once() -> None:
+    # A v1.2 guest's nil-UUID list ends with its own entry (ffa_get_vm_partinfo): with no SPs
+    # the list is not empty, and the driver does not add the host a second time (seen 7.3.4).
+    zero = expect_linux(scenario("zero-sps"), "xen-4.22")
+    assert zero.devices == (Device(1, uuid.UUID(int=0)),)
+    several = expect_linux(scenario("all-secure"), "xen-4.22")
+    assert [d.partition_id for d in several.devices].count(1) == 1
 
 
 def test_the_oracle_knows_the_driver_gives_up_when_xen_has_no_ffa() -> None:
@@ -72,11 +98,123 @@ def test_a_mismatch_is_a_unified_diff_naming_the_device() -> None:
     assert check_linux(observed, observed) == []
 
 
-def test_the_initramfs_holds_busybox_and_the_init(tmp_path) -> None:
-    listing = initramfs_list(tmp_path / "init", tmp_path / "busybox")
-    assert f"file /init {tmp_path / 'init'} 0755 0 0" in listing
-    assert "slink /bin/sh busybox" in listing
-    assert "nod /dev/console 0600 0 0 c 5 1" in listing
-    # Every line kind the init prints is one the parser reads.
-    for kind in ("version", "kmsg", "partition", "end"):
-        assert f"HILLINUX {kind}" in INIT
+def read_newc(data: bytes) -> dict[str, tuple[int, bytes, tuple[int, int]]]:
+    """An independent reader of the newc format (name -> mode, data, rdev), up to the trailer."""
+    out, at = {}, 0
+    while True:
+        assert data[at : at + 6] == b"070701", f"bad magic at {at}"
+        f = [int(data[at + 6 + 8 * i : at + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, rdev, namesize = f[1], f[6], (f[9], f[10]), f[11]
+        name = data[at + 110 : at + 110 + namesize - 1].decode()
+        start = (at + 110 + namesize + 3) & ~3
+        if name == "TRAILER!!!":
+            assert len(data) % 4 == 0
+            return out
+        out[name] = (mode, data[start : start + size], rdev)
+        at = (start + size + 3) & ~3
+
+
+def test_the_initramfs_is_a_newc_archive_with_busybox_the_modules_and_the_init() -> None:
+    modules = {"ffa-core": b"\x7fELFcore", "ffa-module": b"\x7fELFdriver!"}
+    files = read_newc(newc_archive(initramfs_entries(b"BUSYBOX", modules)))
+    assert files["init"] == (0o100755, INIT.encode(), (0, 0))
+    assert files["bin/busybox"][1] == b"BUSYBOX"
+    assert files["dev/console"] == (S_CHR | 0o600, b"", (5, 1))
+    assert files["lib/modules"][0] == S_DIR | 0o755
+    for applet in ("sh", "insmod", "poweroff"):
+        assert files[f"bin/{applet}"] == (S_LINK | 0o777, b"busybox", (0, 0))
+    assert files["lib/modules/ffa-module.ko"][1] == b"\x7fELFdriver!"
+    # The bus module first: ffa-module needs ffa-core's symbols.
+    assert files["lib/modules/order"][1] == b"ffa-core\nffa-module\n"
+    assert "insmod" in APPLETS and "/lib/modules/order" in INIT
+
+
+def test_a_kernel_with_the_driver_built_in_gets_no_modules() -> None:
+    files = read_newc(newc_archive(initramfs_entries(b"BB", {})))
+    assert files["lib/modules/order"][1] == b""
+    assert not [name for name in files if name.endswith(".ko")]
+
+
+def test_the_archive_is_the_same_bytes_for_the_same_inputs() -> None:
+    entries = [CpioEntry("a", S_DIR | 0o755), CpioEntry("a/b", 0o100644, b"xyz")]
+    assert newc_archive(entries) == newc_archive(list(entries))
+
+
+IMAGE = bytes(0x38) + b"ARM\x64" + b"kernel text" * 10
+
+
+def zboot(payload: bytes, kind: bytes) -> bytes:
+    """An EFI zboot image as drivers/firmware/efi/libstub/zboot-header.S lays it out."""
+    offset = 0x100
+    header = struct.pack("<4s4sII8s32s", b"MZ\0\0", b"zimg", offset, len(payload), b"", kind)
+    return header.ljust(offset, b"\0") + payload + b"\0" * 8
+
+
+@pytest.mark.parametrize(
+    "packed",
+    [
+        IMAGE,
+        gzip.compress(mtime=0, data=IMAGE),
+        zboot(gzip.compress(mtime=0, data=IMAGE), b"gzip"),
+        zboot(lzma.compress(IMAGE, format=lzma.FORMAT_XZ), b"xz"),
+    ],
+    ids=["plain", "gzip", "zboot-gzip", "zboot-xz"],
+)
+def test_the_kernel_is_unpacked_to_the_raw_image_xen_boots(packed: bytes) -> None:
+    assert kernel_image(packed, "vmlinuz") == IMAGE
+
+
+@pytest.mark.parametrize(
+    ("packed", "why"),
+    [
+        (b"\x7fELF" + bytes(100), "not an arm64 Linux Image"),
+        (zboot(b"??", b"zstd"), "zstd compression is not supported"),
+        (zboot(b"not gzip", b"gzip"), "corrupt gzip"),
+        (zboot(gzip.compress(mtime=0, data=IMAGE), b"gzip")[:0x110], "past the file"),
+    ],
+    ids=["elf", "zstd", "corrupt", "truncated"],
+)
+def test_a_kernel_hil_cannot_boot_is_one_line_naming_the_file(packed: bytes, why: str) -> None:
+    with pytest.raises(LinuxSourceError, match=why) as exc:
+        kernel_image(packed, "my/vmlinuz")
+    assert str(exc.value).startswith("my/vmlinuz: ") and "\n" not in str(exc.value)
+
+
+def test_compressed_modules_are_unpacked_for_busybox_insmod(tmp_path: Path) -> None:
+    elf = b"\x7fELF module"
+    (tmp_path / "a.ko.xz").write_bytes(lzma.compress(elf, format=lzma.FORMAT_XZ))
+    (tmp_path / "b.ko.gz").write_bytes(gzip.compress(mtime=0, data=elf))
+    (tmp_path / "c.ko").write_bytes(elf)
+    (tmp_path / "d.ko.zst").write_bytes(b"zstd")
+    assert {read_module(tmp_path / n) for n in ("a.ko.xz", "b.ko.gz", "c.ko")} == {elf}
+    with pytest.raises(LinuxSourceError, match=r"d\.ko\.zst: unknown module compression"):
+        read_module(tmp_path / "d.ko.zst")
+
+
+def own_kernel(tmp_path: Path, info: str) -> tuple[Path, Path]:
+    kdir = tmp_path / "my-kernel"
+    kdir.mkdir()
+    (kdir / "vmlinuz").write_bytes(gzip.compress(mtime=0, data=IMAGE))
+    (kdir / "kernel.json").write_text(info)
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(b"BB")
+    return kdir, busybox
+
+
+def test_a_labs_own_kernel_with_the_driver_built_in_is_prepared_without_modules(tmp_path) -> None:
+    info = '{"release": "6.6.0-lab", "package": "lab:my-build-42"}'
+    kdir, busybox = own_kernel(tmp_path, info)
+    guest = prepare_guest(tmp_path / "build", kdir, busybox)
+    assert guest.image.read_bytes() == IMAGE  # gunzipped once here, not by Xen at each boot
+    files = read_newc(guest.initrd.read_bytes())
+    assert files["lib/modules/order"][1] == b"" and files["bin/busybox"][1] == b"BB"
+    assert guest.provenance() == {"linux:release": "6.6.0-lab", "linux:package": "lab:my-build-42"}
+    assert prepare_guest(tmp_path / "build", kdir, busybox) == guest  # cached by input hash
+
+
+def test_a_kernel_json_without_its_fields_is_one_line_naming_the_file(tmp_path) -> None:
+    kdir, busybox = own_kernel(tmp_path, '{"release": "6.6"}')
+    with pytest.raises(
+        LinuxSourceError, match=r"kernel\.json: needs JSON with release and package"
+    ):
+        prepare_guest(tmp_path / "build", kdir, busybox)

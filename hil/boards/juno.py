@@ -14,10 +14,12 @@ The MCC deploy, step by step, each failure one InfraError naming its step:
    false``: left to the power back-end's power-cycle at boot).
 
 Bundles for juno-r2 boards (:func:`bundle`): TF-A 2.12.1 ``PLAT=juno SPD=spmd
-SPMD_SPM_AT_SEL2=0`` (with firmware/tf-a/juno-spmd.patch: 2.12.1 has no SPMD support for Juno),
-the lab's SCP firmware (``scp_bl2``, not redistributable) and the test SPMC in the FIP, the probe
-as BL33, and the ``images.txt`` that puts the FIP and BL1 in NOR flash. Xen is not supported on
-Juno yet: as BL33 it needs a loader for itself, its DTB and dom0 (the MCC only writes NOR).
+SPMD_SPM_AT_SEL2=0 ARM_LINUX_KERNEL_AS_BL33=1`` (with firmware/tf-a/juno-spmd.patch: 2.12.1 has
+no SPMD support for Juno), the lab's SCP firmware (``scp_bl2``, not redistributable) and the test
+SPMC in the FIP, and the ``images.txt`` that puts the FIP and BL1 in NOR flash. BL33 is the
+probe, or the board's Xen with no loader: hil's Juno DTB with Xen's /chosen as the FIP's
+HW_CONFIG (BL31 hands its address to BL33 in x0) and the probe as dom0 in NOR flash, where the
+MCC writes it and Xen reads it (:func:`xen_dts` says how, :data:`WITH_XEN` where).
 
 The host side of steps 4-8 is a :class:`MassStorage`; :class:`HostMassStorage` finds the device
 under /dev/disk/by-label and mounts it with the lab's argv. Options: ``console`` (the MCC's
@@ -325,10 +327,10 @@ BL1, HW_CONFIG, HW_CONFIG_DTS = "bl1", "hw_config", "hw_config_dts"
 # NOR flash 0 (64 MiB, 256 KiB erase blocks) as the AP sees it, at V2M_FLASH0_BASE. The MCC writes
 # what images.txt lists at these offsets: the FIP at the start (PLAT_ARM_FLASH_IMAGE_BASE), BL1
 # where the trusted ROM is mapped (BL1_ROM_BYPASS_OFFSET) and, with Xen, dom0 in between, each on
-# its own erase blocks. The FIP may grow up to dom0 (32 MiB: Xen is 1-2 MiB), dom0 up to BL1.
+# its own erase blocks. The FIP may grow up to dom0 (32 MiB: Xen is 1-2 MiB), dom0 up to BL1, BL1
+# up to the last block (PLAT_ARM_MEM_PROT_ADDR, TF-A's PSCI MEM_PROTECT flag).
 NOR_BASE = 0x08000000
-NOR_BLOCK = 0x40000
-FIP_OFFSET, DOM0_OFFSET, BL1_OFFSET = 0x00000000, 0x02000000, 0x03EC0000
+FIP_OFFSET, DOM0_OFFSET, BL1_OFFSET, MEM_PROT_OFFSET = 0x0, 0x02000000, 0x03EC0000, 0x03FC0000
 DOM0_ADDR = NOR_BASE + DOM0_OFFSET  # the physical address Xen copies dom0 from
 HW_CONFIG_LIMIT = 0x8000  # PLAT_ARM_HW_CONFIG_SIZE of TF-A's Juno port
 JUNO_DTS = FIRMWARE_DIR / "platform" / "juno" / "juno-r2.dts"
@@ -357,12 +359,12 @@ class NorImage:
 
 FIRMWARE_ONLY = (
     NorImage("fip.bin", FIP_OFFSET, BL1_OFFSET),
-    NorImage("bl1.bin", BL1_OFFSET, BL1_OFFSET + NOR_BLOCK * 4),
+    NorImage("bl1.bin", BL1_OFFSET, MEM_PROT_OFFSET),
 )
 WITH_XEN = (
     NorImage("fip.bin", FIP_OFFSET, DOM0_OFFSET),
     NorImage("probe.bin", DOM0_OFFSET, BL1_OFFSET),
-    NorImage("bl1.bin", BL1_OFFSET, BL1_OFFSET + NOR_BLOCK * 4),
+    NorImage("bl1.bin", BL1_OFFSET, MEM_PROT_OFFSET),
 )
 
 
@@ -445,9 +447,44 @@ def juno_firmware(board: BoardConfig) -> Firmware:
 
 def prepare(board: BoardConfig) -> None:
     """Check the board's SCP firmware, build the Juno firmware and the board's Xen (when it has
-    one) before the first case."""
-    juno_firmware(board)
-    board_xen(board)
+    one), and check that Xen fits the FIP's NOR slot, before the first case."""
+    fw = juno_firmware(board)
+    xen = board_xen(board)
+    if xen is None:
+        return
+    try:
+        with tempfile.TemporaryDirectory(prefix="juno-xen-") as staging:
+            # The FIP of every scenario but for the scenario's blobs, which change no size.
+            out = Path(staging)
+            _, dtb = _xen_hw_config(fw, xen, fw.probe.path.stat().st_size, out)
+            fip = out / "fip.bin"
+            shutil.copyfile(fw.tfa.fip, fip)
+            update = [fw.tfa.fiptool, "update", "--nt-fw", xen.image, "--hw-config", dtb, fip]
+            run_logged(update, out / "images.log", "fiptool")
+            overflow = nor_overflow(WITH_XEN[:1], {"fip.bin": fip.stat().st_size})
+    except (toolchain.ToolchainError, BuildError, OSError) as exc:
+        raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
+    if overflow is not None:
+        raise _xen_too_big(board, xen, overflow)
+
+
+def _xen_too_big(board: BoardConfig, xen: XenImage, overflow: str) -> ConfigError:
+    field = "xen_src" if board.xen_src is not None else "xen_image"
+    where = f"{display_path(board.source)}: board '{board.name}': field '{field}'"
+    return ConfigError(f"{where}: Xen ({xen.image.stat().st_size} bytes) in the FIP: {overflow}")
+
+
+def _xen_hw_config(fw: Firmware, xen: XenImage, dom0_size: int, out: Path) -> tuple[Path, Path]:
+    """hil's Juno DTS with Xen's /chosen for a dom0 of ``dom0_size`` bytes, and its DTB (the
+    FIP's HW_CONFIG), in ``out``."""
+    dts, dtb = out / "juno-xen.dts", out / "juno-xen.dtb"
+    dts.write_text(xen_dts(xen.options, dom0_size))
+    run_logged(
+        [fw.toolchain.dtc, "-I", "dts", "-O", "dtb", "-o", dtb, dts], out / "images.log", "dtc"
+    )
+    if dtb.stat().st_size > HW_CONFIG_LIMIT:
+        raise BuildError(f"{dtb}: larger than HW_CONFIG's {HW_CONFIG_LIMIT:#x} bytes")
+    return dts, dtb
 
 
 def build_images(
@@ -460,16 +497,10 @@ def build_images(
         images = scenario_images(fw, scenario, out, "--nt-fw", out / "probe.bin")
         layout = FIRMWARE_ONLY
     else:
-        tc, log = fw.toolchain, out / "images.log"
         # Patched here for its size (the dom0 module); scenario_images writes the same bytes.
         probe = fw.probe.patched(scenario.probe_plan().encode(), out / "probe.bin")
-        dts, dtb = out / "juno-xen.dts", out / "juno-xen.dtb"
-        dts.write_text(xen_dts(xen.options, probe.stat().st_size))
-        run_logged([tc.dtc, "-I", "dts", "-O", "dtb", "-o", dtb, dts], log, "dtc")
-        if dtb.stat().st_size > HW_CONFIG_LIMIT:
-            raise BuildError(f"{dtb}: larger than HW_CONFIG's {HW_CONFIG_LIMIT:#x} bytes")
-        updates = ("--nt-fw", xen.image, "--hw-config", dtb)
-        images = scenario_images(fw, scenario, out, *updates)
+        dts, dtb = _xen_hw_config(fw, xen, probe.stat().st_size, out)
+        images = scenario_images(fw, scenario, out, "--nt-fw", xen.image, "--hw-config", dtb)
         images.update({XEN: xen.image, HW_CONFIG: dtb, HW_CONFIG_DTS: dts})
         if xen.config is not None:  # the .config of a Xen hil built, as QEMU bundles keep it
             images[XEN_CONFIG] = xen.config
@@ -495,11 +526,7 @@ def bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
             sizes = {path.name: path.stat().st_size for path in images.values()}
             overflow = nor_overflow(layout, sizes)
             if overflow is not None and xen is not None and overflow.startswith("fip.bin"):
-                field = "xen_src" if board.xen_src is not None else "xen_image"
-                where = f"{display_path(board.source)}: board '{board.name}': field '{field}'"
-                raise ConfigError(
-                    f"{where}: Xen ({xen.image.stat().st_size} bytes) in the FIP: {overflow}"
-                )
+                raise _xen_too_big(board, xen, overflow)  # prepare() says so before a case
             if overflow is not None:
                 raise BuildError(overflow)
             options, facts = (xen.options, xen.facts) if xen else (None, None)

@@ -3,7 +3,8 @@
 TF-A hands over to Xen as BL33 with the DTB address in x0. QEMU places ``-dtb`` at the base of
 RAM for firmware boots, so the DTB we give it is QEMU's own (dumped with the same machine
 options) plus a /chosen node describing Xen's command line and the dom0 module (the probe),
-which ``-device loader`` puts at :data:`DOM0_ADDR`.
+which ``-device loader`` puts at :data:`DOM0_ADDR`; a dom0 with an initramfs (the Linux guest)
+gets a second, ``multiboot,ramdisk`` module right after it (:func:`initrd_addr`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ BOARD_XEN_ARGS = (
     "loglvl=all",
     "guest_loglvl=all",
 )
+# Xen wants modules 2 MB aligned (it maps them with 2 MB pages when it can).
+MODULE_ALIGN = 0x200000
+
+
+def initrd_addr(kernel_size: int) -> int:
+    """Where the initramfs goes: the first 2 MB boundary after the kernel. Xen keeps boot
+    modules out of its heap until dom0 is built, so dom0's RAM never lands on them."""
+    return (DOM0_ADDR + kernel_size + MODULE_ALIGN - 1) & ~(MODULE_ALIGN - 1)
 
 
 def _run(argv: list[str], what: str) -> None:
@@ -58,10 +67,14 @@ def xen_dtb(
     mem_mb: int,
     xen_args: str,
     dom0_args: str = DOM0_ARGS,
+    initrd: Path | None = None,
 ) -> Path:
-    """Write QEMU virt's DTB with Xen's /chosen boot module entries for ``dom0`` to ``out``."""
+    """Write QEMU virt's DTB with Xen's /chosen boot module entries for ``dom0`` (and its
+    ``initrd``, if any) to ``out``."""
     size = dom0.stat().st_size
-    out.write_bytes(_xen_dtb(qemu, out.parent / VIRT_DTB, size, smp, mem_mb, xen_args, dom0_args))
+    initrd_size = initrd.stat().st_size if initrd is not None else 0
+    work = out.parent / VIRT_DTB
+    out.write_bytes(_xen_dtb(qemu, work, size, initrd_size, smp, mem_mb, xen_args, dom0_args))
     return out
 
 
@@ -90,7 +103,14 @@ def _virt_dtb(qemu: Path, work: Path, smp: int, mem_mb: int) -> bytes:
 
 @cache
 def _xen_dtb(
-    qemu: Path, work: Path, size: int, smp: int, mem_mb: int, xen_args: str, dom0_args: str
+    qemu: Path,
+    work: Path,
+    size: int,
+    initrd_size: int,
+    smp: int,
+    mem_mb: int,
+    xen_args: str,
+    dom0_args: str,
 ) -> bytes:
     """The DTB for a dom0 of ``size`` bytes, made once per process and board: it depends on
     nothing else (every scenario's probe has the same size), and making it runs a whole QEMU
@@ -101,6 +121,13 @@ def _xen_dtb(
     machine = virt_dtb(qemu, work, smp, mem_mb)
     work.write_bytes(machine)  # edited in place below
     module = f"/chosen/module@{DOM0_ADDR:x}"
+    at = initrd_addr(size)
+    ramdisk = f"/chosen/module@{at:x}"
+    initrd = (
+        ["-c", str(work), ramdisk],
+        ["-t", "s", str(work), ramdisk, "compatible", "multiboot,ramdisk", "multiboot,module"],
+        ["-t", "x", str(work), ramdisk, "reg", "0", f"{at:x}", "0", f"{initrd_size:x}"],
+    )
     for argv in (
         ["-t", "i", str(work), "/chosen", "#address-cells", "2"],
         ["-t", "i", str(work), "/chosen", "#size-cells", "2"],
@@ -109,6 +136,7 @@ def _xen_dtb(
         ["-c", str(work), module],
         ["-t", "s", str(work), module, "compatible", "multiboot,kernel", "multiboot,module"],
         ["-t", "x", str(work), module, "reg", "0", f"{DOM0_ADDR:x}", "0", f"{size:x}"],
+        *(initrd if initrd_size else ()),
     ):
         _run([fdtput, *argv], "fdtput")
     return work.read_bytes()
@@ -116,12 +144,14 @@ def _xen_dtb(
 
 @dataclass(frozen=True)
 class Dom0:
-    """A dom0 other than the bundle's probe (the Linux guest): its image, its command line and
-    the Xen options it needs beside the board's (later options win in Xen's parser)."""
+    """A dom0 other than the bundle's probe (the Linux guest): its image, its command line,
+    the Xen options it needs beside the board's (later options win in Xen's parser) and its
+    initramfs, if it has one outside the image."""
 
     image: Path
     args: str
     xen_args: tuple[str, ...] = ()
+    initrd: Path | None = None
 
 
 def xen_config(
@@ -139,12 +169,17 @@ def xen_config(
     workdir.mkdir(parents=True, exist_ok=True)
     dom0 = dom0 or Dom0(fb.probe, DOM0_ARGS)
     xen_args = " ".join((xen_command_line(fb.xen_options), *dom0.xen_args))
-    dtb = xen_dtb(qemu, workdir / "xen.dtb", dom0.image, smp, mem_mb, xen_args, dom0.args)
+    dtb = xen_dtb(
+        qemu, workdir / "xen.dtb", dom0.image, smp, mem_mb, xen_args, dom0.args, dom0.initrd
+    )
+    loaders = [Loader(dom0.image, DOM0_ADDR)]
+    if dom0.initrd is not None:
+        loaders.append(Loader(dom0.initrd, initrd_addr(dom0.image.stat().st_size)))
     return QemuConfig(
         bios=fb.bios,
         qemu=qemu,
         smp=smp,
         mem_mb=mem_mb,
         dtb=dtb,
-        loaders=(Loader(dom0.image, DOM0_ADDR),),
+        loaders=tuple(loaders),
     )

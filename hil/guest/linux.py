@@ -1,72 +1,69 @@
-"""Build the Linux guest: a minimal arm64 kernel with Xen dom0 support and the FF-A driver
-(``drivers/firmware/arm_ffa``), with an initramfs whose ``/init`` reports what the driver
-registered in the fixed ``HILLINUX`` line format (:mod:`hil.guest.linux_log` reads it).
+"""The Linux guest: Debian's prebuilt arm64 kernel as Xen's dom0, with an initramfs that loads
+the FF-A driver's modules (``drivers/firmware/arm_ffa``) and whose ``/init`` reports what the
+driver registered in the fixed ``HILLINUX`` line format (:mod:`hil.guest.linux_log` reads it).
 
-Debian's arm64 kernels leave ``CONFIG_ARM_FFA_TRANSPORT`` unset, so the kernel is built from
-Debian's ``linux-source-6.12`` and the initramfs holds Debian's ``busybox-static`` for arm64; both
-are fetched by ``scripts/setup-system.sh`` into ``$HIL_CACHE`` (default ``~/.cache/hil/src``).
-The kernel is built out of tree (``O=``) from that read-only source: ``allnoconfig`` with only the
-options in :data:`KCONFIG`, the initramfs built in (``CONFIG_INITRAMFS_SOURCE`` naming a
-``gen_init_cpio`` list, so no root and no ``cpio`` are needed), so the Image is the one dom0
-module Xen loads. Like the other firmware builds the result is cached under the build directory
-by the sha256 of its inputs, in ``linux-<key>/`` holding ``Image``, ``linux.config`` and
-``build.json``; the objects (about 100 MB) are deleted.
+Debian's 6.1 and 6.12 arm64 kernels leave ``CONFIG_ARM_FFA_TRANSPORT`` unset; from 7.2 on it is
+a module (``ffa-core.ko`` for the bus, ``ffa-module.ko`` for the driver, xz-compressed), with
+``XEN_DOM0`` and ``HVC_XEN`` built in. ``scripts/setup-system.sh`` fetches the newest
+``linux-binary-7.3.*-cloud-arm64`` and its ``linux-modules`` package from trixie-backports (the
+cloud flavour: the same driver, fewer built-in drivers to probe under TCG) and Debian's
+``busybox-static`` for arm64 into ``$HIL_CACHE`` (default ``~/.cache/hil/src``), and records the
+package and version it took in ``kernel.json``: mirrors drop old versions, so the series is
+pinned, not the exact build. Verified with 7.3.4-1~bpo13+1 (kernel 7.3.4+deb13-cloud-arm64).
+
+Nothing is compiled: the Image is used as shipped (a gzip'd Image or an EFI zboot image is
+unpacked first, :func:`kernel_image`), the initramfs is a newc cpio written here
+(:func:`newc_archive`, no host ``cpio``), loaded by Xen as dom0's ramdisk module. Both are
+cached under the build directory by the sha256 of their inputs, in ``linux-guest-<key>/``.
+
+A lab's own kernel works the same way (:func:`prepare_guest` with ``kernel_dir``): an arm64 Image
+with Xen dom0 support and the FF-A driver, built in (no modules) or as the two modules.
 """
 
 from __future__ import annotations
 
-import fcntl
+import gzip
 import json
+import lzma
 import os
-import shutil
-from collections.abc import Callable
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.firmware.build import BuildError, cached_build, digest, run_logged, tool_version
-from hil.firmware.toolchain import Toolchain
-from hil.xen.kconfig import read_kconfig
+from hil.firmware.build import cached_build, digest
 
-SOURCE_DIR_NAME = "linux-source-6.12"
+KERNEL_DIR_NAME = "linux-debian-arm64"
 BUSYBOX_DIR_NAME = "busybox-static-arm64"
-VERSION_FILE = ".hil-version"  # the Debian package version setup-system.sh unpacked
-RECIPE = "hil-linux-1"  # part of the cache key: change it when the recipe changes the output
+KERNEL_INFO = "kernel.json"  # what setup-system.sh fetched: package, version, kernel release
+RECIPE = "hil-linux-guest-1"  # part of the cache key: change it when the recipe changes the output
 BUILD_INFO = "build.json"
-# Everything else is off (allnoconfig). Each line must survive olddefconfig; XEN_DOM0 and
-# ARM_FFA_SMCCC are selected by the others and checked the same way.
-KCONFIG = (
-    "CONFIG_PRINTK=y",
-    "CONFIG_PRINTK_TIME=y",
-    "CONFIG_TTY=y",
-    "CONFIG_XEN=y",
-    "CONFIG_XEN_DOM0=y",
-    "CONFIG_HVC_XEN=y",
-    "CONFIG_BLK_DEV_INITRD=y",
-    "CONFIG_DEVTMPFS=y",
-    "CONFIG_DEVTMPFS_MOUNT=y",
-    "CONFIG_PROC_FS=y",
-    "CONFIG_SYSFS=y",
-    "CONFIG_BINFMT_ELF=y",
-    "CONFIG_BINFMT_SCRIPT=y",
-    "CONFIG_ARM_FFA_TRANSPORT=y",
-    "CONFIG_ARM_FFA_SMCCC=y",
-    "CONFIG_OF=y",
-    "CONFIG_NR_CPUS=2",
-    "CONFIG_INITRAMFS_COMPRESSION_NONE=y",
-)
+# The driver's modules in load order (ffa-module needs ffa-core's bus). A kernel with the
+# driver built in has neither file; the init then loads nothing.
+MODULES = ("ffa-core", "ffa-module")
 # dom0's command line: hvc0 is Xen's console; panic=-1 reboots at once on a panic, so a crashed
 # guest ends the boot (QEMU runs with -no-reboot) instead of hanging until the stage timeout.
-DOM0_ARGS = "console=hvc0 earlycon=xenboot rdinit=/init panic=-1 quiet"
-# What the kernel needs beside the probe's Xen arguments: the probe lives in 16 MB.
+# acpi=off: QEMU's DTB is what describes the board (shared/reference/linux-dom0.md). cma=0:
+# Debian's kernel reserves 64 MB for CMA, which left 14 MB of a 128 MB dom0 free and the boot
+# stalled before init (seen with 7.3.4: 120 s timeout; with cma=0 init runs 2.6 s in).
+DOM0_ARGS = "console=hvc0 earlycon=xenboot rdinit=/init panic=-1 acpi=off cma=0 quiet"
+# What the kernel needs beside the probe's Xen arguments: the probe lives in 16 MB; the generic
+# kernel's 42 MB Image unpacks its initramfs and modules in 128 MB.
 DOM0_XEN_ARGS = ("dom0_mem=128M",)
+ARM64_MAGIC = b"ARM\x64"  # at offset 0x38 of every arm64 Image (Documentation/arch/arm64/booting)
+ARM64_MAGIC_AT = 0x38
 
-# The init: a busybox sh script. It prints the FF-A driver's versions from the kernel log, one
-# line per device on the arm_ffa bus (each attribute file sysfs gives it), an end line with the
-# count, then powers off. Values are printed as sysfs/dmesg give them; the parser normalises.
+# The init: a busybox sh script. It loads the driver's modules, prints the FF-A driver's
+# versions from the kernel log, one line per device on the arm_ffa bus (each attribute file
+# sysfs gives it), an end line with the count, then powers off. Values are printed as
+# sysfs/dmesg give them; the parser normalises.
 INIT = r"""#!/bin/sh
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+for m in $(cat /lib/modules/order 2>/dev/null); do
+    insmod "/lib/modules/$m.ko" || echo "HILLINUX kmsg insmod $m failed"
+done
 kmsg=$(dmesg)
 ver='\([0-9]*\.[0-9]*\)'
 drv=$(echo "$kmsg" | sed -n "s/.*ARM FF-A: Driver version $ver.*/\1/p" | head -n 1)
@@ -96,10 +93,11 @@ echo "HILLINUX end devices=$n"
 sleep 5
 poweroff -f
 """
+APPLETS = ("sh", "mount", "dmesg", "sed", "grep", "head", "echo", "sleep", "poweroff", "insmod")
 
 
 class LinuxSourceError(ValueError):
-    """The kernel source or busybox is missing or not what setup-system.sh puts there."""
+    """The kernel, its modules or busybox are missing or not what setup-system.sh puts there."""
 
 
 def _cache_dir() -> Path:
@@ -107,20 +105,20 @@ def _cache_dir() -> Path:
     return Path(cache) if cache else Path.home() / ".cache" / "hil" / "src"
 
 
-def default_source() -> Path:
-    return _cache_dir() / SOURCE_DIR_NAME
+def default_kernel_dir() -> Path:
+    return _cache_dir() / KERNEL_DIR_NAME
 
 
 def default_busybox() -> Path:
     return _cache_dir() / BUSYBOX_DIR_NAME / "bin" / "busybox"
 
 
-def missing(source: Path | None = None, busybox: Path | None = None) -> list[str]:
-    """What the Linux guest build lacks, one phrase each (empty: it can build)."""
+def missing(kernel_dir: Path | None = None, busybox: Path | None = None) -> list[str]:
+    """What the Linux guest lacks, one phrase each (empty: it can boot)."""
     gone = []
-    src = source or default_source()
-    if not (src / "Makefile").is_file() or not (src / VERSION_FILE).is_file():
-        gone.append(f"Linux source ({src})")
+    kdir = kernel_dir or default_kernel_dir()
+    if not (kdir / "vmlinuz").is_file() or not (kdir / KERNEL_INFO).is_file():
+        gone.append(f"arm64 Linux kernel ({kdir})")
     bb = busybox or default_busybox()
     if not bb.is_file():
         gone.append(f"arm64 busybox ({bb})")
@@ -128,106 +126,166 @@ def missing(source: Path | None = None, busybox: Path | None = None) -> list[str
 
 
 @dataclass(frozen=True)
-class LinuxBuild:
-    """A built guest kernel: the Image (initramfs inside), its ``.config``, and what it is."""
+class GuestKernel:
+    """A bootable Linux guest: the raw arm64 Image, the initramfs Xen loads beside it, and what
+    the kernel is."""
 
     image: Path
-    config: Path
-    version: str  # the kernel release, e.g. 6.12.117
-    source: str  # Debian package version of the source, e.g. 6.12.117-1~deb12u1
+    initrd: Path
+    release: str  # the kernel release, e.g. 7.3.4+deb13-cloud-arm64
+    package: str  # where it came from, e.g. debian:linux-binary-...=7.3.4-1~bpo13+1
 
     @classmethod
-    def load(cls, directory: Path) -> LinuxBuild:
+    def load(cls, directory: Path) -> GuestKernel:
         info = json.loads((directory / BUILD_INFO).read_text(encoding="utf-8"))
-        return cls(directory / "Image", directory / "linux.config", info["version"], info["source"])
+        return cls(
+            directory / "Image", directory / "initramfs.cpio", info["release"], info["package"]
+        )
 
     def provenance(self) -> dict[str, str]:
-        return {"linux:version": self.version, "linux:source": f"debian:{self.source}"}
+        return {"linux:release": self.release, "linux:package": self.package}
 
 
-def initramfs_list(init: Path, busybox: Path) -> str:
-    """A ``gen_init_cpio`` list: busybox with the applets init uses linked to it."""
-    applets = ("sh", "mount", "dmesg", "sed", "grep", "head", "echo", "sleep", "poweroff")
-    lines = [
-        "dir /dev 0755 0 0",
-        "nod /dev/console 0600 0 0 c 5 1",
-        "dir /bin 0755 0 0",
-        "dir /proc 0755 0 0",
-        "dir /sys 0755 0 0",
-        f"file /bin/busybox {busybox} 0755 0 0",
-        *(f"slink /bin/{name} busybox 0777 0 0" for name in applets),
-        f"file /init {init} 0755 0 0",
-    ]
-    return "\n".join(lines) + "\n"
+# -- the kernel image -------------------------------------------------------------------------
+
+_ZBOOT = struct.Struct("<4s4sII8s32s")  # drivers/firmware/efi/libstub/zboot-header.S
+_DECOMPRESS = {"gzip": gzip.decompress, "xz": lzma.decompress, "lzma": lzma.decompress}
 
 
-def _make(tc: Toolchain, source: Path, out: Path, *targets: str) -> list[str]:
+def _decompress(kind: str, data: bytes, what: str) -> bytes:
+    try:
+        unpack = _DECOMPRESS[kind]
+    except KeyError:
+        known = ", ".join(_DECOMPRESS)
+        raise LinuxSourceError(f"{what}: {kind} compression is not supported ({known})") from None
+    try:
+        return unpack(data)
+    except (OSError, lzma.LZMAError, EOFError) as exc:
+        raise LinuxSourceError(f"{what}: corrupt {kind} data ({exc})") from None
+
+
+def kernel_image(data: bytes, what: str) -> bytes:
+    """The raw arm64 Image Xen boots, from a plain Image, a gzip'd one, or an EFI zboot image
+    (a PE whose DOS header says ``zimg``, the payload offset and size, and the compression;
+    Xen does not unpack zboot images). Unpacking once here also spares Xen's per-boot gunzip,
+    slow under TCG."""
+    if data[:2] == b"\x1f\x8b":
+        data = _decompress("gzip", data, what)
+    elif data[:2] == b"MZ" and data[4:8] == b"zimg":
+        _, _, offset, size, _, comp = _ZBOOT.unpack_from(data)
+        kind = comp.split(b"\0", 1)[0].decode("ascii", "replace")
+        if offset + size > len(data):
+            raise LinuxSourceError(f"{what}: zboot payload {offset:#x}+{size:#x} past the file")
+        data = _decompress(kind, data[offset : offset + size], what)
+    if data[ARM64_MAGIC_AT : ARM64_MAGIC_AT + 4] != ARM64_MAGIC:
+        raise LinuxSourceError(f"{what}: not an arm64 Linux Image (no ARM\\x64 magic at 0x38)")
+    return data
+
+
+def read_module(path: Path) -> bytes:
+    """A kernel module's ELF bytes: busybox insmod passes them to init_module as they are, so
+    a compressed ``.ko.xz``/``.ko.gz`` is unpacked here."""
+    data = path.read_bytes()
+    if path.suffix == ".ko":
+        return data
+    kinds = {".xz": "xz", ".gz": "gzip"}
+    if path.suffix not in kinds:
+        raise LinuxSourceError(f"{path}: unknown module compression {path.suffix!r}")
+    return _decompress(kinds[path.suffix], data, str(path))
+
+
+def find_module(kernel_dir: Path, name: str) -> Path | None:
+    """``name``.ko (or compressed) under ``kernel_dir``; None when the kernel has it built in."""
+    found = sorted(p for p in kernel_dir.rglob(f"{name}.ko*") if p.is_file())
+    return found[0] if found else None
+
+
+# -- the initramfs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpioEntry:
+    """One file, directory, symlink or device node of a newc archive."""
+
+    name: str
+    mode: int  # with the file type bits (0o100000 file, 0o040000 dir, 0o120000 link, ...)
+    data: bytes = b""  # a file's contents or a symlink's target
+    rdev: tuple[int, int] = (0, 0)
+
+
+S_DIR, S_FILE, S_LINK, S_CHR = 0o040000, 0o100000, 0o120000, 0o020000
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def newc_archive(entries: Sequence[CpioEntry]) -> bytes:
+    """The entries as an SVR4 "newc" cpio (the format the kernel unpacks an initramfs from):
+    per entry a 110-byte ASCII header, the NUL-ended name and the data, each padded to 4 bytes,
+    then the ``TRAILER!!!`` entry. Owner root, mtime 0: the same inputs give the same bytes."""
+    out = bytearray()
+    for ino, entry in enumerate([*entries, CpioEntry("TRAILER!!!", 0)], start=1):
+        name = entry.name.encode() + b"\0"
+        nlink = 2 if entry.mode & 0o170000 == S_DIR else 1
+        fields = (ino, entry.mode, 0, 0, nlink, 0, len(entry.data), 0, 0, *entry.rdev, len(name), 0)
+        header = b"070701" + b"".join(b"%08X" % f for f in fields)
+        out += _pad4(header + name) + _pad4(entry.data)
+    return bytes(out)
+
+
+def initramfs_entries(busybox: bytes, modules: dict[str, bytes]) -> list[CpioEntry]:
+    """busybox with the applets the init uses linked to it, the modules in load order, the
+    init, and /dev/console (the kernel opens it for init's stdio before devtmpfs exists)."""
     return [
-        str(tc.make), "-C", str(source), f"O={out}", "ARCH=arm64",
-        f"CROSS_COMPILE={tc.cross_compile}", "KBUILD_BUILD_USER=hil", "KBUILD_BUILD_HOST=hil",
-        "KBUILD_BUILD_TIMESTAMP=hil", *targets,
-    ]  # fmt: skip
+        *(CpioEntry(d, S_DIR | 0o755) for d in ("dev", "bin", "proc", "sys", "lib", "lib/modules")),
+        CpioEntry("dev/console", S_CHR | 0o600, rdev=(5, 1)),
+        CpioEntry("bin/busybox", S_FILE | 0o755, busybox),
+        *(CpioEntry(f"bin/{a}", S_LINK | 0o777, b"busybox") for a in APPLETS),
+        *(CpioEntry(f"lib/modules/{n}.ko", S_FILE | 0o644, d) for n, d in modules.items()),
+        CpioEntry("lib/modules/order", S_FILE | 0o644, "".join(f"{n}\n" for n in modules).encode()),
+        CpioEntry("init", S_FILE | 0o755, INIT.encode()),
+    ]
 
 
-def build_linux(
-    tc: Toolchain,
-    build_dir: Path,
-    source: Path | None = None,
-    busybox: Path | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> LinuxBuild:
-    """Build (or find cached) the guest kernel. Raises LinuxSourceError when the source or
-    busybox is missing, BuildError (naming the log) when a build step fails."""
-    source = (source or default_source()).resolve()
-    busybox = (busybox or default_busybox()).resolve()
-    gone = missing(source, busybox)
+def prepare_guest(
+    build_dir: Path, kernel_dir: Path | None = None, busybox: Path | None = None
+) -> GuestKernel:
+    """The guest kernel and its initramfs (made once, cached by input hash). ``kernel_dir``
+    holds ``vmlinuz`` (any form :func:`kernel_image` takes), the FF-A modules unless built in,
+    and ``kernel.json`` (``release`` and ``package``); the default is what setup-system.sh
+    fetched. Raises LinuxSourceError, naming the file, when something is missing or bad."""
+    kdir = (kernel_dir or default_kernel_dir()).resolve()
+    bb = (busybox or default_busybox()).resolve()
+    gone = missing(kdir, bb)
     if gone:
-        raise LinuxSourceError(
-            f"missing {', '.join(gone)}: run make test-linux "
-            "(or, as root, HIL_LINUX_TIER=1 scripts/setup-system.sh)"
-        )
-    version = (source / VERSION_FILE).read_text(encoding="utf-8").strip()
+        raise LinuxSourceError(f"missing {', '.join(gone)}: run (as root) scripts/setup-system.sh")
+    info_file = kdir / KERNEL_INFO
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        release, package = str(info["release"]), str(info["package"])
+    except (ValueError, KeyError, TypeError) as exc:
+        why = f"needs JSON with release and package ({exc})"
+        raise LinuxSourceError(f"{info_file}: {why}") from None
+    vmlinuz = kdir / "vmlinuz"
+    found = {name: find_module(kdir, name) for name in MODULES}
+    modules = {name: path for name, path in found.items() if path is not None}
     key = digest(
         [
             RECIPE.encode(),
-            version.encode(),  # the Debian package version names the source exactly
-            busybox.read_bytes(),
+            vmlinuz.read_bytes(),
+            *(p.read_bytes() for p in modules.values()),
+            bb.read_bytes(),
             INIT.encode(),
-            "\n".join(KCONFIG).encode(),
-            DOM0_ARGS.encode(),
-            tool_version(tc),
         ]
     )
 
     def build(out: Path, log: Path) -> None:
-        if progress is not None:
-            progress(f"building the Linux guest kernel from {source} (log: {log})")
-        obj = out / "obj"
-        obj.mkdir()
-        init = out / "init"
-        init.write_text(INIT, encoding="utf-8")
-        cpio_list = out / "initramfs.list"
-        cpio_list.write_text(initramfs_list(init, busybox), encoding="utf-8")
-        fragment = out / "hil.config"
-        lines = [*KCONFIG, f'CONFIG_INITRAMFS_SOURCE="{cpio_list}"']
-        fragment.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        allno = [*_make(tc, source, obj, f"KCONFIG_ALLCONFIG={fragment}", "allnoconfig")]
-        run_logged(allno, log, "make allnoconfig (Linux)")
-        got = read_kconfig((obj / ".config").read_text(encoding="utf-8").splitlines())
-        dropped = [ln for ln in KCONFIG if got.get(ln.partition("=")[0]) != ln.partition("=")[2]]
-        if dropped:
-            raise BuildError(f"{', '.join(dropped)} did not stick in allnoconfig; see {log}")
-        run_logged(_make(tc, source, obj, f"-j{os.cpu_count() or 1}", "Image"), log, "make Image")
-        release = (obj / "include" / "config" / "kernel.release").read_text().strip()
-        shutil.copyfile(obj / "arch" / "arm64" / "boot" / "Image", out / "Image")
-        shutil.copyfile(obj / ".config", out / "linux.config")
-        info = {"version": release, "source": version, "kconfig": list(KCONFIG)}
-        (out / BUILD_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        shutil.rmtree(obj)
+        (out / "Image").write_bytes(kernel_image(vmlinuz.read_bytes(), str(vmlinuz)))
+        loaded = {name: read_module(path) for name, path in modules.items()}
+        cpio = newc_archive(initramfs_entries(bb.read_bytes(), loaded))
+        (out / "initramfs.cpio").write_bytes(cpio)
+        record = {"release": release, "package": package, "modules": sorted(modules)}
+        (out / BUILD_INFO).write_text(json.dumps(record, indent=2), encoding="utf-8")
 
-    build_dir.mkdir(parents=True, exist_ok=True)
-    # A lock of its own: the kernel takes minutes, and holding the firmware builds' lock that
-    # long would stall every other build (and test worker) sharing the build dir.
-    with (build_dir / ".linux.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return LinuxBuild.load(cached_build(build_dir, "linux", key, build))
+    return GuestKernel.load(cached_build(build_dir, "linux-guest", key, build))

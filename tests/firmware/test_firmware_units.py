@@ -11,7 +11,7 @@ import pytest
 
 from hil.boards.qemu import QemuBoard
 from hil.emulator.qemu import Loader, QemuConfig, QemuVirt
-from hil.emulator.xen_boot import DOM0_ADDR, xen_command_line, xen_dtb
+from hil.emulator.xen_boot import DOM0_ADDR, initrd_addr, xen_command_line, xen_dtb
 from hil.errors import InfraError
 from hil.firmware import toolchain
 from hil.firmware.build import BuildError, PatchableImage, run_logged
@@ -98,6 +98,30 @@ def test_xen_dtb_describes_the_dom0_module(tmp_path: Path) -> None:
     assert "dtuart=/pl011@9000000" in bootargs
     # Xen would give dom0 one vCPU per CPU without it; the oracle reads the same options.
     assert "dom0_max_vcpus=2" in bootargs
+    # The probe has no initramfs: one module only.
+    listing = subprocess.run(["fdtget", "-l", str(dtb), "/chosen"], capture_output=True, text=True)
+    assert listing.stdout.split() == [f"module@{DOM0_ADDR:x}"]
+
+
+@pytest.mark.qemu
+def test_xen_dtb_gives_an_initramfs_its_own_ramdisk_module_after_the_kernel(tmp_path) -> None:
+    if toolchain.missing() or shutil.which("fdtget") is None:
+        pytest.skip(SKIP_REASON)
+    kernel, initrd = tmp_path / "Image", tmp_path / "initramfs.cpio"
+    kernel.write_bytes(bytes(0x200001))  # one byte past 2 MB: the ramdisk starts at 4 MB
+    initrd.write_bytes(bytes(0x1000))
+    qemu = toolchain.locate().qemu
+    dtb = xen_dtb(qemu, tmp_path / "xen.dtb", kernel, 2, 2048, "x", "console=hvc0", initrd)
+    assert initrd_addr(0x200001) == DOM0_ADDR + 0x400000
+
+    def get(node: str, prop: str, kind: str = "s") -> str:
+        argv = ["fdtget", "-t", kind, str(dtb), node, prop]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+    ramdisk = f"/chosen/module@{DOM0_ADDR + 0x400000:x}"
+    assert get(ramdisk, "reg", "x").split() == ["0", f"{DOM0_ADDR + 0x400000:x}", "0", "1000"]
+    assert get(ramdisk, "compatible").split() == ["multiboot,ramdisk", "multiboot,module"]
+    assert get(f"/chosen/module@{DOM0_ADDR:x}", "reg", "x").split()[3] == "200001"
 
 
 def test_failed_build_step_names_the_tool_and_its_log(tmp_path: Path) -> None:
