@@ -103,6 +103,20 @@ def test_a_secure_panic_recorded_after_the_probes_end_is_still_a_fail(
     assert "console 'sec': panic: " + repr(panic.decode().strip()) in (result.error or "")
 
 
+def test_a_board_judged_without_a_settle_still_fails_on_a_secure_panic_recorded_late(
+    tmp_path: Path,
+) -> None:
+    # A QEMU board is judged without waiting for bytes on their way (its UARTs are its own
+    # sockets, hil.boards.qemu): what keeps the verdict then is the readers' sync alone.
+    panic = b"Panic: SP 8001 aborted\r\n"
+    group = _group(tmp_path)
+    with group:
+        recorded = _hold_reader(group, "sec", panic)
+        result = boot("v0", _stages(), _LoopBoard(group, panic), group, ONCE, settle_s=0.0)
+        assert recorded.is_set()
+    assert result.status is BootStatus.PANIC, result.error
+
+
 def test_a_reader_that_cannot_catch_up_makes_the_boot_not_judged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
