@@ -17,6 +17,7 @@ import pytest
 
 from hil.boot import BootStatus, RetryPolicy, boot
 from hil.console import ConsoleGroup
+from hil.guest import PROBE as PROBE_GUEST
 from hil.lab import Stage, load_board_type
 from hil.xen.log import NORMAL_WORLD_PANICS, SECURE_WORLD_PANICS
 from tests.test_boot import PROBE, SPMC, TFA, XEN
@@ -51,9 +52,14 @@ class _LoopBoard:
 
 
 def _stages() -> list[Stage]:
-    """qemu-virt's stages with the SPMC's banner on ``sec`` and the rest on ``ns``."""
+    """qemu-virt's stages for the probe with the SPMC's banner on ``sec`` and the rest on
+    ``ns``."""
     stages = load_board_type(BOARDS / "qemu-virt.toml").stages
-    return [replace(s, timeout_s=5.0, console="sec" if s.name == "spmc" else "ns") for s in stages]
+    return [
+        replace(s, timeout_s=5.0, console="sec" if s.name == "spmc" else "ns")
+        for s in stages
+        if s.guest in (None, PROBE_GUEST)
+    ]
 
 
 def _hold_reader(group: ConsoleGroup, console: str, needle: bytes) -> threading.Event:
