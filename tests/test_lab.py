@@ -369,6 +369,12 @@ def test_toml_syntax_error_names_the_file(lab_dir: Path) -> None:
     assert _error(lab_dir, "[[board]\n").startswith("lab.toml: not valid TOML: ")
 
 
+def test_a_file_ending_inside_a_string_names_its_last_line(lab_dir: Path) -> None:
+    # tomllib itself says only "at end of document" there.
+    error = _error(lab_dir, "[[board]]\nname = 'b0\n")
+    assert error.endswith("(at end of document, line 3)"), error
+
+
 def test_a_fifo_is_refused_not_waited_on(lab_dir: Path) -> None:
     """A FIFO where the lab file should be: open() would block until a writer came."""
     os.mkfifo(lab_dir / "lab.toml")
