@@ -381,6 +381,16 @@ def _glued(event: Event) -> str | None:
     return what if MARK in rest or xen_prefix(rest) is not None else None
 
 
+def _uncatalogued_ffa_printk(event: Event) -> bool:
+    """A line of Xen's own worded like the FF-A mediator's printks but in no catalogue message."""
+    return (
+        isinstance(event, ConsoleLine)
+        and event.stage is Stage.XEN
+        and event.domain is None
+        and _FFA_PRINTK.search(event.text) is not None
+    )
+
+
 def _lost_sp_line(console: str, header: Event) -> EvidenceIncomplete:
     """Every Xen prints its bit-15 header right before the line of the SP it drops (4.20/4.21:
     one printk; 4.22+: the same loop pass, on the boot CPU alone): a header followed by anything
@@ -419,7 +429,10 @@ def observe(
                 f"lost, and maybe the rest of it) {_excerpt(event.raw)}"
             )
         if header is not None and _is_xen(event) and getattr(event, "domain", None) is None:
-            if not (isinstance(event, XenMessage) and event.key is MessageKey.SP_UNUSABLE):
+            # The SP's line, or a printk of the mediator's in its place (a Xen that words it
+            # otherwise: compared below, so the diff shows it); anything else means it was lost.
+            sp_line = isinstance(event, XenMessage) and event.key is MessageKey.SP_UNUSABLE
+            if not (sp_line or _uncatalogued_ffa_printk(event)):
                 raise _lost_sp_line(console, header)
             header = None
         if isinstance(event, XenMessage) and event.key is MessageKey.ID_CONVENTION:
@@ -437,13 +450,8 @@ def observe(
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: unreadable probe line {event.raw[:_EXCERPT]!r}"
             )
-        elif (
-            isinstance(event, ConsoleLine)
-            and event.stage is Stage.XEN
-            and event.domain is None
-            and _FFA_PRINTK.search(event.text)
-        ):
-            xen_lines.append(event.text.strip())
+        elif _uncatalogued_ffa_printk(event):
+            xen_lines.append(event.text.strip())  # type: ignore[attr-defined]
     if header is not None:
         raise _lost_sp_line(console, header)
     if banners > 1:
