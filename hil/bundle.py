@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,36 +37,39 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-# The digest of each bundle file as write_bundle wrote it, with what stat said of it then: a file
-# whose inode, size and times are unchanged since holds the same bytes, so verify() need not read
-# it again (as git's index does). A bundle made while the previous case booted (hil.ahead) is
-# then verified at deploy without hashing its megabytes on the case's time; anything replaced or
-# written since is read and hashed as before.
-_WRITTEN: dict[Path, tuple[tuple[int, ...], str]] = {}
-_WRITTEN_LOCK = threading.Lock()
-_WRITTEN_MAX = 4096  # a run's bundles are a few files each; a long run's oldest are forgotten
+# Digests verify() read, with what stat said of each file then: a file whose inode, size and
+# times are unchanged since holds the same bytes and is not read again (as git's index does). A
+# bundle made while the previous case booted is verified then too (hil.ahead), so its deploy
+# does not hash its megabytes on the case's time; anything replaced or written since is read.
+_VERIFIED: dict[Path, tuple[tuple[int, ...], str]] = {}
+_VERIFIED_LOCK = threading.Lock()
+_VERIFIED_MAX = 4096  # a run's bundles are a few files each; a long run's oldest are forgotten
+# A change within the file system's clock tick of the read would keep the times (git's "racy"
+# files): only a file last changed longer ago than this before it was read is remembered.
+# Linux stamps files from a clock that ticks every few ms; FAT's 2 s shows as whole ms.
+TICK_NS = 50_000_000
 
 
-def _signature(path: Path) -> tuple[int, ...]:
-    st = path.stat()
+def _signature(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _remember(path: Path, digest: str) -> None:
-    signature = _signature(path)
-    with _WRITTEN_LOCK:
-        if len(_WRITTEN) >= _WRITTEN_MAX:
-            _WRITTEN.clear()
-        _WRITTEN[path] = (signature, digest)
-
-
 def _digest(path: Path) -> str:
-    """sha256 of ``path``: as written, when stat says it has not changed since, else read."""
-    with _WRITTEN_LOCK:
-        known = _WRITTEN.get(path)
-    if known is not None and known[0] == _signature(path):
+    """sha256 of ``path``, from the last read when stat says it has not changed since."""
+    st = path.stat()
+    with _VERIFIED_LOCK:
+        known = _VERIFIED.get(path)
+    if known is not None and known[0] == _signature(st):
         return known[1]
-    return sha256_file(path)
+    read_at = time.time_ns()
+    digest = sha256_file(path)
+    changed = max(st.st_mtime_ns, st.st_ctime_ns)
+    if changed < read_at - TICK_NS and st.st_mtime_ns % 1_000_000:
+        with _VERIFIED_LOCK:
+            if len(_VERIFIED) >= _VERIFIED_MAX:
+                _VERIFIED.clear()
+            _VERIFIED[path] = (_signature(st), digest)
+    return digest
 
 
 class BundleFileError(ConfigError):
@@ -146,9 +151,13 @@ def write_bundle(
     images: Mapping[str, Path] | None = None,
     xen_options: XenOptions | None = None,
     facts: Mapping[str, str] | None = None,
+    in_place: Mapping[str, Path] | None = None,
 ) -> Bundle:
     """Write the scenario's blobs (and copy in ``images``, role -> built file) to ``directory``,
-    with the Xen options the board boots and ``facts`` for the reports."""
+    with the Xen options the board boots and ``facts`` for the reports. ``in_place`` (role ->
+    file) are large cached builds the bundle names where they are, by absolute path and sha256,
+    instead of copying them into every case (the Linux guest's 40 MB kernel): verified like the
+    rest, so a cached file changed since fails the deploy."""
     directory.mkdir(parents=True, exist_ok=True)
     payloads = {
         "spmc_config": (SPMC_CONFIG, scenario.spmc_config().encode()),
@@ -160,7 +169,9 @@ def write_bundle(
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data, sync=False)
         entries[role] = {"path": name, "sha256": hashlib.sha256(data).hexdigest()}
-        _remember(directory / name, entries[role]["sha256"])
+    for role, source in (in_place or {}).items():
+        path = source.resolve()
+        entries[role] = {"path": str(path), "sha256": _digest(path)}
     manifest = {
         "scenario": scenario.name,
         "board_type": board_type,

@@ -23,13 +23,21 @@ from hil.boot import (
 )
 from hil.boot import StageStatus as BootStageStatus
 from hil.bundle import Bundle
-from hil.compare import compare
+from hil.compare import compare, compare_linux
 from hil.console import ConsoleGroup, ReconnectPolicy
 from hil.diff.behaviour import behaviour
 from hil.diff.recording import judge, load_recording
 from hil.errors import InfraError
-from hil.evidence import EvidenceCheck, EvidenceIncomplete, last_boot, panic_patterns
+from hil.evidence import (
+    Deployed,
+    EvidenceCheck,
+    EvidenceIncomplete,
+    last_boot,
+    panic_patterns,
+)
 from hil.evidence import observe as observe
+from hil.guest import LINUX
+from hil.guest.linux_oracle import expect_linux
 from hil.lab import NO_HYPERVISOR, profile_label
 from hil.results import (
     DIFF_ROLE,
@@ -132,8 +140,10 @@ def run_case(
             panic_patterns=panic_patterns(board.roles, session.consoles),
             connect_now=connect_now,
         )
-        # Evidence only from the normal-world console, of the attempt judged, whole.
-        evidence = EvidenceCheck(case_dir, group, board.roles)
+        # Evidence only from the normal-world console, of the attempt judged, whole, and only
+        # of a boot of this bundle.
+        deployed = Deployed(scenario.spmc_config(), scenario.probe_plan())
+        evidence = EvidenceCheck(case_dir, group, board.roles, deployed, board.guest)
         with group, session.capturing(group) as consoles:
             booted = boot(
                 board.name,
@@ -183,7 +193,11 @@ def run_case(
     else:
         # The options the bundle records are the ones the board booted Xen with.
         expected = expect(profile, scenario.spmc_config(), plan, bundle.xen_options)
-        diff = compare(expected, judged.observation, plan)
+        if board.guest == LINUX:
+            linux = expect_linux(scenario, profile, bundle.xen_options)
+            diff = compare_linux(expected, linux, judged.observation)
+        else:
+            diff = compare(expected, judged.observation, plan)
     if diff:
         # The whole diff as a file: the terminal shows its start, report.html and junit all of it.
         atomic_write(case_dir / "diff.txt", "".join(f"{d}\n" for d in diff).encode(), sync=False)

@@ -61,11 +61,16 @@ def load_toml(path: Path, what: str = "") -> dict[str, Any]:
     data = read_config_file(path, what)
     shown = display_path(path)
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        return tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{shown}: not valid TOML: not UTF-8 at byte {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{shown}: not valid TOML: {exc}") from None
+        # tomllib names no line when the file ends inside something (an unclosed string): the
+        # last line is where to look.
+        where = f"at end of document, line {text.count(chr(10)) + 1}"
+        message = str(exc).replace("at end of document", where)
+        raise ConfigError(f"{shown}: not valid TOML: {message}") from None
     except RecursionError:
         # tomllib parses arrays and inline tables recursively.
         raise ConfigError(f"{shown}: not valid TOML: arrays or tables nested too deeply") from None

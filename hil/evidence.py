@@ -9,7 +9,10 @@ console (``hil.lab.ConsoleRoles``), from the last TF-A banner of the boot attemp
 - Evidence that may be incomplete is an infrastructure failure, never a verdict: a console that
   was disconnected during the boot (bytes may be missing), a damaged Xen or probe line, a probe
   transcript missing lines, two Xen boots in one. ``EvidenceCheck`` tells the boot machine so,
-  and the board is booted again (bounded by the lab's ``boot_attempts``)."""
+  and the board is booted again (bounded by the lab's ``boot_attempts``).
+- The same holds for the Linux guest (``guest = "linux"``): its ``HILLINUX`` lines are dom0's,
+  unprefixed, on the normal console; a damaged, glued or missing one (the end line's count
+  disagrees, no version line, no end line) is not judged."""
 
 from __future__ import annotations
 
@@ -24,8 +27,13 @@ from hil.compare import Observation
 from hil.console import ConsoleGap, ConsoleGroup
 from hil.errors import ConfigError, InfraError
 from hil.ffa.errors import FfaFormatError
+from hil.ffa.spmc import SpmcConfig
+from hil.guest import LINUX, PROBE
+from hil.guest.linux_log import END as LINUX_END
+from hil.guest.linux_log import PREFIX as LINUX_PREFIX
+from hil.guest.linux_log import LinuxLogError, LinuxView, parse_linux
 from hil.lab import ConsoleRoles
-from hil.probe import MARK, PREFIX, TranscriptBuilder
+from hil.probe import MARK, PREFIX, ProbePlan, ProbeTranscript, TranscriptBuilder
 from hil.results import validate_name
 from hil.xen.log import (
     NORMAL_WORLD_PANICS,
@@ -66,9 +74,15 @@ _NOT_PRINTED = re.compile(rb"[^\t\n\r\x20-\x7e]")
 _ESCAPE_SEQUENCE = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]")
 _GARBLED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
 _EXCERPT = 80
+# A printk of the FF-A mediator's that the catalogue lacks (its messages start "ffa: ", "ARM
+# FF-A " or "<domain>: ffa: "): a Xen printing one the profile does not behaves otherwise,
+# whatever else matches, so the check shows it instead of skipping it. A debug build's
+# diagnostics (gdprintk: "<file>:<line>:<vcpu> ffa: ...") are not behaviour a profile states.
+_FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 _CHUNK = 1 << 20
-# The lines evidence can be in: Xen's (and what it relays), the probe's, TF-A's banner.
-_EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), TFA_BANNER.encode())
+# The lines evidence can be in: Xen's (and what it relays), the probe's or the Linux guest's,
+# TF-A's banner.
+_EVIDENCE_MARKERS = (b"(XEN)", PREFIX.encode(), LINUX_PREFIX.encode(), TFA_BANNER.encode())
 
 
 @dataclass(frozen=True)
@@ -109,13 +123,73 @@ class Judged:
     observation: Observation
 
 
+# The test SPMC's banner (firmware/test-spmc/spmc.c, hil.sim.boot_script): what it serves.
+_SPMC_BANNER = re.compile(
+    rb"HIL test SPMC v1 core=\d+ manifest=0x[0-9a-f]+ "
+    rb"((?:version=0x[0-9a-f]{8} count=\d+ fpi_size=\d+ data_len=\d+ supported=\d+)"
+    rb"|error=bad-scenario-blob)\r?$",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What the bundle deployed for a case makes the board say about itself: the test SPMC's
+    banner (what it serves) and the probe's plan (what it asks). A boot showing another
+    bundle's is not this case's, whatever it passes or fails: a deploy that never reached the
+    board leaves it booting the last one, and two scenarios can expect the same lines."""
+
+    spmc: SpmcConfig
+    plan: ProbePlan
+
+    def banner(self) -> str:
+        c = self.spmc
+        return (
+            f"version=0x{c.version.word:08x} count={c.count} fpi_size={c.fpi_size} "
+            f"data_len={len(c.data)} supported={len(c.supported)}"
+        )
+
+    def spmc_differs(self, data: bytes) -> str | None:
+        """Why the last boot's SPMC banner in ``data`` (one console's bytes) is not this
+        bundle's, or None (also when there is none, or it is damaged: nothing to tell by)."""
+        found = list(_SPMC_BANNER.finditer(data))
+        if not found or (served := found[-1][1].decode()) == self.banner():
+            return None
+        return f"the SPMC that booted says {served!r}, the bundle deployed serves {self.banner()!r}"
+
+    def plan_differs(self, transcript: ProbeTranscript) -> str | None:
+        """Why the probe's transcript is not of this bundle's plan, or None."""
+        if transcript.error is not None:
+            return f"the probe could not use the plan it found ({transcript.error})"
+        asked = [requested for requested, _ in transcript.versions]
+        if asked != list(self.plan.versions[: len(asked)]):
+            return "the probe asked for other FF-A versions than the bundle's plan"
+        for index, answer in enumerate(transcript.partinfo):
+            if index >= len(self.plan.queries) or answer.query != self.plan.queries[index]:
+                return (
+                    f"the probe's query q={index} (uuid={answer.query.uuid} "
+                    f"flags=0x{answer.query.flags:08x}) is not the bundle's plan's"
+                )
+        return None
+
+
 class EvidenceCheck:
     """``accept`` for the boot machine (``hil.boot.Accept``): reads each booted attempt's
     evidence from the capture under ``case_dir`` and keeps it, or says why it cannot be
-    judged."""
+    judged (also when the board booted another bundle than ``deployed``)."""
 
-    def __init__(self, case_dir: Path, consoles: ConsoleGroup, roles: ConsoleRoles) -> None:
+    def __init__(
+        self,
+        case_dir: Path,
+        consoles: ConsoleGroup,
+        roles: ConsoleRoles,
+        deployed: Deployed | None = None,
+        guest: str = PROBE,
+    ) -> None:
         self.case_dir, self.consoles, self.normal = case_dir, consoles, roles.normal
+        self.spmc_console = roles.secure or roles.normal  # where the SPMC logs
+        self.deployed = deployed
+        self.guest = guest  # dom0's guest (hil.guest.GUESTS): whose lines are evidence
         self.judged: dict[int, Judged] = {}  # attempt number -> its evidence
 
     def __call__(self, attempt: BootAttempt) -> str | None:
@@ -124,12 +198,26 @@ class EvidenceCheck:
         start, end = attempt.raw_start.get(self.normal, 0), attempt.raw_end.get(self.normal)
         try:
             raw = self.case_dir / f"{self.normal}.raw"
-            window = Window(self.normal, start, probe_end(raw, self.normal, start, end) or end)
+            guest_end = dom0_end(raw, self.normal, start, end, self.guest)
+            window = Window(self.normal, start, guest_end or end)
             events = window.read(self.case_dir)
-            self.judged[attempt.number] = Judged(window, events, observe(events, self.normal))
+            judged = Judged(window, events, observe(events, self.normal, guest=self.guest))
+            if (other := self._other_bundle(attempt, judged)) is not None:
+                return f"not judged: the board did not boot the bundle deployed: {other}"
+            self.judged[attempt.number] = judged
         except EvidenceIncomplete as exc:
             return f"not judged: {exc}"
         return None
+
+    def _other_bundle(self, attempt: BootAttempt, judged: Judged) -> str | None:
+        if self.deployed is None:
+            return None
+        console = self.spmc_console
+        start, end = attempt.raw_start.get(console, 0), attempt.raw_end.get(console)
+        _, secure = _read_window(self.case_dir / f"{console}.raw", start, end)
+        return self.deployed.spmc_differs(secure) or self.deployed.plan_differs(
+            judged.observation.transcript
+        )
 
 
 def _first_gap(gaps: Sequence[ConsoleGap]) -> str | None:
@@ -161,15 +249,32 @@ def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> li
     return events
 
 
-def probe_end(raw: Path, console: str, start: int, end: int | None = None) -> int | None:
-    """Where the line of dom0's first ``HILPROBE end`` in bytes ``start``..``end`` of ``raw``
-    ends (a byte offset in ``raw``), or None: the end of the boot the stage machine saw finish.
-    What the board printed after it reached the host a little earlier or later, so it must not
-    be judged, or a verdict would depend on when the capture was read."""
+def _is_dom0_end(event: Event, guest: str) -> bool:
+    """Whether ``event`` is dom0's own last line for ``guest``: the probe's ``HILPROBE end``,
+    the Linux guest's ``HILLINUX end`` (unprefixed: not Xen's, not relayed from a domU)."""
+    if guest == LINUX:
+        return (
+            isinstance(event, ConsoleLine)
+            and event.domain is None
+            and event.stage is not Stage.XEN
+            and LINUX_END in event.text
+        )
+    return isinstance(event, ProbeLine) and event.domain == 0 and event.kind == "end"
+
+
+def dom0_end(
+    raw: Path, console: str, start: int, end: int | None = None, guest: str = PROBE
+) -> int | None:
+    """Where the line of dom0's first end line (``HILPROBE end``, or ``HILLINUX end`` for the
+    Linux ``guest``) in bytes ``start``..``end`` of ``raw`` ends (a byte offset in ``raw``), or
+    None: the end of the boot the stage machine saw finish. What the board printed after it
+    reached the host a little earlier or later, so it must not be judged, or a verdict would
+    depend on when the capture was read."""
     _, data = _read_window(raw, start, end)
-    parser = LogParser(console, markers=(PREFIX.encode(),))
+    marker = LINUX_END if guest == LINUX else PREFIX
+    parser = LogParser(console, markers=(marker.encode(),))
     for event in parser.feed(data) + parser.close():
-        if isinstance(event, ProbeLine) and event.domain == 0 and event.kind == "end":
+        if _is_dom0_end(event, guest):
             at = -1
             for _ in range(event.line):
                 at = data.find(b"\n", at + 1)
@@ -276,20 +381,62 @@ def _glued(event: Event) -> str | None:
     return what if MARK in rest or xen_prefix(rest) is not None else None
 
 
-def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observation:
-    """Xen's FF-A lines and dom0's probe answers in the last boot on ``console`` among
-    ``events`` (the normal-world console's: nothing else is evidence). EvidenceIncomplete when
-    a probe line is damaged, two Xen boots merged, or (``whole``: a boot that finished) the
-    probe's transcript lacks lines."""
+def _uncatalogued_ffa_printk(event: Event) -> bool:
+    """A line of Xen's own worded like the FF-A mediator's printks but in no catalogue message."""
+    return (
+        isinstance(event, ConsoleLine)
+        and event.stage is Stage.XEN
+        and event.domain is None
+        and _FFA_PRINTK.search(event.text) is not None
+    )
+
+
+def _lost_sp_line(console: str, header: Event) -> EvidenceIncomplete:
+    """Every Xen prints its bit-15 header right before the line of the SP it drops (4.20/4.21:
+    one printk; 4.22+: the same loop pass, on the boot CPU alone): a header followed by anything
+    else of Xen's lost that line on the way."""
+    return EvidenceIncomplete(
+        f"{console} line {header.line}: Xen's bit-15 header is not followed by the dropped SP's "
+        "own line (lost on the way)"
+    )
+
+
+def observe(
+    events: Sequence[Event], console: str, whole: bool = True, guest: str = PROBE
+) -> Observation:
+    """Xen's FF-A lines and dom0's probe answers (or the Linux ``guest``'s view) in the last
+    boot on ``console`` among ``events`` (the normal-world console's: nothing else is evidence).
+    EvidenceIncomplete when a probe or Linux guest line is damaged, two Xen boots merged, or
+    (``whole``: a boot that finished) the probe's transcript or the guest's lines lack lines."""
     xen_lines: list[str] = []
     banners = 0
     probe = TranscriptBuilder()
+    linux: list[str] = []  # the Linux guest's HILLINUX lines, as dom0 printed them
+    header: Event | None = None  # Xen's bit-15 header, until the SP's line after it
     for event in last_boot([e for e in events if e.console == console]):
+        if guest == LINUX and _linux_line(event):
+            rest = event.raw[event.raw.find(LINUX_PREFIX) + len(LINUX_PREFIX) :]
+            if LINUX_PREFIX in rest or xen_prefix(rest) is not None:
+                raise EvidenceIncomplete(
+                    f"{console} line {event.line}: two lines glued together (the end of a "
+                    f"Linux guest line was lost, and maybe the rest of it) {_excerpt(event.raw)}"
+                )
+            linux.append(event.raw)
+            continue
         if (glued := _glued(event)) is not None:
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: two lines glued together (the end of {glued} was "
                 f"lost, and maybe the rest of it) {_excerpt(event.raw)}"
             )
+        if header is not None and _is_xen(event) and getattr(event, "domain", None) is None:
+            # The SP's line, or a printk of the mediator's in its place (a Xen that words it
+            # otherwise: compared below, so the diff shows it); anything else means it was lost.
+            sp_line = isinstance(event, XenMessage) and event.key is MessageKey.SP_UNUSABLE
+            if not (sp_line or _uncatalogued_ffa_printk(event)):
+                raise _lost_sp_line(console, header)
+            header = None
+        if isinstance(event, XenMessage) and event.key is MessageKey.ID_CONVENTION:
+            header = event
         if isinstance(event, XenMessage):
             banners += event.key is MessageKey.XEN_VERSION
             if event.key in FFA_KEYS:
@@ -303,11 +450,39 @@ def observe(events: Sequence[Event], console: str, whole: bool = True) -> Observ
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: unreadable probe line {event.raw[:_EXCERPT]!r}"
             )
+        elif _uncatalogued_ffa_printk(event):
+            xen_lines.append(event.text.strip())  # type: ignore[attr-defined]
+    if header is not None:
+        raise _lost_sp_line(console, header)
     if banners > 1:
         raise EvidenceIncomplete(
             f"{console}: {banners} Xen boots without a TF-A banner between them (a reboot whose "
             "banner was lost)"
         )
+    if guest == LINUX:
+        return Observation(xen_lines, probe.transcript, _linux_view(linux, console, whole))
     if whole and (missing := probe.incomplete()) is not None:
         raise EvidenceIncomplete(f"{console}: the probe's transcript is incomplete: {missing}")
     return Observation(xen_lines, probe.transcript)
+
+
+def _linux_line(event: Event) -> bool:
+    """dom0's own line holding the Linux guest's mark: unprefixed (Xen's and a relayed
+    domU's lines are not dom0's), noise glued in front allowed."""
+    return (
+        isinstance(event, ConsoleLine)
+        and event.domain is None
+        and event.stage is not Stage.XEN
+        and LINUX_PREFIX in event.raw
+    )
+
+
+def _linux_view(lines: Sequence[str], console: str, whole: bool) -> LinuxView | None:
+    """The Linux guest's view from its lines; None for a boot that did not finish (``whole``
+    False) and so has no end line."""
+    try:
+        return parse_linux(lines)
+    except LinuxLogError as exc:
+        if not whole:
+            return None
+        raise EvidenceIncomplete(f"{console}: the Linux guest's lines: {exc}") from None

@@ -19,6 +19,7 @@ from hil.config import ConfigTable, display_path, load_toml
 from hil.console import ReconnectPolicy
 from hil.deploy import DEPLOY, Deployer
 from hil.errors import ConfigError, UsageError
+from hil.guest import GUESTS, LINUX, PROBE
 from hil.power import POWER, PowerBackend
 from hil.results import validate_name
 from hil.xen.kconfig import check_assignment, read_kconfig
@@ -57,6 +58,9 @@ class Stage:
     xen: bool  # printed by Xen: a board booting without a hypervisor skips it
     shows: str = "its marker"  # the marker in words, for messages ("'NOTICE:  BL2: '")
     done_shows: str = "its end marker"  # ``done`` in words
+    # Printed by that dom0 guest only (hil.guest.GUESTS): a board booting another skips it.
+    # None: every guest's boot has it.
+    guest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,11 @@ class BoardConfig:
     # ``expect = "recorded:DIR"``: judged against that recording (hil.diff.recording) instead
     # of the oracle; xen_profile may then be left out (a Xen fork has none).
     recording: Path | None = None
+    # What runs as dom0 (hil.guest.GUESTS), and for the Linux guest the lab's own kernel
+    # directory (hil.guest.linux.prepare_guest's ``kernel_dir``; None: Debian's, fetched by
+    # scripts/setup-system.sh).
+    guest: str = PROBE
+    dom0_kernel: Path | None = None
 
     def xen_options(self, kconfig: Mapping[str, str] | None = None) -> XenOptions:
         """The options this board boots Xen with and the oracle assumes, for a Xen built with
@@ -128,7 +137,7 @@ class BoardConfig:
     def stages(self) -> tuple[Stage, ...]:
         """The stages this board goes through, with its timeout overrides applied, each watching
         the console its type names (default: the normal-world one; a board with one console
-        prints everything there)."""
+        prints everything there). Stages of another dom0 guest than the board's are left out."""
         skip_xen = self.xen_profile == NO_HYPERVISOR
         names = self.console_names
         return tuple(
@@ -138,7 +147,7 @@ class BoardConfig:
                 console=s.console if s.console in names else self.roles.normal,
             )
             for s in self.type.stages
-            if not (skip_xen and s.xen)
+            if not (skip_xen and s.xen) and s.guest in (None, self.guest)
         )
 
     @property
@@ -268,6 +277,23 @@ def _check_virtual_launch(spec: BackendSpec, profiles: Collection[str]) -> None:
     _check_xen_options(spec.table("xen_options", {}))
 
 
+def _output_sources(board: BoardConfig) -> list[tuple[tuple[str, str], str, str, str]]:
+    """``((kind, key), field, as given, what)`` for each place a board's output is read from
+    that no other board may share: its labgrid place, or each console it is wired to. A board
+    hil launches gets ports of its own at each launch, so it shares nothing."""
+    if board.place is not None:
+        key = f"{board.coordinator or ''}/{board.place}"
+        return [(("place", key), "place", board.place, "place")]
+    if launched_kind(board.power.kind, board.power.data) is not None:
+        return []
+    sources = []
+    for name, url in board.consoles.items():
+        # A device under two names (/dev/serial/by-id/... -> /dev/ttyUSB0) is one device.
+        key = url if "://" in url else os.path.realpath(url)
+        sources.append((("console", key), f"consoles.{name}", url, f"console '{name}'"))
+    return sources
+
+
 def _check_launcher(board: BoardConfig) -> None:
     """A board hil launches (QEMU, FVP, a virtual board): its platform's launcher parses the
     power table and only stores what it read, so building one now and dropping it finds a
@@ -363,7 +389,7 @@ def load_board_type(path: Path) -> BoardType:
         if not isinstance(raw, dict):
             raise top.error(f"stages[{i}]", "expected a table")
         st = ConfigTable(path, "", f"stages[{i}].", raw)
-        st.only("name", "marker", "done", "timeout", "console", "xen")
+        st.only("name", "marker", "done", "timeout", "console", "xen", "guest")
         stage_name = st.get("name", str)
         if any(s.name == stage_name for s in stages):
             raise st.error("name", f"duplicate stage {stage_name!r}")
@@ -373,6 +399,9 @@ def load_board_type(path: Path) -> BoardType:
         timeout = st.seconds("timeout")
         marker = _marker(st, "marker", required=True)
         assert marker is not None
+        guest = st.get("guest", str, None)
+        if guest is not None and guest not in GUESTS:
+            raise st.error("guest", f"unknown guest {guest!r} (known: {', '.join(GUESTS)})")
         stages.append(
             Stage(
                 stage_name,
@@ -382,7 +411,8 @@ def load_board_type(path: Path) -> BoardType:
                 console,
                 st.get("xen", bool, False),
                 marker_text(st.data["marker"]),
-                *([marker_text(st.data["done"])] if "done" in st.data else []),
+                marker_text(st.data["done"]) if "done" in st.data else Stage.done_shows,
+                guest,
             )
         )
     if not stages:
@@ -464,6 +494,8 @@ BOARD_KEYS = (
     "offline_after",
     "scp_bl2",
     "expect",
+    "guest",
+    "dom0_kernel",
 )
 MAX_DOM0_VCPUS = 128  # MAX_VIRT_CPUS of arm64 Xen with GICv3
 
@@ -545,13 +577,18 @@ def _board(
         if type_name == "virtual":
             raise t.error("xen_profile", "missing: a virtual board models a profile")
         profile = f"recorded:{display_path(recording)}"  # what its reports are judged against
+    guest = t.get("guest", str, PROBE)
+    if guest not in GUESTS:
+        raise t.error("guest", f"unknown guest {guest!r} (known: {', '.join(GUESTS)})")
     timeouts = t.table("timeouts", {})
-    stage_names = [s.name for s in btype.stages]
+    stage_names = [s.name for s in btype.stages if s.guest in (None, guest)]
     for stage in timeouts.data:
         if stage not in stage_names:
+            owner = next((s.guest for s in btype.stages if s.name == stage), None)
+            whose = f"only the {owner} guest's" if owner else "no"
             raise timeouts.error(
                 stage,
-                f"board type '{type_name}' has no stage {stage!r} "
+                f"board type '{type_name}' has {whose} stage {stage!r} "
                 f"(stages: {', '.join(stage_names)})",
             )
         timeouts.seconds(stage)
@@ -568,6 +605,8 @@ def _board(
         _check_virtual_launch(backends["power"], profiles)
     place, coordinator, console_resources = _place(t, btype, lab_coordinator)
     xen_image, xen_src, xen_kconfig, dom0_vcpus = _xen(t)
+    has_xen = xen_image is not None or xen_src is not None
+    _check_guest(t, btype, guest, backends["power"], has_xen, recording)
     consoles = dict(btype.consoles) if place else _consoles(t, "consoles", btype.consoles)
     roles = _board_roles(t, btype, list(console_resources if place else consoles))
     return BoardConfig(
@@ -592,7 +631,50 @@ def _board(
         scp_bl2=t.optional_path("scp_bl2"),
         roles=roles,
         recording=recording,
+        guest=guest,
+        dom0_kernel=_dom0_kernel(t, guest),
     )
+
+
+def _check_guest(
+    t: ConfigTable,
+    btype: BoardType,
+    guest: str,
+    power: BackendSpec,
+    has_xen: bool,
+    recording: Path | None,
+) -> None:
+    """A guest other than the probe needs a board type with stages for it, a board hil
+    launches as QEMU (it loads the kernel and initramfs beside Xen) and a real Xen to be dom0
+    of; a recording holds the probe's answers, which that guest does not give."""
+    if guest == PROBE:
+        return
+    if not any(s.guest == guest for s in btype.stages):
+        raise t.error("guest", f"board type '{btype.name}' has no stages for the {guest} guest")
+    if launched_kind(power.kind, power.data) != "qemu":
+        raise t.error("guest", f'the {guest} guest needs power = {{ backend = "qemu" }}')
+    if not has_xen:
+        raise t.error("guest", f"the {guest} guest runs as Xen's dom0: set xen_src or xen_image")
+    if recording is not None:
+        why = f"a board judged by a recording (expect) boots the probe, not {guest}"
+        raise t.error("guest", why)
+
+
+def _dom0_kernel(t: ConfigTable, guest: str) -> Path | None:
+    """``dom0_kernel``: the lab's own Linux kernel directory (relative to the lab file), with
+    its ``vmlinuz`` and ``kernel.json`` checked now rather than when the first case boots."""
+    from hil.guest.linux import LinuxSourceError, kernel_info
+
+    directory = t.optional_path("dom0_kernel")
+    if directory is None:
+        return None
+    if guest != LINUX:
+        raise t.error("dom0_kernel", f'only with guest = "{LINUX}" (this board boots the {guest})')
+    try:
+        kernel_info(directory)
+    except LinuxSourceError as exc:
+        raise t.error("dom0_kernel", str(exc)) from None
+    return directory
 
 
 def _launched_deploy(
@@ -708,13 +790,22 @@ def load_lab(path: Path, profiles: Collection[str] | None = None) -> Lab:
         _address(top, "coordinator", coordinator)
     offline_after = _tries(top, "offline_after", OFFLINE_AFTER)
     boards: dict[str, BoardConfig] = {}
+    # Where each board's output is read (a console endpoint or a labgrid place) -> who reads it.
+    readers: dict[tuple[str, str], tuple[str, str]] = {}
     for i, raw in enumerate(top.get("board", list)):
         board = _board(raw, i, top, types, known, default_profile, coordinator, offline_after)
         _check_launcher(board)
+        table = ConfigTable(path, f"board '{board.name}'", "", raw)
         if board.name in boards:
-            raise ConfigTable(path, f"board '{board.name}'", "", raw).error(
-                "name", "duplicate board name"
-            )
+            raise table.error("name", "duplicate board name")
+        for source, field, shown, what in _output_sources(board):
+            other = readers.setdefault(source, (board.name, what))
+            if other[0] != board.name:
+                raise table.error(
+                    field,
+                    f"{shown!r} is also board '{other[0]}''s {other[1]}: one board's capture "
+                    "would hold the other's boots",
+                )
         boards[board.name] = board
     if not boards:
         raise top.error("board", "no board")

@@ -263,6 +263,7 @@ def _judged(directory: Path, board: BoardSession) -> tuple[list[Event], Observat
         window = Window.load(directory / "evidence.json")
     except EvidenceIncomplete:
         events = last_boot(parse_captures(directory, [normal]))
-        return events + others, observe(events, normal, whole=False)
+        return events + others, observe(events, normal, whole=False, guest=board.board.guest)
     events = window.read(directory)
-    return events + others, observe(events, normal)
+    # A Linux-guest board's observation holds the driver's view (Observation.linux).
+    return events + others, observe(events, normal, guest=board.board.guest)

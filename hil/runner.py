@@ -11,7 +11,7 @@ import hashlib
 import os
 import socket
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,9 +20,9 @@ from pathlib import Path
 from hil import __version__
 from hil.ahead import BundlesAhead
 from hil.atomic import atomic_write
-from hil.boot import RetryPolicy
+from hil.boot import BootProgress, RetryPolicy
 from hil.case import CaseSettings, run_case
-from hil.errors import HilError, InfraError, os_error_text
+from hil.errors import ExitCode, HilError, InfraError, os_error_text
 from hil.interrupts import interrupts_ignored
 from hil.lab import BoardConfig, Lab
 from hil.lock import BoardBusy
@@ -107,10 +107,12 @@ class Runner:
             except OSError as exc:
                 # Every verdict was printed as it came and every capture is on disk; the record
                 # dashboards read is worth a last try on its own (it is small, report.html not).
-                kept = _summary_alone(run, self.run_dir)
-                raise InfraError(
-                    f"cannot write the reports of run {self.run_id}: {os_error_text(exc)} "
-                    f"(captures{' and summary.json' if kept else ''} are in {self.run_dir})"
+                why = os_error_text(exc)
+                kept = _summary_alone(run, self.run_dir, why)
+                raise ReportsNotWritten(
+                    f"cannot write the reports of run {self.run_id}: {why} "
+                    f"(captures{' and summary.json' if kept else ''} are in {self.run_dir})",
+                    summary.reports_exit(run),
                 ) from None
             self.progress.run_finished(run, reports["html"])
         return run
@@ -143,9 +145,10 @@ class Runner:
                             return
                         self.progress.case_started(board.name, scenario.name)
                         bundle_of = ahead.take(scenario)
+                        settings = self._settings
                         if following is not None:  # made while this case boots
-                            ahead.prepare(following)
-                        case = run_case(session, scenario, self.run_dir, self._settings, bundle_of)
+                            settings = replace(settings, watch=self._preparing(ahead, following))
+                        case = run_case(session, scenario, self.run_dir, settings, bundle_of)
                         case = _unless_interrupted(case, session)
                         self._record(case)
                         is_infra = case.verdict is Verdict.INFRA_ERROR
@@ -168,6 +171,21 @@ class Runner:
             self._skip_rest(
                 board, Verdict.INFRA_ERROR, f"this machine: {os_error_text(exc)}{where}"
             )
+
+    def _preparing(
+        self, ahead: BundlesAhead, following: Scenario
+    ) -> Callable[[str, str, BootProgress], None]:
+        """The run's boot watch, starting on the board's first stage to make ``following``'s
+        bundle: made while the board boots, not while the case opens its consoles and powers
+        the board (its processes and threads would compete with those on a busy host)."""
+        watch = self._settings.watch
+
+        def progress(board: str, scenario: str, now: BootProgress) -> None:
+            ahead.prepare(following)  # once: later calls find it on its way
+            if watch is not None:
+                watch(board, scenario, now)
+
+        return progress
 
     def _record(self, case: CaseResult) -> None:
         with self._lock:
@@ -207,10 +225,19 @@ def _unless_interrupted(case: CaseResult, session: BoardSession) -> CaseResult:
     return case
 
 
-def _summary_alone(run: RunResult, run_dir: Path) -> bool:
-    """Write just summary.json (it names no other report); whether that worked."""
+class ReportsNotWritten(InfraError):
+    """The run's reports could not all be written: one line, and the exit code the run's summary
+    records (a failed check still exits 1)."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _summary_alone(run: RunResult, run_dir: Path, why: str) -> bool:
+    """Write just summary.json (it names no other report, and says why); whether that worked."""
     try:
-        atomic_write(run_dir / summary.FILE_NAME, summary.render_summary(run))
+        atomic_write(run_dir / summary.FILE_NAME, summary.render_summary(run, why))
     except OSError:
         return False
     return True

@@ -11,7 +11,8 @@ Format::
     layout = "v1.1"              # descriptor layout: v1.0 (8 B), v1.1 (24 B), v1.3 (48 B)
     fpi_size = 24                # optional: size reported to Xen; the stride entries are laid at
     count = 3                    # optional: count reported to Xen (default: number of partitions)
-    unsupported = ["FFA_RUN"]    # optional: ABIs the SPMC reports as not supported
+    unsupported = ["FFA_RUN"]    # optional: ABIs the SPMC reports as not supported (through
+                                 # FFA_FEATURES: it still answers FFA_VERSION, FFA_RX_RELEASE)
     extra_supported = ["FFA_MSG_SEND2"]  # optional: ABIs it reports as supported (FFA_FEATURES)
 
     [[partition]]

@@ -38,10 +38,11 @@ STALLED_AFTER_BL31 = TFA
 
 
 def _stages(timeout_s: float = 0.5) -> list[Stage]:
-    """qemu-virt's stages as a board with the one console ``uart0`` has them."""
+    """qemu-virt's stages for the probe as a board with the one console ``uart0`` has them."""
     return [
         replace(s, timeout_s=timeout_s, console="uart0")
         for s in load_board_type(BOARDS / "qemu-virt.toml").stages
+        if s.guest in (None, "probe")
     ]
 
 

@@ -451,7 +451,9 @@ FINDER_PATTERNS = [
 
 @given(
     st.sampled_from(FINDER_PATTERNS),
-    st.lists(st.sampled_from(["SError", "Panic on CPU 1", "(XEN) ", "\n", "x", "bad é byte"])),
+    st.lists(
+        st.sampled_from(["SError", "Panic on CPU 1", "(XEN) ", "\n", "x", "\0", "bad é byte"])
+    ),
     st.integers(0, 40),
 )
 def test_the_literal_finder_finds_what_the_regex_finds(pattern: str, parts: list[str], pos: int):

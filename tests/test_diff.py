@@ -508,3 +508,25 @@ def test_real_git_format_patch_output_applies(tmp_path: Path) -> None:
     tree = xen_tree(tmp_path / "fresh")
     apply_patches(patches, tree)
     assert (tree / PARTINFO).read_text() == (repo / PARTINFO).read_text()
+
+
+def test_a_linux_guest_board_is_refused_where_the_probes_answers_are_compared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A recording and hil diff hold the probe's answers; the Linux guest gives none.
+    (scenario,) = load_scenarios(names=["one-non-secure"])
+    write_recording(tmp_path / "rec", [(scenario, SAME)], {})
+    lab = qemu_lab(tmp_path)
+    linux = lab.read_text() + 'xen_image = "xen"\nguest = "linux"\n'
+    lab.write_text(linux + 'expect = "recorded:rec"\n')
+    with pytest.raises(ConfigError, match="field 'guest': a board judged by a recording"):
+        load_lab(lab)
+    lab.write_text(linux)
+    code = main(["diff", "--lab", str(lab), "--board", "q0", "--base", "a", "--head", "b"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        "hil: error: --board q0: boots the linux guest; hil diff compares the probe's answers "
+        "(use a board without guest)"
+    ]
+    code = main(["run", "--lab", str(lab), "--record", str(tmp_path / "golden")])
+    assert code == 2 and "--record: board 'q0' boots the linux guest" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hil.cli import main
 from hil.config import ConfigTable
 from hil.errors import ConfigError, ExitCode
 from hil.lab import check_console_url, load_board_type, load_lab
@@ -62,9 +63,8 @@ def test_a_board_named_twice_is_selected_once() -> None:
 def test_every_shipped_board_type_loads_with_the_full_stage_list() -> None:
     for path in sorted((REPO / "boards").glob("*.toml")):
         btype = load_board_type(path)
-        assert [s.name for s in btype.stages] == [
-            "bl1", "bl2", "bl31", "spmc", "xen", "ffa", "probe"
-        ], path.name  # fmt: skip
+        probe = [s.name for s in btype.stages if s.guest in (None, "probe")]
+        assert probe == ["bl1", "bl2", "bl31", "spmc", "xen", "ffa", "probe"], path.name
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,8 @@ def test_board_overrides_and_no_hypervisor(lab_dir: Path) -> None:
 
 BOARD_KEYS = (
     "name, type, xen_profile, consoles, power, deploy, tags, timeouts, default, place, "
-    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus, offline_after, scp_bl2, expect"
+    "coordinator, xen_image, xen_src, xen_kconfig, xen_dom0_vcpus, offline_after, scp_bl2, expect, "
+    "guest, dom0_kernel"
 )
 CASES = [
     (
@@ -368,6 +369,12 @@ def test_toml_syntax_error_names_the_file(lab_dir: Path) -> None:
     assert _error(lab_dir, "[[board]\n").startswith("lab.toml: not valid TOML: ")
 
 
+def test_a_file_ending_inside_a_string_names_its_last_line(lab_dir: Path) -> None:
+    # tomllib itself says only "at end of document" there.
+    error = _error(lab_dir, "[[board]]\nname = 'b0\n")
+    assert error.endswith("(at end of document, line 3)"), error
+
+
 def test_a_fifo_is_refused_not_waited_on(lab_dir: Path) -> None:
     """A FIFO where the lab file should be: open() would block until a writer came."""
     os.mkfifo(lab_dir / "lab.toml")
@@ -411,7 +418,7 @@ def test_missing_lab_file(lab_dir: Path) -> None:
         (
             'name = "s"\nmarker = "x"\ntimeout = 1\nwhen = 2',
             "boards/bad.toml: field 'stages[0].when': unknown key "
-            "(known: name, marker, done, timeout, console, xen)",
+            "(known: name, marker, done, timeout, console, xen, guest)",
         ),
         (
             'name = "s"\nmarker = "x"\ntimeout = 1\nconsole = "uart9"',
@@ -591,3 +598,111 @@ def test_console_roles_are_checked_at_load(
     lab = f'xen_profile = "none"\n[[board]]\nname = "b0"\ntype = "two"\n{PDU}{board}'
     lab += 'deploy = {backend = "copy", dest = "."}\n'
     assert _error(lab_dir, lab) == expected
+
+
+WIRED = (
+    '[[board]]\nname = "{name}"\ntype = "qemu-virt"\nxen_profile = "none"\n{PDU}'
+    'deploy = {{backend = "copy", dest = "."}}\nconsoles = {{ ns = "{ns}", secure = "{secure}" }}\n'
+)
+
+
+@pytest.mark.parametrize("alias", [False, True])
+def test_two_boards_reading_one_console_are_refused_before_any_board_is_touched(
+    lab_dir: Path, capsys: pytest.CaptureFixture[str], alias: bool
+) -> None:
+    # b1's table was copied from b0's and its normal console left as it was: each board's
+    # capture would hold the other's boots, and b1 could pass on b0's.
+    (lab_dir / "ttyUSB0").touch()
+    (lab_dir / "by-id").mkdir()
+    (lab_dir / "by-id" / "usb-b0-if00").symlink_to(lab_dir / "ttyUSB0")
+    second = str(lab_dir / ("by-id/usb-b0-if00" if alias else "ttyUSB0"))
+    text = WIRED.format(name="b0", PDU=PDU, ns=lab_dir / "ttyUSB0", secure="socket://h:2")
+    text += WIRED.format(name="b1", PDU=PDU, ns=second, secure="socket://h:4")
+    (lab_dir / "lab.toml").write_text(text)
+    assert main(["run", "--lab", "lab.toml", "--board", "b1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"hil: error: lab.toml: board 'b1': field 'consoles.ns': '{second}' is also board "
+        "'b0''s console 'ns': one board's capture would hold the other's boots\n"
+    )
+    assert not (lab_dir / "results").exists()
+
+
+# -- the dom0 guest (guest = "linux", dom0_kernel) ---------------------------------------------
+
+QEMU_XEN = (
+    '[[board]]\nname = "q0"\ntype = "qemu-virt"\nxen_profile = "xen-4.22"\n'
+    'power = {backend = "qemu"}\nxen_image = "xen.bin"\n'
+)
+
+
+def _kernel_dir(root: Path, info: str | None = '{"release": "7.3", "package": "mine"}') -> Path:
+    kdir = root / "kernel"
+    kdir.mkdir()
+    (kdir / "vmlinuz").write_bytes(b"image")
+    if info is not None:
+        (kdir / "kernel.json").write_text(info)
+    return kdir
+
+
+def test_a_linux_board_boots_the_linux_stage_instead_of_the_probe(lab_dir: Path) -> None:
+    _kernel_dir(lab_dir)
+    text = f'{QEMU_XEN}guest = "linux"\ndom0_kernel = "kernel"\ntimeouts = {{linux = 120}}\n'
+    board = _load(lab_dir, text).board("q0")
+    assert (board.guest, board.dom0_kernel) == ("linux", (lab_dir / "kernel").resolve())
+    stages = {s.name: s for s in board.stages}
+    assert "probe" not in stages and stages["linux"].timeout_s == 120
+    done = stages["linux"].done
+    assert done is not None and done.search("HILLINUX end devices=2")
+    # The default guest is still the probe, without the Linux stage.
+    probe_board = _load(lab_dir, QEMU_XEN).board("q0")
+    assert probe_board.guest == "probe" and probe_board.dom0_kernel is None
+    assert [s.name for s in probe_board.stages][-1] == "probe"
+    assert "linux" not in [s.name for s in probe_board.stages]
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ('guest = "windows"\n', "field 'guest': unknown guest 'windows' (known: probe, linux)"),
+        (
+            'guest = "linux"\ntype = "fvp-base-revc"\n',
+            "field 'guest': board type 'fvp-base-revc' has no stages for the linux guest",
+        ),
+        (
+            'guest = "linux"\npower = {backend = "pdu-command", on = ["on"], off = ["off"]}\n'
+            'deploy = {backend = "copy", dest = "."}\n',
+            "field 'guest': the linux guest needs power = { backend = \"qemu\" }",
+        ),
+        (
+            'guest = "linux"\nxen_image = false\n',
+            "field 'guest': the linux guest runs as Xen's dom0: set xen_src or xen_image",
+        ),
+        ('dom0_kernel = "kernel"\n', "field 'dom0_kernel': only with guest = \"linux\""),
+        (
+            'guest = "linux"\ndom0_kernel = "nowhere"\n',
+            "field 'dom0_kernel': {lab}/nowhere is not a directory",
+        ),
+        (
+            'guest = "linux"\ntimeouts = {probe = 10}\n',
+            "field 'timeouts.probe': board type 'qemu-virt' has only the probe guest's stage "
+            "'probe' (stages: bl1, bl2, bl31, spmc, xen, ffa, linux)",
+        ),
+    ],
+)
+def test_a_bad_guest_is_one_line_naming_the_board_and_field(
+    lab_dir: Path, extra: str, problem: str
+) -> None:
+    _kernel_dir(lab_dir)
+    lines = dict(line.split(" = ", 1) for line in (QEMU_XEN + extra).splitlines()[1:])
+    lines = {k: v for k, v in lines.items() if v != "false"}  # "xen_image = false": left out
+    text = "[[board]]\n" + "".join(f"{k} = {v}\n" for k, v in lines.items())
+    message = _error(lab_dir, text)
+    assert message.startswith("lab.toml: board 'q0': ")
+    assert problem.replace("{lab}", str(lab_dir.resolve())) in message
+
+
+def test_a_lab_kernel_without_kernel_json_is_refused_at_load(lab_dir: Path) -> None:
+    _kernel_dir(lab_dir, info=None)
+    message = _error(lab_dir, f'{QEMU_XEN}guest = "linux"\ndom0_kernel = "kernel"\n')
+    assert "field 'dom0_kernel':" in message and "kernel.json: cannot read" in message

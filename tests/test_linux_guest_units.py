@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from hil.compare import Observation, compare_linux
+from hil.evidence import EvidenceIncomplete, dom0_end, observe, read_boot
+from hil.guest import LINUX
 from hil.guest.linux import (
     APPLETS,
     INIT,
@@ -27,6 +30,8 @@ from hil.guest.linux import (
 from hil.guest.linux_log import Device, LinuxLogError, parse_linux
 from hil.guest.linux_oracle import check_linux, expect_linux, host_id
 from hil.scenario import SCENARIO_DIR, load_scenario
+from hil.xen.messages import FFA_KEYS
+from hil.xen.oracle import expect
 
 SP1 = "486178e0-e7f8-11e3-bc5e-0002a5d5c51b"
 CONSOLE = [
@@ -218,3 +223,114 @@ def test_a_kernel_json_without_its_fields_is_one_line_naming_the_file(tmp_path) 
         LinuxSourceError, match=r"kernel\.json: needs JSON with release and package"
     ):
         prepare_guest(tmp_path / "build", kdir, busybox)
+
+
+# -- as hil run judges a Linux-guest board (hil.evidence, hil.compare) -------------------------
+
+BANNER = b"NOTICE:  Booting Trusted Firmware\r\n"
+XEN_LINES = b"(XEN) Xen version 4.22.0 (hil@hil) (gcc) debug=n Wed Dec  2 2026\r\n"
+UNUSABLE = b"(XEN) ffa: Secure partition with id 0x0042 cannot be used\r\n"
+GUEST = "".join(f"{line.rstrip()}\r\r\n" for line in CONSOLE[1:]).encode()
+LINUX_BOOT = BANNER + XEN_LINES + UNUSABLE + b"[    0.000000] Booting Linux\r\n" + GUEST
+
+
+def judge_linux(tmp_path: Path, data: bytes) -> Observation:
+    """What a check of a Linux-guest board judges in ``data`` (the normal console's capture):
+    the window up to dom0's end line, as EvidenceCheck takes it."""
+    raw = tmp_path / "ns.raw"
+    raw.write_bytes(data)
+    end = dom0_end(raw, "ns", 0, None, LINUX)
+    return observe(read_boot(raw, "ns", 0, end), "ns", guest=LINUX)
+
+
+def test_a_check_judges_xens_lines_and_the_guests_up_to_its_end_line(tmp_path: Path) -> None:
+    relayed = b"(d1) HILLINUX partition dev=x partition_id=0x8009 uuid=" + SP1.encode() + b"\r\n"
+    after = b"HILLINUX partition dev=late partition_id=0x8007 uuid=" + SP1.encode() + b"\r\n"
+    seen = judge_linux(tmp_path, LINUX_BOOT.replace(b"[    0", relayed + b"[    0") + after)
+    assert seen.xen_lines == ["ffa: Secure partition with id 0x0042 cannot be used"]
+    # A domU's relayed line is not dom0's; what came after the end line is not in the boot.
+    assert seen.linux == parse_linux(CONSOLE)
+    # A probe board reading the same capture has no Linux view (and no probe transcript).
+    with pytest.raises(EvidenceIncomplete, match="probe's transcript is incomplete"):
+        observe(read_boot(tmp_path / "ns.raw", "ns", 0), "ns")
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda b: b.replace(b"HILLINUX partition dev=arm-ffa-1", b"", 1), "1 partition lines"),
+        (lambda b: b.replace(b"partition_id=0x8001", b"partition_id=0x8\xff01"), "unreadable"),
+        (lambda b: b.replace(b"0x8001 uuid", b"0x80Z1 uuid"), "bad partition_id"),
+        (lambda b: b.replace(b"-0002a5d5c51b\r\r\n", b"-0002a5d5c51b"), "glued together"),
+        (lambda b: b[: b.rfind(b"HILLINUX end")], "did not finish"),
+        (lambda b: b.replace(b"HILLINUX version", b"HILLINUX versoin"), "unknown line"),
+    ],
+)
+def test_a_damaged_or_missing_guest_line_is_not_judged(tmp_path: Path, damage, why) -> None:
+    # Not judged means an infra error, retried: never a PASS or FAIL on lines that lie.
+    with pytest.raises(EvidenceIncomplete, match=why):
+        judge_linux(tmp_path, damage(LINUX_BOOT))
+
+
+def test_the_diff_reads_xens_lines_then_the_drivers_view(tmp_path: Path) -> None:
+    seen = judge_linux(tmp_path, LINUX_BOOT)
+    sc = scenario("one-non-secure")
+    expected = expect("xen-4.22", sc.spmc_config(), sc.probe_plan())
+    assert seen.linux is not None
+    # The same Xen lines and view on both sides: no difference.
+    same = Observation(_xen_ffa_lines(expected), seen.transcript, seen.linux)
+    assert compare_linux(expected, seen.linux, same) == []
+    diff = compare_linux(expected, expect_linux(scenario("all-secure"), "xen-4.22"), same)
+    assert diff[:2] == ["--- expected (xen-4.22)", "+++ observed"]
+    assert [line for line in diff if line[:1] == "-" and line[:3] != "---"] == [
+        "-HILLINUX version driver=1.2 firmware=1.2",
+        "-HILLINUX partition id=0x8002 uuid=" + str(sc_uuid("all-secure", 0x8002)),
+        "-HILLINUX partition id=0x8003 uuid=" + str(sc_uuid("all-secure", 0x8003)),
+    ]
+    assert "+HILLINUX version driver=1.1 firmware=1.2" in diff
+    assert all(line[1:].startswith(("(XEN) ", "HILLINUX ")) for line in diff if line[:1] == " ")
+
+
+def _xen_ffa_lines(expected) -> list[str]:
+    return [line.text for line in expected.boot.lines if line.key in FFA_KEYS]
+
+
+def sc_uuid(name: str, partition_id: int) -> uuid.UUID:
+    return next(p.uuid for p in scenario(name).partitions if p.id == partition_id)
+
+
+def test_a_labs_kernel_hil_cannot_boot_stops_the_run_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checked before the first case (prepare_board): the lab's kernel is the lab's to fix
+    # (exit 2); busybox missing is this machine's set-up (exit 3, naming the script).
+    from hil.boards.builds import board_guest
+    from hil.errors import ConfigError, InfraError
+    from hil.lab import load_lab
+    from tests.labs import BOARDS_DIR
+
+    monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("HIL_CACHE", str(tmp_path / "cache"))
+    kdir = tmp_path / "mine"
+    kdir.mkdir()
+    (kdir / "vmlinuz").write_bytes(b"MZ not a kernel" * 8)
+    (kdir / "kernel.json").write_text('{"release": "6.6-lab", "package": "lab:mine"}')
+    lab = tmp_path / "lab.toml"
+    lab.write_text(
+        f'boards_dir = "{BOARDS_DIR}"\n[[board]]\nname = "l0"\ntype = "qemu-virt"\n'
+        'xen_profile = "xen-4.22"\npower = { backend = "qemu" }\nxen_image = "xen"\n'
+        'guest = "linux"\ndom0_kernel = "mine"\n'
+    )
+    board = load_lab(lab).board("l0")
+    with pytest.raises(InfraError, match=r"^board 'l0': dom0 kernel: missing arm64 busybox .*"
+                       r"setup-system\.sh$"):  # fmt: skip
+        board_guest(board)
+    busybox = tmp_path / "cache" / "busybox-static-arm64" / "bin" / "busybox"
+    busybox.parent.mkdir(parents=True)
+    busybox.write_bytes(b"\x7fELF")
+    with pytest.raises(ConfigError) as err:
+        board_guest(board)
+    assert str(err.value) == (
+        f"board 'l0': dom0 kernel: {kdir / 'vmlinuz'}: not an arm64 Linux Image "
+        "(no ARM\\x64 magic at 0x38)"
+    )

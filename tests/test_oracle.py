@@ -245,7 +245,7 @@ def test_does_not_support_level_per_profile():
 
 
 def test_features_walk_order_and_list_per_release():
-    nothing = spmc(supported=(FunctionId.VERSION,))  # no FFA_FEATURES: every probe fails
+    nothing = spmc(supported=())  # every probe fails
     walked = {
         name: [
             ln.text.rsplit(" ", 1)[1]
@@ -264,14 +264,51 @@ def test_features_walk_order_and_list_per_release():
 
 
 def test_cannot_retrieve_version_variants(monkeypatch):
-    no_version = spmc(supported=tuple(f for f in DEFAULT_SUPPORTED if f != FunctionId.VERSION))
-    assert "ffa: Cannot retrieve the FFA version" in texts(boot("xen-4.22", no_version))
+    # Not an answer the test SPMC gives (it answers FFA_VERSION whatever it reports): an SPMC
+    # that returns NOT_SUPPORTED as a 32-bit w0.
+    monkeypatch.setattr(oracle, "spmc_version_x0", lambda _: 0xFFFFFFFF)
+    assert "ffa: Cannot retrieve the FFA version" in texts(boot("xen-4.22", spmc()))
     # 4.21 compares all of x0 with -1: a 32-bit NOT_SUPPORTED reads as a version.
-    assert "ffa: Incompatible firmware version 32767.65535" in texts(boot("xen-4.21", no_version))
+    assert "ffa: Incompatible firmware version 32767.65535" in texts(boot("xen-4.21", spmc()))
     # An SPMC that sign-extends the error hits the gprintk variant with the vCPU prefix.
     monkeypatch.setattr(oracle, "spmc_version_x0", lambda _: (1 << 64) - 1)
     assert "d[IDLE]v0 Cannot retrieve the FFA version" in texts(boot("xen-4.21", spmc()))
     assert "ffa: Cannot retrieve the FFA version" in texts(boot("xen-4.22", spmc()))
+
+
+# What real Xen 4.22.0 printed for the test SPMC reporting FFA_VERSION, FFA_FEATURES or
+# FFA_RX_RELEASE as not supported through FFA_FEATURES (hil run --lab real-xen.toml, scenarios
+# with one SP and `unsupported = [...]`, 2026-12-02): the SPMC (and TF-A's SPMD) still answer
+# those calls, so Xen goes on, says nothing about its release, and the guest sees the SP.
+_NOT_REPORTED = [
+    "NOTIFICATION_BITMAP_CREATE", "NOTIFICATION_BITMAP_DESTROY", "NOTIFICATION_INFO_GET_64",
+    "NOTIFICATION_GET", "RX_ACQUIRE", "MEM_SHARE_64", "MEM_RECLAIM", "MSG_SEND2",
+    "MSG_SEND_DIRECT_REQ2", "RUN",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fid", "after"),
+    [
+        (FunctionId.VERSION, None),
+        (FunctionId.FEATURES, None),
+        (FunctionId.RX_RELEASE, "RX_ACQUIRE"),
+    ],
+)
+def test_an_abi_the_test_spmc_reports_unsupported_is_still_answered(fid, after):
+    names = list(_NOT_REPORTED)
+    names.insert(names.index(after) + 1 if after else 0, fid.name)
+    real_xen = [
+        "ARM FF-A Mediator version 1.2",
+        "ARM FF-A Firmware version 1.1",
+        *(f"ARM FF-A Firmware does not support FFA_{name}" for name in names),
+        "Using TEE mediator for FF-A",
+    ]
+    config = spmc(GOOD, supported=tuple(f for f in DEFAULT_SUPPORTED if f != fid))
+    assert texts(boot("xen-4.22", config)) == real_xen
+    plan = ProbePlan.standard(V1_1, [UUID_A])
+    reported = expect("xen-4.22", config, plan).transcript
+    assert reported == expect("xen-4.22", spmc(GOOD), plan).transcript
 
 
 @pytest.mark.parametrize(
@@ -344,9 +381,10 @@ def test_vm_to_vm_keeps_mediator_without_firmware():
     assert "vm_to_vm_insecure" not in keys(boot("xen-4.22", spmc(GOOD), vm_to_vm=True))
 
 
-def test_422_rx_release_failure_is_a_warning_not_a_failure():
-    config = spmc(GOOD, supported=tuple(f for f in DEFAULT_SUPPORTED if f != FunctionId.RX_RELEASE))
-    result = boot("xen-4.22", config)
+def test_422_rx_release_failure_is_a_warning_not_a_failure(monkeypatch):
+    # An SPMC that refuses Xen's release (the test SPMC releases a buffer its list call filled).
+    monkeypatch.setattr(oracle, "spmc_rx_release", lambda: FfaReply.error(ErrorCode.NOT_SUPPORTED))
+    result = boot("xen-4.22", spmc(GOOD))
     release = [ln for ln in result.lines if ln.key == "rx_release_failed"]
     assert [(ln.text, ln.level) for ln in release] == [
         ("ffa: Error releasing SPMC RX buffer: -1", Level.WARNING)

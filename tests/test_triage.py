@@ -157,6 +157,44 @@ def test_cli_clean_log_exits_0(tmp_path, capsys):
     assert "xen-4.22" in out
 
 
+DAMAGED_422 = (
+    b"NOTICE:  Booting Trusted Firmware\n"
+    b"(XEN) Xen version 4.22.0 (ci@lab) (gcc) debug=n\n"
+    b"(XEN) ARM FF-A Mediator version 1.2\n"
+    b"(XEN) ffa: Firmware is\xffnot using bit 15 convention for IDs !!\n"
+    b"(XEN) ffa: Secure partition with id 0x00\xff1 cannot be used\n"
+    b"(XEN) Using TEE mediator for FF-A\n"
+)
+
+
+@pytest.mark.parametrize("form", ["uart-damage", "wrapped-at-40", "many-boots"])
+def test_unreadable_ffa_lines_are_never_clean_and_never_blamed(tmp_path, capsys, form):
+    """Xen's bit-15 lines damaged on the UART (header too), or a paste wrapped too narrow to
+    rejoin: each could have been the violation, so no evidence (exit 3), not clean (0) and not a
+    firmware violation (1). Among clean boots too: one such boot keeps the log from being clean."""
+    clean_boot = CLEAN.split(b"\n", 1)[1] if CLEAN.startswith(b"\n") else CLEAN
+    data = {
+        "uart-damage": DAMAGED_422,
+        "wrapped-at-40": subprocess.run(
+            ["fold", "-s", "-w", "40", str(DATA / "juno-xen-4.22-bit15.log")],
+            capture_output=True,
+            check=True,
+        ).stdout,
+        "many-boots": clean_boot * 3 + DAMAGED_422 + clean_boot * 3,
+    }[form]
+    assert main(["triage", "--json", _write(tmp_path, "x.log", data)]) == 3
+    got = json.loads(capsys.readouterr().out)
+    assert got["verdict"] == "no_evidence"
+    assert "cannot be called clean" in got["reason"]
+    kinds = {v["kind"] for boot in got["boots"] for v in boot["violations"]}
+    assert kinds == {"unreadable_ffa_line"}
+
+
+def test_a_real_violation_still_counts_beside_an_unreadable_line(tmp_path, capsys):
+    assert main(["triage", _write(tmp_path, "x.log", LOG_421 + DAMAGED_422)]) == 1
+    assert capsys.readouterr().out.splitlines()[0].endswith("violation in 1 of 2 boot(s)")
+
+
 def test_cli_reads_binary_stdin(monkeypatch, capsys):
     log = LOG_422 + b"(XEN) Using TEE mediator for FF-A\n"
     stdin = io.TextIOWrapper(io.BytesIO(log.replace(b"\n", b"\r\n") + b"\xff\n"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 
 import pytest
@@ -32,6 +33,7 @@ from hil.xen.log import (
 from hil.xen.messages import message
 
 TFA_BANNER = "Booting Trusted Firmware"
+FFA_PRINTK = re.compile(r"(?:d\d+(?:v\d+)?: )?ffa: |ARM FF-A ")
 
 
 def _text(part: bytes) -> str:
@@ -74,6 +76,12 @@ def reference(data: bytes) -> tuple[list[str], Triage]:
                     ("Xen BUG at ", "Assertion '")
                 ):
                     result.crash(crash_kind(event.text), number, _text(part))
+                elif (
+                    event.stage is Stage.XEN
+                    and event.domain is None
+                    and FFA_PRINTK.match(event.text)
+                ):
+                    result.unreadable(number, _text(part))  # Xen's FF-A words, no message
     result.finish()
     return [boot_json(b) for b in boots], result
 
@@ -110,6 +118,11 @@ _XEN_TEXTS = [
     message("vm_created_failed").render(vm_id=1, sp_id=32769, res=-5),
     message("dom0_create_failed").render(rc=-5),
     "Panic on CPU 0:",
+    "ffa: Firmware is ",  # a message cut (a mail wrap) or damaged: no message, FF-A's words
+    "ffa: Secure partition with id 0x00\ufffd1 cannot be used",
+    "ARM FF-A Mediator",
+    "d0v1: ffa: something new",
+    "arch/arm/tee/ffa.c:120:d0v0 ffa: a debug diagnostic",
     "Xen BUG at ffa.c:12",
     "Xen BUG at %s.c:%d 100%",  # a "%" in what --json writes
     message("xen_version").render(version="4.22%d", rest="(%s) x"),
@@ -373,6 +386,10 @@ def test_without_a_working_compiler_triage_reads_the_same(tmp_path, monkeypatch,
     compiled.reset()
     main(["triage", "--json", str(log)])
     with_default = capsys.readouterr().out
+    # This log also has a boot holding an unreadable FF-A line before Xen's first run of lines
+    # (a run once recorded with it crashed the scan).
+    expected = reference(log.read_bytes())[0]
+    assert json.loads(with_default)["boots"] == [json.loads(b) for b in expected]
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing built there yet
     monkeypatch.setenv("CC", compiler)
     compiled.reset()

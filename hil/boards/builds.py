@@ -19,6 +19,8 @@ from hil.firmware.build import BuildError, Firmware, build_firmware, default_bui
 from hil.firmware.bundle import FIP, MANIFEST_DTB, MANIFEST_DTS, PROBE_IMAGE, SPMC_IMAGE, XenImage
 from hil.firmware.manifest import manifest_dts
 from hil.firmware.xen import PrebuiltXen, XenBuild, XenSource, XenSourceError, build_xen
+from hil.guest import LINUX
+from hil.guest.linux import GuestKernel, LinuxSourceError, default_busybox, prepare_guest
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
@@ -36,6 +38,27 @@ def qemu_firmware(board: BoardConfig) -> Firmware:
         return _firmware(default_build_dir().resolve())
     except (toolchain.ToolchainError, BuildError) as exc:
         raise InfraError(f"board '{board.name}': firmware: {exc}") from exc
+
+
+@cache
+def _guest(build_dir: Path, kernel_dir: Path | None) -> GuestKernel:
+    # Once per process, like the firmware: preparing hashes the kernel, modules and busybox.
+    return prepare_guest(build_dir, kernel_dir)
+
+
+def board_guest(board: BoardConfig) -> GuestKernel | None:
+    """The Linux guest of a board with ``guest = "linux"`` (prepared once, cached), else None.
+    A bad ``dom0_kernel`` is the lab's to fix (ConfigError); Debian's kernel missing is this
+    machine's set-up (InfraError naming scripts/setup-system.sh)."""
+    if board.guest != LINUX:
+        return None
+    try:
+        return _guest(default_build_dir().resolve(), board.dom0_kernel)
+    except LinuxSourceError as exc:
+        # busybox comes from setup-system.sh whichever kernel the lab names.
+        lab_kernel = board.dom0_kernel is not None and default_busybox().is_file()
+        error = ConfigError if lab_kernel else InfraError
+        raise error(f"board '{board.name}': dom0 kernel: {exc}") from None
 
 
 _xen_builds: dict[tuple[Path, Path, tuple[str, ...]], XenBuild | HilError] = {}

@@ -11,22 +11,26 @@ connect whenever it is up (``Console.open(connect_now=False)``) miss no byte. Wi
 (hil.emulator.xen_boot).
 
 Bundles for qemu-virt boards: the scenario's images (TF-A, test SPMC, the probe; with a Xen,
-Xen as BL33 and the probe as its dom0), see :func:`bundle`."""
+Xen as BL33 and the probe, or with ``guest = "linux"`` the Linux guest, as its dom0), see
+:func:`bundle`."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from hil.boards.builds import board_xen, qemu_firmware
+from hil.boards.builds import board_guest, board_xen, qemu_firmware
 from hil.bundle import Bundle, load_verified
 from hil.emulator.qemu import QemuConfig, QemuError, QemuVirt, free_port
-from hil.emulator.xen_boot import xen_config
+from hil.emulator.xen_boot import VIRT_DTB, virt_dtb, xen_config
 from hil.errors import ConfigError, InfraError
 from hil.firmware import toolchain
 from hil.firmware.build import BuildError
 from hil.firmware.bundle import FirmwareBundle, make_bundle
+from hil.guest.boot import linux_dom0
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
 
@@ -45,10 +49,14 @@ class QemuBoard:
     # on the host when that line is; the readers' sync (BootMachine._drain) then collects it.
     console_latency_s = 0.0
 
-    def __init__(self, name: str, workdir: Path, smp: int = 2, mem_mb: int = 2048) -> None:
+    def __init__(
+        self, name: str, workdir: Path, smp: int = 2, mem_mb: int = 2048, xen: bool = False
+    ) -> None:
         self.name, self.workdir = name, workdir
         self.qemu = Path(shutil.which(QEMU) or QEMU)
         self.smp, self.mem_mb = smp, mem_mb
+        self.xen = xen  # its bundles boot Xen, from a DTB hil makes (hil.emulator.xen_boot)
+        self._dtb_maker: threading.Thread | None = None
         self.ports: tuple[int, int] | None = None
         self.bundle: FirmwareBundle | None = None
         self._machine: QemuVirt | None = None
@@ -67,6 +75,16 @@ class QemuBoard:
             while secure == ns:
                 secure = free_port()
             self.ports = (ns, secure)
+        if self.xen and self._dtb_maker is None:
+            # The machine's DTB (a QEMU run of its own) is made while the first bundle is.
+            self._dtb_maker = threading.Thread(
+                target=self._make_dtb, name=f"dtb-{self.name}", daemon=True
+            )
+            self._dtb_maker.start()
+
+    def _make_dtb(self) -> None:
+        with contextlib.suppress(QemuError, OSError):  # the first boot makes it again, and says
+            virt_dtb(self.qemu, self.workdir / "xen" / VIRT_DTB, self.smp, self.mem_mb)
 
     def console_urls(self) -> dict[str, str]:
         if self.ports is None:
@@ -95,7 +113,9 @@ class QemuBoard:
             return QemuConfig(
                 bios=self.bundle.bios, qemu=self.qemu, smp=self.smp, mem_mb=self.mem_mb
             )
-        return xen_config(self.bundle, self.qemu, self.workdir / "xen", self.smp, self.mem_mb)
+        linux = self.bundle.linux
+        dom0 = linux_dom0(linux) if linux is not None else None
+        return xen_config(self.bundle, self.qemu, self.workdir / "xen", self.smp, self.mem_mb, dom0)
 
     def power_on(self) -> None:
         if self._machine is not None and self._machine.running:
@@ -129,6 +149,8 @@ class QemuBoard:
 
     def close(self) -> None:
         self.power_off()
+        if self._dtb_maker is not None:
+            self._dtb_maker.join()  # its QEMU ends by itself within a second
 
     def process_log(self) -> Path | None:
         return self.workdir / "qemu.log"
@@ -152,6 +174,7 @@ def launcher(board: BoardConfig, workdir: Path) -> QemuBoard:
         spec.optional_path("workdir") or default_workdir,
         spec.get("smp", int, 2),
         spec.get("mem_mb", int, 2048),
+        xen=board.xen_src is not None or board.xen_image is not None,
     )
 
 
@@ -160,6 +183,7 @@ def prepare(board: BoardConfig) -> None:
     Xen first: a source that is not Xen is refused before anything else is built."""
     board_xen(board)
     qemu_firmware(board)
+    board_guest(board)
 
 
 def bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
@@ -170,6 +194,6 @@ def bundle(scenario: Scenario, board: BoardConfig, directory: Path) -> Bundle:
     # BL33 is replaced per bundle (fiptool update): Xen needs no TF-A build of its own.
     fw = qemu_firmware(board)
     try:
-        return make_bundle(fw, scenario, directory, board.type.name, xen).bundle
+        return make_bundle(fw, scenario, directory, board.type.name, xen, board_guest(board)).bundle
     except (toolchain.ToolchainError, BuildError) as exc:
         raise InfraError(f"board '{board.name}': firmware: {exc}") from exc

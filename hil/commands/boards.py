@@ -7,6 +7,7 @@ from typing import Any
 
 from hil.boards.platform import launches
 from hil.commands.common import USAGE_EXIT, add_command, add_lab_option, exit_codes, lab_from
+from hil.guest import PROBE
 from hil.lock import BoardBusy, BoardLock
 from hil.terminal import columns
 
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
             reach = ", ".join(f"{n}={u}" for n, u in board.consoles.items())
             if board.power.kind == "emulator":
                 reach = f"emulator launched by hil; {reach}"
+        if board.guest != PROBE:
+            reach = f"{reach}; dom0: {board.guest}"
         rows.append(
             (
                 board.name,

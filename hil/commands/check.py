@@ -22,6 +22,7 @@ from hil.commands.common import (
 )
 from hil.config import display_path
 from hil.diff.recording import load_recording
+from hil.guest import PROBE
 from hil.lab import profile_label
 from hil.report.tail import console_tails
 from hil.results import CaseResult, StageStatus, Verdict, new_run_id
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         expecting = recording.label
     else:
         expecting = profile_label(board.xen_profile)
-    print(f"{board.name}: booting {scenario.name} ({board.type.name}; expecting {expecting})")
+    dom0 = "" if board.guest == PROBE else f", {board.guest} as dom0"
+    print(f"{board.name}: booting {scenario.name} ({board.type.name}{dom0}; expecting {expecting})")
     with BoardSession(board, out_dir / board.name / ".board") as session:
         case = run_case(session, scenario, out_dir, settings)
     print_stages(case, sys.stdout)

@@ -22,6 +22,7 @@ from hil.diff.patches import apply_patches, read_patches
 from hil.diff.runs import case_side, xen_facts
 from hil.errors import UsageError
 from hil.firmware.xen import XenSource, XenSourceError
+from hil.guest import PROBE
 from hil.lab import BoardConfig
 from hil.progress import ProgressPrinter
 from hil.results import CaseResult, RunResult
@@ -108,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--board {board.name}: hil diff boots a given Xen on boards hil launches and "
             f"builds images for ({', '.join(IMAGES)}), not this {board.type.name} board"
+        )
+    if board.guest != PROBE:
+        raise UsageError(
+            f"--board {board.name}: boots the {board.guest} guest; hil diff compares the "
+            "probe's answers (use a board without guest)"
         )
     scenarios = load_scenarios(args.scenarios_dir, args.scenario)
     base = parse_input("--base", args.base)

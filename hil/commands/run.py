@@ -23,6 +23,7 @@ from hil.config import check_seconds
 from hil.diff.recording import check_target, load_recording
 from hil.diff.runs import record_run
 from hil.errors import InfraError, UsageError, os_error_text
+from hil.guest import PROBE
 from hil.progress import ProgressPrinter
 from hil.runner import Runner, RunRequest
 from hil.scenario import SCENARIO_DIR
@@ -148,6 +149,12 @@ def run(args: argparse.Namespace) -> int:
         if len(chosen.boards) != 1:
             raise UsageError("--record: records one board's run; choose one with --board")
         check_target(args.record)
+        if chosen.boards[0].guest != PROBE:
+            # A recording holds the probe's answers (hil.diff); that guest gives none.
+            raise UsageError(
+                f"--record: board '{chosen.boards[0].name}' boots the {chosen.boards[0].guest} "
+                "guest; recordings hold the probe's answers"
+            )
     for board in request.boards:
         if board.recording is not None and args.expect_profile is None:
             load_recording(board.recording).check(request.scenarios)

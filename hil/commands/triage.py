@@ -164,14 +164,15 @@ def _write_table(stream: IO[bytes], name: str, out: TextIO) -> Verdict:
             out.write(f"      {where:<12} {violation.kind:<22} {escape(violation.text)}\n")
     hidden = result.violations - sum(1 for _, b in shown if b.violations)
     if hidden > 0:
-        out.write(f"  ... and {hidden} more boot(s) with violations: see --json\n")
+        out.write(f"  ... and {hidden} more boot(s) with findings: see --json\n")
     return result.verdict
 
 
 def _headline(result: Triage, boots: int) -> str:
     match result.verdict:
         case Verdict.VIOLATION:
-            return f"violation in {result.violations} of {boots} boot(s)"
+            violated = result.violations - result.unreadable_boots
+            return f"violation in {violated} of {boots} boot(s)"
         case Verdict.NO_EVIDENCE:
             return f"no evidence: {result.no_evidence_reason}"
     return f"clean: FF-A came up in {result.ffa_up_boots} of {boots} boot(s), no violation"
@@ -190,4 +191,4 @@ def _boot_rows(boot: Boot) -> Iterator[tuple[str, str]]:
     yield "SP cache failed", _yes_no(boot.cache_failed)
     conflict = boot.profile_conflict
     yield "Profile", f"{boot.profile}: {conflict}" if conflict else boot.profile
-    yield "Violations", str(len(boot.violations))
+    yield "Findings", str(len(boot.violations))

@@ -124,6 +124,12 @@ def spmc_partition_info_get(config: SpmcConfig, uuid: _uuid.UUID, flags: int) ->
     return FfaReply.success(len(matches), config.fpi_size, b"".join(matches))
 
 
+def spmc_rx_release(rx_full: bool = True) -> FfaReply:
+    """The test SPMC's answer to FFA_RX_RELEASE, whatever its FFA_FEATURES says: it releases
+    a buffer a list call filled (``rx_full``), and denies any other release."""
+    return FfaReply.success() if rx_full else FfaReply.error(ErrorCode.DENIED)
+
+
 def spmc_rxtx_map(mapped: bool, page_count: int) -> FfaReply:
     """The test SPMC's answer to FFA_RXTX_MAP: it holds one caller's buffers (``mapped``: it
     already does), and a map of zero pages is invalid."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from hil.bundle import Bundle, write_bundle
 from hil.firmware.build import BuildError, Firmware, run_logged
 from hil.firmware.manifest import manifest_dts
+from hil.guest.linux import GuestKernel
 from hil.scenario import Scenario
 from hil.xen.oracle import XenOptions
 
@@ -28,6 +29,8 @@ BOARDS = ("qemu-virt",)
 BIOS, FIP, SPMC_IMAGE, PROBE_IMAGE = "qemu_fw_bios", "fip", "spmc_image", "probe_image"
 MANIFEST_DTS, MANIFEST_DTB, XEN = "spmc_manifest_dts", "spmc_manifest_dtb", "xen"
 XEN_CONFIG = "xen_config"  # the .config of a Xen hil built
+# The Linux guest booted as dom0 instead of the probe (named in place: hil.bundle.write_bundle).
+LINUX_IMAGE, LINUX_INITRD = "linux_image", "linux_initrd"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class FirmwareBundle:
     """The probe with its plan: BL33 inside the FIP, or Xen's dom0 module when :attr:`xen`."""
     xen: Path | None
     """Xen image used as BL33 (path A in qemu-stack.md §3), or None: the probe is BL33."""
+    linux: GuestKernel | None = None
+    """The Linux guest Xen boots as dom0 instead of the probe, or None."""
 
     @property
     def xen_options(self) -> XenOptions:
@@ -51,7 +56,14 @@ class FirmwareBundle:
     def of(cls, bundle: Bundle) -> FirmwareBundle:
         """The images of a bundle written by :func:`make_bundle` (e.g. one deployed to a board)."""
         xen = bundle.files.get(XEN)
-        return cls(bundle=bundle, bios=bundle.path(BIOS), probe=bundle.path(PROBE_IMAGE), xen=xen)
+        linux = None
+        if LINUX_IMAGE in bundle.files:
+            release, package = GuestKernel.facts_of(bundle.facts)
+            linux = GuestKernel(
+                bundle.path(LINUX_IMAGE), bundle.path(LINUX_INITRD), release, package
+            )
+        probe = bundle.path(PROBE_IMAGE)
+        return cls(bundle=bundle, bios=bundle.path(BIOS), probe=probe, xen=xen, linux=linux)
 
 
 def build_images(
@@ -110,8 +122,12 @@ def make_bundle(
     directory: Path,
     board: str = "qemu-virt",
     xen: XenImage | None = None,
+    linux: GuestKernel | None = None,
 ) -> FirmwareBundle:
-    """Write ``scenario``'s bundle for ``board`` into ``directory`` (files are replaced)."""
+    """Write ``scenario``'s bundle for ``board`` into ``directory`` (files are replaced); with
+    ``linux`` (and ``xen``), Xen boots that guest as dom0 instead of the probe."""
+    if linux is not None and xen is None:
+        raise ValueError("the Linux guest runs as Xen's dom0: a bundle with it needs a Xen")
     if board not in BOARDS:
         raise ValueError(f"board {board!r}: firmware images can be built for {', '.join(BOARDS)}")
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +141,10 @@ def make_bundle(
         )
         if xen is not None and xen.config is not None:
             images[XEN_CONFIG] = xen.config
-        options, facts = (xen.options, xen.facts) if xen else (None, None)
-        bundle = write_bundle(scenario, board, directory, images, options, facts)
+        options, facts = (xen.options, dict(xen.facts)) if xen else (None, {})
+        in_place = {}
+        if linux is not None:
+            facts.update(linux.provenance())
+            in_place = {LINUX_IMAGE: linux.image, LINUX_INITRD: linux.initrd}
+        bundle = write_bundle(scenario, board, directory, images, options, facts, in_place)
     return FirmwareBundle.of(bundle)

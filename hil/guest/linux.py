@@ -27,7 +27,7 @@ import json
 import lzma
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +145,11 @@ class GuestKernel:
     def provenance(self) -> dict[str, str]:
         return {"linux:release": self.release, "linux:package": self.package}
 
+    @staticmethod
+    def facts_of(facts: Mapping[str, str]) -> tuple[str, str]:
+        """(release, package) back from a bundle's facts (:meth:`provenance`)."""
+        return facts.get("linux:release", "unknown"), facts.get("linux:package", "unknown")
+
 
 # -- the kernel image -------------------------------------------------------------------------
 
@@ -248,6 +253,25 @@ def initramfs_entries(busybox: bytes, modules: dict[str, bytes]) -> list[CpioEnt
     ]
 
 
+def kernel_info(kernel_dir: Path) -> tuple[str, str]:
+    """(release, package) from ``kernel_dir``'s ``kernel.json``; LinuxSourceError naming the
+    file when the directory, its ``vmlinuz`` or that record is missing or malformed (checked
+    when a lab naming the directory as ``dom0_kernel`` loads, and before each preparation)."""
+    if not kernel_dir.is_dir():
+        raise LinuxSourceError(f"{kernel_dir} is not a directory")
+    if not (kernel_dir / "vmlinuz").is_file():
+        raise LinuxSourceError(f"{kernel_dir}: no vmlinuz (the arm64 kernel Image)")
+    info_file = kernel_dir / KERNEL_INFO
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        return str(info["release"]), str(info["package"])
+    except OSError as exc:
+        raise LinuxSourceError(f"{info_file}: cannot read: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        why = f"needs JSON with release and package ({exc})"
+        raise LinuxSourceError(f"{info_file}: {why}") from None
+
+
 def prepare_guest(
     build_dir: Path, kernel_dir: Path | None = None, busybox: Path | None = None
 ) -> GuestKernel:
@@ -260,13 +284,7 @@ def prepare_guest(
     gone = missing(kdir, bb)
     if gone:
         raise LinuxSourceError(f"missing {', '.join(gone)}: run (as root) scripts/setup-system.sh")
-    info_file = kdir / KERNEL_INFO
-    try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-        release, package = str(info["release"]), str(info["package"])
-    except (ValueError, KeyError, TypeError) as exc:
-        why = f"needs JSON with release and package ({exc})"
-        raise LinuxSourceError(f"{info_file}: {why}") from None
+    release, package = kernel_info(kdir)
     vmlinuz = kdir / "vmlinuz"
     found = {name: find_module(kdir, name) for name in MODULES}
     modules = {name: path for name, path in found.items() if path is not None}

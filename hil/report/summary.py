@@ -7,19 +7,23 @@ import json
 from pathlib import Path
 
 from hil.config import read_config_file
-from hil.errors import ConfigError
+from hil.errors import ConfigError, ExitCode
 from hil.results import RunResult
 
 FILE_NAME = "summary.json"
 MAX_SUMMARY_BYTES = 256 << 20
 
 
-def render_summary(run: RunResult) -> bytes:
-    document = {
+def render_summary(run: RunResult, reports_error: str | None = None) -> bytes:
+    """The document; with ``reports_error`` (the other reports could not be written) it says so
+    and holds the exit code ``hil run`` then ends with, as a dashboard must read it."""
+    document: dict[str, object] = {
         "run": run.to_dict(),
         "counts": {verdict.value: n for verdict, n in run.counts().items()},
-        "exit_code": int(run.exit_code),
+        "exit_code": int(run.exit_code if reports_error is None else reports_exit(run)),
     }
+    if reports_error is not None:
+        document["reports"] = f"incomplete: {reports_error}"
     return (json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode()
 
 
@@ -36,3 +40,9 @@ def load_summary(path: Path) -> RunResult:
     if not isinstance(document, dict) or not isinstance(document.get("run"), dict):
         raise ConfigError(f"{path}: no 'run' object: not a hil summary.json")
     return RunResult.from_dict(document["run"], source=str(path))
+
+
+def reports_exit(run: RunResult) -> ExitCode:
+    """How a run whose reports could not all be written ends: 1 when a check failed (a
+    regression outranks a broken lab, as in RunResult.exit_code), else 3 (this machine failed)."""
+    return ExitCode.CHECK_FAILED if run.exit_code is ExitCode.CHECK_FAILED else ExitCode.INFRA

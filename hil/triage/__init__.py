@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hil.triage import parallel
-from hil.triage.model import Boot, Triage, Verdict, Violation, boot_json
+from hil.triage.model import UNREADABLE, Boot, Triage, Verdict, Violation, boot_json
 from hil.triage.pasted import unpaste
 from hil.triage.scan import FileBuffer, Scanner
 from hil.xen.log import TFA_BANNER
@@ -127,6 +127,12 @@ def _no_evidence_reason(result: Triage, head: bytes) -> str:
             return f"a {kind}-compressed file: decompress it first"
     if not head:
         return "the file is empty"
+    if result.unreadable_boots:
+        return (
+            f"{result.unreadable_boots} boot(s) hold an FF-A line of Xen's that is no message it "
+            "prints (damaged on the console, cut by a mail wrap, or unknown to this hil): it may "
+            f"have been the violation, so the log cannot be called clean ('{UNREADABLE}' lines)"
+        )
     if head.startswith(_UTF16_BOMS):
         return "UTF-16 text too large to convert here: convert it to UTF-8 first"
     if result.ffa_boots:

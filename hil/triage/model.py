@@ -74,6 +74,11 @@ XEN_PANIC = "xen_panic"
 XEN_BUG = "xen_bug"
 XEN_ASSERT = "xen_assert"
 DOM0_CREATE_FAILED = "dom0_create_failed"
+# A line of Xen's that reads as the FF-A mediator's own (``ffa: ``, ``dN: ffa: ``, ``ARM FF-A ``)
+# but is no message Xen prints: damaged on the console, cut by a mail wrap, or a message this hil
+# does not know. It may have been the violation, so a boot holding one is never called clean; it
+# is no evidence either way, so it is not blamed on the firmware (hil.evidence's rule for hil run).
+UNREADABLE = "unreadable_ffa_line"
 NO_FIRMWARE = "no_firmware"  # FF-A gave up with no failure line of its own before it
 _DOM0_REASONS = re.compile(
     r"Error creating (?:domain 0\b|d0v0|domain 0 vcpu0)|Could not set up (?:DOM0|d0) guest OS"
@@ -224,6 +229,16 @@ class Boot:
             self.ffa_down = True
         if key in FFA_FAILURES:
             self.violations.append(Violation(key, line, text(), dict(values)))
+
+    def unreadable(self, line: int, text: str) -> None:
+        """An FF-A line of Xen's at ``line`` that is no message it prints (see UNREADABLE)."""
+        self.violations.append(Violation(UNREADABLE, line, text))
+
+    @property
+    def only_unreadable(self) -> bool:
+        """Whether this boot's only findings are unreadable FF-A lines: no evidence, not a
+        violation."""
+        return bool(self.violations) and all(v.kind == UNREADABLE for v in self.violations)
 
     def crash(self, kind: str, line: int, text: str) -> None:
         """Xen stopped (panic, BUG, ASSERT, dom0 not created): reported once per boot, by the
@@ -379,6 +394,7 @@ class Tally:
     ffa_boots: int = 0  # boots with an FF-A line
     ffa_up_boots: int = 0  # boots where the mediator came up ("Using TEE mediator for FF-A")
     xen_boots: int = 0  # boots where Xen said anything
+    unreadable: int = 0  # boots whose only findings are unreadable FF-A lines
 
     @classmethod
     def of(cls, boots: list[Boot]) -> Tally:
@@ -388,6 +404,7 @@ class Tally:
             sum(1 for b in boots if b.ffa_lines),
             sum(1 for b in boots if b.ffa_enabled is True),
             sum(1 for b in boots if b.started),
+            sum(1 for b in boots if b.only_unreadable),
         )
 
     def __sub__(self, other: Tally) -> Tally:
@@ -420,11 +437,19 @@ class Triage:
     banners: int = 0  # TF-A banners seen
     last: Boot | None = None
     no_evidence_reason: str = ""
+    unreadable_boots: int = 0  # boots whose only findings are unreadable FF-A lines
 
     @property
     def tally(self) -> Tally:
         """The counts over the boots finished so far (``_close`` counts as ``Tally.of``)."""
-        return Tally(self.boots, self.violations, self.ffa_boots, self.ffa_up_boots, self.xen_boots)
+        return Tally(
+            self.boots,
+            self.violations,
+            self.ffa_boots,
+            self.ffa_up_boots,
+            self.xen_boots,
+            self.unreadable_boots,
+        )
 
     def banner(self, line: int) -> None:
         """TF-A's cold-boot banner at ``line``: a new boot, unless Xen has not spoken yet in the
@@ -446,6 +471,9 @@ class Triage:
     def crash(self, kind: str, line: int, text: str) -> None:
         self.current.crash(kind, line, text)
 
+    def unreadable(self, line: int, text: str) -> None:
+        self.current.unreadable(line, text)
+
     def _next(self, line: int) -> None:
         self._close(self.current)
         self.current = Boot(first_line=line)
@@ -456,6 +484,7 @@ class Triage:
         self.ffa_boots += boot.ffa_lines > 0
         self.ffa_up_boots += boot.ffa_enabled is True
         self.xen_boots += boot.started
+        self.unreadable_boots += boot.only_unreadable
         self.last = boot
         if self.sink is not None:
             self.sink(boot)
@@ -482,6 +511,7 @@ class Triage:
         self.ffa_boots += tally.ffa_boots
         self.ffa_up_boots += tally.ffa_up_boots
         self.xen_boots += tally.xen_boots
+        self.unreadable_boots += tally.unreadable
         assert self.rendered is not None
         self.rendered(text, tally.boots)
         self.current = last
@@ -491,8 +521,8 @@ class Triage:
 
     @property
     def verdict(self) -> Verdict:
-        if self.violations:
+        if self.violations > self.unreadable_boots:
             return Verdict.VIOLATION
-        if not self.ffa_up_boots:
+        if self.unreadable_boots or not self.ffa_up_boots:
             return Verdict.NO_EVIDENCE  # also when FF-A init started but the log stops in it
         return Verdict.CLEAN

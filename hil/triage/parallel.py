@@ -145,6 +145,12 @@ def triage_parallel(
                     result.absorb(boots)
                 result.banners += banners
                 base += newlines
+            # Idle workers are let go (a sentinel each), not terminated: SIGTERM reaching a
+            # worker that holds the pool's task-queue lock can leave the pool's shutdown
+            # waiting on that lock for ever (a ``hil triage`` hung once in a CI run under
+            # load; not reproduced in 750 runs since).
+            pool.close()
+            pool.join()
     finally:
         _buf = None
     return result

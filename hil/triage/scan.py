@@ -98,6 +98,10 @@ BANNER = 0
 MESSAGE = 1
 CRASH = 2
 PANIC = 3
+UNREADABLE_LINE = 4
+# Xen's own FF-A printks as hil.evidence reads them (a debug build's gdprintk, "<file>:<line>:
+# <vcpu> ffa: ...", is a diagnostic, not one of them).
+_FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
 
 
@@ -186,6 +190,10 @@ def _facts(raw: bytes) -> tuple[Fact, ...]:
                 facts.append((BANNER, None, None, index))
             elif event.stage is Stage.XEN and event.text.startswith(_CRASH_LINES):
                 facts.append((CRASH, crash_kind(event.text), None, index))
+            elif (
+                event.stage is Stage.XEN and event.domain is None and _FFA_PRINTK.search(event.text)
+            ):
+                facts.append((UNREADABLE_LINE, None, None, index))
     return tuple(facts)
 
 
@@ -330,6 +338,7 @@ class Scanner:
         replay = self._runs.get(key)
         boot = self.triage.current
         if replay is None:
+            earlier = len(boot.violations)  # a boot Xen has not started may hold unreadable lines
             numbers = {}
             for start, end, body in zip(starts, ends, bodies, strict=True):
                 self._at(buf, block, lo, start, end, body)
@@ -339,7 +348,8 @@ class Scanner:
                 fields = dict(vars(boot))
                 del fields["first_line"], fields["violations"]
                 violations = [
-                    (starts.index(numbers[v.line]), v.kind, v.fields) for v in boot.violations
+                    (starts.index(numbers[v.line]), v.kind, v.fields)
+                    for v in boot.violations[earlier:]
                 ]
                 replay = (fields, violations)
             if len(self._runs) >= _CACHE_LIMIT:
@@ -428,6 +438,8 @@ class Scanner:
                 triage.banner(reported)
             elif kind == CRASH:
                 triage.crash(str(what), reported, _text(raw, part))
+            elif kind == UNREADABLE_LINE:
+                triage.unreadable(reported, _text(raw, part))
             else:
                 self._panic(buf, end, line, _text(raw, part))
 

@@ -37,10 +37,12 @@ _UUID_FIELD = slice(8, 24)
 
 
 def spmc_version_x0(spmc: SpmcConfig) -> int:
-    """x0 the SPMC returns for FFA_VERSION. An SPMC that does not list FFA_VERSION among its
-    supported FIDs answers NOT_SUPPORTED as a 32-bit w0 (upper half of x0 zero), which is what
-    makes 4.20/4.21 (64-bit compare) and 4.22 (32-bit compare) diverge."""
-    return spmc.version.word if spmc.supports(FunctionId.VERSION) else SMCCC_UNKNOWN_FUNCTION
+    """x0 the test SPMC's stack returns for FFA_VERSION: its version, whatever its FFA_FEATURES
+    says. ``supported`` only shapes FFA_FEATURES answers: the C SPMC (and TF-A's SPMD before
+    it) answers FFA_VERSION itself, so a scenario listing it as unsupported still gets one
+    (checked on real Xen 4.21.2 and 4.22.0: "ARM FF-A Firmware version 1.1", then "does not
+    support FFA_VERSION")."""
+    return spmc.version.word
 
 
 def _read(buffer: bytes, offset: int, size: int) -> bytes:

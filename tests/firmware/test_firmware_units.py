@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from hil.boards.qemu import QemuBoard
 from hil.emulator.qemu import Loader, QemuConfig, QemuVirt
 from hil.emulator.xen_boot import DOM0_ADDR, initrd_addr, xen_command_line, xen_dtb
 from hil.errors import InfraError
@@ -140,3 +142,35 @@ def test_missing_tools_name_the_board_and_the_setup_script(
     assert str(info.value) == (
         "board 'qemu0': missing qemu-system-aarch64: run scripts/setup-system.sh"
     )
+
+
+def _fake_qemu_board(tmp_path: Path, then: str) -> QemuBoard:
+    """A QEMU board whose 'QEMU' says it waits for its consoles, then runs ``then`` (sh)."""
+    fake = tmp_path / "fake-qemu"
+    fake.write_text(f"#!/bin/sh\necho 'QEMU waiting for connection on: tcp'\n{then}\n")
+    fake.chmod(0o755)
+    board = QemuBoard("q0", tmp_path / "work")
+    board.qemu, board.ports = fake, (1, 2)
+    board.config = lambda: QemuConfig(bios=tmp_path / "bios", qemu=fake)  # type: ignore[method-assign]
+    return board
+
+
+def test_a_qemu_stopped_once_its_case_is_done_is_not_said_to_have_died(tmp_path: Path) -> None:
+    # hil kills QEMU when the case's consoles are closed (its teardown overlaps the judging): an
+    # infra error of that case must not blame the board for an exit hil caused.
+    board = _fake_qemu_board(tmp_path, "exec sleep 30")
+    board.power_on()
+    pid = board._machine.pid if board._machine else None
+    board.case_done()
+    assert board.failure() is None
+    board.power_off()
+    assert pid is not None and not Path(f"/proc/{pid}").exists()  # reaped, not a zombie
+    # One that exited on its own before the case was done still says so.
+    board = _fake_qemu_board(tmp_path, "sleep 0.3; exit 1")
+    board.power_on()
+    deadline = time.monotonic() + 10
+    while board._machine is not None and board._machine.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    board.case_done()
+    assert board.failure() == f"QEMU exited; see {tmp_path / 'work' / 'qemu.log'}"
+    board.close()

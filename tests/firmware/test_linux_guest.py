@@ -9,11 +9,13 @@ every test."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hil.cli import main
 from hil.firmware import toolchain
 from hil.firmware.build import Firmware, default_build_dir
 from hil.firmware.bundle import XenImage, make_bundle
@@ -26,6 +28,7 @@ from hil.scenario import SCENARIO_DIR, load_scenario
 from hil.xen.oracle import XenOptions
 from tests.firmware.conftest import SKIP_REASON, once_per_session
 from tests.firmware.test_real_xen import XEN_SOURCES
+from tests.labs import BOARDS_DIR
 
 XENS = {"xen-4.21": "xen-4.21.2.tar.xz", "xen-4.22": "xen-4.22.0.tar.xz"}
 SCENARIOS = ("all-secure", "one-non-secure", "several-non-secure")
@@ -147,3 +150,48 @@ def test_the_guest_is_prepared_once_and_names_its_kernel(kernel: linux.GuestKern
 def test_a_missing_kernel_names_the_setup_script(tmp_path: Path) -> None:
     with pytest.raises(linux.LinuxSourceError, match=r"setup-system\.sh"):
         linux.prepare_guest(tmp_path, tmp_path / "nope", tmp_path / "bb")
+
+
+# -- hil run on a board with guest = "linux" (two boots: the boots above are not hil run's) --
+
+
+def test_hil_run_boots_the_linux_guest_and_a_wrong_profile_fails_with_its_diff(
+    kernel: linux.GuestKernel, tmp_path: Path
+) -> None:
+    archive = XEN_SOURCES / XENS["xen-4.22"]
+    if not archive.is_file():
+        pytest.skip(f"no {archive}: the Linux tier needs ../shared/xen (or HIL_XEN_SOURCES)")
+    lab = tmp_path / "lab.toml"
+    lab.write_text(
+        f'boards_dir = "{BOARDS_DIR}"\nresults_dir = "{tmp_path / "results"}"\n'
+        'boot_attempts = 1\n[[board]]\nname = "linux0"\ntype = "qemu-virt"\n'
+        f'xen_profile = "xen-4.22"\nxen_src = "{archive}"\npower = {{ backend = "qemu" }}\n'
+        'guest = "linux"\n'
+    )
+    argv = ["run", "--lab", str(lab), "--scenario", "one-non-secure"]
+
+    def case() -> tuple[dict, Path]:
+        run_dir = (tmp_path / "results" / "latest").resolve()
+        (found,) = json.loads((run_dir / "summary.json").read_text())["run"]["cases"]
+        return found, run_dir / "linux0" / "one-non-secure"
+
+    assert main(argv) == 0
+    passed, case_dir = case()
+    assert (passed["verdict"], passed["message"]) == ("pass", "behaves as xen-4.22")
+    assert [s["name"] for s in passed["stages"]][-2:] == ["ffa", "linux"]
+    assert passed["provenance"]["linux:release"] == kernel.release
+    # The Linux guest was what ran, judged from its own lines (not the probe's).
+    ns = (case_dir / "ns.raw").read_bytes()
+    assert b"HILLINUX end devices=2" in ns and b"HILPROBE" not in ns
+
+    # The same boot judged against Xen 4.21's behaviour: Xen's lines and the driver's differ.
+    assert main([*argv, "--expect-profile", "xen-4.21"]) == 1
+    failed, case_dir = case()
+    assert failed["verdict"] == "fail"
+    diff = (case_dir / "diff.txt").read_text().splitlines()
+    assert diff[:2] == ["--- expected (xen-4.21)", "+++ observed"]
+    assert "-HILLINUX version driver=1.2 firmware=1.1" in diff
+    assert "+HILLINUX version driver=1.2 firmware=1.2" in diff
+    assert failed["diff"] == diff
+    junit = (case_dir.parents[1] / "junit.xml").read_text()
+    assert "+HILLINUX version driver=1.2 firmware=1.2" in junit

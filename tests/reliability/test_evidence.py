@@ -6,14 +6,18 @@ and evidence that was damaged or may be missing."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hil.cli import main
 from hil.scenario import SCENARIO_DIR, load_scenarios
 from hil.sim.boot_script import EOL, BootConfig, boot_script
 from hil.sim.bundle import SimBundle
+from hil.sim.launcher import VirtualBoardProcess
+from tests.labs import BOARDS_DIR, toml_value
 from tests.reliability.support import Outcome, hil_run, write_lab
 
 # 4.21 and 4.22 differ on it: 4.21 repeats the bit-15 warning per SP and counts every SP.
@@ -192,3 +196,89 @@ def test_what_the_board_prints_after_the_probes_end_is_never_judged(
     case_dir = out.run_dir / "v0" / SCENARIO
     window = json.loads((case_dir / "evidence.json").read_text(encoding="utf-8"))
     assert out.raw("v0", SCENARIO)[: window["end"]].endswith(b"HILPROBE end" + EOL.encode())
+
+
+def attached_lab(path: Path, board: VirtualBoardProcess, deploy: dict[str, Any]) -> Path:
+    """A lab whose one board is the running virtual ``board``, deployed to with ``deploy``."""
+    control = {"backend": "virtual", "control": f"127.0.0.1:{board.control.port}"}
+    consoles = {c: board.console_url_for(c) for c in ("ns", "secure")}
+    path.write_text(
+        f"boards_dir = {toml_value(str(BOARDS_DIR))}\nboot_attempts = 1\n[[board]]\n"
+        'name = "vb0"\ntype = "virtual"\nxen_profile = "xen-4.22"\n'
+        f"consoles = {toml_value(consoles)}\npower = {toml_value(control)}\n"
+        f"deploy = {toml_value(deploy)}\n"
+    )
+    return path
+
+
+def test_a_boot_of_another_bundle_than_the_one_deployed_is_never_judged(tmp_path: Path) -> None:
+    # Three scenarios Xen 4.22 treats alike (its SP cache refuses both SPMC lists), two of which
+    # the probe asks the same questions: a deploy that never reached the board (here a command
+    # that does nothing) left it booting the first one's bundle.
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    for name in ("fpi-size-4096", "page-overflow-41"):
+        shutil.copy(SCENARIO_DIR / f"{name}.toml", scenarios)
+    text = (SCENARIO_DIR / "fpi-size-4096.toml").read_text()
+    (scenarios / "v1-0-guest.toml").write_text(f'guest_version = "1.0"\n{text}')
+    board = VirtualBoardProcess.start("vb0", workdir=tmp_path / "board", stage_delay=0)
+    try:
+        deploy = {"backend": "virtual", "control": f"127.0.0.1:{board.control.port}"}
+        good = attached_lab(tmp_path / "good.toml", board, deploy)
+        broken = attached_lab(
+            tmp_path / "broken.toml", board, {"backend": "command", "argv": ["true"]}
+        )
+        runs: list[tuple[int, str]] = []
+        for lab, scenario in (
+            (good, "fpi-size-4096"),
+            (broken, "page-overflow-41"),
+            (broken, "v1-0-guest"),
+        ):
+            argv = ["run", "--lab", str(lab), "--scenarios-dir", str(scenarios)]
+            code = main([*argv, "--results", str(tmp_path / scenario), "--scenario", scenario])
+            (run_dir,) = [p for p in (tmp_path / scenario).iterdir() if not p.is_symlink()]
+            (case,) = json.loads((run_dir / "summary.json").read_text())["run"]["cases"]
+            runs.append((code, case["message"]))
+    finally:
+        board.stop()
+    assert runs[0] == (0, "behaves as xen-4.22")
+    not_judged = "board 'vb0': not judged: the board did not boot the bundle deployed: "
+    assert runs[1] == (
+        3,
+        not_judged + "the SPMC that booted says 'version=0x00010001 count=1 fpi_size=4096 "
+        "data_len=4096 supported=9', the bundle deployed serves 'version=0x00010001 count=41 "
+        "fpi_size=100 data_len=4096 supported=9'",
+    )
+    assert runs[2] == (
+        3,
+        not_judged + "the probe asked for other FF-A versions than the bundle's plan",
+    )
+
+
+def test_a_printk_of_the_mediators_the_profile_lacks_is_never_skipped(tmp_path: Path) -> None:
+    # A patched or newer Xen says something about FF-A that no profile says: the guest's view
+    # is the same, but this Xen does not behave as xen-4.22 (a guest's line saying it is fine).
+    extra = "(XEN) ffa: SP 0x8001 has no UUID, treated as Nil\n(d1) ffa: relayed from a guest\n"
+    faults = {"text": {"stage": "ffa", "line": 2, "console": "ns", "text": extra}}
+    out = run(tmp_path, faults)
+    assert (out.exit_code, out.case["verdict"]) == (1, "fail"), out.case["message"]
+    diff = [line for line in out.case["diff"] if not line.startswith(("+++", "---"))]
+    changed = [line for line in diff if line[:1] in "+-"]
+    assert changed == ["+(XEN) ffa: SP 0x8001 has no UUID, treated as Nil"]
+
+
+def test_a_dropped_sps_line_lost_whole_on_the_uart_is_not_judged(tmp_path: Path) -> None:
+    # 4.21 prints the bit-15 header before each dropped SP's line; an overrun lost one such
+    # line whole, end included, so nothing is glued: the header left alone says it is missing.
+    lines = lines_of("ffa", "xen-4.21")
+    index = next(i for i, line in enumerate(lines) if "with id 0x0022 cannot" in line)
+    drop = {"stage": "ffa", "line": index, "offset": 0, "size": len(lines[index]) + len(EOL)}
+    out = run(tmp_path, {"drop": drop}, xen="xen-4.21", expect="xen-4.21", boot_attempts=2)
+    assert (out.exit_code, out.case["verdict"], out.case["attempts"]) == (3, "infra_error", 2)
+    assert out.case["message"].endswith(
+        "Xen's bit-15 header is not followed by the dropped SP's own line (lost on the way)"
+    ), out.case["message"]
+    # Once: the retry is judged (PASS).
+    drop["boots"] = 1
+    again = run(tmp_path / "once", {"drop": drop}, xen="xen-4.21", expect="xen-4.21")
+    assert (again.exit_code, again.case["attempts"]) == (0, 2), again.case["message"]

@@ -71,11 +71,22 @@ def test_reports_that_cannot_be_written_are_exit_3_and_the_verdicts_stay(
     assert (run_dir / "v0" / "all-secure" / "ns.raw").stat().st_size > 0
 
 
+@pytest.mark.parametrize(
+    ("expect", "verdict", "exit_code"),
+    [((), "pass", 3), (("--expect-profile", "xen-4.21"), "fail", 1)],
+    ids=["all-passed", "a-check-failed"],
+)
 def test_when_report_html_cannot_be_written_the_summary_still_is(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    expect: tuple[str, ...],
+    verdict: str,
+    exit_code: int,
 ) -> None:
     """report.html is the big one: a disk too full for it may still take the summary, which
-    is the record a nightly's dashboard reads."""
+    is the record a nightly's dashboard reads: it must say what hil exits with (not 0 for a run
+    that exits 3), and a failed check still exits 1 (a regression outranks a broken lab)."""
     write = hil.report.atomic_write
 
     def full_for_html(path: Path, data: bytes, *args: object, **kwargs: object) -> None:
@@ -86,13 +97,16 @@ def test_when_report_html_cannot_be_written_the_summary_still_is(
     monkeypatch.setattr(hil.report, "atomic_write", full_for_html)
     results = tmp_path / "results"
     lab = write_lab(tmp_path / "lab")
-    code = main(["run", "--lab", str(lab), "--results", str(results), "--scenario", "all-secure"])
+    argv = ["run", "--lab", str(lab), "--results", str(results), "--scenario", "all-secure"]
+    code = main([*argv, *expect])
     err = capsys.readouterr().err
-    assert code == 3
+    assert code == exit_code
     assert err.count("\n") == 1 and "captures and summary.json are in" in err, err
     (run_dir,) = [p for p in results.iterdir() if not p.is_symlink()]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [c["verdict"] for c in summary["run"]["cases"]] == ["pass"]
+    assert [c["verdict"] for c in summary["run"]["cases"]] == [verdict]
+    assert summary["exit_code"] == exit_code
+    assert summary["reports"].startswith("incomplete: ") and "No space left" in summary["reports"]
 
 
 @pytest.mark.parametrize("kind", ["a file", "unwritable", "under a file"])
