@@ -409,6 +409,34 @@ def test_check_on_a_pinned_board_says_and_uses_its_recording(
     assert len(err) == 1 and "scenario 'all-secure' not recorded" in err[0]
 
 
+def test_a_panicked_case_is_read_from_the_normal_console_whatever_the_order(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from hil.diff.runs import case_side
+    from hil.results import CaseResult, Verdict
+
+    # A panicked case judged no boot of its own (no evidence window): what it showed comes from
+    # the board's normal-world console, even when a lab's board type lists the secure one first.
+    (scenario,) = load_scenarios(names=["one-non-secure"])
+    case_dir = tmp_path / "b0" / "one-non-secure"
+    case_dir.mkdir(parents=True)
+    (case_dir / "sec.raw").write_bytes(b"HIL test SPMC: 2 partitions\n")
+    (case_dir / "uart0.raw").write_bytes(
+        b"NOTICE:  Booting Trusted Firmware\n(XEN) Xen version 4.22.0 (ci@lab) (gcc) debug=n\n"
+        b"(XEN) ARM FF-A Mediator version 1.2\n(XEN) Panic on CPU 0:\n"
+    )
+    artifacts = {
+        f"console:{name}:raw": f"b0/one-non-secure/{name}.raw" for name in ("sec", "uart0")
+    }
+    panicked = CaseResult(
+        "b0", "one-non-secure", Verdict.FAIL, datetime.now(UTC), 1.0, "panic", artifacts=artifacts
+    )
+    seen = case_side(tmp_path, panicked, scenario, "uart0").behaviour
+    assert seen is not None and "(XEN) ARM FF-A Mediator version 1.2" in seen.xen, seen
+
+
 def test_recording_a_case_that_was_not_judged_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -465,9 +493,9 @@ def test_a_case_that_was_not_judged_has_nothing_to_compare(tmp_path: Path) -> No
 
     (scenario,) = load_scenarios(names=["all-secure"])
     stalled = CaseResult("head", "all-secure", Verdict.INFRA_ERROR, datetime.now(UTC), 1.0, "stall")
-    got = case_side(tmp_path, stalled, scenario)
+    got = case_side(tmp_path, stalled, scenario, "ns")
     assert (got.verdict, got.message, got.behaviour) == ("infra_error", "stall", None)
-    assert case_side(tmp_path, None, scenario).behaviour is None
+    assert case_side(tmp_path, None, scenario, "ns").behaviour is None
 
 
 def test_each_side_boots_on_its_own_back_ends(tmp_path: Path) -> None:

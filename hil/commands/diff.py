@@ -178,7 +178,12 @@ def _review(
     diffs = []
     for scenario in scenarios:
         got = {
-            name: case_side(runner.run_dir, cases.get((name, scenario.name)), scenario)
+            name: case_side(
+                runner.run_dir,
+                cases.get((name, scenario.name)),
+                scenario,
+                boards[name].roles.normal,
+            )
             for name in boards
         }
         if recording is not None:

@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     result = runner.run()
     if args.record is not None:
         by_name = {s.name: s for s in request.scenarios}
-        recording = record_run(args.record, runner.run_dir, result.cases, by_name)
+        normal = chosen.boards[0].roles.normal
+        recording = record_run(args.record, runner.run_dir, result.cases, by_name, normal)
         print(f"recorded {len(recording.scenarios)} scenarios in {recording.directory}")
     return int(result.exit_code)

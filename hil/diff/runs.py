@@ -18,27 +18,27 @@ from hil.scenario import Scenario
 JUDGED = (Verdict.PASS, Verdict.FAIL)
 
 
-def case_behaviour(run_dir: Path, case: CaseResult, scenario: Scenario) -> Behaviour:
+def case_behaviour(
+    run_dir: Path, case: CaseResult, scenario: Scenario, normal_console: str
+) -> Behaviour:
     """What ``case`` showed, from its raw captures (TranscriptCorrupt if the probe's evidence
-    is damaged)."""
-    consoles = [
-        role.removeprefix("console:").removesuffix(":raw")
-        for role in case.artifacts
-        if role.startswith("console:") and role.endswith(":raw")
-    ]
+    is damaged); ``normal_console``: its board's normal-world console, the only evidence."""
     case_dir = run_dir / case.board / case.scenario
     if EVIDENCE_ROLE in case.artifacts:
         # Exactly what the case judged: its normal-world console's last boot (hil.evidence).
         window = Window.load(run_dir / case.artifacts[EVIDENCE_ROLE])
         events = window.read(case_dir)
         return behaviour(events, observe(events, window.console).transcript, scenario.probe_plan())
-    # A case that judged no boot of its own (a panic): its first console, as far as it got.
-    events = parse_captures(case_dir, consoles[:1])
-    seen = observe(events, consoles[0], whole=False).transcript
+    # A case that judged no boot of its own (a panic): its normal-world console, as far as it
+    # got (never the secure one, whatever order the board type lists its consoles in).
+    events = parse_captures(case_dir, [normal_console])
+    seen = observe(events, normal_console, whole=False).transcript
     return behaviour(events, seen, scenario.probe_plan())
 
 
-def case_side(run_dir: Path, case: CaseResult | None, scenario: Scenario) -> Side:
+def case_side(
+    run_dir: Path, case: CaseResult | None, scenario: Scenario, normal_console: str
+) -> Side:
     """One side of a review: the case's verdict and, if it was judged, what it showed."""
     if case is None:
         return Side(Verdict.NOT_RUN.value, "not run", None)
@@ -46,7 +46,7 @@ def case_side(run_dir: Path, case: CaseResult | None, scenario: Scenario) -> Sid
     if case.verdict not in JUDGED:
         return Side(case.verdict.value, case.message, None, expected, captures)
     try:
-        seen = case_behaviour(run_dir, case, scenario)
+        seen = case_behaviour(run_dir, case, scenario, normal_console)
     except TranscriptCorrupt as exc:
         return Side(Verdict.INFRA_ERROR.value, str(exc), None, expected, captures)
     return Side(case.verdict.value, case.message, seen, expected, captures)
@@ -57,6 +57,7 @@ def record_run(
     run_dir: Path,
     cases: Sequence[CaseResult],
     scenarios: Mapping[str, Scenario],
+    normal_console: str,
 ) -> Recording:
     """Record every case of one board's run in ``directory``, all or nothing: a case that was
     not judged (InfraError naming it) leaves the directory untouched."""
@@ -69,9 +70,8 @@ def record_run(
     observed = []
     for case in cases:
         try:
-            observed.append(
-                (scenarios[case.scenario], case_behaviour(run_dir, case, scenarios[case.scenario]))
-            )
+            scenario = scenarios[case.scenario]
+            observed.append((scenario, case_behaviour(run_dir, case, scenario, normal_console)))
         except TranscriptCorrupt as exc:
             raise InfraError(f"--record {directory}: nothing recorded: {exc}") from None
     provenance = {"board": cases[0].board, **xen_facts(cases[0])} if cases else {}
