@@ -90,7 +90,8 @@ fi
 # busybox-static for arm64, never installed on the host: apt runs with a configuration of its own
 # (sources, lists, cache; architecture arm64), so the host's apt state is left alone. The kernel
 # series is pinned, not the build (mirrors drop old ones): the newest linux-binary-$KERNEL_SERIES.*
-# in the list, recorded in kernel.json (hil.guest.linux reads it into the provenance).
+# in the list (a later series once that one is gone), recorded in kernel.json (hil.guest.linux
+# reads it into the provenance).
 if [ -f "$KERNEL_DIR/kernel.json" ] && [ -x "$BUSYBOX_DIR/bin/busybox" ]; then
     step "Linux guest kernel ($(cat "$KERNEL_DIR/kernel.json")) and arm64 busybox present"
 else
@@ -110,7 +111,20 @@ else
     binary=$(apt-cache "${aopts[@]}" pkgnames "linux-binary-$KERNEL_SERIES." \
              | grep -E "^linux-binary-$KERNEL_SERIES\.[0-9]+\+[a-z0-9]+-$KERNEL_FLAVOUR\$" \
              | sort -V | tail -n 1 || true)
-    [ -n "$binary" ] || fail "no linux-binary-$KERNEL_SERIES.*-$KERNEL_FLAVOUR for arm64 in $ARM64_SUITES"
+    if [ -z "$binary" ]; then
+        # Backports move on to newer series and drop the old: a fresh machine must still get a
+        # kernel with the driver. The newest later series is taken and said so; the Linux tier
+        # compares its driver with the oracle (checked on 7.3.4), so a change in it shows there.
+        newer=$(apt-cache "${aopts[@]}" pkgnames "linux-binary-" \
+                | grep -E "^linux-binary-[0-9]+\.[0-9]+\.[0-9]+\+[a-z0-9]+-$KERNEL_FLAVOUR\$" \
+                | sort -V | tail -n 1 || true)
+        series=$(echo "${newer#linux-binary-}" | cut -d. -f1,2)
+        if [ -n "$newer" ] && [ "$(printf '%s\n' "$KERNEL_SERIES" "$series" | sort -V | head -n 1)" = "$KERNEL_SERIES" ]; then
+            step "no $KERNEL_SERIES.* kernel left in $ARM64_SUITES: taking $newer (series $series)"
+            binary="$newer"
+        fi
+    fi
+    [ -n "$binary" ] || fail "no linux-binary-$KERNEL_SERIES.*-$KERNEL_FLAVOUR (or later) for arm64 in $ARM64_SUITES"
     release="${binary#linux-binary-}"
     version=$(apt-cache "${aopts[@]}" show "$binary" | sed -n 's/^Version: //p' | sort -V | tail -n 1)
     (cd "$adir/dl" && quiet apt-get "${aopts[@]}" download "$binary=$version" \
