@@ -46,6 +46,7 @@ from hil.xen.log import (
     ProbeLine,
     Stage,
     XenMessage,
+    is_uncatalogued_ffa_printk,
     starts_boot,
     xen_prefix,
 )
@@ -74,11 +75,6 @@ _NOT_PRINTED = re.compile(rb"[^\t\n\r\x20-\x7e]")
 _ESCAPE_SEQUENCE = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]")
 _GARBLED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
 _EXCERPT = 80
-# A printk of the FF-A mediator's that the catalogue lacks (its messages start "ffa: ", "ARM
-# FF-A " or "<domain>: ffa: "): a Xen printing one the profile does not behaves otherwise,
-# whatever else matches, so the check shows it instead of skipping it. A debug build's
-# diagnostics (gdprintk: "<file>:<line>:<vcpu> ffa: ...") are not behaviour a profile states.
-_FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 _CHUNK = 1 << 20
 # The lines evidence can be in: Xen's (and what it relays), the probe's or the Linux guest's,
 # TF-A's banner.
@@ -381,16 +377,6 @@ def _glued(event: Event) -> str | None:
     return what if MARK in rest or xen_prefix(rest) is not None else None
 
 
-def _uncatalogued_ffa_printk(event: Event) -> bool:
-    """A line of Xen's own worded like the FF-A mediator's printks but in no catalogue message."""
-    return (
-        isinstance(event, ConsoleLine)
-        and event.stage is Stage.XEN
-        and event.domain is None
-        and _FFA_PRINTK.search(event.text) is not None
-    )
-
-
 def _lost_sp_line(console: str, header: Event) -> EvidenceIncomplete:
     """Every Xen prints its bit-15 header right before the line of the SP it drops (4.20/4.21:
     one printk; 4.22+: the same loop pass, on the boot CPU alone): a header followed by anything
@@ -432,7 +418,7 @@ def observe(
             # The SP's line, or a printk of the mediator's in its place (a Xen that words it
             # otherwise: compared below, so the diff shows it); anything else means it was lost.
             sp_line = isinstance(event, XenMessage) and event.key is MessageKey.SP_UNUSABLE
-            if not (sp_line or _uncatalogued_ffa_printk(event)):
+            if not (sp_line or is_uncatalogued_ffa_printk(event)):
                 raise _lost_sp_line(console, header)
             header = None
         if isinstance(event, XenMessage) and event.key is MessageKey.ID_CONVENTION:
@@ -450,7 +436,7 @@ def observe(
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: unreadable probe line {event.raw[:_EXCERPT]!r}"
             )
-        elif _uncatalogued_ffa_printk(event):
+        elif is_uncatalogued_ffa_printk(event):
             xen_lines.append(event.text.strip())  # type: ignore[attr-defined]
     if header is not None:
         raise _lost_sp_line(console, header)

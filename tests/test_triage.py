@@ -172,7 +172,6 @@ def test_unreadable_ffa_lines_are_never_clean_and_never_blamed(tmp_path, capsys,
     """Xen's bit-15 lines damaged on the UART (header too), or a paste wrapped too narrow to
     rejoin: each could have been the violation, so no evidence (exit 3), not clean (0) and not a
     firmware violation (1). Among clean boots too: one such boot keeps the log from being clean."""
-    clean_boot = CLEAN.split(b"\n", 1)[1] if CLEAN.startswith(b"\n") else CLEAN
     data = {
         "uart-damage": DAMAGED_422,
         "wrapped-at-40": subprocess.run(
@@ -180,7 +179,7 @@ def test_unreadable_ffa_lines_are_never_clean_and_never_blamed(tmp_path, capsys,
             capture_output=True,
             check=True,
         ).stdout,
-        "many-boots": clean_boot * 3 + DAMAGED_422 + clean_boot * 3,
+        "many-boots": CLEAN * 3 + DAMAGED_422 + CLEAN * 3,
     }[form]
     assert main(["triage", "--json", _write(tmp_path, "x.log", data)]) == 3
     got = json.loads(capsys.readouterr().out)

@@ -28,6 +28,7 @@ from hil.xen.log import (
     MessageKey,
     Stage,
     XenMessage,
+    is_uncatalogued_ffa_printk,
     parse_capture_line,
     parse_line,
     xen_prefix,
@@ -99,9 +100,6 @@ MESSAGE = 1
 CRASH = 2
 PANIC = 3
 UNREADABLE_LINE = 4
-# Xen's own FF-A printks as hil.evidence reads them (a debug build's gdprintk, "<file>:<line>:
-# <vcpu> ffa: ...", is a diagnostic, not one of them).
-_FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
 
 
@@ -190,9 +188,7 @@ def _facts(raw: bytes) -> tuple[Fact, ...]:
                 facts.append((BANNER, None, None, index))
             elif event.stage is Stage.XEN and event.text.startswith(_CRASH_LINES):
                 facts.append((CRASH, crash_kind(event.text), None, index))
-            elif (
-                event.stage is Stage.XEN and event.domain is None and _FFA_PRINTK.search(event.text)
-            ):
+            elif is_uncatalogued_ffa_printk(event):
                 facts.append((UNREADABLE_LINE, None, None, index))
     return tuple(facts)
 

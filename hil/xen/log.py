@@ -252,6 +252,23 @@ def xen_prefix(text: str) -> XenPrefix | None:
     return XenPrefix(match.start(), match.end(), None, stamp)
 
 
+# A printk of the FF-A mediator's (its messages start "ffa: ", "ARM FF-A " or "<domain>: ffa: ").
+# A debug build's diagnostics (gdprintk: "<file>:<line>:<vcpu> ffa: ...") are not among them.
+_FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
+
+
+def is_uncatalogued_ffa_printk(event: Event) -> bool:
+    """A line of Xen's own worded like the FF-A mediator's printks but in no catalogue message:
+    a Xen saying more than its profile (hil run compares it), or a damaged or cut one of its
+    messages (triage cannot call such a boot clean)."""
+    return (
+        isinstance(event, ConsoleLine)
+        and event.stage is Stage.XEN
+        and event.domain is None
+        and _FFA_PRINTK.search(event.text) is not None
+    )
+
+
 def starts_boot(event: Event) -> bool:
     """Whether ``event`` is TF-A's cold-boot banner: where a boot begins."""
     return (
