@@ -107,6 +107,10 @@ def _failed_cases(run_dir: Path) -> tuple[frozenset[tuple[str, str]], str | None
     failed = [c for c in run.cases if c.verdict in RERUN_VERDICTS]
     if not failed:
         raise UsageError(f"{display_path(path)}: every case passed: nothing to rerun")
-    overridden = {c.expected_profile for c in failed if c.expected_profile != c.board_profile}
-    same = len(overridden) == 1 and all(c.expected_profile != c.board_profile for c in failed)
+    # --expect-profile applies to every case: read it from every case that records a profile
+    # (one never run records none, and a board whose own profile is the one asked for shows
+    # no override), or the rerun would judge against the boards' own profiles and could pass.
+    judged = [c for c in run.cases if c.expected_profile is not None]
+    overridden = {c.expected_profile for c in judged if c.expected_profile != c.board_profile}
+    same = len(overridden) == 1 and all(c.expected_profile in overridden for c in judged)
     return frozenset(c.key for c in failed), overridden.pop() if same else None

@@ -182,6 +182,24 @@ def test_rerun_failed_checks_against_the_profile_the_failed_run_expected(tmp_pat
     assert "lines differ from xen-4.21" in out
 
 
+def test_rerun_failed_keeps_the_expected_profile_when_a_case_of_it_was_not_run(tmp_path, capsys):
+    # Judged against xen-4.21, vb0 fails; vb1 stalls and goes offline, so one case is not run
+    # (a case never run records no profile). The rerun must judge against xen-4.21 again, not
+    # against the boards' own xen-4.22, where everything passes and the rerun exits 0.
+    stalls = {"power": ALWAYS_STALLS, "timeouts": {"xen": 0.3}, "offline_after": 1}
+    lab = write_lab(tmp_path, {"vb0": {}, "vb1": stalls}, boot_attempts=1)
+    argv = ("--lab", str(lab), "--board", "vb0", "--board", "vb1", "-j", "2")
+    scenarios = ("--scenario", "zero-sps", "--scenario", "all-secure")
+    assert run(capsys, *argv, *scenarios, "--expect-profile", "xen-4.21")[0] == 1
+    first = latest(lab)
+    assert "not_run" in {c["verdict"] for c in cases(first).values()}
+    write_lab(tmp_path, {"vb0": {}, "vb1": {}}, boot_attempts=1)  # vb1 mended
+    code, out, _ = run(capsys, "--lab", str(lab), "--rerun-failed", str(first))
+    assert code == 1
+    assert {c["expected_profile"] for c in cases(latest(lab)).values()} == {"xen-4.21"}
+    assert "behaves as xen-4.22" not in out
+
+
 def test_rerun_failed_of_a_clean_run_or_a_missing_one_is_a_usage_error(tmp_path, capsys):
     lab = write_lab(tmp_path, {"vb0": {}})
     assert run(capsys, "--lab", str(lab), "--scenario", "zero-sps")[0] == 0
