@@ -437,6 +437,43 @@ def test_a_panicked_case_is_read_from_the_normal_console_whatever_the_order(
     assert seen is not None and "(XEN) ARM FF-A Mediator version 1.2" in seen.xen, seen
 
 
+def test_a_side_whose_boot_ended_in_a_panic_differs_from_one_that_did_not(tmp_path: Path) -> None:
+    import shutil
+    from dataclasses import replace
+
+    from hil.diff.runs import case_side
+    from hil.report.summary import load_summary
+    from hil.results import BootOutcome, BootRecord, Verdict
+    from tests.labs import write_lab
+
+    # The head's secure world panicked just after the probe's last line (hil run's late
+    # panic: a FAIL, no evidence window), its normal console the same as the base's clean boot.
+    # A panic is behaviour: the review must not call the scenario the same and exit 0.
+    lab = write_lab(tmp_path, {"base": {}})
+    assert main(["run", "--lab", str(lab), "--scenario", "one-non-secure"]) == 0
+    run_dir = (tmp_path / "results" / "latest").resolve()
+    (passed,) = load_summary(run_dir / "summary.json").cases
+    shutil.copytree(run_dir / "base", run_dir / "head")
+    (run_dir / "head/one-non-secure/evidence.json").unlink()
+    why = "board 'head': console 'secure': panic: 'Panic: unexpected SMC from the normal world'"
+    panicked = replace(
+        passed,
+        board="head",
+        verdict=Verdict.FAIL,
+        message=why,
+        artifacts={k: v.replace("base/", "head/", 1) for k, v in passed.artifacts.items()},
+        boots=[BootRecord(1, 0.0, 1.0, BootOutcome.PANIC, None, why)],
+    )
+    del panicked.artifacts["evidence"]
+    (scenario,) = load_scenarios(names=["one-non-secure"])
+    base = case_side(run_dir, passed, scenario, "ns")
+    head = case_side(run_dir, panicked, scenario, "ns")
+    diff = ScenarioDiff.of("one-non-secure", base, head)
+    assert diff.status is Status.DIFFERS
+    assert Review({"input": "a"}, {"input": "b"}, [diff]).exit_code == ExitCode.CHECK_FAILED
+    assert any("Panic: unexpected SMC" in line for line in diff.changes())
+
+
 def test_recording_a_case_that_was_not_judged_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

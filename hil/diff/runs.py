@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from hil.case import TranscriptCorrupt, observe, parse_captures
 from hil.diff.behaviour import Behaviour, behaviour
 from hil.diff.compare import Side
+from hil.diff.normalise import normalise
 from hil.diff.recording import Recording, write_recording
 from hil.errors import InfraError
 from hil.evidence import Window
-from hil.results import EVIDENCE_ROLE, CaseResult, Verdict
+from hil.results import EVIDENCE_ROLE, BootOutcome, CaseResult, Verdict
 from hil.scenario import Scenario
 
 JUDGED = (Verdict.PASS, Verdict.FAIL)
+# How a boot that panicked says where (hil.boot, hil.console.wait), after the board's name.
+_PANIC = re.compile(r"console '([^']*)': panic: (.*)$")
 
 
 def case_behaviour(
@@ -33,7 +38,23 @@ def case_behaviour(
     # got (never the secure one, whatever order the board type lists its consoles in).
     events = parse_captures(case_dir, [normal_console])
     seen = observe(events, normal_console, whole=False).transcript
-    return behaviour(events, seen, scenario.probe_plan())
+    shown = behaviour(events, seen, scenario.probe_plan())
+    panic = _panic(case)
+    # The panic itself is behaviour: a secure world's or TF-A's panic after the probe's last
+    # line leaves the normal console as a clean boot's, and the two would read the same.
+    return shown if panic is None else replace(shown, xen=(*shown.xen, panic))
+
+
+def _panic(case: CaseResult) -> str | None:
+    """The line saying where and how ``case``'s last boot panicked (without the board's name,
+    which differs between sides), or None when it did not panic."""
+    last = case.boots[-1] if case.boots else None
+    if last is None or last.outcome is not BootOutcome.PANIC:
+        return None
+    found = _PANIC.search(last.error)
+    if found is None:
+        return "panic (where not recorded)"
+    return f"panic on console '{found[1]}': {normalise(found[2])}"
 
 
 def case_side(
