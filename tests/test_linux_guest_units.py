@@ -272,6 +272,20 @@ def test_a_damaged_or_missing_guest_line_is_not_judged(tmp_path: Path, damage, w
         judge_linux(tmp_path, damage(LINUX_BOOT))
 
 
+def test_a_guest_whose_driver_module_did_not_load_is_not_judged(tmp_path: Path) -> None:
+    # A lab's kernel whose modules do not load (built for another kernel): the driver never
+    # ran, so "driver=none" and no devices say nothing about Xen or the firmware. Judged, it
+    # was a FAIL blaming them; it is the guest's fault, not judged (infra, exit 3).
+    broken = (
+        b"HILLINUX kmsg insmod ffa-core failed\r\r\n"
+        b"HILLINUX kmsg insmod ffa-module failed\r\r\n"
+        b"HILLINUX version driver=none firmware=none\r\r\nHILLINUX end devices=0\r\r\n"
+    )
+    boot = BANNER + XEN_LINES + UNUSABLE + b"[    0.000000] Booting Linux\r\n" + broken
+    with pytest.raises(EvidenceIncomplete, match="insmod ffa-core failed"):
+        judge_linux(tmp_path, boot)
+
+
 def test_the_diff_reads_xens_lines_then_the_drivers_view(tmp_path: Path) -> None:
     seen = judge_linux(tmp_path, LINUX_BOOT)
     sc = scenario("one-non-secure")

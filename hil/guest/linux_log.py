@@ -22,6 +22,9 @@ from hil.ffa.errors import FfaFormatError
 PREFIX = "HILLINUX "
 END = "HILLINUX end"
 _FIELD = re.compile(r"([A-Za-z0-9_]+)=(\S*)")
+# The init's own line when a driver module would not load (hil.guest.linux.INIT); the driver's
+# kernel messages all start "ARM FF-A:".
+_INSMOD_FAILED = re.compile(r"insmod \S+ failed$")
 
 
 class LinuxLogError(ValueError):
@@ -101,6 +104,9 @@ def parse_linux(lines: Iterable[str]) -> LinuxView:
             driver = _version(fields.get("driver", "none"), line)
             firmware = None if unsupported else _version(fields.get("firmware", "none"), line)
         elif kind == "kmsg":
+            if _INSMOD_FAILED.match(rest):
+                # The driver never ran: what the guest reports says nothing of Xen's answers.
+                raise LinuxLogError(f"{line!r}: the FF-A driver did not load in the guest")
             kmsg.append(rest)
         elif kind == "partition":
             devices.append(_device(fields, line))
