@@ -114,6 +114,10 @@ def run_case(
 
     provenance = dict(settings.provenance)
     watch = settings.watch
+    # A directory booted into before (a test booting one scenario twice) must not hand this
+    # case's readers the last boot's judged window or diff: this case writes its own, if any.
+    for stale in ("evidence.json", "diff.txt"):
+        (case_dir / stale).unlink(missing_ok=True)
 
     def boot_watch(progress: BootProgress) -> None:
         if watch is not None:

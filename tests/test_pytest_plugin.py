@@ -175,3 +175,27 @@ def test_fixtures_give_the_judged_boot_and_the_booted_xens_oracle(pytester):
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["*NotJudged: hil vb1 / one-non-secure: not judged: *probe*"])
     assert "[vb0" not in "".join(line for line in result.outlines if line.startswith("FAILED"))
+
+
+def test_a_second_boot_of_a_scenario_in_one_test_is_never_handed_the_firsts_evidence(tmp_path):
+    # xen_log booting one scenario twice in one test: both cases share a directory. The second
+    # boot panics (no judged window of its own); what xen_log hands over must be that boot, with
+    # its panic, never the first boot's judged window left in the directory.
+    from hil.boot import RetryPolicy
+    from hil.case import CaseSettings, run_case
+    from hil.lab import load_lab
+    from hil.pytest_plugin import _judged
+    from hil.results import Verdict
+    from hil.scenario import load_scenarios
+    from hil.session import BoardSession
+
+    lab = load_lab(write_lab(tmp_path, {"vb0": {}}, boot_attempts=1))
+    settings = CaseSettings(None, RetryPolicy(attempts=1), lab.reconnect, {})
+    (scenario,) = load_scenarios(names=["one-non-secure"])
+    panic = {"text": {"stage": "probe", "text": "(XEN) Panic on CPU 0:\r\n"}}
+    with BoardSession(lab.board("vb0"), tmp_path / ".board") as session:
+        assert run_case(session, scenario, tmp_path, settings).verdict is Verdict.PASS
+        session.launched._running().control.set_faults(panic)  # type: ignore[union-attr]
+        assert run_case(session, scenario, tmp_path, settings).verdict is Verdict.FAIL
+        events, _ = _judged(tmp_path / "vb0" / "one-non-secure", session)
+    assert any(getattr(e, "key", None) == "panic" for e in events)
