@@ -488,6 +488,26 @@ def test_recording_a_case_that_was_not_judged_is_refused(
     assert f"--record {golden}: nothing recorded: v22/all-secure was not judged (infra_error" in err
 
 
+def test_a_recording_that_cannot_be_written_does_not_hide_a_failed_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.labs import write_lab
+
+    # The run fails a check (exit 1, as its last line and summary.json say); the recording then
+    # cannot be written (here its index is a directory). A regression outranks a broken lab:
+    # hil still exits 1, not 3, and says in one line why nothing was recorded.
+    lab = write_lab(tmp_path, {"v22": {}})
+    golden = tmp_path / "golden"
+    (golden / "recording.json").mkdir(parents=True)
+    argv = ["run", "--lab", str(lab), "--scenario", "one-non-secure", "--record", str(golden)]
+    code = main([*argv, "--expect-profile", "xen-4.21"])
+    out, err = capsys.readouterr()
+    assert "-> exit 1: a check failed" in out
+    summary = json.loads((tmp_path / "results/latest/summary.json").read_text())
+    assert (code, summary["exit_code"]) == (1, 1)
+    assert err.count("\n") == 1 and "--record" in err and "Is a directory" in err
+
+
 def test_record_will_not_scatter_files_into_a_foreign_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,6 +25,7 @@ from hil.diff.runs import record_run
 from hil.errors import InfraError, UsageError, os_error_text
 from hil.guest import PROBE
 from hil.progress import ProgressPrinter
+from hil.report.summary import reports_exit
 from hil.runner import Runner, RunRequest
 from hil.scenario import SCENARIO_DIR
 from hil.selection import select
@@ -164,6 +165,16 @@ def run(args: argparse.Namespace) -> int:
     if args.record is not None:
         by_name = {s.name: s for s in request.scenarios}
         normal = chosen.boards[0].roles.normal
-        recording = record_run(args.record, runner.run_dir, result.cases, by_name, normal)
+        try:
+            recording = record_run(args.record, runner.run_dir, result.cases, by_name, normal)
+        except (InfraError, OSError) as exc:
+            why = str(exc) if isinstance(exc, InfraError) else os_error_text(exc)
+            error = InfraError(
+                why if why.startswith("--record") else f"--record {args.record}: {why}"
+            )
+            # A failed check outranks the recording that could not be made, as it outranks
+            # reports that could not be written: exit 1, as the run's summary says.
+            error.exit_code = reports_exit(result)
+            raise error from None
         print(f"recorded {len(recording.scenarios)} scenarios in {recording.directory}")
     return int(result.exit_code)
