@@ -596,6 +596,29 @@ def _many_boots(tmp_path: Path) -> Path:
     return path
 
 
+def test_a_part_boundary_keeps_an_unreadable_line_of_a_boot_xen_never_started(
+    tmp_path, monkeypatch, capsys
+):
+    # A boot whose only Xen line is an FF-A line damaged on the UART (Xen never "spoke"), then
+    # TF-A's banner (where a part of a large log may start), then a clean boot. Read in one go
+    # the banner continues the first boot, which cannot be called clean (exit 3); read in parts
+    # on several cores the damaged line must not be lost, or the log reads clean (exit 0).
+    data = (
+        b"NOTICE:  Booting Trusted Firmware\n"
+        b"(XEN) ffa: Secure partition with id 0x00\xff1 cannot be used\n"
+        b"NOTICE:  Booting Trusted Firmware\n" + CLEAN
+    )
+    path = tmp_path / "soak.log"
+    path.write_bytes(data)
+    assert main(["triage", str(path)]) == 3
+    monkeypatch.setattr(hil.triage, "PASTE_MAX", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(parallel, "PART_SIZE", 64)
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    assert main(["triage", str(path)]) == 3
+    assert "cannot be called clean" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("part_size", [64, 997, 40_000])
 def test_parallel_triage_of_a_file_equals_the_sequential_one(
     tmp_path, monkeypatch, capsys, part_size

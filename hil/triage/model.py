@@ -498,6 +498,8 @@ class Triage:
             self._close(self.current)
         else:
             boots[0].first_line = self.current.first_line
+            # What it holds already (FF-A lines of Xen's that are no message) stays its own.
+            boots[0].violations[:0] = self.current.violations
         for boot in boots[:-1]:
             self._close(boot)
         self.current = boots[-1]
