@@ -167,7 +167,18 @@ DAMAGED_422 = (
 )
 
 
-@pytest.mark.parametrize("form", ["uart-damage", "wrapped-at-40", "many-boots"])
+# FF-A came up; then dom0's creation was refused by an SP (a violation), the line's console stamp
+# damaged on the UART (one byte): the line lost its stamp's form, not its FF-A words.
+STAMP_DAMAGED = (
+    b"NOTICE:  Booting Trusted Firmware\n"
+    b"(XEN) [    0.100000] Xen version 4.22.0 (ci@lab) (gcc) debug=n\n"
+    b"(XEN) [    0.131277] ARM FF-A Mediator version 1.2\n"
+    b"(XEN) [    0.133602] Using TEE mediator for FF-A\n"
+    b"(XEN) [    0.1~5000] ffa: Failed to report creation of vm_id 1 to  32769: res -5\n"
+)
+
+
+@pytest.mark.parametrize("form", ["uart-damage", "wrapped-at-40", "many-boots", "stamp-damage"])
 def test_unreadable_ffa_lines_are_never_clean_and_never_blamed(tmp_path, capsys, form):
     """Xen's bit-15 lines damaged on the UART (header too), or a paste wrapped too narrow to
     rejoin: each could have been the violation, so no evidence (exit 3), not clean (0) and not a
@@ -180,6 +191,7 @@ def test_unreadable_ffa_lines_are_never_clean_and_never_blamed(tmp_path, capsys,
             check=True,
         ).stdout,
         "many-boots": CLEAN * 3 + DAMAGED_422 + CLEAN * 3,
+        "stamp-damage": STAMP_DAMAGED,
     }[form]
     assert main(["triage", "--json", _write(tmp_path, "x.log", data)]) == 3
     got = json.loads(capsys.readouterr().out)

@@ -34,6 +34,9 @@ from hil.xen.messages import message
 
 TFA_BANNER = "Booting Trusted Firmware"
 FFA_PRINTK = re.compile(r"(?:d\d+(?:v\d+)?: )?ffa: |ARM FF-A ")
+# What is left of a stamp damaged on the way, then FF-A's words; not a debug diagnostic.
+DAMAGED_STAMP = re.compile(r"\[[^\n]{0,30}?(?:ffa: |ARM FF-A )")
+DIAGNOSTIC = re.compile(r":\d+:d\d+v\d+ ffa: ")
 
 
 def _text(part: bytes) -> str:
@@ -79,7 +82,10 @@ def reference(data: bytes) -> tuple[list[str], Triage]:
                 elif (
                     event.stage is Stage.XEN
                     and event.domain is None
-                    and FFA_PRINTK.match(event.text)
+                    and (
+                        FFA_PRINTK.match(event.text)
+                        or (DAMAGED_STAMP.match(event.text) and not DIAGNOSTIC.search(event.text))
+                    )
                 ):
                     result.unreadable(number, _text(part))  # Xen's FF-A words, no message
     result.finish()
@@ -139,6 +145,7 @@ _STAMPS = [
     "[00000000031c4a07] ",
     "[1.5] ",
     "[bogus] ",
+    "[    0.1~3520] ",  # one byte damaged on the UART
     "[ 12.5]",
 ]
 _PREFIXES = ["(XEN) ", "(XEN) ", "(XEN) ", "(d1) ", "(XEN) DOM1: ", "noise(XEN) ", "(XEN)", ""]
@@ -270,6 +277,7 @@ _STAMP_PIECES = [
     "[0000000003c4a07] ",
     "[00000000031c4a07g] ",
     "[bogus] ",
+    "[    0.1~3520] ",  # one byte damaged on the UART
     "[",
     "[ ",
 ]

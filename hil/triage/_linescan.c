@@ -66,6 +66,7 @@ static size_t stamp(byte *p, byte *end)
 }
 
 #define LIT(s) literal(p, end, s, sizeof(s) - 1)
+#define LIT_AT(q, s) literal(q, end, s, sizeof(s) - 1)
 
 /* Whether one of XEN_BODIES' heads starts at p. */
 static int head(byte *p, byte *end)
@@ -99,6 +100,15 @@ static int head(byte *p, byte *end)
     case 'E':
         if (LIT("Error creating "))
             return 1;
+        break;
+    case '[':
+        /* "\[[^\n]{0,30}?(?:ffa: |ARM FF-A )": a stamp damaged on the way, then FF-A's words. */
+        for (r = p + 1; r <= p + 31 && r < end; r++) {
+            if (LIT_AT(r, "ffa: ") || LIT_AT(r, "ARM FF-A "))
+                return 1;
+            if (*r == '\n')
+                break;
+        }
         break;
     }
     /* "\S++ (?:ffa: |Cannot retrieve )": gprintk's vCPU, then the text. */

@@ -22,12 +22,14 @@ from hil.terminal import plain_text
 from hil.triage import compiled
 from hil.triage.model import DOM0_CREATE_FAILED, Triage, Violation, crash_kind
 from hil.xen.log import (
+    DAMAGED_STAMP_FFA,
     MAX_LINE,
     TFA_BANNER,
     ConsoleLine,
     MessageKey,
     Stage,
     XenMessage,
+    is_ffa_printk_after_damaged_stamp,
     is_uncatalogued_ffa_printk,
     parse_capture_line,
     parse_line,
@@ -51,6 +53,8 @@ _HEADS = (
     *(re.escape(start) for start in CRASH_STARTS),
     # gprintk's lines: the vCPU ("d0v0"), then the text.
     r"\S++ (?:ffa: |Cannot retrieve )",
+    # A stamp damaged on the way (it no longer reads as one), then the mediator's words.
+    DAMAGED_STAMP_FFA,
 )
 # hil.xen.log's stamp forms, the usual one first and its loops possessive (each stops where
 # the next part starts: the same strings match, faster).
@@ -188,7 +192,7 @@ def _facts(raw: bytes) -> tuple[Fact, ...]:
                 facts.append((BANNER, None, None, index))
             elif event.stage is Stage.XEN and event.text.startswith(_CRASH_LINES):
                 facts.append((CRASH, crash_kind(event.text), None, index))
-            elif is_uncatalogued_ffa_printk(event):
+            elif is_uncatalogued_ffa_printk(event) or is_ffa_printk_after_damaged_stamp(event):
                 facts.append((UNREADABLE_LINE, None, None, index))
     return tuple(facts)
 

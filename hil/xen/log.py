@@ -257,6 +257,27 @@ def xen_prefix(text: str) -> XenPrefix | None:
 _FFA_PRINTK = re.compile(r"^(?:d\d+(?:v\d+)?: )?ffa: |^ARM FF-A ")
 
 
+# The same printk after a console stamp damaged on the way ("(XEN) [    0.1~3520] ffa: ..."): the
+# stamp no longer reads as one, so the line's text starts with what is left of it. Not a debug
+# build's diagnostic ("<file>:<line>:<vcpu> ffa: ...").
+DAMAGED_STAMP_FFA = r"\[[^\n]{0,30}?(?:ffa: |ARM FF-A )"
+_DAMAGED_STAMP_FFA = re.compile(DAMAGED_STAMP_FFA)
+_DIAGNOSTIC = re.compile(r":\d+:d\d+v\d+ ffa: ")
+
+
+def is_ffa_printk_after_damaged_stamp(event: Event) -> bool:
+    """A line of Xen's own whose console stamp was damaged, followed by FF-A mediator words:
+    it may have been any of the mediator's messages, a violation too (triage cannot call such
+    a boot clean)."""
+    return (
+        isinstance(event, ConsoleLine)
+        and event.stage is Stage.XEN
+        and event.domain is None
+        and _DAMAGED_STAMP_FFA.match(event.text) is not None
+        and _DIAGNOSTIC.search(event.text) is None
+    )
+
+
 def is_uncatalogued_ffa_printk(event: Event) -> bool:
     """A line of Xen's own worded like the FF-A mediator's printks but in no catalogue message:
     a Xen saying more than its profile (hil run compares it), or a damaged or cut one of its
