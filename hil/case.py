@@ -4,6 +4,7 @@ the board printed, and compare it with what the oracle says the expected Xen pro
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,13 @@ from hil.xen.oracle import expect
 
 # How a case message starts when Xen's panic() ended the boot (hil.case.xen_panic).
 XEN_PANICKED = "Xen panicked"
+# dom0's kernel panicking because it could not run the guest at all (no initramfs or init, the
+# init exited, no memory): the lab's kernel or its options, never what the firmware or Xen did
+# with FF-A. A driver's oops ("Fatal exception") stays a FAIL.
+DOM0_NOT_STARTED = re.compile(
+    r"Kernel panic - not syncing: (?:VFS: Unable to mount root fs|No working init found|"
+    r"Requested init \S+ failed|Attempted to kill init!|Out of memory and no killable)"
+)
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,9 @@ def run_case(
         return result(Verdict.INFRA_ERROR, error, **common)
     if booted.status is BootStatus.PANIC:
         why = booted.error or "firmware panicked"
+        if DOM0_NOT_STARTED.search(why):
+            # The guest never ran: nothing about FF-A was seen, and the kernel is the lab's.
+            return result(Verdict.INFRA_ERROR, f"not judged: dom0's kernel: {why}", **common)
         # Only the normal console's own lines can say that Xen panicked (hil.evidence).
         xen_lines = [e for e in events if e.console == board.roles.normal]
         return result(Verdict.FAIL, xen_panic(xen_lines, why) or why, **common)

@@ -102,6 +102,20 @@ def test_a_stall_is_an_infra_error_after_bounded_retries(tmp_path, capsys):
     assert second["start_s"] >= first["end_s"] and case["duration_s"] >= second["end_s"]
 
 
+def test_a_dom0_kernel_that_cannot_start_the_guest_is_the_labs_fault_not_a_fail(tmp_path, capsys):
+    # dom0's kernel panics before the guest runs because it has no init to run (a lab's own
+    # kernel without initramfs support, say): nothing about FF-A was seen. A FAIL (exit 1) would
+    # blame the firmware or Xen for the lab's kernel; it is not judged (exit 3).
+    panic = "[    2.1] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block"
+    faults = {"text": {"stage": "probe", "text": panic + "\r\n"}}
+    lab = write_lab(tmp_path, {"vb0": {"power": {"faults": faults}}}, boot_attempts=1)
+    code, _, _ = run(capsys, "--lab", str(lab), "--scenario", "all-secure")
+    assert code == 3
+    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "all-secure")]
+    assert case["verdict"] == "infra_error"
+    assert "not judged" in case["message"] and "Unable to mount root fs" in case["message"]
+
+
 def test_a_stall_inside_a_stage_names_the_end_it_never_reached(tmp_path, capsys):
     # The probe began and stopped after its fifth line: its begin line is there, its end is not.
     stall = {
