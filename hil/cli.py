@@ -7,6 +7,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from hil import __version__
@@ -77,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The machine failed (a full disk, a directory that vanished or cannot be written):
         # infrastructure, whatever command was running.
         print(f"hil: error: {os_error_text(exc)}", file=sys.stderr)
+        return int(ExitCode.INFRA)
+    except Exception as exc:
+        # A bug in hil: nothing was judged. Left to Python, it would end with status 1, which
+        # a nightly reads as a failed check (hil run) or a violation (hil triage).
+        traceback.print_exc()
+        print(f"hil: internal error (a bug in hil, not a verdict): {exc!r}", file=sys.stderr)
         return int(ExitCode.INFRA)
     finally:
         sys.stdout = stdout

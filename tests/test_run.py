@@ -116,6 +116,22 @@ def test_a_dom0_kernel_that_cannot_start_the_guest_is_the_labs_fault_not_a_fail(
     assert "not judged" in case["message"] and "Unable to mount root fs" in case["message"]
 
 
+def test_a_bug_in_hil_exits_3_never_1_which_says_the_firmware_failed(tmp_path, capsys, monkeypatch):
+    # An exception hil does not expect (a bug of its own) would end Python with status 1: for
+    # a nightly, "a check failed" (hil run) or "a violation" (hil triage). Nothing was judged.
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("hil.case.compare", bug)
+    lab = write_lab(tmp_path, {"vb0": {}})
+    assert main(["run", "--lab", str(lab), "--scenario", "all-secure"]) == 3
+    monkeypatch.setattr("hil.commands.triage.triage_file", bug)
+    log = tmp_path / "xen.log"
+    log.write_bytes(b"(XEN) ARM FF-A Mediator version 1.2\n")
+    assert main(["triage", str(log)]) == 3
+    assert "internal error" in capsys.readouterr().err
+
+
 def test_a_stall_inside_a_stage_names_the_end_it_never_reached(tmp_path, capsys):
     # The probe began and stopped after its fifth line: its begin line is there, its end is not.
     stall = {
