@@ -47,6 +47,7 @@ from hil.xen.log import (
     Stage,
     XenMessage,
     is_uncatalogued_ffa_printk,
+    reads_after_damaged_stamp,
     starts_boot,
     xen_prefix,
 )
@@ -409,6 +410,11 @@ def observe(
                 )
             linux.append(event.raw)
             continue
+        if reads_after_damaged_stamp(event):
+            raise EvidenceIncomplete(
+                f"{console} line {event.line}: damaged Xen line (its console stamp) "
+                f"{_excerpt(event.raw)}"
+            )
         if (glued := _glued(event)) is not None:
             raise EvidenceIncomplete(
                 f"{console} line {event.line}: two lines glued together (the end of {glued} was "

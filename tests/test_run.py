@@ -132,6 +132,21 @@ def test_a_bug_in_hil_exits_3_never_1_which_says_the_firmware_failed(tmp_path, c
     assert "internal error" in capsys.readouterr().err
 
 
+def test_a_xen_line_whose_console_stamp_was_damaged_is_not_judged(tmp_path, capsys):
+    # Xen stamps its lines (console_timestamps); on the first boot one byte of the stamp of
+    # "Using TEE mediator for FF-A" is replaced by a printable one on the UART ('"' for '.').
+    # No Xen prints such a stamp: the line is damaged, and the boot is not judged (booted
+    # again, PASS), never a FAIL saying Xen did not print the line.
+    corrupt = {"stage": "ffa", "line": 14, "offset": 12, "pattern": "random", "seed": 1}
+    power = {"console_timestamps": True, "faults": {"corrupt": {**corrupt, "boots": 1}}}
+    lab = write_lab(tmp_path, {"vb0": {"power": power}}, boot_attempts=2)
+    code, out, _ = run(capsys, "--lab", str(lab), "--scenario", "one-non-secure")
+    assert "damaged Xen line" in out
+    assert code == 0
+    case = cases(only_run_dir(tmp_path / "results"))[("vb0", "one-non-secure")]
+    assert (case["verdict"], case["attempts"]) == ("pass", 2)
+
+
 def test_a_stall_inside_a_stage_names_the_end_it_never_reached(tmp_path, capsys):
     # The probe began and stopped after its fifth line: its begin line is there, its end is not.
     stall = {

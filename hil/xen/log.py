@@ -278,6 +278,28 @@ def is_ffa_printk_after_damaged_stamp(event: Event) -> bool:
     )
 
 
+_STAMP_SLACK = 32  # longer than any stamp Xen prints: where the text after a damaged one starts
+
+
+def reads_after_damaged_stamp(event: Event) -> bool:
+    """A line of Xen's own that starts with a console stamp no Xen prints (a byte of it
+    damaged on the way, so the prefix took none) and then reads as one of Xen's catalogue
+    messages or FF-A printks: a damaged Xen line, which ``hil run`` cannot judge."""
+    if not (
+        isinstance(event, ConsoleLine)
+        and event.stage is Stage.XEN
+        and event.domain is None
+        and event.text.startswith("[")
+    ):
+        return False
+    text = event.text
+    for cut in range(1, min(len(text), _STAMP_SLACK)):
+        rest = text[cut:].lstrip(" ]")
+        if rest and (identify(rest) is not None or _FFA_PRINTK.match(rest) is not None):
+            return True
+    return False
+
+
 def is_uncatalogued_ffa_printk(event: Event) -> bool:
     """A line of Xen's own worded like the FF-A mediator's printks but in no catalogue message:
     a Xen saying more than its profile (hil run compares it), or a damaged or cut one of its
