@@ -61,12 +61,12 @@ from hil.xen.oracle import expect
 
 # How a case message starts when Xen's panic() ended the boot (hil.case.xen_panic).
 XEN_PANICKED = "Xen panicked"
-# dom0's kernel panicking because it could not run the guest at all (no initramfs or init, the
-# init exited, no memory): the lab's kernel or its options, never what the firmware or Xen did
-# with FF-A. A driver's oops ("Fatal exception") stays a FAIL.
+# dom0's kernel panicking because it could not run the guest at all (no initramfs or init, no
+# memory): the lab's kernel or its options, never what the firmware or Xen did with FF-A. A
+# driver's oops ("Fatal exception", or init killed by one: "Attempted to kill init!") stays a FAIL.
 DOM0_NOT_STARTED = re.compile(
     r"Kernel panic - not syncing: (?:VFS: Unable to mount root fs|No working init found|"
-    r"Requested init \S+ failed|Attempted to kill init!|Out of memory and no killable)"
+    r"Requested init \S+ failed|Out of memory and no killable)"
 )
 
 
