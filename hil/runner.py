@@ -198,9 +198,17 @@ class Runner:
             done = set(self._cases)
         for scenario in self.request.scenarios_for(board.name):
             if (board.name, scenario.name) not in done:
-                self._record(
-                    CaseResult(board.name, scenario.name, verdict, now, 0.0, message, attempts=0)
-                )
+                case = CaseResult(board.name, scenario.name, verdict, now, 0.0, message, attempts=0)
+                self._record(self._expecting(case, board))
+
+    def _expecting(self, case: CaseResult, board: BoardConfig) -> CaseResult:
+        """``case`` (one that never ran) saying the profile the run asked for, when it is not
+        the board's own: ``--rerun-failed`` of a run that ran nothing reads it from there."""
+        if self.request.expect_profile is None:
+            return case
+        return replace(
+            case, expected_profile=self.request.expect_profile, board_profile=board.xen_profile
+        )
 
     def _all_cases(self, started: datetime) -> list[CaseResult]:
         """Every board x scenario in request order; what never ran is marked not run."""
@@ -210,8 +218,11 @@ class Runner:
                 case = self._cases.get((board.name, scenario.name))
                 cases.append(
                     case
-                    or CaseResult(
-                        board.name, scenario.name, Verdict.NOT_RUN, started, 0.0, "not run"
+                    or self._expecting(
+                        CaseResult(
+                            board.name, scenario.name, Verdict.NOT_RUN, started, 0.0, "not run"
+                        ),
+                        board,
                     )
                 )
         return cases

@@ -200,6 +200,22 @@ def test_rerun_failed_keeps_the_expected_profile_when_a_case_of_it_was_not_run(t
     assert "behaves as xen-4.22" not in out
 
 
+def test_rerun_failed_of_a_run_that_ran_nothing_keeps_its_expected_profile(tmp_path, capsys):
+    # Judged against xen-4.21, but the board was busy: nothing ran, no case was judged. The
+    # rerun must still judge against xen-4.21 (where zero-sps fails), not the board's xen-4.22.
+    from hil.lock import BoardLock
+
+    lab = write_lab(tmp_path, {"vb0": {}})
+    with BoardLock("vb0"):
+        code = run(
+            capsys, "--lab", str(lab), "--scenario", "zero-sps", "--expect-profile", "xen-4.21"
+        )
+    assert code[0] == 3
+    code, out, _ = run(capsys, "--lab", str(lab), "--rerun-failed", str(latest(lab)))
+    assert code == 1
+    assert "lines differ from xen-4.21" in out
+
+
 def test_rerun_failed_of_a_clean_run_or_a_missing_one_is_a_usage_error(tmp_path, capsys):
     lab = write_lab(tmp_path, {"vb0": {}})
     assert run(capsys, "--lab", str(lab), "--scenario", "zero-sps")[0] == 0
