@@ -132,13 +132,21 @@ def test_a_bug_in_hil_exits_3_never_1_which_says_the_firmware_failed(tmp_path, c
     assert "internal error" in capsys.readouterr().err
 
 
-def test_a_xen_line_whose_console_stamp_was_damaged_is_not_judged(tmp_path, capsys):
-    # Xen stamps its lines (console_timestamps); on the first boot one byte of the stamp of
-    # "Using TEE mediator for FF-A" is replaced by a printable one on the UART ('"' for '.').
-    # No Xen prints such a stamp: the line is damaged, and the boot is not judged (booted
-    # again, PASS), never a FAIL saying Xen did not print the line.
-    corrupt = {"stage": "ffa", "line": 14, "offset": 12, "pattern": "random", "seed": 1}
-    power = {"console_timestamps": True, "faults": {"corrupt": {**corrupt, "boots": 1}}}
+@pytest.mark.parametrize(
+    ("stamps", "offset"),
+    [(True, 12), (True, 5), (False, 5)],
+    ids=["stamp", "prefix-space", "prefix-space-no-stamp"],
+)
+def test_a_xen_line_whose_stamp_or_prefix_was_damaged_is_not_judged(
+    tmp_path, capsys, stamps, offset
+):
+    # On the first boot one byte of "(XEN) [    0.000850] Using TEE mediator for FF-A" (with or
+    # without Xen's console stamp) is replaced on the UART by a printable one ('"'): in the
+    # stamp ('[    0"000850]') or the space after "(XEN)". No Xen prints such a line: it is
+    # damaged, and the boot is not judged (booted again: PASS), never a FAIL saying Xen did
+    # not print the line.
+    corrupt = {"stage": "ffa", "line": 14, "offset": offset, "pattern": "random", "seed": 1}
+    power = {"console_timestamps": stamps, "faults": {"corrupt": {**corrupt, "boots": 1}}}
     lab = write_lab(tmp_path, {"vb0": {"power": power}}, boot_attempts=2)
     code, out, _ = run(capsys, "--lab", str(lab), "--scenario", "one-non-secure")
     assert "damaged Xen line" in out

@@ -284,19 +284,30 @@ _STAMP_SLACK = 32  # longer than any stamp Xen prints: where the text after a da
 def reads_after_damaged_stamp(event: Event) -> bool:
     """A line of Xen's own that starts with a console stamp no Xen prints (a byte of it
     damaged on the way, so the prefix took none) and then reads as one of Xen's catalogue
-    messages or FF-A printks: a damaged Xen line, which ``hil run`` cannot judge."""
-    if not (
-        isinstance(event, ConsoleLine)
-        and event.stage is Stage.XEN
-        and event.domain is None
-        and event.text.startswith("[")
-    ):
+    messages or FF-A printks: a damaged Xen line, which ``hil run`` cannot judge. Also a line
+    whose ``(XEN) `` prefix has one byte damaged ('(XEN)"Using TEE ...'), which is then no Xen
+    line at all."""
+    if not isinstance(event, ConsoleLine) or event.domain is not None:
         return False
-    text = event.text
-    for cut in range(1, min(len(text), _STAMP_SLACK)):
-        rest = text[cut:].lstrip(" ]")
+    if event.stage is not Stage.XEN:
+        head = event.raw[: len(_OWN_PREFIX)]
+        damaged = sum(a != b for a, b in zip(head, _OWN_PREFIX, strict=False)) == 1
+        return len(head) == len(_OWN_PREFIX) and damaged and _reads_as_xen(event.raw[len(head) :])
+    return event.text.startswith("[") and _reads_as_xen(event.text)
+
+
+_OWN_PREFIX = "(XEN) "
+
+
+def _reads_as_xen(text: str) -> bool:
+    """Whether ``text`` (what followed Xen's prefix) is one of Xen's catalogue messages or FF-A
+    printks, after a console stamp whole or damaged."""
+    for cut in range(min(len(text), _STAMP_SLACK)):
+        rest = text[cut:].lstrip(" ]") if cut else text
         if rest and (identify(rest) is not None or _FFA_PRINTK.match(rest) is not None):
             return True
+        if not text.startswith("["):
+            return False  # no stamp to look past
     return False
 
 
