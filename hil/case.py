@@ -141,7 +141,8 @@ def run_case(
             )
         else:
             bundle = bundle_of()
-        provenance.update(bundle.provenance())
+        deployed_facts = bundle.provenance()
+        provenance.update(deployed_facts)
         # Off first, so the capture starts with the boot under test and nothing before it.
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
@@ -154,7 +155,12 @@ def run_case(
         )
         # Evidence only from the normal-world console, of the attempt judged, whole, and only
         # of a boot of this bundle.
-        deployed = Deployed(scenario.spmc_config(), scenario.probe_plan())
+        xen_version = deployed_facts.get("xen:version")
+        deployed = Deployed(
+            scenario.spmc_config(),
+            scenario.probe_plan(),
+            None if xen_version in (None, "unknown") else xen_version,
+        )
         evidence = EvidenceCheck(case_dir, group, board.roles, deployed, board.guest)
         with group, session.capturing(group) as consoles:
             booted = boot(

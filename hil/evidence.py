@@ -138,6 +138,9 @@ class Deployed:
 
     spmc: SpmcConfig
     plan: ProbePlan
+    # XEN_FULLVERSION of the Xen the bundle carries ("4.22.0", "4.23-unstable"), when hil built
+    # or inspected it: a deploy that left last night's Xen on the board boots another one.
+    xen_version: str | None = None
 
     def banner(self) -> str:
         c = self.spmc
@@ -153,6 +156,18 @@ class Deployed:
         if not found or (served := found[-1][1].decode()) == self.banner():
             return None
         return f"the SPMC that booted says {served!r}, the bundle deployed serves {self.banner()!r}"
+
+    def xen_differs(self, events: Sequence[Event]) -> str | None:
+        """Why the Xen that booted (its banner among ``events``) is not the bundle's, or None
+        (also when the bundle does not say, or no banner was read: nothing to tell by)."""
+        if self.xen_version is None:
+            return None
+        banners = [
+            e for e in events if isinstance(e, XenMessage) and e.key is MessageKey.XEN_VERSION
+        ]
+        if not banners or (booted := str(banners[-1].fields["version"])) == self.xen_version:
+            return None
+        return f"Xen {booted} booted, the bundle deployed carries Xen {self.xen_version}"
 
     def plan_differs(self, transcript: ProbeTranscript) -> str | None:
         """Why the probe's transcript is not of this bundle's plan, or None."""
@@ -212,8 +227,10 @@ class EvidenceCheck:
         console = self.spmc_console
         start, end = attempt.raw_start.get(console, 0), attempt.raw_end.get(console)
         _, secure = _read_window(self.case_dir / f"{console}.raw", start, end)
-        return self.deployed.spmc_differs(secure) or self.deployed.plan_differs(
-            judged.observation.transcript
+        return (
+            self.deployed.spmc_differs(secure)
+            or self.deployed.xen_differs(judged.events)
+            or self.deployed.plan_differs(judged.observation.transcript)
         )
 
 

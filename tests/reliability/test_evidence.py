@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from hil.boards import platform
+from hil.bundle import write_bundle
 from hil.cli import main
 from hil.scenario import SCENARIO_DIR, load_scenarios
 from hil.sim.boot_script import EOL, BootConfig, boot_script
@@ -282,3 +284,23 @@ def test_a_dropped_sps_line_lost_whole_on_the_uart_is_not_judged(tmp_path: Path)
     drop["boots"] = 1
     again = run(tmp_path / "once", {"drop": drop}, xen="xen-4.21", expect="xen-4.21")
     assert (again.exit_code, again.case["attempts"]) == (0, 2), again.case["message"]
+
+
+def test_a_boot_of_another_xen_than_the_bundles_is_never_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lab built and deployed Xen 4.22.0 (the bundle says so, as hil's Xen builds do), but
+    # the deploy left last night's 4.21 on the board: its lines are 4.21's, not this Xen's.
+    def with_xen_4_22(*args: Any, **kwargs: Any) -> Any:
+        return write_bundle(*args, **kwargs, facts={"xen:version": "4.22.0"})
+
+    monkeypatch.setattr(platform, "write_bundle", with_xen_4_22)
+    out = run(tmp_path, {}, xen="xen-4.21", expect="xen-4.22", boot_attempts=1)
+    assert (out.exit_code, out.case["verdict"]) == (3, "infra_error"), out.case["message"]
+    assert out.case["message"].endswith(
+        "not judged: the board did not boot the bundle deployed: "
+        "Xen 4.21.0 booted, the bundle deployed carries Xen 4.22.0"
+    ), out.case["message"]
+    # The same bundle on a board that boots it is judged as ever.
+    again = run(tmp_path / "right", {}, xen="xen-4.22", expect="xen-4.22")
+    assert (again.exit_code, again.case["verdict"]) == (0, "pass"), again.case["message"]
