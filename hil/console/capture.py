@@ -32,6 +32,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from hil.console.capscan import PLAIN, Needles, Scanner
 from hil.console.finder import Finder
 from hil.console.model import (
     DEFAULT_RECONNECT,
@@ -63,9 +64,6 @@ _WINDOW = 2 << 20
 _MAX_LINE = 64 << 10
 _KEEP_BREAKS = 1000  # line ends without a newline (drops, closes) remembered for records()
 _KEEP_PANICS = 1000
-# Bytes the .log writes as they are (printable ASCII, tab, CR and LF): a read of only these is
-# turned into log lines with a few bytes methods instead of line by line.
-_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 
 
 @dataclass(frozen=True)
@@ -137,6 +135,10 @@ class Console:
         self._panics: list[PanicHit] = []
         self._panic_next = 0  # panics are recorded from this text offset on
         self._waits: list[Wait] = []
+        # The reader's passes over each read, and the literals its searches last looked for.
+        self._scanner: Scanner | None = None
+        self._needles: tuple[tuple[tuple[str, ...] | None, ...], Needles, tuple[str, ...]] | None
+        self._needles = None
         # The line in progress as the .log will have it: its raw bytes, when it started.
         self._partial = bytearray()
         self._partial_time: datetime | None = None
@@ -179,6 +181,7 @@ class Console:
         # Written on stop and sync so the reader leaves its idle wait at once instead of at its
         # timeout; the reader empties it (non-blocking) after each wait.
         self._wake = os.pipe()
+        self._scanner = self._scanner or Scanner()
         os.set_blocking(self._wake[0], False)
         self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
         self._thread.start()
@@ -453,13 +456,20 @@ class Console:
             self._capture_failed(exc)
             return False
         self._raw_len += len(data)
+        assert self._scanner is not None
+        plain = self._scanner.plain(data)
         text = self._decoder.decode(data)
+        # Text that is the read's bytes one for one (ASCII, no character begun before it) is
+        # searched in those bytes.
+        same = len(text) == len(data) and (plain or data.isascii())
         records: list[ConsoleRecord] = []
-        self._write_log_bytes(*self._log_lines(data, now, records if self._record_hooks else None))
+        self._write_log_bytes(
+            *self._log_lines(data, plain, now, records if self._record_hooks else None)
+        )
         with self._cond:
             start = self._text_len
             self._add_text(text, now)
-            if self._scan(start, text):
+            if self._scan(start, text, data if same else None):
                 self._cond.notify_all()
             chunk_hooks = list(self._chunk_hooks)
             record_hooks = list(self._record_hooks)
@@ -485,10 +495,11 @@ class Console:
     # -- the .log (reader thread) ----------------------------------------------------------------
 
     def _log_lines(
-        self, data: bytes, now: datetime, records: list[ConsoleRecord] | None
+        self, data: bytes, plain: bool, now: datetime, records: list[ConsoleRecord] | None
     ) -> list[bytes | memoryview]:
         """The .log lines ``data`` completes, in pieces. A read of plain text (most of them)
-        becomes its lines with two C-level bytes operations; anything else goes line by line."""
+        becomes its lines in one pass (``Scanner.log_lines``); anything else goes line by
+        line."""
         newline = data.rfind(b"\n")
         if newline < 0:
             if not self._partial:
@@ -500,16 +511,14 @@ class Console:
         head = self._partial_time if self._partial else now
         prefix = self._prefix(now)
         partial = self._partial
-        plain = not data.translate(None, _PLAIN) and not partial.translate(None, _PLAIN)
-        if records is None and plain:
+        if records is None and plain and not partial.translate(None, PLAIN):
             # What record_text() would make of each line: CRs dropped, nothing to escape.
-            clean = data.replace(b"\r", b"") if b"\r" in data else data
+            assert self._scanner is not None
+            lines = self._scanner.log_lines(data, newline + 1, prefix)
             rest = data[newline + 1 :]
             self._partial = bytearray(rest)
             self._partial_time = now if rest else None
-            lines = clean.replace(b"\n", b"\n" + prefix)
-            cut = len(lines) - len(prefix) - (len(rest) - rest.count(b"\r"))
-            return [self._prefix(head), partial.replace(b"\r", b""), memoryview(lines)[:cut]]
+            return [self._prefix(head), partial.replace(b"\r", b""), *lines]
         complete = bytes(self._partial) + data[:newline] if self._partial else data[:newline]
         self._partial = bytearray(data[newline + 1 :])
         self._partial_time = now if self._partial else None
@@ -579,14 +588,60 @@ class Console:
             self._dropped = self._chunk_ends[keep - 1] if keep else self._dropped
             del self._chunks[:keep], self._chunk_ends[:keep], self._chunk_times[:keep]
 
-    def _scan(self, start: int, text: str) -> bool:
+    def _scan(self, start: int, text: str, data: bytes | None = None) -> bool:
         """Search the text that arrived (``text``, from offset ``start``) with the line it
         continues for panics and for the waits in progress; True when one of them found
-        something."""
+        something. ``data``: the read's bytes when ``text`` is them one for one."""
         found = False
-        searched = self._tail_pre + self._tail + text
-        base = self._tail_base - len(self._tail_pre)  # the text offset of searched[0]
+        searched = ""
         first = len(self._tail_pre)
+        if data is None or self._may_match(text, data):
+            searched = self._tail_pre + self._tail + text
+            found = self._search(searched, self._tail_base - first, first)
+        # The line in progress is searched again with the next text.
+        newline = text.rfind("\n")
+        if newline >= 0:
+            self._tail, self._tail_pre = text[newline + 1 :], ""
+            self._tail_base = start + newline + 1
+            return found
+        searched = searched or self._tail_pre + self._tail + text  # a read without a newline
+        if len(searched) - first > _MAX_LINE:
+            keep = searched[-_MAX_LINE - 1 :]
+            self._tail_pre, self._tail = keep[:1], keep[1:]
+            self._tail_base = self._text_len - len(self._tail)
+        else:
+            self._tail = searched[first:]
+        return found
+
+    def _may_match(self, text: str, data: bytes) -> bool:
+        """Whether a search of the line in progress and ``text`` (whose bytes are ``data``)
+        can find anything: False when every search has literals and none of them is there,
+        which one pass over ``data`` for all of them shows (the search for each literal, then
+        the line around it, would take one pass per literal)."""
+        finders = [] if self._panic_finder is None else [self._panic_finder]
+        finders += [w.finder for w in self._waits if self.name not in w.hits]
+        key = tuple(f.literals for f in finders)
+        if None in key:
+            return True  # a search without literals reads every line
+        if self._needles is None or self._needles[0] != key:
+            literals = tuple(dict.fromkeys(lit for lits in key if lits for lit in lits))
+            needles = Needles(tuple(lit.encode() for lit in literals))
+            self._needles = (key, needles, literals)
+        _, needles, literals = self._needles
+        if not literals:
+            return False
+        assert self._scanner is not None
+        if self._scanner.find_any(data, needles) >= 0:
+            return True
+        # A literal in the line in progress (its line may match now), or across its end.
+        longest = max(len(lit) for lit in literals)
+        head = self._tail_pre + self._tail + text[: longest - 1]
+        return any(lit in head for lit in literals)
+
+    def _search(self, searched: str, base: int, first: int) -> bool:
+        """Search ``searched`` (text offset ``base``) from ``first`` on for panics and for the
+        waits in progress."""
+        found = False
         if self._panic_finder is not None:
             at = max(first, self._panic_next - base)
             while (m := self._panic_finder.search(searched, at)) is not None:
@@ -606,17 +661,6 @@ class Console:
                 end = base + m.end()
                 wait.hits[self.name] = ConsoleMatch(self.name, m, end, self._time_at(end))
                 found = True
-        # The line in progress is searched again with the next text.
-        newline = text.rfind("\n")
-        if newline >= 0:
-            self._tail, self._tail_pre = text[newline + 1 :], ""
-            self._tail_base = start + newline + 1
-        elif len(searched) - first > _MAX_LINE:
-            keep = searched[-_MAX_LINE - 1 :]
-            self._tail_pre, self._tail = keep[:1], keep[1:]
-            self._tail_base = self._text_len - len(self._tail)
-        else:
-            self._tail = searched[first:]
         return found
 
     def _register(self, wait: Wait) -> None:

@@ -6,14 +6,11 @@ finds the same lines (the tests compare the two); ``describe()`` says which one 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from array import array
 from pathlib import Path
 from typing import NamedTuple
+
+from hil import native
 
 SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
@@ -22,63 +19,18 @@ _FIELDS = 4  # per own line: its start, its body's start, its end, the newlines 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hil" / "triage"
-
-
-def _build(source: bytes) -> Path:
-    """The shared library for ``source``, compiled once per machine: written under a temporary
-    name and renamed, so workers building it at once each see a whole file or none."""
-    digest = hashlib.sha256(source).hexdigest()[:16]
-    target = cache_dir() / f"linescan-{digest}.so"
-    if target.exists():
-        return target
-    name = os.environ.get("CC") or "cc"
-    compiler = shutil.which(name)
-    if compiler is None:
-        raise OSError(f"no C compiler ({name}) found")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        done = subprocess.run(
-            [compiler, "-O3", "-shared", "-fPIC", "-o", tmp, "-x", "c", "-"],
-            input=source,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            error = done.stderr.decode(errors="replace").strip().splitlines()
-            raise OSError(f"{compiler} failed: {error[0] if error else done.returncode}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+def _declare(lib: ctypes.CDLL) -> None:
+    function = lib.hil_lines
+    function.restype = None
+    function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
+    function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
+    function.argtypes += [ctypes.c_long, ctypes.c_void_p]
 
 
 def library() -> ctypes.CDLL | None:
     """The loaded finder, or None when triage is to use the regex (``describe()`` says why)."""
     if "lib" not in _state:
-        lib = None
-        if os.environ.get("HIL_TRIAGE_PURE") == "1":
-            why = "pure Python (HIL_TRIAGE_PURE=1)"
-        else:
-            try:
-                path = _build(SOURCE.read_bytes())
-                lib = ctypes.CDLL(str(path))
-                function = lib.hil_lines
-                function.restype = None
-                function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
-                function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
-                function.argtypes += [ctypes.c_long, ctypes.c_void_p]
-                why = f"compiled ({path})"
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no home: Runtime
-                lib = None
-                why = f"pure Python (the compiled finder is not available: {exc})"
-        _state["lib"], _state["why"] = lib, why
+        _state["lib"], _state["why"] = native.load(SOURCE, "triage", "HIL_TRIAGE_PURE", _declare)
     return _state["lib"]  # type: ignore[return-value]
 
 
