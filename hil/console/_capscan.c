@@ -78,24 +78,24 @@ int hil_plain(byte *p, long n)
  * text rarely has, and only such places are compared in full. */
 long hil_find_any(byte *p, long n, byte *const *needles, const long *lens, long count)
 {
-    long shortest = n + 1;
-    for (long k = 0; k < count; k++)
-        if (lens[k] < shortest)
-            shortest = lens[k];
+    enum { MOST = 16 };
+    v16 firsts[MOST], lasts[MOST];
+    long shortest = n + 1, longest = 0, i = 0;
+    for (long k = 0; k < count; k++) {
+        shortest = lens[k] < shortest ? lens[k] : shortest;
+        longest = lens[k] > longest ? lens[k] : longest;
+        if (k < MOST) {
+            firsts[k] = splat(needles[k][0]);
+            lasts[k] = splat(needles[k][lens[k] - 1]);
+        }
+    }
     if (count == 0 || shortest > n)
         return -1;
-    long i = 0;
-    /* Vector steps while every needle's last byte is within p. */
-    long longest = 0;
-    for (long k = 0; k < count; k++)
-        if (lens[k] > longest)
-            longest = lens[k];
-    for (; i + STEP + longest - 1 <= n; i += STEP) {
+    /* Vector steps while every needle's last byte is within p (with few enough needles). */
+    for (; count <= MOST && i + STEP + longest - 1 <= n; i += STEP) {
         v16 at = load(p + i), any = splat(0);
-        for (long k = 0; k < count; k++) {
-            v16 last = load(p + i + lens[k] - 1);
-            any |= (v16)(at == splat(needles[k][0])) & (v16)(last == splat(needles[k][lens[k] - 1]));
-        }
+        for (long k = 0; k < count; k++)
+            any |= (v16)(at == firsts[k]) & (v16)(load(p + i + lens[k] - 1) == lasts[k]);
         if (first_lane(any) == STEP)
             continue;
         for (long j = i; j < i + STEP; j++)

@@ -121,7 +121,7 @@ class Console:
         self._log: BinaryIO | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # The decoded text still in memory (see _WINDOW), as it arrived.
-        self._chunks: list[str] = []
+        self._chunks: list[str | bytes] = []  # bytes: ASCII
         self._text_len = 0  # decoded text ever received
         self._dropped = 0  # text offset where the kept chunks start
         self._chunk_ends: list[int] = []  # text offset after each chunk ...
@@ -458,10 +458,11 @@ class Console:
         self._raw_len += len(data)
         assert self._scanner is not None
         plain = self._scanner.plain(data)
-        text = self._decoder.decode(data)
-        # Text that is the read's bytes one for one (ASCII, no character begun before it) is
-        # searched in those bytes.
-        same = len(text) == len(data) and (plain or data.isascii())
+        # ASCII, with no character begun in an earlier read, is its own text one for one: it is
+        # kept and searched as bytes, and only the parts a search or a reader needs are decoded.
+        text: str | bytes = data
+        if not (plain or data.isascii()) or self._decoder.getstate()[0]:
+            text = self._decoder.decode(data)
         records: list[ConsoleRecord] = []
         self._write_log_bytes(
             *self._log_lines(data, plain, now, records if self._record_hooks else None)
@@ -469,13 +470,14 @@ class Console:
         with self._cond:
             start = self._text_len
             self._add_text(text, now)
-            if self._scan(start, text, data if same else None):
+            if self._scan(start, text):
                 self._cond.notify_all()
             chunk_hooks = list(self._chunk_hooks)
             record_hooks = list(self._record_hooks)
-        chunk = ConsoleChunk(now, self.name, data, text)
-        for hook in chunk_hooks:
-            _call_hook(hook, chunk)
+        if chunk_hooks:
+            chunk = ConsoleChunk(now, self.name, data, _as_str(text))
+            for hook in chunk_hooks:
+                _call_hook(hook, chunk)
         for record in records:
             for record_hook in record_hooks:
                 _call_hook(record_hook, record)
@@ -575,7 +577,7 @@ class Console:
 
     # -- the text in memory and its searches (condition held) ------------------------------------
 
-    def _add_text(self, text: str, now: datetime) -> None:
+    def _add_text(self, text: str | bytes, now: datetime) -> None:
         if not text:
             return
         self._chunks.append(text)
@@ -588,23 +590,24 @@ class Console:
             self._dropped = self._chunk_ends[keep - 1] if keep else self._dropped
             del self._chunks[:keep], self._chunk_ends[:keep], self._chunk_times[:keep]
 
-    def _scan(self, start: int, text: str, data: bytes | None = None) -> bool:
-        """Search the text that arrived (``text``, from offset ``start``) with the line it
-        continues for panics and for the waits in progress; True when one of them found
-        something. ``data``: the read's bytes when ``text`` is them one for one."""
+    def _scan(self, start: int, text: str | bytes) -> bool:
+        """Search the text that arrived (``text``, from offset ``start``; bytes: ASCII) with the
+        line it continues for panics and for the waits in progress; True when one of them found
+        something."""
         found = False
         searched = ""
         first = len(self._tail_pre)
-        if data is None or self._may_match(text, data):
-            searched = self._tail_pre + self._tail + text
+        if isinstance(text, str) or self._may_match(text):
+            searched = self._tail_pre + self._tail + _as_str(text)
             found = self._search(searched, self._tail_base - first, first)
         # The line in progress is searched again with the next text.
-        newline = text.rfind("\n")
+        newline = text.rfind(b"\n" if isinstance(text, bytes) else "\n")
         if newline >= 0:
-            self._tail, self._tail_pre = text[newline + 1 :], ""
+            self._tail, self._tail_pre = _as_str(text[newline + 1 :]), ""
             self._tail_base = start + newline + 1
             return found
-        searched = searched or self._tail_pre + self._tail + text  # a read without a newline
+        # A read without a newline (a short one, or a line longer than a read).
+        searched = searched or self._tail_pre + self._tail + _as_str(text)
         if len(searched) - first > _MAX_LINE:
             keep = searched[-_MAX_LINE - 1 :]
             self._tail_pre, self._tail = keep[:1], keep[1:]
@@ -613,11 +616,11 @@ class Console:
             self._tail = searched[first:]
         return found
 
-    def _may_match(self, text: str, data: bytes) -> bool:
-        """Whether a search of the line in progress and ``text`` (whose bytes are ``data``)
-        can find anything: False when every search has literals and none of them is there,
-        which one pass over ``data`` for all of them shows (the search for each literal, then
-        the line around it, would take one pass per literal)."""
+    def _may_match(self, data: bytes) -> bool:
+        """Whether a search of the line in progress and ``data`` (ASCII text) can find
+        anything: False when every search has literals and none of them is there, which one
+        pass over ``data`` for all of them shows (the search for each literal, then the line
+        around it, would take one pass per literal)."""
         finders = [] if self._panic_finder is None else [self._panic_finder]
         finders += [w.finder for w in self._waits if self.name not in w.hits]
         key = tuple(f.literals for f in finders)
@@ -635,7 +638,7 @@ class Console:
             return True
         # A literal in the line in progress (its line may match now), or across its end.
         longest = max(len(lit) for lit in literals)
-        head = self._tail_pre + self._tail + text[: longest - 1]
+        head = self._tail_pre + self._tail + data[: longest - 1].decode("ascii")
         return any(lit in head for lit in literals)
 
     def _search(self, searched: str, base: int, first: int) -> bool:
@@ -687,7 +690,7 @@ class Console:
         one chunk early so that ``^`` and ``\\b`` at ``offset`` see the character before it."""
         i = max(bisect.bisect_right(self._chunk_ends, offset) - 1, 0)
         base = self._chunk_ends[i - 1] if i else self._dropped
-        return base, "".join(self._chunks[i:])
+        return base, "".join(map(_as_str, self._chunks[i:]))
 
     def _time_at(self, offset: int) -> datetime:
         """When the character just before ``offset`` arrived."""
@@ -721,6 +724,10 @@ class Console:
         if self._tail or self._tail_pre:
             lines.append(record_text(self._tail))
         return lines[-n:]
+
+
+def _as_str(text: str | bytes) -> str:
+    return text if isinstance(text, str) else text.decode("ascii")
 
 
 def _newlines(text: str) -> list[int]:
