@@ -78,15 +78,18 @@ def test_a_literal_at_the_very_end_and_more_log_than_one_call_holds(compiled: Sc
     assert b"".join(pieces) == b"".join(pure.log_lines(data, len(data), prefix))
 
 
-def _capture(tmp_path: Path, name: str, reads: list[bytes]) -> tuple[bytes, list[str]]:
-    """What a console records of ``reads``, each read on its own: (.raw, .log without stamps)."""
+def _capture(tmp_path: Path, name: str, reads: list[bytes]) -> tuple[bytes, list[str], str]:
+    """What a console records of ``reads``, each read on its own: .raw, .log without stamps,
+    the text in memory."""
     with Console(name, "loop://", tmp_path, panic_patterns=()) as con:
         for read in reads:
             con.write(read)
             assert con.sync(5)
+        text = con.text()
     stamp = re.compile(rb"^\S+ \S+ \| ", re.MULTILINE)
     log = (tmp_path / f"{name}.log").read_bytes()
-    return (tmp_path / f"{name}.raw").read_bytes(), stamp.sub(b"", log).decode().splitlines()
+    raw = (tmp_path / f"{name}.raw").read_bytes()
+    return raw, stamp.sub(b"", log).decode().splitlines(), text
 
 
 def test_the_log_is_the_same_compiled_or_pure(
@@ -108,6 +111,8 @@ def test_the_log_is_the_same_compiled_or_pure(
     assert with_compiled[0] == with_pure[0] == stream
     assert with_compiled[1] == with_pure[1]
     assert len(with_pure[1]) >= stream.count(b"\n")
+    # ASCII reads are kept as bytes, the others as str: read back, they are the whole text.
+    assert with_compiled[2] == with_pure[2] == stream.decode("utf-8", errors="replace")
 
 
 @pytest.mark.parametrize(
