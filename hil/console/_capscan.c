@@ -119,6 +119,13 @@ long hil_log_lines(byte *p, long n, byte *prefix, long plen, unsigned char *out,
 {
     const v16 lf = splat('\n'), cr = splat('\r');
     long i = 0, o = 0, line = 0, line_out = 0;
+    /* The prefix in whole vectors (a time stamp and a name: short), copied with a few stores. */
+    enum { PAD = 4 * STEP };
+    v16 pad[PAD / STEP];
+    int short_prefix = plen <= PAD;
+    memset(pad, 0, sizeof pad);
+    if (short_prefix)
+        memcpy(pad, prefix, (size_t)plen);
     for (;;) {
         /* Copy 16 bytes at a time up to the next CR or LF (writing all 16 is harmless: they
          * are overwritten or lie beyond the end). */
@@ -146,7 +153,8 @@ long hil_log_lines(byte *p, long n, byte *prefix, long plen, unsigned char *out,
         }
         if (p[i] == '\r') {
             i++;
-            continue;
+            if (i == n || p[i] != '\n')
+                continue;
         }
         /* A newline: the line is complete. */
         out[o++] = '\n';
@@ -159,7 +167,10 @@ long hil_log_lines(byte *p, long n, byte *prefix, long plen, unsigned char *out,
             *consumed = line;
             return line_out;
         }
-        memcpy(out + o, prefix, plen);
+        if (short_prefix && o + PAD <= cap)
+            memcpy(out + o, pad, PAD);  /* what lies after the prefix is written over next */
+        else
+            memcpy(out + o, prefix, (size_t)plen);
         o += plen;
         line = i;
         line_out = o;

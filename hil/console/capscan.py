@@ -33,7 +33,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.hil_find_any.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_void_p]
     lib.hil_find_any.argtypes += [ctypes.c_void_p, ctypes.c_long]
     lib.hil_log_lines.restype = ctypes.c_long
-    lib.hil_log_lines.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p, ctypes.c_long]
+    lib.hil_log_lines.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_char_p, ctypes.c_long]
     lib.hil_log_lines.argtypes += [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
 
 
@@ -117,12 +117,13 @@ class Scanner:
         consumed = ctypes.c_long(0)
         pieces: list[bytes | memoryview] = []
         at = 0
-        source = data if at == 0 and end == len(data) else data[:end]
+        # The address of data[0] (a bytes object does not move): data[at:end] without a copy.
+        base = ctypes.cast(data, ctypes.c_void_p).value
+        assert base is not None
         while True:
-            part = source if at == 0 else source[at:]
             size = self._lib.hil_log_lines(
-                part,
-                len(part),
+                base + at,
+                end - at,
                 prefix,
                 len(prefix),
                 self._address,
