@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.console import Console, ConsolePanic, capscan
+from hil.console import Console, ConsolePanic, capscan, record_text
 from hil.console.capscan import Needles, Scanner
 
 # Pieces of console output: plain lines, CRLF and lone CRs, tabs, UTF-8 and invalid bytes, ANSI
@@ -51,17 +51,18 @@ def test_compiled_passes_give_the_pure_results(compiled: Scanner) -> None:
     pure = Scanner(compiled=False)
     rng = random.Random(7)
     prefix = b"2026-12-02T16:00:00.000000+00:00 uart0 | "
-    for _ in range(400):
+    for _ in range(600):
         data = _stream(rng, rng.randrange(0, 12))
         data = data[rng.randrange(0, 8) :]  # every alignment
-        assert compiled.plain(data) == pure.plain(data), data
         needles = Needles(tuple(rng.sample(LITERALS, rng.randrange(0, len(LITERALS)))))
         for end in (len(data), len(data) - 1, len(data) // 2):
             assert compiled.find_any(data[:end], needles) == pure.find_any(data[:end], needles)
-        if pure.plain(data) and b"\n" in data:
+        if b"\n" in data:
+            start = data.find(b"\n", rng.randrange(0, len(data))) + 1  # a line start, or 0
             end = data.rfind(b"\n") + 1
-            want = b"".join(pure.log_lines(data, end, prefix))
-            assert b"".join(compiled.log_lines(data, end, prefix)) == want, data
+            start = min(start, data.find(b"\n") + 1) if start > end else start
+            want = b"".join(pure.log_lines(data, start, end, prefix))
+            assert b"".join(compiled.log_lines(data, start, end, prefix)) == want, data
 
 
 def test_a_literal_at_the_very_end_and_more_log_than_one_call_holds(compiled: Scanner) -> None:
@@ -73,9 +74,9 @@ def test_a_literal_at_the_very_end_and_more_log_than_one_call_holds(compiled: Sc
     # Short lines make more .log text than the compiled pass's memory: it goes on in turns.
     data = b"\r\n" * 300_000 + b"a\n" * 1000
     prefix = b"2026-12-02T16:00:00.000000+00:00 a-long-console-name | "
-    pieces = compiled.log_lines(data, len(data), prefix)
+    pieces = compiled.log_lines(data, 0, len(data), prefix)
     assert len(pieces) > 1
-    assert b"".join(pieces) == b"".join(pure.log_lines(data, len(data), prefix))
+    assert b"".join(pieces) == b"".join(pure.log_lines(data, 0, len(data), prefix))
 
 
 def _capture(tmp_path: Path, name: str, reads: list[bytes]) -> tuple[bytes, list[str], str]:
@@ -110,6 +111,10 @@ def test_the_log_is_the_same_compiled_or_pure(
         capscan.reset()
     assert with_compiled[0] == with_pure[0] == stream
     assert with_compiled[1] == with_pure[1]
+    # Each line as a record keeps it: decoded, CRs dropped, control characters escaped.
+    lines = stream.split(b"\n")
+    want = [record_text(line.decode("utf-8", errors="replace")) for line in lines]
+    assert with_pure[1] == want[:-1] + ([want[-1]] if lines[-1] else [])
     assert len(with_pure[1]) >= stream.count(b"\n")
     # ASCII reads are kept as bytes, the others as str: read back, they are the whole text.
     assert with_compiled[2] == with_pure[2] == stream.decode("utf-8", errors="replace")

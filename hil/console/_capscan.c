@@ -1,6 +1,6 @@
 /* hil console capture's compiled passes over one read, each what a few bytes methods do in
- * hil.console.logblock's pure-Python path, in one pass without copies. Built and loaded by
- * hil.console.logblock (tests/test_capture_block.py compares the two on generated input).
+ * hil.console.capscan's pure-Python path, in one pass without copies. Built and loaded by
+ * hil.console.capscan (tests/test_capscan.py compares the two on generated input).
  *
  * The loops work on 16 bytes at a time with GCC/Clang vector extensions, which compile to the
  * host's SIMD instructions (SSE2, NEON) or to plain code: a console line is ~60 bytes, so most
@@ -46,32 +46,6 @@ static int first_lane(v16 m)
     return STEP;
 }
 
-/* Whether every byte of p[0..n) is one the .log writes as it is: printable ASCII, tab, CR, LF
- * (hil.console.logblock.PLAIN). */
-int hil_plain(byte *p, long n)
-{
-    const v16 space = splat(0x20), span = splat(0x7f - 0x20);
-    const v16 tab = splat('\t'), lf = splat('\n'), cr = splat('\r');
-    long i = 0;
-    while (i + 64 <= n) {
-        v16 bad = splat(0);
-        for (int k = 0; k < 64; k += STEP) {
-            v16 v = load(p + i + k);
-            /* Unsigned: bytes below 0x20 wrap around to above the span. */
-            bad |= (v16)((v16)(v - space) >= span) & ~(v16)((v == tab) | (v == lf) | (v == cr));
-        }
-        if (first_lane(bad) < STEP)
-            return 0;
-        i += 64;
-    }
-    for (; i < n; i++) {
-        unsigned c = p[i];
-        if ((c < 0x20 || c >= 0x7f) && c != '\t' && c != '\n' && c != '\r')
-            return 0;
-    }
-    return 1;
-}
-
 /* The first offset in p[0..n) where one of the count needles (needles[k], of lens[k] bytes,
  * each at least 1) starts, or -1: the least of p.find(needle) over the needles. Each 16 bytes
  * are first checked for a needle's first and last byte at the right distance, which console
@@ -110,14 +84,21 @@ long hil_find_any(byte *p, long n, byte *const *needles, const long *lens, long 
     return -1;
 }
 
-/* The .log text of p[0..n), plain bytes that end with a newline: each CR dropped and prefix
- * (plen bytes) written after each newline but the last, into out (cap bytes). Stops before a
- * line that would not fit; returns the bytes written and sets *consumed to the input used (a
- * whole number of lines). cap must hold the longest line plus the prefix. */
+/* Why hil_log_lines stopped (state[1]). */
+enum { DONE = 0, ROOM = 1, NOT_ASCII = 2 };
+
+/* The .log text of p[0..n), whole lines (the last byte is a newline): each line as
+ * hil.console.model.record_text makes it of ASCII (CRs dropped, tabs kept, every other control
+ * character and DEL written as its Python escape, \xhh), then a newline, and prefix (plen
+ * bytes) after each newline but the last; into out (cap bytes). Returns the bytes written and
+ * sets state[0] to the input used, always whole lines, and state[1] to why it stopped: DONE;
+ * ROOM, out is full; NOT_ASCII, the line at state[0] has a byte above 0x7f (UTF-8 is decoded
+ * by the caller). Without room for one line (4 x its bytes) and the prefix it uses nothing. */
 long hil_log_lines(byte *p, long n, byte *prefix, long plen, unsigned char *out, long cap,
-                   long *consumed)
+                   long *state)
 {
-    const v16 lf = splat('\n'), cr = splat('\r');
+    static const char hex[] = "0123456789abcdef";
+    const v16 space = splat(0x20), span = splat(0x7f - 0x20);
     long i = 0, o = 0, line = 0, line_out = 0;
     /* The prefix in whole vectors (a time stamp and a name: short), copied with a few stores. */
     enum { PAD = 4 * STEP };
@@ -126,14 +107,15 @@ long hil_log_lines(byte *p, long n, byte *prefix, long plen, unsigned char *out,
     memset(pad, 0, sizeof pad);
     if (short_prefix)
         memcpy(pad, prefix, (size_t)plen);
+    state[1] = ROOM;
     for (;;) {
-        /* Copy 16 bytes at a time up to the next CR or LF (writing all 16 is harmless: they
-         * are overwritten or lie beyond the end). */
+        /* Copy 16 bytes at a time up to the next byte that is not printable ASCII (writing
+         * all 16 is harmless: they are overwritten or lie beyond the end). */
         int lane = STEP;
         while (i + STEP <= n && o + STEP <= cap) {
             v16 v = load(p + i);
             memcpy(out + o, &v, STEP);
-            lane = first_lane((v16)((v == lf) | (v == cr)));
+            lane = first_lane((v16)((v16)(v - space) >= span));
             if (lane < STEP)
                 break;
             i += STEP;
@@ -143,36 +125,53 @@ long hil_log_lines(byte *p, long n, byte *prefix, long plen, unsigned char *out,
             i += lane;
             o += lane;
         } else {
-            while (i < n && o < cap && p[i] != '\n' && p[i] != '\r')
+            while (i < n && o < cap && p[i] - 0x20u < 0x7f - 0x20u)
                 out[o++] = p[i++];
         }
-        if (i >= n || o >= cap) {
-            /* Out of room (the input ends with a newline, so that is all it can be). */
-            *consumed = line;
-            return line_out;
-        }
-        if (p[i] == '\r') {
+        if (i >= n || o >= cap)
+            break; /* out of room (the input ends with a newline, so that is all it can be) */
+        unsigned c = p[i];
+        if (c == '\r') {
             i++;
-            if (i == n || p[i] != '\n')
-                continue;
+            continue;
+        }
+        if (c == '\t') {
+            out[o++] = p[i++];
+            continue;
+        }
+        if (c >= 0x80) {
+            state[1] = NOT_ASCII;
+            break;
+        }
+        if (c != '\n') {
+            /* Another control character, or DEL. */
+            if (o + 4 > cap)
+                break;
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+            i++;
+            continue;
         }
         /* A newline: the line is complete. */
         out[o++] = '\n';
         i++;
         if (i == n) {
-            *consumed = n;
+            state[0] = n;
+            state[1] = DONE;
             return o;
         }
-        if (o + plen > cap) {
-            *consumed = line;
-            return line_out;
-        }
+        if (o + plen > cap)
+            break;
         if (short_prefix && o + PAD <= cap)
-            memcpy(out + o, pad, PAD);  /* what lies after the prefix is written over next */
+            memcpy(out + o, pad, PAD); /* what lies after the prefix is written over next */
         else
             memcpy(out + o, prefix, (size_t)plen);
         o += plen;
         line = i;
         line_out = o;
     }
+    state[0] = line;
+    return line_out;
 }

@@ -32,7 +32,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from hil.console.capscan import PLAIN, Needles, Scanner
+from hil.console.capscan import Needles, Scanner, line_text
 from hil.console.finder import Finder
 from hil.console.model import (
     DEFAULT_RECONNECT,
@@ -456,17 +456,13 @@ class Console:
             self._capture_failed(exc)
             return False
         self._raw_len += len(data)
-        assert self._scanner is not None
-        plain = self._scanner.plain(data)
         # ASCII, with no character begun in an earlier read, is its own text one for one: it is
         # kept and searched as bytes, and only the parts a search or a reader needs are decoded.
         text: str | bytes = data
-        if not (plain or data.isascii()) or self._decoder.getstate()[0]:
+        if not data.isascii() or self._decoder.getstate()[0]:
             text = self._decoder.decode(data)
         records: list[ConsoleRecord] = []
-        self._write_log_bytes(
-            *self._log_lines(data, plain, now, records if self._record_hooks else None)
-        )
+        self._write_log_bytes(*self._log_lines(data, now, records if self._record_hooks else None))
         with self._cond:
             start = self._text_len
             self._add_text(text, now)
@@ -497,11 +493,10 @@ class Console:
     # -- the .log (reader thread) ----------------------------------------------------------------
 
     def _log_lines(
-        self, data: bytes, plain: bool, now: datetime, records: list[ConsoleRecord] | None
+        self, data: bytes, now: datetime, records: list[ConsoleRecord] | None
     ) -> list[bytes | memoryview]:
-        """The .log lines ``data`` completes, in pieces. A read of plain text (most of them)
-        becomes its lines in one pass (``Scanner.log_lines``); anything else goes line by
-        line."""
+        """The .log lines ``data`` completes, in pieces: made by ``Scanner.log_lines`` (one
+        pass), or line by line with their records for the line hooks."""
         newline = data.rfind(b"\n")
         if newline < 0:
             if not self._partial:
@@ -512,21 +507,28 @@ class Console:
             return [self._flush_partial(records)]
         head = self._partial_time if self._partial else now
         prefix = self._prefix(now)
-        partial = self._partial
-        if records is None and plain and not partial.translate(None, PLAIN):
-            # What record_text() would make of each line: CRs dropped, nothing to escape.
+        if records is None:
             assert self._scanner is not None
-            lines = self._scanner.log_lines(data, newline + 1, prefix)
+            pieces: list[bytes | memoryview] = [self._prefix(head)]
+            start = 0
+            if self._partial:  # the first line began in an earlier read
+                start = data.find(b"\n") + 1
+                first = bytes(self._partial) + data[:start]
+                pieces.append(b"".join(self._scanner.log_lines(first, 0, len(first), prefix)))
+                if start <= newline:
+                    pieces.append(prefix)
+            if start <= newline:
+                pieces += self._scanner.log_lines(data, start, newline + 1, prefix)
             rest = data[newline + 1 :]
             self._partial = bytearray(rest)
             self._partial_time = now if rest else None
-            return [self._prefix(head), partial.replace(b"\r", b""), *lines]
+            return pieces
         complete = bytes(self._partial) + data[:newline] if self._partial else data[:newline]
         self._partial = bytearray(data[newline + 1 :])
         self._partial_time = now if self._partial else None
         out: list[bytes | memoryview] = []
         for i, line in enumerate(complete.split(b"\n")):
-            record = ConsoleRecord(head if i == 0 else now, self.name, _line_text(line))
+            record = ConsoleRecord(head if i == 0 else now, self.name, line_text(line))
             out.append((self._prefix(head) if i == 0 else prefix) + record.text.encode() + b"\n")
             if records is not None:
                 records.append(record)
@@ -536,7 +538,7 @@ class Console:
         """The line in progress as a .log line (a drop or close ended it, or it is too long)."""
         if not self._partial:
             return b""
-        record = ConsoleRecord(self._partial_time or _now(), self.name, _line_text(self._partial))
+        record = ConsoleRecord(self._partial_time or _now(), self.name, line_text(self._partial))
         self._partial, self._partial_time = bytearray(), None
         if records is not None:
             records.append(record)
@@ -737,10 +739,6 @@ def _newlines(text: str) -> list[int]:
         out.append(i)
         i = text.find("\n", i + 1)
     return out
-
-
-def _line_text(line: bytes | bytearray) -> str:
-    return record_text(bytes(line).decode("utf-8", errors="replace"))
 
 
 def _line_at(text: str, offset: int) -> str:
