@@ -139,3 +139,21 @@ def test_a_panic_split_across_reads_is_still_caught(
             assert con.sync(5)
         with pytest.raises(ConsolePanic):
             con.expect("never printed", timeout=5)
+
+
+@pytest.mark.parametrize("compiler", ["no-such-cc", "false"])
+def test_without_a_working_compiler_the_capture_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiler: str
+) -> None:
+    # No C compiler, or one that fails: the pure-Python passes record the same, and say why.
+    reads = [b"(XEN) \x1b[1mok\x1b[0m\r\n", b"caf\xc3", b"\xa9\nbare"]
+    want = _capture(tmp_path / "default", "c", reads)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing built there yet
+    monkeypatch.setenv("CC", compiler)
+    capscan.reset()
+    try:
+        assert capscan.library() is None
+        assert "pure Python" in capscan.describe() and compiler in capscan.describe()
+        assert _capture(tmp_path / "fallback", "c", reads) == want
+    finally:
+        capscan.reset()
