@@ -50,6 +50,27 @@ static int first_lane(v16 m)
  * each at least 1) starts, or -1: the least of p.find(needle) over the needles. Each 16 bytes
  * are first checked for a needle's first and last byte at the right distance, which console
  * text rarely has, and only such places are compared in full. */
+/* Vector steps over p from i while i < stop: the offset of the first 16 bytes where one of
+ * count needles may start (*found set), or where the steps ended. Inlined with count fixed
+ * (hil_find_any's switch), so the needles' loop is unrolled. */
+static inline __attribute__((always_inline)) long steps(byte *p, long i, long stop,
+                                                        const v16 *firsts, const v16 *lasts,
+                                                        const long *lens, const long count,
+                                                        int *found)
+{
+    for (; i < stop; i += STEP) {
+        v16 at = load(p + i), any = splat(0);
+        for (long k = 0; k < count; k++)
+            any |= (v16)(at == firsts[k]) & (v16)(load(p + i + lens[k] - 1) == lasts[k]);
+        if (first_lane(any) < STEP) {
+            *found = 1;
+            return i;
+        }
+    }
+    *found = 0;
+    return i;
+}
+
 long hil_find_any(byte *p, long n, byte *const *needles, const long *lens, long count)
 {
     enum { MOST = 16 };
@@ -66,16 +87,26 @@ long hil_find_any(byte *p, long n, byte *const *needles, const long *lens, long 
     if (count == 0 || shortest > n)
         return -1;
     /* Vector steps while every needle's last byte is within p (with few enough needles). */
-    for (; count <= MOST && i + STEP + longest - 1 <= n; i += STEP) {
-        v16 at = load(p + i), any = splat(0);
-        for (long k = 0; k < count; k++)
-            any |= (v16)(at == firsts[k]) & (v16)(load(p + i + lens[k] - 1) == lasts[k]);
-        if (first_lane(any) == STEP)
-            continue;
+    long stop = count <= MOST ? n - STEP - longest + 2 : 0;
+    for (;;) {
+        int found;
+        switch (count) {
+#define FIXED(K)                                                                                   \
+    case K:                                                                                        \
+        i = steps(p, i, stop, firsts, lasts, lens, K, &found);                                     \
+        break;
+            FIXED(1) FIXED(2) FIXED(3) FIXED(4) FIXED(5) FIXED(6) FIXED(7) FIXED(8)
+#undef FIXED
+        default:
+            i = steps(p, i, stop, firsts, lasts, lens, count, &found);
+        }
+        if (!found)
+            break;
         for (long j = i; j < i + STEP; j++)
             for (long k = 0; k < count; k++)
                 if (p[j] == needles[k][0] && memcmp(p + j, needles[k], lens[k]) == 0)
                     return j;
+        i += STEP;
     }
     for (; i + shortest <= n; i++)
         for (long k = 0; k < count; k++)
