@@ -69,3 +69,29 @@ def load(
         # RuntimeError: no home directory for the cache; AttributeError: a missing function.
         return None, f"pure Python (the compiled helper is not available: {exc})"
     return lib, f"compiled ({path})"
+
+
+class Helper:
+    """One C helper, loaded at first use and kept for the process (forks too)."""
+
+    def __init__(
+        self, source: Path, area: str, pure_env: str, declare: Callable[[ctypes.CDLL], None]
+    ) -> None:
+        self._args = (source, area, pure_env, declare)
+        self._loaded: tuple[ctypes.CDLL | None, str] | None = None
+
+    def library(self) -> ctypes.CDLL | None:
+        """The loaded helper, or None for the pure-Python path (``describe()`` says why)."""
+        if self._loaded is None:
+            self._loaded = load(*self._args)
+        return self._loaded[0]
+
+    def describe(self) -> str:
+        """Which path runs, and why."""
+        self.library()
+        assert self._loaded is not None
+        return self._loaded[1]
+
+    def reset(self) -> None:
+        """Forget the loaded helper (tests switch paths with the environment)."""
+        self._loaded = None

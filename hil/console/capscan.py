@@ -27,8 +27,6 @@ _OUT = 1 << 20
 # Why the compiled .log pass stopped (hil_log_lines in _capscan.c).
 _DONE, _NOT_ASCII = 0, 2  # 1: out of room
 
-_state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process
-
 
 def _declare(lib: ctypes.CDLL) -> None:
     lib.hil_find_any.restype = ctypes.c_long
@@ -39,21 +37,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.hil_log_lines.argtypes += [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
 
 
-def library() -> ctypes.CDLL | None:
-    """The loaded passes, or None for the pure-Python ones (``describe()`` says why)."""
-    if "lib" not in _state:
-        _state["lib"], _state["why"] = native.load(SOURCE, "console", "HIL_CAPTURE_PURE", _declare)
-    return _state["lib"]  # type: ignore[return-value]
-
-
-def describe() -> str:
-    library()
-    return str(_state["why"])
-
-
-def reset() -> None:
-    """Forget the loaded passes (tests switch paths with the environment)."""
-    _state.clear()
+_HELPER = native.Helper(SOURCE, "console", "HIL_CAPTURE_PURE", _declare)
+library = _HELPER.library  # the loaded passes, or None for the pure-Python path
+describe = _HELPER.describe
+reset = _HELPER.reset
 
 
 class Needles:

@@ -16,8 +16,6 @@ SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
 _FIELDS = 4  # per own line: its start, its body's start, its end, the newlines before it
 
-_state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
-
 
 def _declare(lib: ctypes.CDLL) -> None:
     function = lib.hil_lines
@@ -27,21 +25,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     function.argtypes += [ctypes.c_long, ctypes.c_void_p]
 
 
-def library() -> ctypes.CDLL | None:
-    """The loaded finder, or None when triage is to use the regex (``describe()`` says why)."""
-    if "lib" not in _state:
-        _state["lib"], _state["why"] = native.load(SOURCE, "triage", "HIL_TRIAGE_PURE", _declare)
-    return _state["lib"]  # type: ignore[return-value]
-
-
-def describe() -> str:
-    library()
-    return str(_state["why"])
-
-
-def reset() -> None:
-    """Forget the loaded finder (tests switch paths with the environment)."""
-    _state.clear()
+_HELPER = native.Helper(SOURCE, "triage", "HIL_TRIAGE_PURE", _declare)
+library = _HELPER.library  # the loaded finder, or None for the pure-Python path
+describe = _HELPER.describe
+reset = _HELPER.reset
 
 
 class Finds(NamedTuple):
