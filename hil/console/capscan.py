@@ -15,6 +15,7 @@ import ctypes
 from pathlib import Path
 
 from hil import native
+from hil.console.finder import first_of
 from hil.console.model import record_text
 
 SOURCE = Path(__file__).with_name("_capscan.c")
@@ -52,10 +53,6 @@ class Needles:
         self._pointers = (ctypes.c_char_p * count)(*self.literals)
         self._lens = (ctypes.c_long * count)(*(len(lit) for lit in self.literals))
 
-    def pure_find(self, data: bytes, end: int) -> int:
-        hits = [i for i in (data.find(lit, 0, end) for lit in self.literals) if i >= 0]
-        return min(hits, default=-1)
-
 
 class Scanner:
     """One console's passes (a reader thread's own: it holds the ``.log`` text it made last)."""
@@ -76,7 +73,7 @@ class Scanner:
     def find_any(self, data: bytes, needles: Needles) -> int:
         """The first offset where one of ``needles`` starts in ``data``, or -1."""
         if self._lib is None:
-            return needles.pure_find(data, len(data))
+            return first_of(data, list(needles.literals))  # a pass per literal
         return int(
             self._lib.hil_find_any(
                 data, len(data), needles._pointers, needles._lens, len(needles.literals)
