@@ -22,9 +22,10 @@ SOURCE = Path(__file__).with_name("_capscan.c")
 # Bytes the .log writes as they are (printable ASCII, tab, CR and LF): a read of only these is
 # turned into log lines with a few bytes methods instead of line by line.
 PLAIN = bytes(range(0x20, 0x7F)) + b"\t\r\n"
-# The .log text of a read is made in this much memory per console (more for a long read, or
-# the line begun before it: a line escaped may take 4 x its bytes).
-_OUT = 1 << 20
+# The .log text of a read is made in this much memory per console: room for a whole read of
+# hil.console.capture's (256 KiB) and the line begun before it (up to 64 KiB), escaped (4 x its
+# bytes at most), so it is not made again for a long read.
+_OUT = 3 << 19
 # Why the compiled .log pass stopped (hil_log_lines in _capscan.c).
 _DONE, _NOT_ASCII = 0, 2  # 1: out of room
 
