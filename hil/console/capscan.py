@@ -126,13 +126,17 @@ class Scanner:
 
 
 def _pure_lines(lines: bytes, prefix: bytes) -> bytes:
-    """``Scanner.log_lines`` in Python: the bytes methods where every byte is PLAIN (CRs
-    dropped, nothing to escape), else line by line."""
-    if not lines.translate(None, PLAIN):
-        clean = lines.replace(b"\r", b"") if b"\r" in lines else lines
-        return clean.replace(b"\n", b"\n" + prefix)[: -len(prefix) or None]
-    each = [line_text(line).encode() for line in lines[:-1].split(b"\n")]
-    return (b"\n" + prefix).join(each) + b"\n"
+    """``Scanner.log_lines`` in Python: bytes methods where the text is ASCII (CRs dropped,
+    control characters escaped), else line by line."""
+    if not lines.isascii():
+        each = [line_text(line).encode() for line in lines[:-1].split(b"\n")]
+        return (b"\n" + prefix).join(each) + b"\n"
+    clean = lines.replace(b"\r", b"") if b"\r" in lines else lines
+    # Each control character there (a few kinds: ESC for colours) as str.encode("unicode_escape")
+    # writes it, one replace for each kind.
+    for control in set(clean.translate(None, PLAIN)):
+        clean = clean.replace(bytes((control,)), b"\\x%02x" % control)
+    return clean.replace(b"\n", b"\n" + prefix)[: -len(prefix) or None]
 
 
 def line_text(line: bytes | bytearray) -> str:
