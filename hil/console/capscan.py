@@ -6,8 +6,8 @@ one runs.
 
 Compiled, a read costs one pass for each, outside the interpreter lock and with no copy but the
 ``.log`` text itself, and only a line with UTF-8 in it is made in Python; in Python it costs a
-pass per literal and several bytes methods, each with its own copy, and a read with any byte
-that is not PLAIN (an ANSI colour, UTF-8) is made line by line, some 30 times slower."""
+pass per literal and several bytes methods, each with its own copy, and a read with UTF-8
+anywhere in it is made line by line, some 30 times slower."""
 
 from __future__ import annotations
 
