@@ -6,6 +6,8 @@ finds the same lines (the tests compare the two); ``describe()`` says which one 
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
 from array import array
 from pathlib import Path
 from typing import NamedTuple
@@ -16,19 +18,49 @@ SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
 _FIELDS = 4  # per own line: its start, its body's start, its end, the newlines before it
 
-
-def _declare(lib: ctypes.CDLL) -> None:
-    function = lib.hil_lines
-    function.restype = None
-    function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
-    function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
-    function.argtypes += [ctypes.c_long, ctypes.c_void_p]
+_state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
 
-_HELPER = native.Helper(SOURCE, "triage", "HIL_TRIAGE_PURE", _declare)
-library = _HELPER.library  # the loaded finder, or None for the pure-Python path
-describe = _HELPER.describe
-reset = _HELPER.reset
+def cache_dir() -> Path:
+    return native.cache_dir("triage")
+
+
+def _build(source: bytes) -> Path:
+    """The shared library for ``source``, compiled once per machine (``hil.native.build``)."""
+    return native.build(source, "linescan", "triage")
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded finder, or None when triage is to use the regex (``describe()`` says why)."""
+    if "lib" not in _state:
+        lib = None
+        if os.environ.get("HIL_TRIAGE_PURE") == "1":
+            why = "pure Python (HIL_TRIAGE_PURE=1)"
+        else:
+            try:
+                path = _build(SOURCE.read_bytes())
+                lib = ctypes.CDLL(str(path))
+                function = lib.hil_lines
+                function.restype = None
+                function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
+                function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
+                function.argtypes += [ctypes.c_long, ctypes.c_void_p]
+                why = f"compiled ({path})"
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no home: Runtime
+                lib = None
+                why = f"pure Python (the compiled finder is not available: {exc})"
+        _state["lib"], _state["why"] = lib, why
+    return _state["lib"]  # type: ignore[return-value]
+
+
+def describe() -> str:
+    library()
+    return str(_state["why"])
+
+
+def reset() -> None:
+    """Forget the loaded finder (tests switch paths with the environment)."""
+    _state.clear()
 
 
 class Finds(NamedTuple):
