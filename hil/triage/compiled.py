@@ -21,10 +21,6 @@ _FIELDS = 4  # per own line: its start, its body's start, its end, the newlines 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
 
-def cache_dir() -> Path:
-    return native.cache_dir("triage")
-
-
 def _build(source: bytes) -> Path:
     """The shared library for ``source``, compiled once per machine (``hil.native.build``)."""
     return native.build(source, "linescan", "triage")
