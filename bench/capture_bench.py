@@ -1,8 +1,8 @@
 """Benchmark: console capture against the limit, in one run.
 
-A sender process streams console-like text (Xen and Linux boot lines, CRLF, near misses of the
-panic patterns) as fast as a socket takes it, ending with an end marker. Measured, each on the
-same stream in the same run:
+A sender process streams console-like text (Xen and Linux boot lines, CRLF, systemd's colours,
+near misses of the panic patterns) as fast as a socket takes it, ending with an end marker.
+Measured, each on the same stream in the same run:
 
 - the limit: a plain socket-to-file copy (recv_into a buffer, write it), one thread per stream;
 - capture: ``hil.console.Console`` writing ``.raw`` and the timestamped ``.log``, with its line
@@ -12,7 +12,7 @@ same stream in the same run:
 
 Every figure is printed with its target; exit 1 when one is missed (or a byte is lost).
 
-    python -m bench.capture_bench [--mib N] [--consoles N] [--burst-mib N] [--profile]
+    python -m bench.capture_bench [--mib N] [--consoles N] [--burst-mib N] [--plain] [--profile]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.console import Console, ReconnectPolicy
+from hil.console import Console, ReconnectPolicy, capscan
 
 MIN_MBPS = 50.0  # per console, with CONSOLES at once
 CONSOLES = 4
@@ -45,12 +45,16 @@ CONSOLES = 4
 RSS_SLACK_MIB = 16.0
 END = b"HILPROBE end\r\n"
 BLOCK = 1 << 20  # the sender repeats one block of this many bytes
+# Set (by --plain, for the sender process too): no ANSI colours, the stream as it was until
+# 2026-12, which the README's older figures were measured on.
+PLAIN_ENV = "HIL_CAPTURE_BENCH_PLAIN"
 COPY_BUFFER = 1 << 18
 
 
 def stream_block(seed: int = 5) -> bytes:
-    """BLOCK bytes of whole console lines: TF-A, Xen and dom0 Linux as a board prints them, with
-    words the panic watch looks for in lines that are not panics."""
+    """BLOCK bytes of whole console lines: TF-A, Xen and dom0 Linux as a board prints them (with
+    systemd's ANSI colours), with words the panic watch looks for in lines that are not
+    panics."""
     rng = random.Random(seed)
     lines: list[str] = []
     size = 0
@@ -68,6 +72,9 @@ def stream_block(seed: int = 5) -> bytes:
             text = f"[{t:12.6f}] panic_timeout = 0, SEI and serror routing by the RAS unit"
         elif kind == 4:
             text = f"(d1) [{t:12.6f}] kernel: Panic reporting is on, CPU{rng.randrange(8)} up"
+        elif kind == 5 and not os.environ.get(PLAIN_ENV):  # systemd in dom0 colours its status
+            unit = rng.choice(["systemd-udevd", "networking", "ssh", "getty@tty1"])
+            text = f"[\x1b[0;32m  OK  \x1b[0m] Started {unit}.service."
         else:
             words = rng.choices(["mm", "irq", "virtio", "0x" + "f" * 8, "dom0", "vcpu"], k=9)
             text = f"[{t:12.6f}] " + " ".join(words)
@@ -265,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consoles", type=int, default=CONSOLES)
     parser.add_argument("--burst-mib", type=int, default=1024, help="the large RSS burst")
     parser.add_argument("--profile", action="store_true", help="cProfile the captures, then stop")
+    parser.add_argument("--plain", action="store_true", help="a stream without ANSI colours")
     parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.plain:
+        os.environ[PLAIN_ENV] = "1"
     if args.serve:
         serve(*args.serve)
         return 0
@@ -286,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         # The machine may be shared: its load says how much of the CPUs the run had.
         load = "/".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"{count} streams of {args.mib} MiB at once; {os.cpu_count()} CPUs, load {load}")
+        stream = "without colours" if args.plain else "with systemd's colours"
+        print(f"stream {stream}; capture passes: {capscan.describe()}")
         with sender(count, blocks) as ports:
             limit = at_once(count, lambda i: plain_copy(ports[i], workdir / f"copy{i}"), ports)
             for i in range(count):

@@ -32,6 +32,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from hil.console.capscan import Needles, Scanner, line_text
 from hil.console.finder import Finder
 from hil.console.model import (
     DEFAULT_RECONNECT,
@@ -63,9 +64,6 @@ _WINDOW = 2 << 20
 _MAX_LINE = 64 << 10
 _KEEP_BREAKS = 1000  # line ends without a newline (drops, closes) remembered for records()
 _KEEP_PANICS = 1000
-# Bytes the .log writes as they are (printable ASCII, tab, CR and LF): a read of only these is
-# turned into log lines with a few bytes methods instead of line by line.
-_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ class Console:
         self._log: BinaryIO | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # The decoded text still in memory (see _WINDOW), as it arrived.
-        self._chunks: list[str] = []
+        self._chunks: list[str | bytes] = []  # bytes: ASCII
         self._text_len = 0  # decoded text ever received
         self._dropped = 0  # text offset where the kept chunks start
         self._chunk_ends: list[int] = []  # text offset after each chunk ...
@@ -137,6 +135,10 @@ class Console:
         self._panics: list[PanicHit] = []
         self._panic_next = 0  # panics are recorded from this text offset on
         self._waits: list[Wait] = []
+        # The reader's passes over each read, and the literals its searches last looked for.
+        self._scanner: Scanner | None = None
+        self._needles: tuple[tuple[tuple[str, ...] | None, ...], Needles, tuple[str, ...]] | None
+        self._needles = None
         # The line in progress as the .log will have it: its raw bytes, when it started.
         self._partial = bytearray()
         self._partial_time: datetime | None = None
@@ -179,6 +181,7 @@ class Console:
         # Written on stop and sync so the reader leaves its idle wait at once instead of at its
         # timeout; the reader empties it (non-blocking) after each wait.
         self._wake = os.pipe()
+        self._scanner = self._scanner or Scanner()
         os.set_blocking(self._wake[0], False)
         self._thread = threading.Thread(target=self._run, name=f"console-{self.name}", daemon=True)
         self._thread.start()
@@ -453,7 +456,11 @@ class Console:
             self._capture_failed(exc)
             return False
         self._raw_len += len(data)
-        text = self._decoder.decode(data)
+        # ASCII, with no character begun in an earlier read, is its own text one for one: it is
+        # kept and searched as bytes, and only the parts a search or a reader needs are decoded.
+        text: str | bytes = data
+        if not data.isascii() or self._decoder.getstate()[0]:
+            text = self._decoder.decode(data)
         records: list[ConsoleRecord] = []
         self._write_log_bytes(*self._log_lines(data, now, records if self._record_hooks else None))
         with self._cond:
@@ -463,9 +470,10 @@ class Console:
                 self._cond.notify_all()
             chunk_hooks = list(self._chunk_hooks)
             record_hooks = list(self._record_hooks)
-        chunk = ConsoleChunk(now, self.name, data, text)
-        for hook in chunk_hooks:
-            _call_hook(hook, chunk)
+        if chunk_hooks:
+            chunk = ConsoleChunk(now, self.name, data, _as_str(text))
+            for hook in chunk_hooks:
+                _call_hook(hook, chunk)
         for record in records:
             for record_hook in record_hooks:
                 _call_hook(record_hook, record)
@@ -487,8 +495,8 @@ class Console:
     def _log_lines(
         self, data: bytes, now: datetime, records: list[ConsoleRecord] | None
     ) -> list[bytes | memoryview]:
-        """The .log lines ``data`` completes, in pieces. A read of plain text (most of them)
-        becomes its lines with two C-level bytes operations; anything else goes line by line."""
+        """The .log lines ``data`` completes, in pieces: made by ``Scanner.log_lines`` (one
+        pass), or line by line with their records for the line hooks."""
         newline = data.rfind(b"\n")
         if newline < 0:
             if not self._partial:
@@ -499,23 +507,28 @@ class Console:
             return [self._flush_partial(records)]
         head = self._partial_time if self._partial else now
         prefix = self._prefix(now)
-        partial = self._partial
-        plain = not data.translate(None, _PLAIN) and not partial.translate(None, _PLAIN)
-        if records is None and plain:
-            # What record_text() would make of each line: CRs dropped, nothing to escape.
-            clean = data.replace(b"\r", b"") if b"\r" in data else data
+        if records is None:
+            assert self._scanner is not None
+            pieces: list[bytes | memoryview] = [self._prefix(head)]
+            start = 0
+            if self._partial:  # the first line began in an earlier read
+                start = data.find(b"\n") + 1
+                first = bytes(self._partial) + data[:start]
+                pieces.append(b"".join(self._scanner.log_lines(first, 0, len(first), prefix)))
+                if start <= newline:
+                    pieces.append(prefix)
+            if start <= newline:
+                pieces += self._scanner.log_lines(data, start, newline + 1, prefix)
             rest = data[newline + 1 :]
             self._partial = bytearray(rest)
             self._partial_time = now if rest else None
-            lines = clean.replace(b"\n", b"\n" + prefix)
-            cut = len(lines) - len(prefix) - (len(rest) - rest.count(b"\r"))
-            return [self._prefix(head), partial.replace(b"\r", b""), memoryview(lines)[:cut]]
+            return pieces
         complete = bytes(self._partial) + data[:newline] if self._partial else data[:newline]
         self._partial = bytearray(data[newline + 1 :])
         self._partial_time = now if self._partial else None
         out: list[bytes | memoryview] = []
         for i, line in enumerate(complete.split(b"\n")):
-            record = ConsoleRecord(head if i == 0 else now, self.name, _line_text(line))
+            record = ConsoleRecord(head if i == 0 else now, self.name, line_text(line))
             out.append((self._prefix(head) if i == 0 else prefix) + record.text.encode() + b"\n")
             if records is not None:
                 records.append(record)
@@ -525,7 +538,7 @@ class Console:
         """The line in progress as a .log line (a drop or close ended it, or it is too long)."""
         if not self._partial:
             return b""
-        record = ConsoleRecord(self._partial_time or _now(), self.name, _line_text(self._partial))
+        record = ConsoleRecord(self._partial_time or _now(), self.name, line_text(self._partial))
         self._partial, self._partial_time = bytearray(), None
         if records is not None:
             records.append(record)
@@ -566,7 +579,7 @@ class Console:
 
     # -- the text in memory and its searches (condition held) ------------------------------------
 
-    def _add_text(self, text: str, now: datetime) -> None:
+    def _add_text(self, text: str | bytes, now: datetime) -> None:
         if not text:
             return
         self._chunks.append(text)
@@ -579,14 +592,61 @@ class Console:
             self._dropped = self._chunk_ends[keep - 1] if keep else self._dropped
             del self._chunks[:keep], self._chunk_ends[:keep], self._chunk_times[:keep]
 
-    def _scan(self, start: int, text: str) -> bool:
-        """Search the text that arrived (``text``, from offset ``start``) with the line it
-        continues for panics and for the waits in progress; True when one of them found
+    def _scan(self, start: int, text: str | bytes) -> bool:
+        """Search the text that arrived (``text``, from offset ``start``; bytes: ASCII) with the
+        line it continues for panics and for the waits in progress; True when one of them found
         something."""
         found = False
-        searched = self._tail_pre + self._tail + text
-        base = self._tail_base - len(self._tail_pre)  # the text offset of searched[0]
+        searched = ""
         first = len(self._tail_pre)
+        if isinstance(text, str) or self._may_match(text):
+            searched = self._tail_pre + self._tail + _as_str(text)
+            found = self._search(searched, self._tail_base - first, first)
+        # The line in progress is searched again with the next text.
+        newline = text.rfind(b"\n" if isinstance(text, bytes) else "\n")
+        if newline >= 0:
+            self._tail, self._tail_pre = _as_str(text[newline + 1 :]), ""
+            self._tail_base = start + newline + 1
+            return found
+        # A read without a newline (a short one, or a line longer than a read).
+        searched = searched or self._tail_pre + self._tail + _as_str(text)
+        if len(searched) - first > _MAX_LINE:
+            keep = searched[-_MAX_LINE - 1 :]
+            self._tail_pre, self._tail = keep[:1], keep[1:]
+            self._tail_base = self._text_len - len(self._tail)
+        else:
+            self._tail = searched[first:]
+        return found
+
+    def _may_match(self, data: bytes) -> bool:
+        """Whether a search of the line in progress and ``data`` (ASCII text) can find
+        anything: False when every search has literals and none of them is there, which one
+        pass over ``data`` for all of them shows (the search for each literal, then the line
+        around it, would take one pass per literal)."""
+        finders = [] if self._panic_finder is None else [self._panic_finder]
+        finders += [w.finder for w in self._waits if self.name not in w.hits]
+        key = tuple(f.literals for f in finders)
+        if None in key:
+            return True  # a search without literals reads every line
+        if self._needles is None or self._needles[0] != key:
+            literals = tuple(dict.fromkeys(lit for lits in key if lits for lit in lits))
+            needles = Needles(tuple(lit.encode() for lit in literals))
+            self._needles = (key, needles, literals)
+        _, needles, literals = self._needles
+        if not literals:
+            return False
+        assert self._scanner is not None
+        if self._scanner.find_any(data, needles) >= 0:
+            return True
+        # A literal in the line in progress (its line may match now), or across its end.
+        longest = max(len(lit) for lit in literals)
+        head = self._tail_pre + self._tail + data[: longest - 1].decode("ascii")
+        return any(lit in head for lit in literals)
+
+    def _search(self, searched: str, base: int, first: int) -> bool:
+        """Search ``searched`` (text offset ``base``) from ``first`` on for panics and for the
+        waits in progress."""
+        found = False
         if self._panic_finder is not None:
             at = max(first, self._panic_next - base)
             while (m := self._panic_finder.search(searched, at)) is not None:
@@ -606,17 +666,6 @@ class Console:
                 end = base + m.end()
                 wait.hits[self.name] = ConsoleMatch(self.name, m, end, self._time_at(end))
                 found = True
-        # The line in progress is searched again with the next text.
-        newline = text.rfind("\n")
-        if newline >= 0:
-            self._tail, self._tail_pre = text[newline + 1 :], ""
-            self._tail_base = start + newline + 1
-        elif len(searched) - first > _MAX_LINE:
-            keep = searched[-_MAX_LINE - 1 :]
-            self._tail_pre, self._tail = keep[:1], keep[1:]
-            self._tail_base = self._text_len - len(self._tail)
-        else:
-            self._tail = searched[first:]
         return found
 
     def _register(self, wait: Wait) -> None:
@@ -643,7 +692,7 @@ class Console:
         one chunk early so that ``^`` and ``\\b`` at ``offset`` see the character before it."""
         i = max(bisect.bisect_right(self._chunk_ends, offset) - 1, 0)
         base = self._chunk_ends[i - 1] if i else self._dropped
-        return base, "".join(self._chunks[i:])
+        return base, "".join(map(_as_str, self._chunks[i:]))
 
     def _time_at(self, offset: int) -> datetime:
         """When the character just before ``offset`` arrived."""
@@ -679,6 +728,10 @@ class Console:
         return lines[-n:]
 
 
+def _as_str(text: str | bytes) -> str:
+    return text if isinstance(text, str) else text.decode("ascii")
+
+
 def _newlines(text: str) -> list[int]:
     out = []
     i = text.find("\n")
@@ -686,10 +739,6 @@ def _newlines(text: str) -> list[int]:
         out.append(i)
         i = text.find("\n", i + 1)
     return out
-
-
-def _line_text(line: bytes | bytearray) -> str:
-    return record_text(bytes(line).decode("utf-8", errors="replace"))
 
 
 def _line_at(text: str, offset: int) -> str:

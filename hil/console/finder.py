@@ -122,6 +122,15 @@ def _memmem_first(data: bytes, pos: int, needles: list[bytes]) -> int:
     return best if best < len(data) else -1
 
 
+def first_of(data: bytes, needles: list[bytes]) -> int:
+    """The least of ``data.find(n)`` over the non-empty ``needles`` that are there, or -1: with
+    ``memmem`` where the C library has it."""
+    if _MEMMEM is not None:
+        return _memmem_first(data, 0, needles)
+    hits = [i for i in (data.find(needle) for needle in needles) if i >= 0]
+    return min(hits, default=-1)
+
+
 @lru_cache(maxsize=1024)  # pure, and every case's consoles ask again for the same patterns
 def required_literals(regex: re.Pattern[str]) -> tuple[str, ...] | None:
     """Literals one of which every match of ``regex`` contains, if ``regex`` cannot match a

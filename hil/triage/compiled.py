@@ -6,14 +6,13 @@ finds the same lines (the tests compare the two); ``describe()`` says which one 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 from array import array
 from pathlib import Path
 from typing import NamedTuple
+
+from hil import native
 
 SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
@@ -22,41 +21,9 @@ _FIELDS = 4  # per own line: its start, its body's start, its end, the newlines 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hil" / "triage"
-
-
 def _build(source: bytes) -> Path:
-    """The shared library for ``source``, compiled once per machine: written under a temporary
-    name and renamed, so workers building it at once each see a whole file or none."""
-    digest = hashlib.sha256(source).hexdigest()[:16]
-    target = cache_dir() / f"linescan-{digest}.so"
-    if target.exists():
-        return target
-    name = os.environ.get("CC") or "cc"
-    compiler = shutil.which(name)
-    if compiler is None:
-        raise OSError(f"no C compiler ({name}) found")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        done = subprocess.run(
-            [compiler, "-O3", "-shared", "-fPIC", "-o", tmp, "-x", "c", "-"],
-            input=source,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            error = done.stderr.decode(errors="replace").strip().splitlines()
-            raise OSError(f"{compiler} failed: {error[0] if error else done.returncode}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    """The shared library for ``source``, compiled once per machine (``hil.native.build``)."""
+    return native.build(source, "linescan", "triage")
 
 
 def library() -> ctypes.CDLL | None:
