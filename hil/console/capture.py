@@ -652,9 +652,13 @@ class Console:
         i = bisect.bisect_left(self._chunk_ends, offset)
         return self._chunk_times[min(i, len(self._chunk_times) - 1)]
 
-    def _records(self, tail_chars: int | None = None) -> list[ConsoleRecord]:
+    def _records(
+        self, tail_chars: int | None = None, last: int | None = None
+    ) -> list[ConsoleRecord]:
         """The lines in memory (or in its last ``tail_chars``) as records: complete lines and
-        lines a drop or close ended; the first is left out when it may be cut."""
+        lines a drop or close ended; the first is left out when it may be cut. ``last``: only
+        the last ``last`` of them (the others are not made: each line costs its escaping, and
+        every close asks for the last lines)."""
         base, text = self._window(self._dropped)
         cut = base > 0
         if tail_chars is not None and len(text) > tail_chars:
@@ -663,8 +667,13 @@ class Console:
             {base + i for i in _newlines(text)}
             | {b for b in self._breaks if base < b <= base + len(text)}
         )
-        records = []
         start = base
+        if last is not None and len(ends) > last:
+            # Where the loop below would start the first of the last lines.
+            end = ends[-last - 1]
+            start = end + 1 if end - base < len(text) and text[end - base] == "\n" else end
+            ends = ends[-last:]
+        records = []
         for end in ends:
             if not cut or start > base:
                 line = record_text(text[start - base : end - base])
@@ -673,7 +682,7 @@ class Console:
         return records
 
     def _last_lines(self, n: int = LAST_LINES) -> list[str]:
-        lines = [r.text for r in self._records(tail_chars=_MAX_LINE)[-n:]]
+        lines = [r.text for r in self._records(tail_chars=_MAX_LINE, last=n)]
         if self._tail or self._tail_pre:
             lines.append(record_text(self._tail))
         return lines[-n:]
