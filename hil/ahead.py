@@ -19,8 +19,12 @@ from pathlib import Path
 from hil.boards.platform import bundle_for_board
 from hil.bundle import TICK_NS, Bundle
 from hil.case import bundle_dir
+from hil.console import ConsoleGroup
 from hil.lab import BoardConfig
 from hil.scenario import Scenario
+
+# A case's console capture (not open) for its directory: hil.case.case_consoles on a session.
+CaptureFor = Callable[[Path], ConsoleGroup]
 
 
 class BundlesAhead:
@@ -30,11 +34,17 @@ class BundlesAhead:
     bundle being made is finished and those no case took are deleted: a stopped run leaves only
     what its cases ran on."""
 
-    def __init__(self, board: BoardConfig, run_dir: Path) -> None:
-        self.board, self.run_dir = board, run_dir
+    def __init__(
+        self, board: BoardConfig, run_dir: Path, capture: CaptureFor | None = None
+    ) -> None:
+        """``capture``: also prepare each case's console capture (ConsoleGroup.prepare: its
+        files and reader threads, connecting only when the case opens it) once its bundle is
+        made, so that the case does not pay for them before its board starts."""
+        self.board, self.run_dir, self.capture = board, run_dir, capture
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bundle-{board.name}")
         self._made: dict[str, Future[Bundle]] = {}
         self._checks: list[Future[None]] = []
+        self._captures: dict[str, Future[ConsoleGroup | None]] = {}
 
     def prepare(self, scenario: Scenario) -> None:
         """Start making ``scenario``'s bundle, unless it is already on its way; then read it
@@ -45,16 +55,30 @@ class BundlesAhead:
         made = self._pool.submit(bundle_for_board, scenario, self.board, directory)
         self._made[scenario.name] = made
         self._checks.append(self._pool.submit(_verify_soon, made))
+        if self.capture is not None:
+            case_dir = directory.parent
+            self._captures[scenario.name] = self._pool.submit(_prepared, self.capture, case_dir)
 
     def take(self, scenario: Scenario) -> Callable[[], Bundle]:
         """``scenario``'s bundle, as a call that waits for it (and raises what making it raised)."""
         self.prepare(scenario)
         return self._made.pop(scenario.name).result
 
+    def take_capture(self, scenario: Scenario) -> Callable[[], ConsoleGroup | None] | None:
+        """``scenario``'s console capture prepared ahead, as a call that waits for it (None when
+        it could not be prepared: the case makes its own); None when none is on its way. The
+        caller owns it: it opens it, or discards it (ConsoleGroup.discard)."""
+        future = self._captures.pop(scenario.name, None)
+        return None if future is None else future.result
+
     def close(self) -> None:
-        for future in (*self._made.values(), *self._checks):
+        for future in (*self._made.values(), *self._checks, *self._captures.values()):
             future.cancel()
         self._pool.shutdown(wait=True)  # a bundle half made would be left half written
+        for future in self._captures.values():
+            if not future.cancelled() and (group := future.result()) is not None:
+                group.discard()
+        self._captures.clear()
         for name in self._made:
             directory = bundle_dir(self.run_dir, self.board.name, name)
             shutil.rmtree(directory, ignore_errors=True)
@@ -68,6 +92,15 @@ class BundlesAhead:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _prepared(capture: CaptureFor, case_dir: Path) -> ConsoleGroup | None:
+    """A case's console capture, prepared; None when it could not be (its case opens one of
+    its own then, and says what is wrong)."""
+    try:
+        return capture(case_dir).prepare()
+    except Exception:
+        return None
 
 
 def _verify_soon(made: Future[Bundle]) -> None:

@@ -78,15 +78,35 @@ def bundle_dir(run_dir: Path, board: str, scenario: str) -> Path:
     return run_dir / board / scenario / "bundle"
 
 
+def case_consoles(
+    session: BoardSession, case_dir: Path, reconnect: ReconnectPolicy
+) -> ConsoleGroup:
+    """The console capture of a case on ``session``'s board (not open yet)."""
+    board = session.board
+    # Consoles of a board that exists only while powered (an emulator hil launches) connect when
+    # it comes up; any other board's must be there before it boots.
+    connect_now = session.launched is None or not session.launched.consoles_need_power
+    return ConsoleGroup(
+        session.consoles,
+        case_dir,
+        reconnect=reconnect,
+        panic_patterns=panic_patterns(board.roles, session.consoles),
+        connect_now=connect_now,
+    )
+
+
 def run_case(
     session: BoardSession,
     scenario: Scenario,
     run_dir: Path,
     settings: CaseSettings,
     bundle_of: Callable[[], Bundle] | None = None,
+    capture_of: Callable[[], ConsoleGroup | None] | None = None,
 ) -> CaseResult:
     """``bundle_of``: the case's bundle when it was made beforehand (hil.runner prepares the
-    next case's while this one boots), raising what making it raised; default: made here."""
+    next case's while this one boots), raising what making it raised; default: made here.
+    ``capture_of``: likewise its console capture, prepared (``case_consoles``, then
+    ConsoleGroup.prepare), or None; the case opens it, or discards it if it ends before."""
     board = session.board
     case_dir = run_dir / board.name / scenario.name
     # A board pinned to a recording is judged against it unless a profile is asked for.
@@ -120,9 +140,6 @@ def run_case(
         if watch is not None:
             watch(board.name, scenario.name, progress)
 
-    # Consoles of a board that exists only while powered (an emulator hil launches) connect when
-    # it comes up; any other board's must be there before it boots.
-    connect_now = session.launched is None or not session.launched.consoles_need_power
     try:
         if bundle_of is None:
             bundle = bundle_for_board(
@@ -134,13 +151,10 @@ def run_case(
         # Off first, so the capture starts with the boot under test and nothing before it.
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
-        group = ConsoleGroup(
-            session.consoles,
-            case_dir,
-            reconnect=settings.reconnect,
-            panic_patterns=panic_patterns(board.roles, session.consoles),
-            connect_now=connect_now,
-        )
+        prepared, capture_of = capture_of() if capture_of is not None else None, None
+        if prepared is not None:
+            prepared.retarget(session.consoles)  # a labgrid place's may have moved since
+        group = prepared or case_consoles(session, case_dir, settings.reconnect)
         # Evidence only from the normal-world console, of the attempt judged, whole, and only
         # of a boot of this bundle.
         deployed = Deployed(scenario.spmc_config(), scenario.probe_plan())
@@ -162,6 +176,8 @@ def run_case(
     finally:
         if session.launched is not None:
             session.launched.case_done()
+        if capture_of is not None and (unused := capture_of()) is not None:
+            unused.discard()  # the case ended before it needed its consoles
 
     # The normal console's capture was parsed as far as the evidence needed: only the rest now.
     events = parse_captures(case_dir, session.consoles, {board.roles.normal: evidence.parse})
