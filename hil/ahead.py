@@ -54,10 +54,10 @@ class BundlesAhead:
         directory = bundle_dir(self.run_dir, self.board.name, scenario.name)
         made = self._pool.submit(bundle_for_board, scenario, self.board, directory)
         self._made[scenario.name] = made
-        self._checks.append(self._pool.submit(_verify_soon, made))
-        if self.capture is not None:
+        if self.capture is not None:  # before the check, which reads the whole bundle
             case_dir = directory.parent
             self._captures[scenario.name] = self._pool.submit(_prepared, self.capture, case_dir)
+        self._checks.append(self._pool.submit(_verify_soon, made))
 
     def take(self, scenario: Scenario) -> Callable[[], Bundle]:
         """``scenario``'s bundle, as a call that waits for it (and raises what making it raised)."""
@@ -65,11 +65,18 @@ class BundlesAhead:
         return self._made.pop(scenario.name).result
 
     def take_capture(self, scenario: Scenario) -> Callable[[], ConsoleGroup | None] | None:
-        """``scenario``'s console capture prepared ahead, as a call that waits for it (None when
-        it could not be prepared: the case makes its own); None when none is on its way. The
-        caller owns it: it opens it, or discards it (ConsoleGroup.discard)."""
+        """``scenario``'s console capture prepared ahead, as a call that gives it, or None when
+        it could not be prepared or its preparation has not begun yet (the case then makes its
+        own rather than wait behind other work); None when none is on its way. The caller owns
+        what it gets: it opens it, or discards it (ConsoleGroup.discard)."""
         future = self._captures.pop(scenario.name, None)
-        return None if future is None else future.result
+        if future is None:
+            return None
+
+        def prepared() -> ConsoleGroup | None:
+            return None if future.cancel() else future.result()
+
+        return prepared
 
     def close(self) -> None:
         for future in (*self._made.values(), *self._checks, *self._captures.values()):
