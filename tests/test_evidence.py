@@ -141,7 +141,7 @@ def _judged_or_refused(judge: object) -> object:
         return str(exc)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     attempts=st.lists(st.lists(st.sampled_from(_PIECES), max_size=14), min_size=1, max_size=3),
     after=st.lists(st.sampled_from(_PIECES), max_size=3),
