@@ -524,3 +524,21 @@ def test_the_last_lines_are_the_last_of_all_records(
             if dropped:
                 con._end_line(now)  # a drop ends the line in progress
         assert con._records(tail, last=n) == con._records(tail)[-n:]
+
+
+def test_a_prepared_capture_that_cannot_connect_leaves_no_empty_files(tmp_path: Path) -> None:
+    """A case's capture prepared ahead (hil.ahead) whose console cannot be opened ends the case
+    as an infra error with no capture files of its own: nothing was captured, nothing to read."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"socket://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there
+    group = ConsoleGroup({"ns": closed, "secure": "loop://"}, tmp_path).prepare()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ns.log",
+        "ns.raw",
+        "secure.log",
+        "secure.raw",
+    ]
+    with pytest.raises(ConsoleLost, match="cannot open"):
+        group.open()
+    assert list(tmp_path.iterdir()) == []

@@ -81,13 +81,16 @@ class ConsoleGroup:
         return self
 
     def open(self) -> ConsoleGroup:
+        opened: list[Console] = []
         try:
             for console in self.consoles.values():
-                console.open(self.connect_now)
+                opened.append(console.open(self.connect_now))
         except BaseException:
             for console in self.consoles.values():
-                if console.started:  # opened, or prepared beforehand
+                if console in opened:
                     console.close()
+                elif console.started:  # prepared beforehand, never opened: as if never made
+                    console.discard()
             raise
         return self
 
