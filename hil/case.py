@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from hil.diff.behaviour import behaviour
 from hil.diff.recording import judge, load_recording
 from hil.errors import InfraError
 from hil.evidence import (
+    CaptureParse,
     Deployed,
     EvidenceCheck,
     EvidenceIncomplete,
@@ -85,15 +86,35 @@ def bundle_dir(run_dir: Path, board: str, scenario: str) -> Path:
     return run_dir / board / scenario / "bundle"
 
 
+def case_consoles(
+    session: BoardSession, case_dir: Path, reconnect: ReconnectPolicy
+) -> ConsoleGroup:
+    """The console capture of a case on ``session``'s board (not open yet)."""
+    board = session.board
+    # Consoles of a board that exists only while powered (an emulator hil launches) connect when
+    # it comes up; any other board's must be there before it boots.
+    connect_now = session.launched is None or not session.launched.consoles_need_power
+    return ConsoleGroup(
+        session.consoles,
+        case_dir,
+        reconnect=reconnect,
+        panic_patterns=panic_patterns(board.roles, session.consoles),
+        connect_now=connect_now,
+    )
+
+
 def run_case(
     session: BoardSession,
     scenario: Scenario,
     run_dir: Path,
     settings: CaseSettings,
     bundle_of: Callable[[], Bundle] | None = None,
+    capture_of: Callable[[], ConsoleGroup | None] | None = None,
 ) -> CaseResult:
     """``bundle_of``: the case's bundle when it was made beforehand (hil.runner prepares the
-    next case's while this one boots), raising what making it raised; default: made here."""
+    next case's while this one boots), raising what making it raised; default: made here.
+    ``capture_of``: likewise its console capture, prepared (``case_consoles``, then
+    ConsoleGroup.prepare), or None; the case opens it, or discards it if it ends before."""
     board = session.board
     case_dir = run_dir / board.name / scenario.name
     # A board pinned to a recording is judged against it unless a profile is asked for.
@@ -131,9 +152,6 @@ def run_case(
         if watch is not None:
             watch(board.name, scenario.name, progress)
 
-    # Consoles of a board that exists only while powered (an emulator hil launches) connect when
-    # it comes up; any other board's must be there before it boots.
-    connect_now = session.launched is None or not session.launched.consoles_need_power
     try:
         if bundle_of is None:
             bundle = bundle_for_board(
@@ -146,13 +164,10 @@ def run_case(
         # Off first, so the capture starts with the boot under test and nothing before it.
         session.power.power_off()
         session.deployer.deploy(bundle.directory)
-        group = ConsoleGroup(
-            session.consoles,
-            case_dir,
-            reconnect=settings.reconnect,
-            panic_patterns=panic_patterns(board.roles, session.consoles),
-            connect_now=connect_now,
-        )
+        prepared, capture_of = capture_of() if capture_of is not None else None, None
+        if prepared is not None:
+            prepared.retarget(session.consoles)  # a labgrid place's may have moved since
+        group = prepared or case_consoles(session, case_dir, settings.reconnect)
         # Evidence only from the normal-world console, of the attempt judged, whole, and only
         # of a boot of this bundle.
         xen_version = deployed_facts.get("xen:version")
@@ -179,8 +194,11 @@ def run_case(
     finally:
         if session.launched is not None:
             session.launched.case_done()
+        if capture_of is not None and (unused := capture_of()) is not None:
+            unused.discard()  # the case ended before it needed its consoles
 
-    events = parse_captures(case_dir, session.consoles)
+    # The normal console's capture was parsed as far as the evidence needed: only the rest now.
+    events = parse_captures(case_dir, session.consoles, {board.roles.normal: evidence.parse})
     _write_events(case_dir / "events.json", events)
     common = {
         "attempts": len(booted.attempts),
@@ -258,14 +276,21 @@ def _xen_text(event: Event) -> str | None:
     return None
 
 
-def parse_captures(case_dir: Path, consoles: Iterable[str]) -> list[Event]:
-    """Every event in the raw captures of ``consoles`` under ``case_dir``, console by console."""
+def parse_captures(
+    case_dir: Path, consoles: Iterable[str], begun: Mapping[str, CaptureParse] | None = None
+) -> list[Event]:
+    """Every event in the raw captures of ``consoles`` under ``case_dir``, console by console
+    (closed captures); ``begun``: the parse of a console's capture already under way."""
     events: list[Event] = []
     for name in consoles:
         raw = case_dir / f"{name}.raw"
-        if raw.exists():
-            with raw.open("rb") as stream:
-                events.extend(parse_stream(stream, name))
+        if not raw.exists():
+            continue
+        if begun is not None and name in begun:
+            events.extend(begun[name].rest())
+            continue
+        with raw.open("rb") as stream:
+            events.extend(parse_stream(stream, name))
     return events
 
 
@@ -281,7 +306,10 @@ def _write_events(path: Path, events: Iterable[Event]) -> None:
             out["xen_time"] = event.xen_time.text
         return out
 
-    atomic_write(path, json.dumps([encode(e) for e in events], indent=1).encode(), sync=False)
+    # One event a line: as readable as indented JSON, and made by json's C encoder (indent
+    # makes it take the pure-Python one, at several times the cost).
+    lines = ",\n".join(map(json.dumps, map(encode, events)))
+    atomic_write(path, f"[\n{lines}\n]\n".encode(), sync=False)
 
 
 def _timings(stages: Sequence[StageResult]) -> list[StageTiming]:

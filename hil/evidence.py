@@ -47,6 +47,7 @@ from hil.xen.log import (
     Stage,
     XenMessage,
     is_uncatalogued_ffa_printk,
+    marked_lines,
     reads_after_damaged_stamp,
     starts_boot,
     xen_prefix,
@@ -203,16 +204,22 @@ class EvidenceCheck:
         self.deployed = deployed
         self.guest = guest  # dom0's guest (hil.guest.GUESTS): whose lines are evidence
         self.judged: dict[int, Judged] = {}  # attempt number -> its evidence
+        # The normal console's capture, parsed once for every attempt and for events.json.
+        self.parse = CaptureParse(case_dir / f"{self.normal}.raw", self.normal)
 
     def __call__(self, attempt: BootAttempt) -> str | None:
         if (gap := _first_gap(self.consoles.gaps(since=attempt.started))) is not None:
             return gap
         start, end = attempt.raw_start.get(self.normal, 0), attempt.raw_end.get(self.normal)
         try:
-            raw = self.case_dir / f"{self.normal}.raw"
-            guest_end = dom0_end(raw, self.normal, start, end, self.guest)
-            window = Window(self.normal, start, guest_end or end)
-            events = window.read(self.case_dir)
+            shared = self.parse.boot(start, end, self.guest)
+            if shared is not None:
+                window, events = shared
+            else:  # a boot that starts inside a line: parsed from its own first byte
+                raw = self.case_dir / f"{self.normal}.raw"
+                guest_end = dom0_end(raw, self.normal, start, end, self.guest)
+                window = Window(self.normal, start, guest_end or end)
+                events = window.read(self.case_dir)
             judged = Judged(window, events, observe(events, self.normal, guest=self.guest))
             if (other := self._other_bundle(attempt, judged)) is not None:
                 return f"not judged: the board did not boot the bundle deployed: {other}"
@@ -256,11 +263,85 @@ def read_boot(raw: Path, console: str, start: int, end: int | None = None) -> li
     # Only lines that can be evidence or start a boot are decoded: a boot may hold a flood.
     parser = LogParser(console, markers=_EVIDENCE_MARKERS)
     parser.lines = lines_before
-    events = last_boot(parser.feed(data) + parser.close())
+    return _undamaged_boot(parser.feed(data) + parser.close(), data, lines_before, console)
+
+
+def _undamaged_boot(
+    events: list[Event], data: bytes, lines_before: int, console: str
+) -> list[Event]:
+    """The last boot among ``events`` (the evidence lines of ``data``, the window's bytes, which
+    starts after line ``lines_before`` of its capture), checked for damage (_check_damage)."""
+    events = last_boot(events)
     if events and _NOT_PRINTED.search(data):
         xen_from = next((e.line for e in events if _is_xen(e)), None)
         _check_damage(data, lines_before + 1, events[0], xen_from, console)
     return events
+
+
+class CaptureParse:
+    """One console's capture parsed once, from its first byte, in order, as far as it has been
+    read: each booted attempt's evidence is taken from it (what ``dom0_end`` and ``read_boot``
+    make of the attempt's bytes), and the case's ``events.json`` gets all of it once the console
+    is closed (``rest``). Parsing the same bytes again cost each real-Xen case about as much as
+    parsing them once."""
+
+    def __init__(self, raw: Path, console: str) -> None:
+        self.raw, self.console = raw, console
+        self._parser = LogParser(console)
+        self._events: list[Event] = []  # of the complete lines read so far
+        self._read = 0  # bytes of ``raw`` parsed
+
+    def _feed(self, end: int | None) -> bytes:
+        """Parse bytes up to ``end`` (None: the end of the file); the bytes parsed now. OSError
+        when the capture cannot be read (nothing is parsed then)."""
+        if end is not None and end <= self._read:
+            return b""
+        with self.raw.open("rb") as f:
+            f.seek(self._read)
+            data = f.read() if end is None else f.read(end - self._read)
+        self._events += self._parser.feed(data)
+        self._read += len(data)
+        return data
+
+    def boot(self, start: int, end: int | None, guest: str) -> tuple[Window, list[Event]] | None:
+        """The judged window of the attempt whose bytes are ``start``..``end`` (dom0's end line
+        closes it, as ``dom0_end`` says) and its events (as ``Window.read`` gives them); None
+        when the attempt starts inside a line, or has no end, and must be parsed by itself."""
+        try:
+            self._feed(start)
+            if end is None or self._read != start or self._parser.mid_line:
+                return None
+            first, lines_before = len(self._events), self._parser.lines
+            data = self._feed(end)
+        except OSError as exc:
+            raise EvidenceIncomplete(
+                f"cannot read the capture {self.raw.name}: {exc.strerror}"
+            ) from exc
+        lines = self._events[first:]
+        marker = (LINUX_END if guest == LINUX else PREFIX).encode()
+        marked = marked_lines(data, (marker,))
+        ending = [e for e in lines if e.line - lines_before in marked]
+        found = next(
+            (e for e in ending + self._parser.closing((marker,)) if _is_dom0_end(e, guest)), None
+        )
+        cut = None if found is None else _line_end(data, found.line - lines_before)
+        window = Window(self.console, start, start + cut if cut is not None else end)
+        evidence = marked_lines(data, _EVIDENCE_MARKERS)
+        if cut is None:
+            events = [e for e in lines if e.line - lines_before in evidence]
+            events += self._parser.closing(_EVIDENCE_MARKERS)
+        else:
+            assert found is not None
+            data = data[:cut]
+            events = [
+                e for e in lines if e.line <= found.line and e.line - lines_before in evidence
+            ]
+        return window, _undamaged_boot(events, data, lines_before, self.console)
+
+    def rest(self) -> list[Event]:
+        """Every event of the whole capture (read to its end: the console is closed)."""
+        self._feed(None)
+        return self._events + self._parser.close()
 
 
 def _is_dom0_end(event: Event, guest: str) -> bool:
@@ -289,13 +370,20 @@ def dom0_end(
     parser = LogParser(console, markers=(marker.encode(),))
     for event in parser.feed(data) + parser.close():
         if _is_dom0_end(event, guest):
-            at = -1
-            for _ in range(event.line):
-                at = data.find(b"\n", at + 1)
-                if at < 0:
-                    return None if end is None else end
-            return start + at + 1
+            at = _line_end(data, event.line)
+            return start + at if at is not None else end
     return None
+
+
+def _line_end(data: bytes, line: int) -> int | None:
+    """Where line ``line`` (1-based) of ``data`` ends, after its newline; None when it has
+    none (the last line, unterminated)."""
+    at = -1
+    for _ in range(line):
+        at = data.find(b"\n", at + 1)
+        if at < 0:
+            return None
+    return at + 1
 
 
 def _read_window(raw: Path, start: int, end: int | None) -> tuple[int, bytes]:

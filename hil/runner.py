@@ -21,7 +21,8 @@ from hil import __version__
 from hil.ahead import BundlesAhead
 from hil.atomic import atomic_write
 from hil.boot import BootProgress, RetryPolicy
-from hil.case import CaseSettings, run_case
+from hil.case import CaseSettings, case_consoles, run_case
+from hil.console import ConsoleGroup
 from hil.errors import ExitCode, HilError, InfraError, os_error_text
 from hil.interrupts import interrupts_ignored
 from hil.lab import BoardConfig, Lab
@@ -133,7 +134,7 @@ class Runner:
         try:
             with (
                 BoardSession(board, workdir / ".board", self.request.lock_wait_s) as session,
-                BundlesAhead(board, self.run_dir) as ahead,
+                BundlesAhead(board, self.run_dir, self._capture_for(session)) as ahead,
             ):
                 with self._lock:
                     self._sessions.add(session)
@@ -145,10 +146,13 @@ class Runner:
                             return
                         self.progress.case_started(board.name, scenario.name)
                         bundle_of = ahead.take(scenario)
+                        capture_of = ahead.take_capture(scenario)
                         settings = self._settings
                         if following is not None:  # made while this case boots
                             settings = replace(settings, watch=self._preparing(ahead, following))
-                        case = run_case(session, scenario, self.run_dir, settings, bundle_of)
+                        case = run_case(
+                            session, scenario, self.run_dir, settings, bundle_of, capture_of
+                        )
                         case = _unless_interrupted(case, session)
                         self._record(case)
                         is_infra = case.verdict is Verdict.INFRA_ERROR
@@ -171,6 +175,11 @@ class Runner:
             self._skip_rest(
                 board, Verdict.INFRA_ERROR, f"this machine: {os_error_text(exc)}{where}"
             )
+
+    def _capture_for(self, session: BoardSession) -> Callable[[Path], ConsoleGroup]:
+        """How a case on ``session``'s board captures its consoles, for preparing it ahead."""
+        reconnect = self._settings.reconnect
+        return lambda case_dir: case_consoles(session, case_dir, reconnect)
 
     def _preparing(
         self, ahead: BundlesAhead, following: Scenario

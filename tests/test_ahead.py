@@ -78,6 +78,14 @@ def test_a_bundle_that_cannot_be_made_fails_its_own_case_only(tmp_path, capsys, 
     # Said on the case's own line as it ends, and in the table, never on another case's.
     said = [line for line in out.splitlines() if "fiptool failed" in line]
     assert len(said) == 2 and all(SECOND in line for line in said)
+    # Its console capture, prepared ahead, was never opened: no empty capture is left to read.
+    run_dir = (lab.parent / "results" / "latest").resolve()
+    captures = [f"{console}.{kind}" for console in ("ns", "secure") for kind in ("raw", "log")]
+    assert [name for name in captures if (run_dir / "vb0" / SECOND / name).exists()] == []
+    assert sorted(p.name for p in (run_dir / "vb0" / THIRD).glob("*.raw")) == [
+        "ns.raw",
+        "secure.raw",
+    ]
 
 
 def _children() -> list[str]:
@@ -107,7 +115,9 @@ def test_ctrl_c_with_the_next_bundle_made_leaves_no_trace_of_it(tmp_path, capsys
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             first = list(tmp_path.glob(f"results/*/stuck/{FIRST}/ns.raw"))
+            # Its bundle made and its console capture prepared.
             ready = list(tmp_path.glob(f"results/*/stuck/{SECOND}/bundle/bundle.json"))
+            ready = ready and list(tmp_path.glob(f"results/*/stuck/{SECOND}/ns.raw"))
             if ready and first and b"BL31" in first[0].read_bytes():
                 stopped.set()
                 # Ctrl-C, to the process (raise_signal would signal this thread: hil's main

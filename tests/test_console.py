@@ -499,3 +499,46 @@ def test_a_character_cut_by_a_close_is_not_completed_after_a_reopen(tmp_path: Pa
         con.expect("cafe", 5)
     assert [r.text for r in con.records()] == ["caf\ufffd", "\ufffd is not a cafe"]
     assert [t for _, t in _log_lines(tmp_path / "c.log")] == ["caf\ufffd", "\ufffd is not a cafe"]
+
+
+@given(
+    pieces=st.lists(
+        st.tuples(st.text(alphabet="ab\n\x1b", max_size=12), st.booleans()), max_size=30
+    ),
+    tail=st.one_of(st.none(), st.integers(1, 40)),
+    n=st.integers(1, 6),
+)
+def test_the_last_lines_are_the_last_of_all_records(
+    pieces: list[tuple[str, bool]], tail: int | None, n: int
+) -> None:
+    """A close (and every wait that gives up) quotes the last lines: made from the last ones
+    alone, they are the same as the last of every line's record, cut windows, lines a drop
+    ended and empty lines included."""
+    con = Console("c", "loop://", Path("unused"))
+    now = datetime.now(UTC)
+    with con._cond:
+        for text, dropped in pieces:
+            start = con._text_len
+            con._add_text(text, now)
+            con._scan(start, text)
+            if dropped:
+                con._end_line(now)  # a drop ends the line in progress
+        assert con._records(tail, last=n) == con._records(tail)[-n:]
+
+
+def test_a_prepared_capture_that_cannot_connect_leaves_no_empty_files(tmp_path: Path) -> None:
+    """A case's capture prepared ahead (hil.ahead) whose console cannot be opened ends the case
+    as an infra error with no capture files of its own: nothing was captured, nothing to read."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"socket://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there
+    group = ConsoleGroup({"ns": closed, "secure": "loop://"}, tmp_path).prepare()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ns.log",
+        "ns.raw",
+        "secure.log",
+        "secure.raw",
+    ]
+    with pytest.raises(ConsoleLost, match="cannot open"):
+        group.open()
+    assert list(tmp_path.iterdir()) == []

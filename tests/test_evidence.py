@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hil.evidence import EvidenceIncomplete, Window, observe, read_boot
+from hil.evidence import (
+    CaptureParse,
+    EvidenceIncomplete,
+    Window,
+    dom0_end,
+    observe,
+    read_boot,
+)
+from hil.guest import LINUX
+from hil.guest import PROBE as PROBE_GUEST
 from hil.probe import PREFIX
-from hil.xen.log import parse_bytes
+from hil.xen.log import Event, parse_bytes, parse_stream
 
 BANNER = b"NOTICE:  Booting Trusted Firmware\r\n"
 XEN = b"(XEN) Xen version 4.22.0 (hil@virtual) (gcc) debug=n Wed Jul 29 2026\r\n"
@@ -103,3 +114,64 @@ def test_a_saved_window_that_is_not_one_is_refused(tmp_path: Path, saved: str) -
     (tmp_path / "evidence.json").write_text(saved)
     with pytest.raises(EvidenceIncomplete, match="not a judged boot's window"):
         Window.load(tmp_path / "evidence.json")
+
+
+# Pieces of a capture: whole lines and the kinds of damage a UART does to them.
+_PIECES = [
+    BANNER,
+    XEN,
+    UNUSABLE,
+    *PROBE.splitlines(keepends=True),
+    b"(XEN) Panic on CPU 0:\r\n",
+    b"(d0) " + PREFIX.encode() + b" end\r\n",  # a relayed probe line: not dom0's end
+    b"HILLINUX end count=2\r\n",
+    b"[    1.0] dom0 says hi\r\n",
+    b"noise\xff\x00",
+    b"\r",
+    b"\n",
+    b"(XE",  # a line cut short: the rest is glued onto the next one
+    UNUSABLE[:30],
+]
+
+
+def _judged_or_refused(judge: object) -> object:
+    try:
+        return judge()  # type: ignore[operator]
+    except EvidenceIncomplete as exc:
+        return str(exc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    attempts=st.lists(st.lists(st.sampled_from(_PIECES), max_size=14), min_size=1, max_size=3),
+    after=st.lists(st.sampled_from(_PIECES), max_size=3),
+    guest=st.sampled_from([PROBE_GUEST, LINUX]),
+)
+def test_each_attempt_is_judged_from_the_one_parse_as_from_its_own_bytes(
+    tmp_path_factory: pytest.TempPathFactory,
+    attempts: list[list[bytes]],
+    after: list[bytes],
+    guest: str,
+) -> None:
+    """A case parses its normal console's capture once (hil.evidence.CaptureParse): every
+    attempt's window and events are the ones its own bytes give (dom0_end, Window.read), or it
+    is refused with the same reason, and events.json gets the events of the whole capture."""
+    raw = tmp_path_factory.mktemp("case") / "ns.raw"
+    data = b"".join(b"".join(a) for a in attempts) + b"".join(after)
+    raw.write_bytes(data)
+    shared = CaptureParse(raw, "ns")
+    start = 0
+    for attempt in attempts:
+        end = start + len(b"".join(attempt))
+
+        def own(start: int = start, end: int = end) -> tuple[Window, list[Event]]:
+            window = Window("ns", start, dom0_end(raw, "ns", start, end, guest) or end)
+            return window, window.read(raw.parent)
+
+        expected = _judged_or_refused(own)
+        got = _judged_or_refused(lambda s=start, e=end: shared.boot(s, e, guest))
+        # None: the attempt starts inside a line, and the check parses it by itself.
+        assert got is None or got == expected
+        start = end
+    with raw.open("rb") as stream:
+        assert shared.rest() == list(parse_stream(stream, "ns"))

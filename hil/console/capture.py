@@ -114,6 +114,7 @@ class Console:
         self._cond = condition or threading.Condition()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
+        self._go = threading.Event()  # the reader may connect and read (open)
         self._wake: tuple[int, int] | None = None
         self._port: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
@@ -157,27 +158,24 @@ class Console:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def open(self, connect_now: bool = True) -> Console:
-        """Start capturing (again, after ``close``: the capture files are appended to).
-
-        ``connect_now=False``: nothing needs to listen yet; the reader connects as soon as
-        something does (within ``ReconnectPolicy.first_connect_s``), so a board that starts
-        sending only once its consoles are connected loses no byte."""
+    def prepare(self) -> Console:
+        """Open the capture files and start the reader, which connects only once ``open`` says
+        so: what opening costs (file creation, a thread's start) can be paid before the case
+        needs its console, e.g. while the board boots the case before (hil.ahead). ``close``
+        ends it, ``discard`` also removes the capture files it made if nothing was captured."""
+        if self._thread is not None:
+            return self
         self.raw_path.parent.mkdir(parents=True, exist_ok=True)
-        self._port = None
-        if connect_now:
-            try:
-                self._port = open_port(self.url)
-            except (serial.SerialException, OSError, ValueError) as exc:
-                raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
         self._stop.clear()
-        with self._cond:
-            self._lost = None
-            if self._port is not None:
-                self._gap_ends()
-        self._raw = self.raw_path.open("ab")
-        self._raw_len = self._raw.tell()  # byte offsets count from the start of the file
-        self._log = self.log_path.open("ab")
+        self._go.clear()
+        raw = self.raw_path.open("ab")
+        try:
+            self._log = self.log_path.open("ab")
+        except BaseException:
+            raw.close()
+            raise
+        self._raw = raw
+        self._raw_len = raw.tell()  # byte offsets count from the start of the file
         # Written on stop and sync so the reader leaves its idle wait at once instead of at its
         # timeout; the reader empties it (non-blocking) after each wait.
         self._wake = os.pipe()
@@ -187,9 +185,41 @@ class Console:
         self._thread.start()
         return self
 
+    def open(self, connect_now: bool = True) -> Console:
+        """Start capturing (again, after ``close``: the capture files are appended to).
+
+        ``connect_now=False``: nothing needs to listen yet; the reader connects as soon as
+        something does (within ``ReconnectPolicy.first_connect_s``), so a board that starts
+        sending only once its consoles are connected loses no byte."""
+        port = None
+        if connect_now:
+            try:
+                port = open_port(self.url)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                raise ConsoleLost(f"console '{self.name}': cannot open {self.url}: {exc}") from exc
+        try:
+            self.prepare()
+        except BaseException:
+            if port is not None:
+                close_port(port)
+            raise
+        self._port = port
+        with self._cond:
+            self._lost = None
+            if self._port is not None:
+                self._gap_ends()
+        self._go.set()
+        return self
+
+    @property
+    def started(self) -> bool:
+        """Prepared or open: its reader and capture files need ``close``."""
+        return self._thread is not None
+
     def request_stop(self) -> None:
         """Ask the reader to stop without waiting for it (``close`` waits)."""
         self._stop.set()
+        self._go.set()
         self._poke()
 
     def _poke(self) -> None:
@@ -220,6 +250,15 @@ class Console:
                 except OSError as exc:
                     self._capture_failed(exc)
         self._raw = self._log = None
+
+    def discard(self) -> None:
+        """Close a console that was prepared and maybe never opened; capture files that
+        captured nothing are removed (the case that was to use them never ran)."""
+        self.close()
+        for path in (self.raw_path, self.log_path):
+            with contextlib.suppress(OSError):
+                if path.stat().st_size == 0:
+                    path.unlink()
 
     def __enter__(self) -> Console:
         return self.open()
@@ -315,7 +354,8 @@ class Console:
     # -- reader thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        if self._port is None and not self._connect_late():
+        self._go.wait()  # set by open, or by a close of a console only prepared
+        if self._stop.is_set() or (self._port is None and not self._connect_late()):
             return
         while not self._stop.is_set():
             try:
@@ -701,9 +741,13 @@ class Console:
         i = bisect.bisect_left(self._chunk_ends, offset)
         return self._chunk_times[min(i, len(self._chunk_times) - 1)]
 
-    def _records(self, tail_chars: int | None = None) -> list[ConsoleRecord]:
+    def _records(
+        self, tail_chars: int | None = None, last: int | None = None
+    ) -> list[ConsoleRecord]:
         """The lines in memory (or in its last ``tail_chars``) as records: complete lines and
-        lines a drop or close ended; the first is left out when it may be cut."""
+        lines a drop or close ended; the first is left out when it may be cut. ``last``: only
+        the last ``last`` of them (the others are not made: each line costs its escaping, and
+        every close asks for the last lines)."""
         base, text = self._window(self._dropped)
         cut = base > 0
         if tail_chars is not None and len(text) > tail_chars:
@@ -712,8 +756,13 @@ class Console:
             {base + i for i in _newlines(text)}
             | {b for b in self._breaks if base < b <= base + len(text)}
         )
-        records = []
         start = base
+        if last is not None and len(ends) > last:
+            # Where the loop below would start the first of the last lines.
+            end = ends[-last - 1]
+            start = end + 1 if end - base < len(text) and text[end - base] == "\n" else end
+            ends = ends[-last:]
+        records = []
         for end in ends:
             if not cut or start > base:
                 line = record_text(text[start - base : end - base])
@@ -722,7 +771,7 @@ class Console:
         return records
 
     def _last_lines(self, n: int = LAST_LINES) -> list[str]:
-        lines = [r.text for r in self._records(tail_chars=_MAX_LINE)[-n:]]
+        lines = [r.text for r in self._records(tail_chars=_MAX_LINE, last=n)]
         if self._tail or self._tail_pre:
             lines.append(record_text(self._tail))
         return lines[-n:]

@@ -69,16 +69,36 @@ class ConsoleGroup:
         }
         self.connect_now = connect_now
 
+    def prepare(self) -> ConsoleGroup:
+        """Console.prepare for every console: ``open`` then costs little more than connecting
+        (hil.ahead prepares the next case's while the board boots the current one)."""
+        try:
+            for console in self.consoles.values():
+                console.prepare()
+        except BaseException:
+            self.discard()
+            raise
+        return self
+
     def open(self) -> ConsoleGroup:
         opened: list[Console] = []
         try:
             for console in self.consoles.values():
                 opened.append(console.open(self.connect_now))
         except BaseException:
-            for console in opened:
-                console.close()
+            for console in self.consoles.values():
+                if console in opened:
+                    console.close()
+                elif console.started:  # prepared beforehand, never opened: as if never made
+                    console.discard()
             raise
         return self
+
+    def discard(self) -> None:
+        """Close a group that was prepared and maybe never opened, removing capture files that
+        captured nothing (Console.discard)."""
+        for console in self.consoles.values():
+            console.discard()
 
     def close(self) -> None:
         # Stop every reader first, so their last idle waits overlap instead of adding up.

@@ -117,5 +117,5 @@ def _last_said(consoles: Sequence[Console], last: Sequence[str]) -> str:
 def _last_lines(consoles: Sequence[Console], n: int = LAST_LINES) -> list[str]:
     if len(consoles) == 1:
         return consoles[0]._last_lines(n)
-    merged = sorted((r for c in consoles for r in c._records(_TAIL)[-n:]), key=lambda r: r.time)
+    merged = sorted((r for c in consoles for r in c._records(_TAIL, last=n)), key=lambda r: r.time)
     return [f"{r.console} | {r.text}" for r in merged[-n:]]

@@ -415,6 +415,18 @@ class LogParser:
             return []
         return self._events(tail, self.lines + 1)
 
+    @property
+    def mid_line(self) -> bool:
+        """Whether the bytes fed so far end inside a line (``close`` would make it an event)."""
+        return bool(self._pending) or self._overlong
+
+    def closing(self, markers: Iterable[Marker] | None = None) -> list[Event]:
+        """What ``close`` would return now (with ``markers``: only a line holding one), without
+        ending the parse: the bytes fed so far as a stream that ends here."""
+        ended = LogParser(self.console, markers)
+        ended.lines, ended._pending = self.lines, self._pending
+        return ended.close()
+
     def _keep(self, tail: bytes) -> None:
         self._pending = _capped(tail)
         self._overlong = len(self._pending) < len(tail.replace(b"\0", b""))
@@ -461,6 +473,21 @@ def _positions(marker: Marker, buf: bytes, end: int) -> Iterator[int]:
     else:
         for match in marker.finditer(buf, 0, end):
             yield match.start()
+
+
+def marked_lines(data: bytes, markers: Iterable[Marker]) -> set[int]:
+    """The numbers (1-based in ``data``) of the complete lines of ``data`` holding a marker: the
+    lines ``LogParser(markers=markers)`` decodes when fed ``data``."""
+    end = data.rfind(b"\n") + 1
+    starts = sorted(
+        {data.rfind(b"\n", 0, p) + 1 for m in markers for p in _positions(m, data, end)}
+    )
+    numbers, before, counted = set(), 0, 0
+    for start in starts:
+        before += data.count(b"\n", counted, start)  # lines before this one
+        counted = start
+        numbers.add(before + 1)
+    return numbers
 
 
 def _has_marker(line: bytes, markers: Iterable[Marker]) -> bool:
