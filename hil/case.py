@@ -190,12 +190,14 @@ def run_case(
                 settle_s=session.console_latency_s,
             )
     except InfraError as exc:
+        # Its capture files go before the result lists what the case has on disk.
+        _discard_unused(capture_of)
+        capture_of = None
         return result(Verdict.INFRA_ERROR, str(exc), provenance=provenance)
     finally:
         if session.launched is not None:
             session.launched.case_done()
-        if capture_of is not None and (unused := capture_of()) is not None:
-            unused.discard()  # the case ended before it needed its consoles
+        _discard_unused(capture_of)
 
     # The normal console's capture was parsed as far as the evidence needed: only the rest now.
     events = parse_captures(case_dir, session.consoles, {board.roles.normal: evidence.parse})
@@ -265,6 +267,12 @@ def xen_panic(events: Sequence[Event], where: str) -> str | None:
             cpu = event.fields["cpu"]
             return f"{XEN_PANICKED} on CPU {cpu}: {reason or '(reason not captured)'}; {where}"
     return None
+
+
+def _discard_unused(capture_of: Callable[[], ConsoleGroup | None] | None) -> None:
+    """Discard the console capture prepared for a case that ended before it needed it."""
+    if capture_of is not None and (unused := capture_of()) is not None:
+        unused.discard()
 
 
 def _xen_text(event: Event) -> str | None:

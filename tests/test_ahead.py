@@ -82,6 +82,9 @@ def test_a_bundle_that_cannot_be_made_fails_its_own_case_only(tmp_path, capsys, 
     run_dir = (lab.parent / "results" / "latest").resolve()
     captures = [f"{console}.{kind}" for console in ("ns", "secure") for kind in ("raw", "log")]
     assert [name for name in captures if (run_dir / "vb0" / SECOND / name).exists()] == []
+    # Nor does its result name one: summary.json listed the four files it then deleted, and the
+    # report showed each console's last lines as "unreadable", as if the capture had been lost.
+    assert [role for role in cases(lab)[SECOND]["artifacts"] if role.startswith("console:")] == []
     assert sorted(p.name for p in (run_dir / "vb0" / THIRD).glob("*.raw")) == [
         "ns.raw",
         "secure.raw",
