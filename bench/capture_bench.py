@@ -6,7 +6,8 @@ Measured, each on the same stream in the same run:
 
 - the limit: a plain socket-to-file copy (recv_into a buffer, write it), one thread per stream;
 - capture: ``hil.console.Console`` writing ``.raw`` and the timestamped ``.log``, with its line
-  records, the panic watch, and a wait for the end marker running - what a boot stage does;
+  records, the panic watch of a board's normal-world console, and a wait for the end marker
+  running - what a boot stage does;
 - with 4 streams at once, MB/s per console, and capture / limit;
 - peak RSS of a process capturing a 1 GiB burst against one capturing 1 MiB.
 
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.console import Console, ReconnectPolicy, capscan
+from hil.xen.log import NORMAL_WORLD_PANICS
 
 MIN_MBPS = 50.0  # per console, with CONSOLES at once
 CONSOLES = 4
@@ -156,7 +158,10 @@ def plain_copy(port: int, path: Path) -> int:
 def capture(port: int, directory: Path, name: str) -> int:
     """hil's capture until the end marker; returns the bytes in the .raw file."""
     policy = ReconnectPolicy(attempts=1)
-    with Console(name, f"socket://127.0.0.1:{port}", directory, reconnect=policy) as con:
+    # A board's normal-world console watches these (hil.evidence.panic_patterns), not the
+    # generic PANIC_PATTERNS: the patterns whose literals the capture can look for first.
+    url = f"socket://127.0.0.1:{port}"
+    with Console(name, url, directory, reconnect=policy, panic_patterns=NORMAL_WORLD_PANICS) as con:
         con.expect(END.decode().strip(), timeout=600)
     return (directory / f"{name}.raw").stat().st_size
 

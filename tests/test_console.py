@@ -26,6 +26,7 @@ from hil.console import (
 )
 from hil.console.finder import Finder
 from hil.errors import ExitCode
+from hil.xen.log import NORMAL_WORLD_PANICS, SECURE_WORLD_PANICS
 from tests.tcp_console import ScriptedConsoleServer, ScriptedRfc2217Server
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 (\S+) \| (.*)$")
@@ -446,14 +447,20 @@ FINDER_PATTERNS = [
     r"(?<=x)SError\b",
     r"[^\n]*SError",  # cannot cross a line: still found through its literal
     r"SError[^x]",  # can match a newline: searched with the regex alone
+    r"^(?:Panic on CPU|(?i:xen bug))",  # a group ignoring case has no literal to find
+    # The real boards' watches: literals found only as a set, in the alternation at the end.
+    "|".join(f"(?:{p})" for p in NORMAL_WORLD_PANICS),
+    "|".join(f"(?:{p})" for p in SECURE_WORLD_PANICS),
+]
+FINDER_PARTS = [
+    *("SError", "Panic on CPU 1", "(XEN) ", "\n", "x", "\0", "bad é byte", "Kernel panic"),
+    *("(d1) ", "Panic: ", "E/TC:", "PANIC at PC : ", "XEN BUG", " "),
 ]
 
 
 @given(
     st.sampled_from(FINDER_PATTERNS),
-    st.lists(
-        st.sampled_from(["SError", "Panic on CPU 1", "(XEN) ", "\n", "x", "\0", "bad é byte"])
-    ),
+    st.lists(st.sampled_from(FINDER_PARTS)),
     st.integers(0, 40),
 )
 def test_the_literal_finder_finds_what_the_regex_finds(pattern: str, parts: list[str], pos: int):

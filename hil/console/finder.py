@@ -144,35 +144,47 @@ def required_literals(regex: re.Pattern[str]) -> tuple[str, ...] | None:
     items = list(tree)
     if not _one_line(items):
         return None
-    literals = []
-    for branch in _branches(items):
-        literal = _longest_literal(branch)
-        if len(literal) < _MIN_LITERAL:
-            return None
-        literals.append(literal)
-    return tuple(dict.fromkeys(literals))
+    return _required(items)
 
 
-def _branches(items: list[Any]) -> list[list[Any]]:
-    """The alternatives of a pattern that is one alternation (possibly in a plain group)."""
-    if len(items) == 1:
-        op, av = items[0]
-        if op is sre.BRANCH:
-            return [b for alt in av[1] for b in _branches(list(alt))]
-        if op is sre.SUBPATTERN and not av[1] and not av[2]:
-            return _branches(list(av[3]))
-    return [items]
+def _required(items: list[Any]) -> tuple[str, ...] | None:
+    """The best set of literals one of which every match of ``items`` contains, or None.
 
+    Each run of literals is such a set of one; so is, for a group or an alternation every
+    alternative of which has a set, the union of theirs (the real boards' panic patterns end
+    in ``(?:Kernel panic|SError Interrupt|...)`` after lines of prefixes). The best set is the
+    one whose shortest literal is longest (a longer literal hits less often), then the smaller:
+    ``(XEN)`` is in every line of Xen's, ``Panic on CPU`` in its panics only."""
+    best: tuple[str, ...] | None = None
 
-def _longest_literal(items: list[Any]) -> str:
-    best, run = "", []
+    def consider(found: tuple[str, ...] | None) -> None:
+        nonlocal best
+        if found is None or min(map(len, found)) < _MIN_LITERAL:
+            return
+        if best is None or (min(map(len, found)), -len(found)) > (
+            min(map(len, best)),
+            -len(best),
+        ):
+            best = found
+
+    run: list[str] = []
     for op, av in [*items, (None, None)]:
         if op is sre.LITERAL:
             run.append(chr(av))
             continue
-        if len(run) > len(best):
-            best = "".join(run)
-        run = []
+        if run:
+            consider(("".join(run),))
+            run = []
+        if op is sre.SUBPATTERN and not (av[1] & re.IGNORECASE):
+            consider(_required(list(av[3])))
+        elif op is sre.ATOMIC_GROUP:
+            consider(_required(list(av)))
+        elif op in _REPEATS and av[0] >= 1:
+            consider(_required(list(av[2])))
+        elif op is sre.BRANCH:
+            alternatives = [_required(list(alt)) for alt in av[1]]
+            if all(alternatives):
+                consider(tuple(dict.fromkeys(lit for alt in alternatives for lit in alt or ())))
     return best
 
 
