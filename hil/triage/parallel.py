@@ -85,24 +85,39 @@ def _triage_part(job: tuple[int, int, bool]) -> Part:
     where each part starts as the parts before it come back, moves them."""
     assert _buf is not None
     start, end, render = job
-    boots: list[Boot] = []
-    result = Triage("", boots.append)
+    boots: list[Boot | tuple[str, list[int]]] = []  # in order: Boots, and boots the scan rendered
+
+    def templated(template: str, lines: list[int], _: int) -> None:
+        boots.append((template, lines))
+
+    result = Triage("", boots.append, templated=templated if render else None)
     scanner = Scanner(result)
     scanner.scan(_buf, start, end)
     result.finish()
     newlines = scanner.line - 1
+    first, last = boots[0], boots[-1]  # the scan renders neither (see Scanner._replay_boots)
+    assert isinstance(first, Boot) and isinstance(last, Boot)
     if not render or len(boots) < 3:
-        return boots, "", (), Tally(), result.banners, newlines
-    middle = boots[1:-1]
+        return [b for b in boots if isinstance(b, Boot)], "", (), Tally(), result.banners, newlines
     templates: list[str] = []
     lines: list[int] = []
-    for boot in middle:
-        template, numbers = boot_template(boot)
+    for boot in boots[1:-1]:
+        template, numbers = boot_template(boot) if isinstance(boot, Boot) else boot
         templates.append(template)
         lines += numbers
     text = ", ".join(templates)
-    tally = result.tally - Tally.of([boots[0], boots[-1]])  # the middle's, without a pass
-    return [boots[0], boots[-1]], text, tuple(lines), tally, result.banners, newlines
+    tally = result.tally - Tally.of([first, last])  # the middle's, without a pass
+    return [first, last], text, tuple(lines), tally, result.banners, newlines
+
+
+def triage_single(buf: Buffer, result: Triage) -> Triage:
+    """Triage ``buf`` in this process; not finished yet. With ``result.rendered``, the boots
+    the scan renders itself go there."""
+    if result.rendered is not None:
+        write = result.rendered
+        result.templated = lambda template, lines, boots: write(template % tuple(lines), boots)
+    Scanner(result).scan(buf, 0, len(buf))
+    return result
 
 
 def triage_parallel(
@@ -121,9 +136,7 @@ def triage_parallel(
     steps = range(PART_SIZE, size, PART_SIZE)
     workers = min(workers or os.cpu_count() or 1, len(steps) + 1)
     if workers < 2:
-        scanner = Scanner(result)
-        scanner.scan(buf, 0, size)
-        return result
+        return triage_single(buf, result)
     _buf = buf
     try:
         context = get_context("fork")

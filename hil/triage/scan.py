@@ -14,13 +14,24 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import astuple, dataclass
 from functools import partial
 from typing import Any, Protocol
 
 from hil.terminal import plain_text
 from hil.triage import compiled
-from hil.triage.model import DOM0_CREATE_FAILED, Triage, Violation, crash_kind
+from hil.triage.model import (
+    DOM0_CREATE_FAILED,
+    Boot,
+    Tally,
+    Triage,
+    Violation,
+    boot_parts,
+    crash_kind,
+    fill,
+    json_text,
+)
 from hil.xen.log import (
     MAX_LINE,
     TFA_BANNER,
@@ -84,7 +95,7 @@ _CACHE_LIMIT = 1 << 14
 _UNREPEATABLE = object()  # a run of lines whose effect is not replayed (see Scanner._run)
 _LINE_FACTS: dict[bytes, tuple[Any, ...]] = {}  # whole lines, without Xen's stamp
 _BODY_FACTS: dict[bytes, tuple[Any, ...]] = {}  # Xen's lines after prefix and stamp
-_RUNS: dict[tuple[bytes | None, ...], Any] = {}  # runs of Xen lines into a fresh boot (_run)
+_RUNS: dict[tuple[bytes, ...], Any] = {}  # runs of Xen lines into a fresh boot (Replay)
 
 # Xen's console timestamp after "(XEN) ", exactly as hil.xen.log reads it (valid forms only,
 # so a line keyed without it reads the same).
@@ -101,6 +112,7 @@ CRASH = 2
 PANIC = 3
 UNREADABLE_LINE = 4
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
+_PLAIN_BANNER: tuple[Fact, ...] = ((BANNER, None, None, 0),)  # a line that is the banner alone
 
 
 def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
@@ -211,6 +223,32 @@ def _own_xen_body(raw: bytes) -> str | None:
     return text[prefix.end :]
 
 
+@dataclass(frozen=True)
+class Replay:
+    """What a run of Xen's plain lines does to a fresh boot (``Scanner._run``), kept by the
+    lines' texts: the boot's fields after it (but ``first_line`` and ``violations``) and its
+    violations, each by the place in the run of the line it quotes. When the run starts the
+    boot, so that the next TF-A banner ends it, ``parts`` and ``tally`` render that boot whole
+    (``boot_parts``, its ``Tally`` as a tuple); else ``parts`` is None."""
+
+    fields: dict[str, Any]
+    violations: tuple[tuple[int, str, Mapping[str, int | str]], ...]
+    positions: tuple[int, ...]
+    parts: tuple[str, ...] | None
+    tally: tuple[int, ...]
+
+    @classmethod
+    def of(cls, boot: Boot, positions: list[int]) -> Replay:
+        fields = dict(vars(boot))
+        del fields["first_line"], fields["violations"]
+        violations = tuple(
+            (position, v.kind, v.fields)
+            for position, v in zip(positions, boot.violations, strict=True)
+        )
+        parts = boot_parts(boot) if boot.started else None
+        return cls(fields, violations, tuple(positions), parts, astuple(Tally.of([boot])))
+
+
 class Scanner:
     """Feeds one Triage from consecutive parts of a log: ``scan(buf, lo, hi)`` reads the lines
     in ``buf[lo:hi]`` (``lo`` at a line start, ``hi`` after a newline or at the end of the log);
@@ -261,12 +299,15 @@ class Scanner:
         other: dict[int, int] = {}
         for hit, before in zip(others[0::2], others[1::2], strict=True):
             self._general(buf, block, lo, hit, other, before)
+        banner_lines = set()  # where the lines holding TF-A's banner start, when read whole
         for hit, before in zip(banners[0::2], banners[1::2], strict=True):
-            self._general(buf, block, lo, hit, other, before)
+            banner_lines.add(self._general(buf, block, lo, hit, other, before))
         self._counted, self._line_no = 0, self.line
         self._block_line = self.line
-        index = 0
-        for start in sorted(other):
+        entries = sorted(other)
+        index = at = 0
+        while at < len(entries):
+            start = entries[at]
             stop = bisect_left(starts, start, index)
             self._xen_lines(
                 buf, block, lo, starts[index:stop], ends[index:stop], bodies[index:stop]
@@ -274,6 +315,11 @@ class Scanner:
             # A Xen line that is also read whole (TF-A's banner in it) is read once, whole.
             index = stop + 1 if stop < len(starts) and starts[stop] == start else stop
             self._at(buf, block, lo, start, other[start], None)
+            at += 1
+            if start in banner_lines:
+                at, index = self._replay_boots(
+                    block, lo, entries, at, index, (starts, ends, bodies), other, banner_lines
+                )
         self._xen_lines(buf, block, lo, starts[index:], ends[index:], bodies[index:])
         if newlines is None:
             self.line = self._line_no + block.count(b"\n", self._counted)
@@ -291,7 +337,7 @@ class Scanner:
     ) -> None:
         """Read consecutive plain Xen lines; once a fresh boot starts, the rest as a run."""
         for index, start in enumerate(starts):
-            if self.line_of is None and not self.triage.current.started and len(starts) - index > 1:
+            if self.line_of is None and self.triage.current.fresh and len(starts) - index > 1:
                 self._run(buf, block, lo, starts[index:], ends[index:], bodies[index:])
                 return
             self._at(buf, block, lo, start, ends[index], bodies[index])
@@ -328,26 +374,20 @@ class Scanner:
     ) -> None:
         """Xen's plain lines (``starts``, ``ends`` and ``bodies`` in the block), read into a
         fresh boot. Boots repeat, so what a run does to a fresh boot is kept by its lines'
-        texts and replayed: the boot's fields, and its violations with the lines they come
-        from."""
+        texts and replayed (``Replay``): the boot's fields, and its violations with the lines
+        they come from."""
         key = tuple(bodies)
         replay = self._runs.get(key)
         boot = self.triage.current
         if replay is None:
-            earlier = len(boot.violations)  # a boot Xen has not started may hold unreadable lines
             numbers = {}
             for start, end, body in zip(starts, ends, bodies, strict=True):
                 self._at(buf, block, lo, start, end, body)
                 numbers[self._line_no] = start
             replay = _UNREPEATABLE
             if self.triage.current is boot and not boot.crashed and b"\r" not in b"".join(key):
-                fields = dict(vars(boot))
-                del fields["first_line"], fields["violations"]
-                violations = [
-                    (starts.index(numbers[v.line]), v.kind, v.fields)
-                    for v in boot.violations[earlier:]
-                ]
-                replay = (fields, violations)
+                positions = [starts.index(numbers[v.line]) for v in boot.violations]
+                replay = Replay.of(boot, positions)
             if len(self._runs) >= _CACHE_LIMIT:
                 self._runs.clear()
             self._runs[key] = replay
@@ -356,22 +396,75 @@ class Scanner:
             for start, end, body in zip(starts, ends, bodies, strict=True):
                 self._at(buf, block, lo, start, end, body)
             return
-        fields, violations = replay
-        vars(boot).update(fields)
+        vars(boot).update(replay.fields)
         boot.dropped_sp_ids = list(boot.dropped_sp_ids)
         boot.evidence = list(boot.evidence)
-        for position, kind, values in violations:
+        for position, kind, values in replay.violations:
             start = starts[position]
             line = self._number(block, start)
             text = _text(block[start : ends[position]])
             boot.violations.append(Violation(kind, line, text, values))
         self._last = lo + starts[-1]
 
+    def _replay_boots(
+        self,
+        block: bytes,
+        lo: int,
+        entries: list[int],
+        at: int,
+        index: int,
+        own: tuple[list[int], list[int], list[bytes]],
+        other: dict[int, int],
+        banner_lines: set[int | None],
+    ) -> tuple[int, int]:
+        """Right after a TF-A banner read whole (``entries[at - 1]``): while the lines up to the
+        next such banner are a run of Xen's plain lines that ``_run`` has seen read into a fresh
+        boot and that started it, render that boot straight from its ``Replay`` (only the line
+        numbers and the quoted texts are read) and go on after the banner, which ended it.
+        Returns where ``entries`` and the plain lines ``own`` go on. Only a fresh boot that is not
+        the first (a part's first boot may be merged into the boot before it) is rendered so."""
+        triage = self.triage
+        if triage.templated is None or self.line_of is not None:
+            return at, index
+        if not triage.boots or not triage.current.fresh:
+            return at, index
+        starts, ends, bodies = own
+        first_line = triage.current.first_line
+        templates: list[str] = []
+        lines: list[int] = []
+        tallies: list[tuple[int, ...]] = []
+        while at < len(entries) and entries[at] in banner_lines:
+            banner = entries[at]
+            stop = bisect_left(starts, banner, index)
+            replay = self._runs.get(tuple(bodies[index:stop]))
+            if not isinstance(replay, Replay) or replay.parts is None:
+                break
+            if stop < len(starts) and starts[stop] == banner:
+                break  # the banner is in a Xen line (never read so: it says more than a banner)
+            if self._line_facts(block[banner : other[banner]], None) != _PLAIN_BANNER:
+                break
+            texts = []
+            lines.append(first_line)
+            for position in replay.positions:
+                start = starts[index + position]
+                lines.append(self._number(block, start))
+                texts.append(json_text(_text(block[start : ends[index + position]])))
+            templates.append(fill(replay.parts, texts))
+            tallies.append(replay.tally)
+            first_line = self._number(block, banner)
+            self._last = lo + banner
+            index = stop
+            at += 1
+        if templates:
+            triage.replayed(", ".join(templates), lines, tallies, first_line)
+        return at, index
+
     def _general(
         self, buf: Buffer, block: bytes, lo: int, hit: int, lines: dict[int, int], before: int
-    ) -> None:
+    ) -> int | None:
         """Note the line around ``hit`` to be read whole (or, over-long, as a window); ``before``:
-        the newlines in the block before ``hit`` when counted (else -1)."""
+        the newlines in the block before ``hit`` when counted (else -1). Returns where the line
+        starts when it is read whole."""
         start = block.rfind(b"\n", 0, hit) + 1
         end = block.find(b"\n", hit)
         if end < 0:
@@ -383,10 +476,13 @@ class Scanner:
             stop = buf.find(b"\n", lo + hit, lo + hit + WINDOW_AFTER)
             stop = stop if stop >= 0 else min(len(buf), lo + hit + WINDOW_AFTER)
             lines.setdefault(start, stop - lo)
+            whole = None
         else:
             lines[start] = end  # a whole line: read by its full text
+            whole = start
         if before >= 0 and self._known is not None:
             self._known[start] = before  # no newline between where it is read from and the hit
+        return whole
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
         """Where to read an over-long line from, relative to ``lo``: the last Xen or guest
@@ -396,8 +492,8 @@ class Scanner:
         prefix = max(buf.rfind(b"(XEN)", bound, here), buf.rfind(b"(d", bound, here))
         return (prefix if prefix >= 0 else bound) - lo
 
-    def _line(self, buf: Buffer, raw: bytes, body: bytes | None, end: int, line: int) -> None:
-        """Account the line ``raw`` (number ``line``), which ends at ``end`` in ``buf``;
+    def _line_facts(self, raw: bytes, body: bytes | None) -> tuple[Fact, ...]:
+        """What the line ``raw`` says (``_facts``), cached by its text without Xen's stamp;
         ``body``: its text after Xen's prefix when the line is plainly Xen's."""
         if body is not None:
             facts = self._bodies.get(body)
@@ -409,17 +505,23 @@ class Scanner:
                 facts = self._bodies[body] = _facts(raw if _STAMP.match(key) else key)
                 if len(self._bodies) >= _CACHE_LIMIT:
                     self._bodies.clear()
-        else:
-            stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
-            key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
-            if stamp and _STAMP.match(key):
-                key = raw  # the text after the stamp would read as one (see above)
-            facts = self._cache.get(key)
-            if facts is None:
-                facts = _facts(key)
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[key] = facts
+            return facts
+        stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
+        key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
+        if stamp and _STAMP.match(key):
+            key = raw  # the text after the stamp would read as one (see above)
+        facts = self._cache.get(key)
+        if facts is None:
+            facts = _facts(key)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = facts
+        return facts
+
+    def _line(self, buf: Buffer, raw: bytes, body: bytes | None, end: int, line: int) -> None:
+        """Account the line ``raw`` (number ``line``), which ends at ``end`` in ``buf``;
+        ``body``: its text after Xen's prefix when the line is plainly Xen's."""
+        facts = self._line_facts(raw, body)
         if not facts:
             return
         reported = self.line_of(line) if self.line_of else line
