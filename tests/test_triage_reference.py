@@ -359,19 +359,20 @@ def test_the_compiled_finder_finds_what_the_regex_finds(pieces, cap, first_own, 
         got = compiled.lines(lib, block, banner, first_own, max_line, whole)
     finally:
         compiled.CAP = default
-    own, others, banners = [], [], []
+    own, others, banners, keys = [], [], [], b""
     for match in XEN_BODIES.finditer(block):
         hit, end = match.span()
         before = block.count(b"\n", 0, hit)
         if (block[hit - 1] == 10 if hit else first_own) and end - hit <= max_line and end <= whole:
-            own += (hit, match.start(1), end, before)
+            keys += match[1] + b"\n"
+            own += (hit, match.start(1), end, before, len(keys))
         else:
             others += (hit, before)
     hit = block.find(banner)
     while hit >= 0:
         banners += (hit, block.count(b"\n", 0, hit))
         hit = block.find(banner, hit + 1)
-    assert got == (own, others, banners, block.count(b"\n"))
+    assert got == (own, others, banners, block.count(b"\n"), keys)
 
 
 @pytest.mark.parametrize("compiler", ["no-such-cc", "false"])

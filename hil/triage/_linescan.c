@@ -132,19 +132,21 @@ static byte *xen_find(byte *p, byte *end, byte **body, byte **stop)
 /* In one pass over buf[0:len]: XEN_BODIES' finds, as finditer gives them, and each occurrence of
  * ``banner``, as repeated bytes.find from one after the last gives them. A find that is a whole
  * line of its own (at a line start, or at 0 when ``first_own``; at most ``max_line`` long; ending
- * at or before ``whole``) goes to own_out, four longs: its start, group 1's start, its end, the
- * newlines before its start; any other find to other_out, and a banner to banner_out, two
- * longs: where, the newlines before it. At most ``cap`` in each per call; ``state`` (seven
- * longs, zero at first) says where each search goes on, how far newlines are counted and their
- * count, and, on return, how many of each this call wrote. The block is done when both searches
- * are at ``len``. */
+ * at or before ``whole``) goes to own_out, five longs: its start, group 1's start, its end, the
+ * newlines before its start, and where its key ends in ``keys``: group 1 and a newline are
+ * appended there for each (never more than ``len`` bytes in all: group 1 starts 6 bytes into
+ * its line), so the keys of consecutive own lines are one slice. Any other find goes to
+ * other_out, and a banner to banner_out, two longs: where, the newlines before it. At most
+ * ``cap`` in each per call; ``state`` (eight longs, zero at first) says where each search goes
+ * on, how far newlines are counted and their count, and, on return, how many of each this call
+ * wrote, and the bytes in ``keys``. The block is done when both searches are at ``len``. */
 void hil_lines(const char *buf, long len, const char *banner, long banner_len, long first_own,
                long max_line, long whole, long *own_out, long *other_out, long *banner_out,
-               long cap, long *state)
+               long cap, long *state, char *keys)
 {
     byte *base = (byte *)buf, *end = base + len, *at = base + state[2];
     byte *body = NULL, *stop = NULL, *x, *b;
-    long newlines = state[3], owns = 0, others = 0, banners = 0;
+    long newlines = state[3], owns = 0, others = 0, banners = 0, keyed = state[7];
     x = xen_find(base + state[0], end, &body, &stop);
     b = base + state[1] < end ? memmem(base + state[1], (size_t)(len - state[1]), banner,
                                        (size_t)banner_len)
@@ -162,7 +164,11 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
                 own_out[1] = body - base;
                 own_out[2] = stop - base;
                 own_out[3] = newlines;
-                own_out += 4;
+                memcpy(keys + keyed, body, (size_t)(stop - body));
+                keyed += stop - body;
+                keys[keyed++] = '\n';
+                own_out[4] = keyed;
+                own_out += 5;
                 owns++;
             } else {
                 other_out[0] = x - base;
@@ -194,4 +200,5 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
     state[4] = owns;
     state[5] = others;
     state[6] = banners;
+    state[7] = keyed;
 }

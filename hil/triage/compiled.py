@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
-_FIELDS = 4  # per own line: its start, its body's start, its end, the newlines before it
+_FIELDS = 5  # per own line: its start, its body's start, its end, the newlines before it, key end
 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
@@ -73,7 +73,7 @@ def library() -> ctypes.CDLL | None:
                 function.restype = None
                 function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
                 function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
-                function.argtypes += [ctypes.c_long, ctypes.c_void_p]
+                function.argtypes += [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
                 why = f"compiled ({path})"
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no home: Runtime
                 lib = None
@@ -95,13 +95,24 @@ def reset() -> None:
 class Finds(NamedTuple):
     """What ``hil.triage.scan`` looks for in a block. Xen's lines ``XEN_BODIES`` finds: ``own``
     for the whole lines of their own (start, group 1's start, end, newlines before the start,
-    for each), ``others`` for the rest (start, newlines before); TF-A's ``banners`` (where,
-    newlines before); the ``newlines`` in the block. Counts are -1 and None when not counted."""
+    where its key ends in ``keys``, for each), ``others`` for the rest (start, newlines before);
+    TF-A's ``banners`` (where, newlines before); the ``newlines`` in the block; ``keys``: each
+    own line's group 1 and a newline, one after the other."""
 
     own: list[int]
     others: list[int]
     banners: list[int]
-    newlines: int | None
+    newlines: int
+    keys: bytes
+
+
+def _keys_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
+    """Room for a block's keys (never more than the block, see hil_lines), kept from one block
+    to the next: a fresh megabyte for each block costs more than finding its lines."""
+    keys = _state.get("keys")
+    if keys is None or len(keys) < size:  # type: ignore[arg-type]
+        keys = _state["keys"] = ctypes.create_string_buffer(max(size, 1 << 20))
+    return keys  # type: ignore[return-value]
 
 
 def lines(
@@ -110,9 +121,10 @@ def lines(
     """``Finds`` in one pass (see ``hil_lines`` in _linescan.c for the arguments)."""
     item = array("l").itemsize
     outs = [array("l", bytes(CAP * fields * item)) for fields in (_FIELDS, 2, 2)]
-    state = array("l", [0] * 7)
-    found: tuple[list[int], list[int], list[int]] = ([], [], [])
+    state = array("l", [0] * 8)
     size = len(block)
+    keys = _keys_buffer(size)
+    found: tuple[list[int], list[int], list[int]] = ([], [], [])
     while True:
         lib.hil_lines(
             block,
@@ -125,8 +137,9 @@ def lines(
             *(out.buffer_info()[0] for out in outs),
             CAP,
             state.buffer_info()[0],
+            keys,
         )
-        for into, out, fields, count in zip(found, outs, (_FIELDS, 2, 2), state[4:], strict=True):
+        for into, out, fields, count in zip(found, outs, (_FIELDS, 2, 2), state[4:7], strict=True):
             into += out[: count * fields].tolist()
         if state[0] >= size and state[1] >= size:
-            return Finds(*found, state[3])
+            return Finds(*found, state[3], ctypes.string_at(keys, state[7]))

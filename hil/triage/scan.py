@@ -118,16 +118,20 @@ _PLAIN_BANNER: tuple[Fact, ...] = ((BANNER, None, None, 0),)  # a line that is t
 def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
     """What to read in ``block`` (``first_own``: it starts a line; ``whole``: where a line found
     whole may end): in one pass by the compiled finder (hil.triage.compiled) when it is
-    available, else by the regex and ``bytes.find``, which leave the counting to the caller."""
+    available, else by the regex, ``bytes.find`` and ``bytes.count``."""
     lib = compiled.library()
     if lib is not None:
         return compiled.lines(lib, block, TFA_BANNER_LITERAL, first_own, MAX_LINE, whole)
     own: list[int] = []
     others: list[int] = []
+    keys: list[bytes] = []
+    keyed = 0
     for match in XEN_BODIES.finditer(block):
         hit, end = match.span()
         if (block[hit - 1] == 10 if hit else first_own) and end - hit <= MAX_LINE and end <= whole:
-            own += (hit, match.start(1), end, -1)
+            keys.append(match[1] + b"\n")
+            keyed += len(keys[-1])
+            own += (hit, match.start(1), end, -1, keyed)
         else:
             others += (hit, -1)
     banners: list[int] = []
@@ -135,7 +139,18 @@ def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
     while hit >= 0:
         banners += (hit, -1)
         hit = block.find(TFA_BANNER_LITERAL, hit + 1)
-    return compiled.Finds(own, others, banners, None)
+    # The newlines before each find, counted from the one before.
+    counted: dict[int, int] = {}
+    newlines = last = 0
+    for point in sorted({*own[0::5], *others[0::2], *banners[0::2]}):
+        newlines += block.count(b"\n", last, point)
+        counted[point] = newlines
+        last = point
+    own[3::5] = [counted[start] for start in own[0::5]]
+    others[1::2] = [counted[start] for start in others[0::2]]
+    banners[1::2] = [counted[start] for start in banners[0::2]]
+    newlines += block.count(b"\n", last)
+    return compiled.Finds(own, others, banners, newlines, b"".join(keys))
 
 
 class Buffer(Protocol):
@@ -268,7 +283,15 @@ class Scanner:
         self._counted = 0  # block offset up to which lines are counted ...
         self._line_no = 1  # ... and the number of the line there
         self._block_line = 1  # the number of the block's first line
-        self._known: dict[int, int] | None = None  # newlines before a find, by its block offset
+        self._known: dict[int, int] = {}  # newlines before a find, by its block offset
+        # The block's plain Xen lines, by index: where each starts, its text after the prefix
+        # and a valid stamp starts (its body) and its line ends, and where its key ends in
+        # ``_keys`` (see compiled.Finds: the keys of consecutive lines are one slice).
+        self._starts: list[int] = []
+        self._body_starts: list[int] = []
+        self._ends: list[int] = []
+        self._key_ends: list[int] = []
+        self._keys = b""
 
     def scan(self, buf: Buffer, lo: int, hi: int) -> None:
         pos = lo
@@ -286,14 +309,14 @@ class Scanner:
         at_end = hi == len(buf)
         first_own = not lo or buf[lo - 1 : lo] == b"\n"  # the block starts a line
         whole = size if at_end else size - 1  # where a line found whole may end
-        own, others, banners, newlines = _finds(block, first_own, whole)
-        # Xen's lines whole in this block, in order: where each starts and ends in the block and
-        # its text after the prefix and a valid stamp, the key its facts are cached by (the
-        # stamp changes nothing triage reads) ...
-        starts = own[0::4]
-        ends = own[2::4]
-        bodies = [block[body:end] for body, end in zip(own[1::4], ends, strict=True)]
-        self._known = dict(zip(starts, own[3::4], strict=True)) if newlines is not None else None
+        own, others, banners, newlines, self._keys = _finds(block, first_own, whole)
+        # Xen's lines whole in this block, in order (their text after the prefix and a valid
+        # stamp is the key their facts are cached by: the stamp changes nothing triage reads) ...
+        starts = self._starts = own[0::5]
+        self._body_starts = own[1::5]
+        self._ends = own[2::5]
+        self._key_ends = own[4::5]
+        self._known = dict(zip(starts, own[3::5], strict=True))
         # ... and the other lines to read whole or as a window (TF-A's banner, a Xen line with
         # output glued in front, an over-long line): start -> end in the block.
         other: dict[int, int] = {}
@@ -309,46 +332,42 @@ class Scanner:
         while at < len(entries):
             start = entries[at]
             stop = bisect_left(starts, start, index)
-            self._xen_lines(
-                buf, block, lo, starts[index:stop], ends[index:stop], bodies[index:stop]
-            )
+            self._xen_lines(buf, block, lo, index, stop)
             # A Xen line that is also read whole (TF-A's banner in it) is read once, whole.
             index = stop + 1 if stop < len(starts) and starts[stop] == start else stop
             self._at(buf, block, lo, start, other[start], None)
             at += 1
             if start in banner_lines:
-                at, index = self._replay_boots(
-                    block, lo, entries, at, index, (starts, ends, bodies), other, banner_lines
-                )
-        self._xen_lines(buf, block, lo, starts[index:], ends[index:], bodies[index:])
-        if newlines is None:
-            self.line = self._line_no + block.count(b"\n", self._counted)
-        else:
-            self.line = self._block_line + newlines
+                at, index = self._replay_boots(block, lo, entries, at, index, other, banner_lines)
+        self._xen_lines(buf, block, lo, index, len(starts))
+        self.line = self._block_line + newlines
 
-    def _xen_lines(
-        self,
-        buf: Buffer,
-        block: bytes,
-        lo: int,
-        starts: list[int],
-        ends: list[int],
-        bodies: list[bytes],
-    ) -> None:
-        """Read consecutive plain Xen lines; once a fresh boot starts, the rest as a run."""
-        for index, start in enumerate(starts):
-            if self.line_of is None and self.triage.current.fresh and len(starts) - index > 1:
-                self._run(buf, block, lo, starts[index:], ends[index:], bodies[index:])
+    def _key(self, first: int, stop: int) -> bytes:
+        """The key of plain Xen lines ``first`` to ``stop`` (not included): their bodies, each
+        followed by a newline (which no body holds)."""
+        return self._keys[self._key_ends[first - 1] if first else 0 : self._key_ends[stop - 1]]
+
+    def _own(self, buf: Buffer, block: bytes, lo: int, index: int) -> None:
+        """Read plain Xen line ``index``."""
+        start, end = self._starts[index], self._ends[index]
+        self._at(buf, block, lo, start, end, block[self._body_starts[index] : end])
+
+    def _xen_lines(self, buf: Buffer, block: bytes, lo: int, first: int, stop: int) -> None:
+        """Read plain Xen lines ``first`` to ``stop``; once a fresh boot starts, the rest as a
+        run."""
+        for index in range(first, stop):
+            if self.line_of is None and self.triage.current.fresh and stop - index > 1:
+                self._run(buf, block, lo, index, stop)
                 return
-            self._at(buf, block, lo, start, ends[index], bodies[index])
+            self._own(buf, block, lo, index)
 
     def _number(self, block: bytes, start: int) -> int:
         """The number of the line starting at ``start`` in the block (counted incrementally)."""
         anchor = max(start, 0)
-        known = self._known.get(anchor) if self._known and anchor >= self._counted else None
+        known = self._known.get(anchor) if anchor >= self._counted else None
         if known is None:
             self._line_no += block.count(b"\n", self._counted, anchor)
-        else:  # counted by the compiled finder
+        else:  # counted by the finder
             self._line_no = self._block_line + known
         self._counted = anchor
         return self._line_no
@@ -363,48 +382,39 @@ class Scanner:
             raw = block[start:end] if inside else buf[lo + start : lo + end]
             self._line(buf, raw, body, lo + end, line)
 
-    def _run(
-        self,
-        buf: Buffer,
-        block: bytes,
-        lo: int,
-        starts: list[int],
-        ends: list[int],
-        bodies: list[bytes],
-    ) -> None:
-        """Xen's plain lines (``starts``, ``ends`` and ``bodies`` in the block), read into a
-        fresh boot. Boots repeat, so what a run does to a fresh boot is kept by its lines'
-        texts and replayed (``Replay``): the boot's fields, and its violations with the lines
-        they come from."""
-        key = tuple(bodies)
+    def _run(self, buf: Buffer, block: bytes, lo: int, first: int, stop: int) -> None:
+        """Plain Xen lines ``first`` to ``stop``, read into a fresh boot. Boots repeat, so what a
+        run does to a fresh boot is kept by its lines' key and replayed (``Replay``): the
+        boot's fields, and its violations with the lines they come from."""
+        key = self._key(first, stop)
         replay = self._runs.get(key)
         boot = self.triage.current
+        starts, ends = self._starts, self._ends
         if replay is None:
             numbers = {}
-            for start, end, body in zip(starts, ends, bodies, strict=True):
-                self._at(buf, block, lo, start, end, body)
-                numbers[self._line_no] = start
+            for index in range(first, stop):
+                self._own(buf, block, lo, index)
+                numbers[self._line_no] = index - first
             replay = _UNREPEATABLE
-            if self.triage.current is boot and not boot.crashed and b"\r" not in b"".join(key):
-                positions = [starts.index(numbers[v.line]) for v in boot.violations]
-                replay = Replay.of(boot, positions)
+            if self.triage.current is boot and not boot.crashed and b"\r" not in key:
+                replay = Replay.of(boot, [numbers[v.line] for v in boot.violations])
             if len(self._runs) >= _CACHE_LIMIT:
                 self._runs.clear()
             self._runs[key] = replay
             return
         if replay is _UNREPEATABLE:
-            for start, end, body in zip(starts, ends, bodies, strict=True):
-                self._at(buf, block, lo, start, end, body)
+            for index in range(first, stop):
+                self._own(buf, block, lo, index)
             return
         vars(boot).update(replay.fields)
         boot.dropped_sp_ids = list(boot.dropped_sp_ids)
         boot.evidence = list(boot.evidence)
         for position, kind, values in replay.violations:
-            start = starts[position]
+            start = starts[first + position]
             line = self._number(block, start)
-            text = _text(block[start : ends[position]])
+            text = _text(block[start : ends[first + position]])
             boot.violations.append(Violation(kind, line, text, values))
-        self._last = lo + starts[-1]
+        self._last = lo + starts[stop - 1]
 
     def _replay_boots(
         self,
@@ -413,7 +423,6 @@ class Scanner:
         entries: list[int],
         at: int,
         index: int,
-        own: tuple[list[int], list[int], list[bytes]],
         other: dict[int, int],
         banner_lines: set[int | None],
     ) -> tuple[int, int]:
@@ -421,14 +430,15 @@ class Scanner:
         next such banner are a run of Xen's plain lines that ``_run`` has seen read into a fresh
         boot and that started it, render that boot straight from its ``Replay`` (only the line
         numbers and the quoted texts are read) and go on after the banner, which ended it.
-        Returns where ``entries`` and the plain lines ``own`` go on. Only a fresh boot that is not
-        the first (a part's first boot may be merged into the boot before it) is rendered so."""
+        Returns where ``entries`` and the plain lines go on. Only a fresh boot that is not the
+        first (a part's first boot may be merged into the boot before it) is rendered so."""
         triage = self.triage
         if triage.templated is None or self.line_of is not None:
             return at, index
         if not triage.boots or not triage.current.fresh:
             return at, index
-        starts, ends, bodies = own
+        starts, ends, known, runs = self._starts, self._ends, self._known, self._runs
+        base = self._block_line
         first_line = triage.current.first_line
         templates: list[str] = []
         lines: list[int] = []
@@ -436,7 +446,9 @@ class Scanner:
         while at < len(entries) and entries[at] in banner_lines:
             banner = entries[at]
             stop = bisect_left(starts, banner, index)
-            replay = self._runs.get(tuple(bodies[index:stop]))
+            if stop - index < 2:
+                break  # (runs are of two lines or more)
+            replay = runs.get(self._key(index, stop))
             if not isinstance(replay, Replay) or replay.parts is None:
                 break
             if stop < len(starts) and starts[stop] == banner:
@@ -447,15 +459,17 @@ class Scanner:
             lines.append(first_line)
             for position in replay.positions:
                 start = starts[index + position]
-                lines.append(self._number(block, start))
+                lines.append(base + known[start])
                 texts.append(json_text(_text(block[start : ends[index + position]])))
             templates.append(fill(replay.parts, texts))
             tallies.append(replay.tally)
-            first_line = self._number(block, banner)
-            self._last = lo + banner
+            first_line = base + known[banner]
             index = stop
             at += 1
         if templates:
+            # Numbered from the finder's counts: later lines are numbered the same way, or
+            # counted on from where the last line numbered here left off.
+            self._last = lo + entries[at - 1]
             triage.replayed(", ".join(templates), lines, tallies, first_line)
         return at, index
 
@@ -480,8 +494,7 @@ class Scanner:
         else:
             lines[start] = end  # a whole line: read by its full text
             whole = start
-        if before >= 0 and self._known is not None:
-            self._known[start] = before  # no newline between where it is read from and the hit
+        self._known[start] = before  # no newline between where it is read from and the hit
         return whole
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
