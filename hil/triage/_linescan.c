@@ -65,6 +65,31 @@ static size_t stamp(byte *p, byte *end)
     return 0;
 }
 
+/* The newlines in [p, end): 16 bytes at a time in byte lanes (GCC/Clang vectors: SSE2, NEON,
+ * or plain code where there are none), summed before a lane can overflow. This is most of the
+ * finder's time: newline-dense text, counted whole. */
+typedef unsigned char lanes __attribute__((vector_size(16)));
+
+static long newlines_in(byte *p, byte *end)
+{
+    long count = 0;
+    const lanes newline = {'\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n',
+                           '\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n'};
+    while (end - p >= 16) {
+        lanes sum = {0};
+        for (int i = 0; i < 255 && end - p >= 16; i++, p += 16) {
+            lanes chunk;
+            memcpy(&chunk, p, 16);
+            sum -= (lanes)(chunk == newline); /* a match is all ones: -1 */
+        }
+        for (int i = 0; i < 16; i++)
+            count += sum[i];
+    }
+    for (; p < end; p++)
+        count += *p == '\n';
+    return count;
+}
+
 #define LIT(s) literal(p, end, s, sizeof(s) - 1)
 
 /* Whether one of XEN_BODIES' heads starts at p. */
@@ -129,6 +154,28 @@ static byte *xen_find(byte *p, byte *end, byte **body, byte **stop)
     return NULL;
 }
 
+/* The line around the banner at b as [start, stop) when it is read whole, as Scanner._general
+ * decides (no longer than max_line; at the block's start only when ``first_own``), else -1s. */
+static void banner_line(byte *base, byte *end, byte *b, long first_own, long max_line, long *out)
+{
+    byte *from = b - base > max_line ? b - max_line : base;
+    byte *start = memrchr(from, '\n', (size_t)(b - from)), *stop;
+    out[0] = out[1] = -1;
+    if (start != NULL)
+        start++;
+    else if (from == base && first_own)
+        start = base;
+    else
+        return; /* over-long, or it goes on from the block before */
+    stop = memchr(b, '\n', (size_t)(end - b));
+    if (stop == NULL)
+        stop = end;
+    if (stop - start <= max_line) {
+        out[0] = start - base;
+        out[1] = stop - base;
+    }
+}
+
 /* In one pass over buf[0:len]: XEN_BODIES' finds, as finditer gives them, and each occurrence of
  * ``banner``, as repeated bytes.find from one after the last gives them. A find that is a whole
  * line of its own (at a line start, or at 0 when ``first_own``; at most ``max_line`` long; ending
@@ -136,7 +183,8 @@ static byte *xen_find(byte *p, byte *end, byte **body, byte **stop)
  * newlines before its start, and where its key ends in ``keys``: group 1 and a newline are
  * appended there for each (never more than ``len`` bytes in all: group 1 starts 6 bytes into
  * its line), so the keys of consecutive own lines are one slice. Any other find goes to
- * other_out, and a banner to banner_out, two longs: where, the newlines before it. At most
+ * other_out, two longs: where, the newlines before it, and a banner to banner_out, four longs:
+ * where, the newlines before it, and its line's start and end when it is read whole (else -1s). At most
  * ``cap`` in each per call; ``state`` (eight longs, zero at first) says where each search goes
  * on, how far newlines are counted and their count, and, on return, how many of each this call
  * wrote, and the bytes in ``keys``. The block is done when both searches are at ``len``. */
@@ -157,8 +205,10 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
                       && stop - base <= whole;
             if (own ? owns == cap : others == cap)
                 break;
-            for (; at < x; at++)
-                newlines += *at == '\n';
+            if (at < x) {
+                newlines += newlines_in(at, x);
+                at = x;
+            }
             if (own) {
                 own_out[0] = x - base;
                 own_out[1] = body - base;
@@ -180,19 +230,23 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
         } else {
             if (banners == cap)
                 break;
-            for (; at < b; at++)
-                newlines += *at == '\n';
+            if (at < b) {
+                newlines += newlines_in(at, b);
+                at = b;
+            }
             banner_out[0] = b - base;
             banner_out[1] = newlines;
-            banner_out += 2;
+            banner_line(base, end, b, first_own, max_line, banner_out + 2);
+            banner_out += 4;
             banners++;
             b = b + 1 < end ? memmem(b + 1, (size_t)(end - b - 1), banner, (size_t)banner_len)
                             : NULL;
         }
     }
-    if (x == NULL && b == NULL)
-        for (; at < end; at++)
-            newlines += *at == '\n';
+    if (x == NULL && b == NULL) {
+        newlines += newlines_in(at, end);
+        at = end;
+    }
     state[0] = x != NULL ? x - base : len;
     state[1] = b != NULL ? b - base : len;
     state[2] = at - base;

@@ -18,6 +18,7 @@ from typing import NamedTuple
 SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
 _FIELDS = 5  # per own line: its start, its body's start, its end, the newlines before it, key end
+_BANNER_FIELDS = 4  # per banner: where, the newlines before it, its line's start and end
 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
@@ -96,14 +97,26 @@ class Finds(NamedTuple):
     """What ``hil.triage.scan`` looks for in a block. Xen's lines ``XEN_BODIES`` finds: ``own``
     for the whole lines of their own (start, group 1's start, end, newlines before the start,
     where its key ends in ``keys``, for each), ``others`` for the rest (start, newlines before);
-    TF-A's ``banners`` (where, newlines before); the ``newlines`` in the block; ``keys``: each
-    own line's group 1 and a newline, one after the other."""
+    TF-A's ``banners`` (where, newlines before, and where its line starts and ends when it is
+    read whole, else -1s); the ``newlines`` in the block; ``keys``: each own line's group 1 and
+    a newline, one after the other."""
 
     own: list[int]
     others: list[int]
     banners: list[int]
     newlines: int
     keys: bytes
+
+
+def _outs() -> list[array[int]]:
+    """Where ``hil_lines`` writes its finds, kept for the process (``CAP`` may change: tests)."""
+    outs: list[array[int]] | None = _state.get("outs")  # type: ignore[assignment]
+    if outs is None or len(outs[1]) != CAP * 2:
+        item = array("l").itemsize
+        outs = _state["outs"] = [
+            array("l", bytes(CAP * n * item)) for n in (_FIELDS, 2, _BANNER_FIELDS)
+        ]
+    return outs
 
 
 def _keys_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
@@ -119,8 +132,7 @@ def lines(
     lib: ctypes.CDLL, block: bytes, banner: bytes, first_own: bool, max_line: int, whole: int
 ) -> Finds:
     """``Finds`` in one pass (see ``hil_lines`` in _linescan.c for the arguments)."""
-    item = array("l").itemsize
-    outs = [array("l", bytes(CAP * fields * item)) for fields in (_FIELDS, 2, 2)]
+    outs = _outs()
     state = array("l", [0] * 8)
     size = len(block)
     keys = _keys_buffer(size)
@@ -139,7 +151,9 @@ def lines(
             state.buffer_info()[0],
             keys,
         )
-        for into, out, fields, count in zip(found, outs, (_FIELDS, 2, 2), state[4:7], strict=True):
+        for into, out, fields, count in zip(
+            found, outs, (_FIELDS, 2, _BANNER_FIELDS), state[4:7], strict=True
+        ):
             into += out[: count * fields].tolist()
         if state[0] >= size and state[1] >= size:
             return Finds(*found, state[3], ctypes.string_at(keys, state[7]))

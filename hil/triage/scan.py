@@ -137,18 +137,23 @@ def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
     banners: list[int] = []
     hit = block.find(TFA_BANNER_LITERAL)
     while hit >= 0:
-        banners += (hit, -1)
+        start = block.rfind(b"\n", 0, hit) + 1
+        end = block.find(b"\n", hit)
+        end = len(block) if end < 0 else end
+        if end - start > MAX_LINE or not (start or first_own):
+            start = end = -1  # read as a window (Scanner._general)
+        banners += (hit, -1, start, end)
         hit = block.find(TFA_BANNER_LITERAL, hit + 1)
     # The newlines before each find, counted from the one before.
     counted: dict[int, int] = {}
     newlines = last = 0
-    for point in sorted({*own[0::5], *others[0::2], *banners[0::2]}):
+    for point in sorted({*own[0::5], *others[0::2], *banners[0::4]}):
         newlines += block.count(b"\n", last, point)
         counted[point] = newlines
         last = point
     own[3::5] = [counted[start] for start in own[0::5]]
     others[1::2] = [counted[start] for start in others[0::2]]
-    banners[1::2] = [counted[start] for start in banners[0::2]]
+    banners[1::4] = [counted[start] for start in banners[0::4]]
     newlines += block.count(b"\n", last)
     return compiled.Finds(own, others, banners, newlines, b"".join(keys))
 
@@ -323,8 +328,13 @@ class Scanner:
         for hit, before in zip(others[0::2], others[1::2], strict=True):
             self._general(buf, block, lo, hit, other, before)
         banner_lines = set()  # where the lines holding TF-A's banner start, when read whole
-        for hit, before in zip(banners[0::2], banners[1::2], strict=True):
-            banner_lines.add(self._general(buf, block, lo, hit, other, before))
+        for hit, before, start, end in zip(*(banners[i::4] for i in range(4)), strict=True):
+            if start < 0:
+                self._general(buf, block, lo, hit, other, before)
+            else:  # what _general notes for a whole line, found by the finder
+                other[start] = end
+                self._known[start] = before
+                banner_lines.add(start)
         self._counted, self._line_no = 0, self.line
         self._block_line = self.line
         entries = sorted(other)
@@ -424,7 +434,7 @@ class Scanner:
         at: int,
         index: int,
         other: dict[int, int],
-        banner_lines: set[int | None],
+        banner_lines: set[int],
     ) -> tuple[int, int]:
         """Right after a TF-A banner read whole (``entries[at - 1]``): while the lines up to the
         next such banner are a run of Xen's plain lines that ``_run`` has seen read into a fresh
@@ -475,10 +485,9 @@ class Scanner:
 
     def _general(
         self, buf: Buffer, block: bytes, lo: int, hit: int, lines: dict[int, int], before: int
-    ) -> int | None:
+    ) -> None:
         """Note the line around ``hit`` to be read whole (or, over-long, as a window); ``before``:
-        the newlines in the block before ``hit`` when counted (else -1). Returns where the line
-        starts when it is read whole."""
+        the newlines in the block before ``hit``."""
         start = block.rfind(b"\n", 0, hit) + 1
         end = block.find(b"\n", hit)
         if end < 0:
@@ -490,12 +499,9 @@ class Scanner:
             stop = buf.find(b"\n", lo + hit, lo + hit + WINDOW_AFTER)
             stop = stop if stop >= 0 else min(len(buf), lo + hit + WINDOW_AFTER)
             lines.setdefault(start, stop - lo)
-            whole = None
         else:
             lines[start] = end  # a whole line: read by its full text
-            whole = start
         self._known[start] = before  # no newline between where it is read from and the hit
-        return whole
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
         """Where to read an over-long line from, relative to ``lo``: the last Xen or guest
