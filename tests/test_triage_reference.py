@@ -140,6 +140,9 @@ _STAMPS = [
     "[1.5] ",
     "[bogus] ",
     "[ 12.5]",
+    "[\t1.5] ",  # whitespace in a stamp: a tab reads as such, a CR or LF ends what Xen's line is
+    "[\r1.5] ",
+    "[\n 1.5] ",
 ]
 _PREFIXES = ["(XEN) ", "(XEN) ", "(XEN) ", "(d1) ", "(XEN) DOM1: ", "noise(XEN) ", "(XEN)", ""]
 _OTHER = [

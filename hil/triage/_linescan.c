@@ -5,7 +5,7 @@
  *
  * XEN_BODIES is "\(XEN\) (?:STAMP)?+((?:HEADS)[^\n]*+)": a stamp once read is not given back,
  * and a find ends at the line's newline (or the block's end), where the next search starts.
- * \s is bytes-regex whitespace (space, \t, \n, \r, \f, \v); \d is 0-9. */
+ * \s is bytes-regex whitespace (space, \t, \n, \r, \f, \v); \d is 0-9; a stamp takes no \r or \n. */
 
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -14,6 +14,7 @@
 typedef const unsigned char byte;
 
 static int space(unsigned c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static int blank(unsigned c) { return space(c) && c != '\n' && c != '\r'; } /* within a line */
 static int digit(unsigned c) { return c - '0' < 10u; }
 static int hex(unsigned c) { return digit(c) || (c | 0x20) - 'a' < 6u; }
 
@@ -30,14 +31,15 @@ static int digits(byte *p, int n)
     return 1;
 }
 
-/* The stamp "[...] " at p, as its length, or 0: "\s*+\d++\.\d++", "YYYY-MM-DD hh:mm:ss" with
- * an optional ".mmm", or 16 hex digits (the three cannot both match one text). */
+/* The stamp "[...] " at p, as its length, or 0: "[ \t\v\f]*+\d++\.\d++" (no CR or LF: they end
+ * what a terminal shows as the line), "YYYY-MM-DD hh:mm:ss" with an optional ".mmm", or 16 hex
+ * digits (the three cannot both match one text). */
 static size_t stamp(byte *p, byte *end)
 {
     byte *q = p + 1, *r, *d;
     if (p >= end || *p != '[')
         return 0;
-    for (r = q; r < end && space(*r); r++)
+    for (r = q; r < end && blank(*r); r++)
         ;
     for (d = r; r < end && digit(*r); r++)
         ;

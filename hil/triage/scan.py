@@ -64,8 +64,13 @@ _HEADS = (
     r"\S++ (?:ffa: |Cannot retrieve )",
 )
 # hil.xen.log's stamp forms, the usual one first and its loops possessive (each stops where
-# the next part starts: the same strings match, faster).
-_STAMPS = rb"\[(?:\s*+\d++\.\d++|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|[0-9a-fA-F]{16})\] "
+# the next part starts: the same strings match, faster). Its whitespace is that of one line as a
+# terminal shows it: a CR or LF in it ends the text hil.xen.log reads before the stamp does.
+_BLANK = rb"[ \t\x0b\x0c]"
+_STAMPS = (
+    rb"\[(?:" + _BLANK + rb"*+\d++\.\d++"
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|[0-9a-fA-F]{16})\] "
+)
 # One regex pass finds them, the text after the prefix and a valid stamp (as hil.xen.log reads
 # stamps) captured to the line end: sre jumps between "(XEN) " literals at C speed and tries the
 # short alternation only there. A stamp, once read, is not given back (``?+``): most of Xen's
@@ -100,7 +105,9 @@ _RUNS: dict[tuple[bytes, ...], Any] = {}  # runs of Xen lines into a fresh boot 
 # Xen's console timestamp after "(XEN) ", exactly as hil.xen.log reads it (valid forms only,
 # so a line keyed without it reads the same).
 _STAMP = re.compile(
-    rb"\(XEN\) \[(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\] "
+    rb"\(XEN\) \[(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|"
+    + _BLANK
+    + rb"*\d+\.\d+|[0-9a-fA-F]{16})\] "
 )
 _CRASH_LINES = ("Xen BUG at ", "Assertion '")
 
@@ -249,16 +256,21 @@ class Replay:
     lines' texts: the boot's fields after it (but ``first_line`` and ``violations``) and its
     violations, each by the place in the run of the line it quotes. When the run starts the
     boot, so that the next TF-A banner ends it, ``parts`` and ``tally`` render that boot whole
-    (``boot_parts``, its ``Tally`` as a tuple); else ``parts`` is None."""
+    (``boot_parts``, its ``Tally`` as a tuple); else ``parts`` is None. ``tails``: each
+    violation's text as ``json_text`` writes it, without its prefix and stamp (and without the
+    opening quote): what its line says after them, which is the same in every such run."""
 
     fields: dict[str, Any]
     violations: tuple[tuple[int, str, Mapping[str, int | str]], ...]
     positions: tuple[int, ...]
     parts: tuple[str, ...] | None
     tally: tuple[int, ...]
+    tails: tuple[str, ...]
 
     @classmethod
-    def of(cls, boot: Boot, positions: list[int]) -> Replay:
+    def of(cls, boot: Boot, positions: list[int], bodies: list[bytes]) -> Replay:
+        """``boot`` after the run, the place of each violation's line in the run and the body
+        of that line."""
         fields = dict(vars(boot))
         del fields["first_line"], fields["violations"]
         violations = tuple(
@@ -266,7 +278,9 @@ class Replay:
             for position, v in zip(positions, boot.violations, strict=True)
         )
         parts = boot_parts(boot) if boot.started else None
-        return cls(fields, violations, tuple(positions), parts, astuple(Tally.of([boot])))
+        tails = tuple(json_text(plain_text(body))[1:] for body in bodies)
+        tally = astuple(Tally.of([boot]))
+        return cls(fields, violations, tuple(positions), parts, tally, tails)
 
 
 class Scanner:
@@ -407,7 +421,10 @@ class Scanner:
                 numbers[self._line_no] = index - first
             replay = _UNREPEATABLE
             if self.triage.current is boot and not boot.crashed and b"\r" not in key:
-                replay = Replay.of(boot, [numbers[v.line] for v in boot.violations])
+                positions = [numbers[v.line] for v in boot.violations]
+                lines = [first + position for position in positions]
+                bodies = [block[self._body_starts[i] : ends[i]] for i in lines]
+                replay = Replay.of(boot, positions, bodies)
             if len(self._runs) >= _CACHE_LIMIT:
                 self._runs.clear()
             self._runs[key] = replay
@@ -448,6 +465,7 @@ class Scanner:
         if not triage.boots or not triage.current.fresh:
             return at, index
         starts, ends, known, runs = self._starts, self._ends, self._known, self._runs
+        body_starts, keys, key_ends = self._body_starts, self._keys, self._key_ends
         base = self._block_line
         first_line = triage.current.first_line
         templates: list[str] = []
@@ -458,7 +476,7 @@ class Scanner:
             stop = bisect_left(starts, banner, index)
             if stop - index < 2:
                 break  # (runs are of two lines or more)
-            replay = runs.get(self._key(index, stop))
+            replay = runs.get(keys[key_ends[index - 1] if index else 0 : key_ends[stop - 1]])
             if not isinstance(replay, Replay) or replay.parts is None:
                 break
             if stop < len(starts) and starts[stop] == banner:
@@ -467,10 +485,19 @@ class Scanner:
                 break
             texts = []
             lines.append(first_line)
-            for position in replay.positions:
-                start = starts[index + position]
+            for position, tail in zip(replay.positions, replay.tails, strict=True):
+                line = index + position
+                start = starts[line]
                 lines.append(base + known[start])
-                texts.append(json_text(_text(block[start : ends[index + position]])))
+                # "(XEN) " and a stamp as the finder reads them are ASCII, without a quote, a
+                # backslash or a "%": printable, they are their own text and JSON, and the text
+                # is them and the body's, as _text reads the line (nothing in them starts an
+                # escape sequence or splits the line). Else (a tab in the stamp) read it whole.
+                prefix = block[start : body_starts[line]].decode()
+                if prefix.isprintable():
+                    texts.append('"' + prefix + tail)
+                else:
+                    texts.append(json_text(_text(block[start : ends[line]])))
             templates.append(fill(replay.parts, texts))
             tallies.append(replay.tally)
             first_line = base + known[banner]
