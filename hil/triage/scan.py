@@ -273,6 +273,9 @@ class Replay:
         of that line."""
         fields = dict(vars(boot))
         del fields["first_line"], fields["violations"]
+        # Copies: the boot goes on, and its lists with it (its later lines' SP ids were replayed).
+        fields["dropped_sp_ids"] = tuple(boot.dropped_sp_ids)
+        fields["evidence"] = tuple(boot.evidence)
         violations = tuple(
             (position, v.kind, v.fields)
             for position, v in zip(positions, boot.violations, strict=True)
