@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from array import array
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -99,11 +100,11 @@ class Finds(NamedTuple):
     where its key ends in ``keys``, for each), ``others`` for the rest (start, newlines before);
     TF-A's ``banners`` (where, newlines before, and where its line starts and ends when it is
     read whole, else -1s); the ``newlines`` in the block; ``keys``: each own line's group 1 and
-    a newline, one after the other."""
+    a newline, one after the other. Lists, or arrays (no int object for what is not read)."""
 
-    own: list[int]
-    others: list[int]
-    banners: list[int]
+    own: Sequence[int]
+    others: Sequence[int]
+    banners: Sequence[int]
     newlines: int
     keys: bytes
 
@@ -136,7 +137,7 @@ def lines(
     state = array("l", [0] * 8)
     size = len(block)
     keys = _keys_buffer(size)
-    found: tuple[list[int], list[int], list[int]] = ([], [], [])
+    found = (array("l"), array("l"), array("l"))
     while True:
         lib.hil_lines(
             block,
@@ -154,6 +155,6 @@ def lines(
         for into, out, fields, count in zip(
             found, outs, (_FIELDS, 2, _BANNER_FIELDS), state[4:7], strict=True
         ):
-            into += out[: count * fields].tolist()
+            into.extend(out[: count * fields])  # arrays: copied at C speed
         if state[0] >= size and state[1] >= size:
             return Finds(*found, state[3], ctypes.string_at(keys, state[7]))

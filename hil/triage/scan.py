@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -305,14 +305,16 @@ class Scanner:
         self._counted = 0  # block offset up to which lines are counted ...
         self._line_no = 1  # ... and the number of the line there
         self._block_line = 1  # the number of the block's first line
-        self._known: dict[int, int] = {}  # newlines before a find, by its block offset
+        self._known: dict[int, int] = {}  # newlines before another line read, by its offset
         # The block's plain Xen lines, by index: where each starts, its text after the prefix
-        # and a valid stamp starts (its body) and its line ends, and where its key ends in
-        # ``_keys`` (see compiled.Finds: the keys of consecutive lines are one slice).
-        self._starts: list[int] = []
-        self._body_starts: list[int] = []
-        self._ends: list[int] = []
-        self._key_ends: list[int] = []
+        # and a valid stamp starts (its body) and its line ends, the newlines before it, and
+        # where its key ends in ``_keys`` (see compiled.Finds: the keys of consecutive lines are
+        # one slice). Arrays from the compiled finder: only the lines used become ints.
+        self._starts: Sequence[int] = []
+        self._body_starts: Sequence[int] = []
+        self._ends: Sequence[int] = []
+        self._before: Sequence[int] = []
+        self._key_ends: Sequence[int] = []
         self._keys = b""
 
     def scan(self, buf: Buffer, lo: int, hi: int) -> None:
@@ -337,8 +339,9 @@ class Scanner:
         starts = self._starts = own[0::5]
         self._body_starts = own[1::5]
         self._ends = own[2::5]
+        self._before = own[3::5]
         self._key_ends = own[4::5]
-        self._known = dict(zip(starts, own[3::5], strict=True))
+        self._known = {}
         # ... and the other lines to read whole or as a window (TF-A's banner, a Xen line with
         # output glued in front, an over-long line): start -> end in the block.
         other: dict[int, int] = {}
@@ -377,7 +380,8 @@ class Scanner:
     def _own(self, buf: Buffer, block: bytes, lo: int, index: int) -> None:
         """Read plain Xen line ``index``."""
         start, end = self._starts[index], self._ends[index]
-        self._at(buf, block, lo, start, end, block[self._body_starts[index] : end])
+        body = block[self._body_starts[index] : end]
+        self._at(buf, block, lo, start, end, body, self._before[index])
 
     def _xen_lines(self, buf: Buffer, block: bytes, lo: int, first: int, stop: int) -> None:
         """Read plain Xen lines ``first`` to ``stop``; once a fresh boot starts, the rest as a
@@ -388,10 +392,13 @@ class Scanner:
                 return
             self._own(buf, block, lo, index)
 
-    def _number(self, block: bytes, start: int) -> int:
-        """The number of the line starting at ``start`` in the block (counted incrementally)."""
+    def _number(self, block: bytes, start: int, before: int | None = None) -> int:
+        """The number of the line starting at ``start`` in the block (counted incrementally);
+        ``before``: the newlines in the block before it, when the finder counted them."""
         anchor = max(start, 0)
-        known = self._known.get(anchor) if anchor >= self._counted else None
+        if before is None:
+            before = self._known.get(anchor)
+        known = before if anchor >= self._counted else None
         if known is None:
             self._line_no += block.count(b"\n", self._counted, anchor)
         else:  # counted by the finder
@@ -400,9 +407,16 @@ class Scanner:
         return self._line_no
 
     def _at(
-        self, buf: Buffer, block: bytes, lo: int, start: int, end: int, body: bytes | None
+        self,
+        buf: Buffer,
+        block: bytes,
+        lo: int,
+        start: int,
+        end: int,
+        body: bytes | None,
+        before: int | None = None,
     ) -> None:
-        line = self._number(block, start)
+        line = self._number(block, start, before)
         if lo + start > self._last:  # a window may reach back into the block before
             self._last = lo + start
             inside = start >= 0 and end <= len(block)
@@ -441,7 +455,7 @@ class Scanner:
         boot.evidence = list(boot.evidence)
         for position, kind, values in replay.violations:
             start = starts[first + position]
-            line = self._number(block, start)
+            line = self._number(block, start, self._before[first + position])
             text = _text(block[start : ends[first + position]])
             boot.violations.append(Violation(kind, line, text, values))
         self._last = lo + starts[stop - 1]
@@ -468,7 +482,12 @@ class Scanner:
         if not triage.boots or not triage.current.fresh:
             return at, index
         starts, ends, known, runs = self._starts, self._ends, self._known, self._runs
-        body_starts, keys, key_ends = self._body_starts, self._keys, self._key_ends
+        body_starts, before, keys, key_ends = (
+            self._body_starts,
+            self._before,
+            self._keys,
+            self._key_ends,
+        )
         base = self._block_line
         first_line = triage.current.first_line
         templates: list[str] = []
@@ -491,7 +510,7 @@ class Scanner:
             for position, tail in zip(replay.positions, replay.tails, strict=True):
                 line = index + position
                 start = starts[line]
-                lines.append(base + known[start])
+                lines.append(base + before[line])
                 # "(XEN) " and a stamp as the finder reads them are ASCII, without a quote, a
                 # backslash or a "%": printable, they are their own text and JSON, and the text
                 # is them and the body's, as _text reads the line (nothing in them starts an
