@@ -100,7 +100,9 @@ _CACHE_LIMIT = 1 << 14
 _UNREPEATABLE = object()  # a run of lines whose effect is not replayed (see Scanner._run)
 _LINE_FACTS: dict[bytes, tuple[Any, ...]] = {}  # whole lines, without Xen's stamp
 _BODY_FACTS: dict[bytes, tuple[Any, ...]] = {}  # Xen's lines after prefix and stamp
-_RUNS: dict[tuple[bytes, ...], Any] = {}  # runs of Xen lines into a fresh boot (Replay)
+_RUNS: dict[bytes, Any] = {}  # runs of Xen lines into a fresh boot (Replay), by their key
+_RENDERS: dict[bytes, Replay] = {}  # the Replays of those that start it (_replay_boots)
+_PLAIN_BANNERS: set[bytes] = set()  # lines read as TF-A's banner alone
 
 # Xen's console timestamp after "(XEN) ", exactly as hil.xen.log reads it (valid forms only,
 # so a line keyed without it reads the same).
@@ -444,7 +446,10 @@ class Scanner:
                 replay = Replay.of(boot, positions, bodies)
             if len(self._runs) >= _CACHE_LIMIT:
                 self._runs.clear()
+                _RENDERS.clear()
             self._runs[key] = replay
+            if isinstance(replay, Replay) and replay.parts is not None:
+                _RENDERS[key] = replay
             return
         if replay is _UNREPEATABLE:
             for index in range(first, stop):
@@ -481,13 +486,8 @@ class Scanner:
             return at, index
         if not triage.boots or not triage.current.fresh:
             return at, index
-        starts, ends, known, runs = self._starts, self._ends, self._known, self._runs
-        body_starts, before, keys, key_ends = (
-            self._body_starts,
-            self._before,
-            self._keys,
-            self._key_ends,
-        )
+        starts, ends, before, known = self._starts, self._ends, self._before, self._known
+        body_starts, keys, key_ends = self._body_starts, self._keys, self._key_ends
         base = self._block_line
         first_line = triage.current.first_line
         templates: list[str] = []
@@ -498,13 +498,18 @@ class Scanner:
             stop = bisect_left(starts, banner, index)
             if stop - index < 2:
                 break  # (runs are of two lines or more)
-            replay = runs.get(keys[key_ends[index - 1] if index else 0 : key_ends[stop - 1]])
-            if not isinstance(replay, Replay) or replay.parts is None:
+            replay = _RENDERS.get(keys[key_ends[index - 1] if index else 0 : key_ends[stop - 1]])
+            if replay is None:
                 break
             if stop < len(starts) and starts[stop] == banner:
                 break  # the banner is in a Xen line (never read so: it says more than a banner)
-            if self._line_facts(block[banner : other[banner]], None) != _PLAIN_BANNER:
-                break
+            raw = block[banner : other[banner]]
+            if raw not in _PLAIN_BANNERS:
+                if self._line_facts(raw, None) != _PLAIN_BANNER:
+                    break
+                if len(_PLAIN_BANNERS) >= _CACHE_LIMIT:
+                    _PLAIN_BANNERS.clear()
+                _PLAIN_BANNERS.add(raw)
             texts = []
             lines.append(first_line)
             for position, tail in zip(replay.positions, replay.tails, strict=True):
@@ -520,7 +525,7 @@ class Scanner:
                     texts.append('"' + prefix + tail)
                 else:
                     texts.append(json_text(_text(block[start : ends[line]])))
-            templates.append(fill(replay.parts, texts))
+            templates.append(fill(replay.parts, texts) if texts else replay.parts[0])
             tallies.append(replay.tally)
             first_line = base + known[banner]
             index = stop
