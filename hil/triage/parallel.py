@@ -15,7 +15,8 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from multiprocessing import get_context
 
 from hil.triage.model import Boot, Tally, Triage, boot_template
@@ -75,7 +76,7 @@ def _part_start(lo: int) -> int | None:
     return part_start(_buf, lo, min(lo + PART_SIZE, len(_buf)))
 
 
-Part = tuple[list[Boot], str, tuple[int, ...], Tally, int, int]
+Part = tuple[list[Boot], str, Sequence[int], Tally, int, int]  # numbers: an array, sent as bytes
 
 
 def _triage_part(job: tuple[int, int, bool]) -> Part:
@@ -98,7 +99,8 @@ def _triage_part(job: tuple[int, int, bool]) -> Part:
     first, last = boots[0], boots[-1]  # the scan renders neither (see Scanner._replay_boots)
     assert isinstance(first, Boot) and isinstance(last, Boot)
     if not render or len(boots) < 3:
-        return [b for b in boots if isinstance(b, Boot)], "", (), Tally(), result.banners, newlines
+        kept = [b for b in boots if isinstance(b, Boot)]
+        return kept, "", array("l"), Tally(), result.banners, newlines
     templates: list[str] = []
     lines: list[int] = []
     for boot in boots[1:-1]:
@@ -107,7 +109,7 @@ def _triage_part(job: tuple[int, int, bool]) -> Part:
         lines += numbers
     text = ", ".join(templates)
     tally = result.tally - Tally.of([first, last])  # the middle's, without a pass
-    return [first, last], text, tuple(lines), tally, result.banners, newlines
+    return [first, last], text, array("l", lines), tally, result.banners, newlines
 
 
 def triage_single(buf: Buffer, result: Triage) -> Triage:
@@ -152,7 +154,7 @@ def triage_parallel(
                 for boot in boots:
                     boot.shift(base)
                 if text:
-                    text %= tuple(line + base for line in lines)
+                    text %= tuple(map(base.__add__, lines))
                     result.absorb_rendered(boots[0], text, tally, boots[1])
                 else:
                     result.absorb(boots)
