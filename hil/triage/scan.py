@@ -349,14 +349,19 @@ class Scanner:
         other: dict[int, int] = {}
         for hit, before in zip(others[0::2], others[1::2], strict=True):
             self._general(buf, block, lo, hit, other, before)
-        banner_lines = set()  # where the lines holding TF-A's banner start, when read whole
-        for hit, before, start, end in zip(*(banners[i::4] for i in range(4)), strict=True):
-            if start < 0:
-                self._general(buf, block, lo, hit, other, before)
-            else:  # what _general notes for a whole line, found by the finder
-                other[start] = end
-                self._known[start] = before
-                banner_lines.add(start)
+        hits, befores, line_starts, line_ends = (banners[i::4] for i in range(4))
+        banner_lines = set(line_starts)  # where the lines holding TF-A's banner start, whole
+        if -1 in banner_lines:  # some read as windows (over-long): one at a time, in order
+            banner_lines.discard(-1)
+            for hit, before, start, end in zip(hits, befores, line_starts, line_ends, strict=True):
+                if start < 0:
+                    self._general(buf, block, lo, hit, other, before)
+                else:  # what _general notes for a whole line, found by the finder
+                    other[start] = end
+                    self._known[start] = before
+        else:  # the same, at C speed
+            other.update(zip(line_starts, line_ends, strict=True))
+            self._known.update(zip(line_starts, befores, strict=True))
         self._counted, self._line_no = 0, self.line
         self._block_line = self.line
         entries = sorted(other)
