@@ -159,6 +159,29 @@ static byte *xen_find(byte *p, byte *end, byte **body, byte **stop)
     return NULL;
 }
 
+/* Where in the banner to look first: its first capital after the first byte (in "Booting
+ * Trusted Firmware", the T: rarer in a console log than the B of every "BAR"), else its first. */
+static size_t rare_at(const char *banner, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (banner[i] >= 'A' && banner[i] <= 'Z')
+            return i;
+    return 0;
+}
+
+/* The first ``banner`` (n bytes, its byte k looked for first) at or after p, or NULL: what
+ * memmem finds, found by memchr for byte k and a compare at each. */
+static byte *banner_find(byte *p, byte *end, const char *banner, size_t n, size_t k)
+{
+    byte *q = p + k;
+    while (end - q > 0 && (q = memchr(q, banner[k], (size_t)(end - q))) != NULL) {
+        if ((size_t)(end - (q - k)) >= n && memcmp(q - k, banner, n) == 0)
+            return q - k;
+        q++;
+    }
+    return NULL;
+}
+
 /* The line around the banner at b as [start, stop) when it is read whole, as Scanner._general
  * decides (no longer than max_line; at the block's start only when ``first_own``), else -1s. */
 static void banner_line(byte *base, byte *end, byte *b, long first_own, long max_line, long *out)
@@ -201,9 +224,8 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
     byte *body = NULL, *stop = NULL, *x, *b;
     long newlines = state[3], owns = 0, others = 0, banners = 0, keyed = state[7];
     x = xen_find(base + state[0], end, &body, &stop);
-    b = base + state[1] < end ? memmem(base + state[1], (size_t)(len - state[1]), banner,
-                                       (size_t)banner_len)
-                              : NULL;
+    size_t rare = rare_at(banner, (size_t)banner_len);
+    b = banner_find(base + state[1], end, banner, (size_t)banner_len, rare);
     while (x != NULL || b != NULL) {
         if (x != NULL && (b == NULL || x < b)) {
             int own = (x > base ? x[-1] == '\n' : first_own != 0) && stop - x <= max_line
@@ -244,8 +266,7 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
             banner_line(base, end, b, first_own, max_line, banner_out + 2);
             banner_out += 4;
             banners++;
-            b = b + 1 < end ? memmem(b + 1, (size_t)(end - b - 1), banner, (size_t)banner_len)
-                            : NULL;
+            b = banner_find(b + 1, end, banner, (size_t)banner_len, rare);
         }
     }
     if (x == NULL && b == NULL) {
