@@ -29,7 +29,6 @@ from hil.triage.model import (
     Violation,
     boot_parts,
     crash_kind,
-    fill,
     json_text,
 )
 from hil.xen.log import (
@@ -260,7 +259,10 @@ class Replay:
     boot, so that the next TF-A banner ends it, ``parts`` and ``tally`` render that boot whole
     (``boot_parts``, its ``Tally`` as a tuple); else ``parts`` is None. ``tails``: each
     violation's text as ``json_text`` writes it, without its prefix and stamp (and without the
-    opening quote): what its line says after them, which is the same in every such run."""
+    opening quote): what its line says after them, which is the same in every such run.
+    ``head`` and ``steps`` are ``parts`` as the rendering goes: the first part and, for each
+    violation, its line's place, its tail and the part after it (a part before a text ends in
+    its opening quote)."""
 
     fields: dict[str, Any]
     violations: tuple[tuple[int, str, Mapping[str, int | str]], ...]
@@ -268,6 +270,8 @@ class Replay:
     parts: tuple[str, ...] | None
     tally: tuple[int, ...]
     tails: tuple[str, ...]
+    head: str = ""
+    steps: tuple[tuple[int, str, str], ...] = ()
 
     @classmethod
     def of(cls, boot: Boot, positions: list[int], bodies: list[bytes]) -> Replay:
@@ -285,7 +289,11 @@ class Replay:
         parts = boot_parts(boot) if boot.started else None
         tails = tuple(json_text(plain_text(body))[1:] for body in bodies)
         tally = astuple(Tally.of([boot]))
-        return cls(fields, violations, tuple(positions), parts, tally, tails)
+        head, steps = "", ()
+        if parts is not None:
+            quoted = [part + '"' for part in parts[:-1]] + [parts[-1]]
+            head, steps = quoted[0], tuple(zip(positions, tails, quoted[1:], strict=True))
+        return cls(fields, violations, tuple(positions), parts, tally, tails, head, steps)
 
 
 class Scanner:
@@ -495,7 +503,7 @@ class Scanner:
         body_starts, keys, key_ends = self._body_starts, self._keys, self._key_ends
         base = self._block_line
         first_line = triage.current.first_line
-        templates: list[str] = []
+        pieces: list[str] = []  # of the boots' JSON, joined at the end
         lines: list[int] = []
         tallies: list[tuple[int, ...]] = []
         while at < len(entries) and entries[at] in banner_lines:
@@ -515,9 +523,11 @@ class Scanner:
                 if len(_PLAIN_BANNERS) >= _CACHE_LIMIT:
                     _PLAIN_BANNERS.clear()
                 _PLAIN_BANNERS.add(raw)
-            texts = []
+            if pieces:
+                pieces.append(", ")
+            pieces.append(replay.head)
             lines.append(first_line)
-            for position, tail in zip(replay.positions, replay.tails, strict=True):
+            for position, tail, part in replay.steps:
                 line = index + position
                 start = starts[line]
                 lines.append(base + before[line])
@@ -527,19 +537,18 @@ class Scanner:
                 # escape sequence or splits the line). Else (a tab in the stamp) read it whole.
                 prefix = block[start : body_starts[line]].decode()
                 if prefix.isprintable():
-                    texts.append('"' + prefix + tail)
-                else:
-                    texts.append(json_text(_text(block[start : ends[line]])))
-            templates.append(fill(replay.parts, texts) if texts else replay.parts[0])
+                    pieces += (prefix, tail, part)
+                else:  # (its opening quote is the part's)
+                    pieces += (json_text(_text(block[start : ends[line]]))[1:], part)
             tallies.append(replay.tally)
             first_line = base + known[banner]
             index = stop
             at += 1
-        if templates:
+        if pieces:
             # Numbered from the finder's counts: later lines are numbered the same way, or
             # counted on from where the last line numbered here left off.
             self._last = lo + entries[at - 1]
-            triage.replayed(", ".join(templates), lines, tallies, first_line)
+            triage.replayed("".join(pieces), lines, tallies, first_line)
         return at, index
 
     def _general(
