@@ -491,7 +491,9 @@ def test_the_compiled_finder_finds_what_the_regex_finds(pieces, cap, first_own, 
         start = block.rfind(b"\n", 0, hit) + 1
         end = block.find(b"\n", hit) % (len(block) + 1)
         whole = end - start <= max_line and (start or first_own)
-        banners += (hit, block.count(b"\n", 0, hit), *((start, end) if whole else (-1, -1)))
+        bounds = (start, end) if whole else (-1, -1)
+        owns = sum(1 for start in own[0::5] if start < hit)  # own lines before it
+        banners += (hit, block.count(b"\n", 0, hit), *bounds, owns)
         hit = block.find(banner, hit + 1)
     assert [list(found) for found in got[:3]] == [own, others, banners]
     assert got[3:] == (block.count(b"\n"), keys)

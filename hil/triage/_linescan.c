@@ -211,9 +211,10 @@ static void banner_line(byte *base, byte *end, byte *b, long first_own, long max
  * newlines before its start, and where its key ends in ``keys``: group 1 and a newline are
  * appended there for each (never more than ``len`` bytes in all: group 1 starts 6 bytes into
  * its line), so the keys of consecutive own lines are one slice. Any other find goes to
- * other_out, two longs: where, the newlines before it, and a banner to banner_out, four longs:
- * where, the newlines before it, and its line's start and end when it is read whole (else -1s). At most
- * ``cap`` in each per call; ``state`` (eight longs, zero at first) says where each search goes
+ * other_out, two longs: where, the newlines before it, and a banner to banner_out, five longs:
+ * where, the newlines before it, its line's start and end when it is read whole (else -1s), and
+ * the own finds before it in the block. At most
+ * ``cap`` in each per call; ``state`` (nine longs, zero at first) says where each search goes
  * on, how far newlines are counted and their count, and, on return, how many of each this call
  * wrote, and the bytes in ``keys``. The block is done when both searches are at ``len``. */
 void hil_lines(const char *buf, long len, const char *banner, long banner_len, long first_own,
@@ -223,6 +224,7 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
     byte *base = (byte *)buf, *end = base + len, *at = base + state[2];
     byte *body = NULL, *stop = NULL, *x, *b;
     long newlines = state[3], owns = 0, others = 0, banners = 0, keyed = state[7];
+    long owned = state[8]; /* own finds in the block so far, over all calls */
     x = xen_find(base + state[0], end, &body, &stop);
     size_t rare = rare_at(banner, (size_t)banner_len);
     b = banner_find(base + state[1], end, banner, (size_t)banner_len, rare);
@@ -246,6 +248,7 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
                 keys[keyed++] = '\n';
                 own_out[4] = keyed;
                 own_out += 5;
+                owned++;
                 owns++;
             } else {
                 other_out[0] = x - base;
@@ -264,7 +267,8 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
             banner_out[0] = b - base;
             banner_out[1] = newlines;
             banner_line(base, end, b, first_own, max_line, banner_out + 2);
-            banner_out += 4;
+            banner_out[4] = owned;
+            banner_out += 5;
             banners++;
             b = banner_find(b + 1, end, banner, (size_t)banner_len, rare);
         }
@@ -281,4 +285,5 @@ void hil_lines(const char *buf, long len, const char *banner, long banner_len, l
     state[5] = others;
     state[6] = banners;
     state[7] = keyed;
+    state[8] = owned;
 }

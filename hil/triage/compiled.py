@@ -19,7 +19,7 @@ from typing import NamedTuple
 SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
 _FIELDS = 5  # per own line: its start, its body's start, its end, the newlines before it, key end
-_BANNER_FIELDS = 4  # per banner: where, the newlines before it, its line's start and end
+_BANNER_FIELDS = 5  # per banner: where, newlines before it, its line's start and end, owns before
 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
@@ -98,9 +98,10 @@ class Finds(NamedTuple):
     """What ``hil.triage.scan`` looks for in a block. Xen's lines ``XEN_BODIES`` finds: ``own``
     for the whole lines of their own (start, group 1's start, end, newlines before the start,
     where its key ends in ``keys``, for each), ``others`` for the rest (start, newlines before);
-    TF-A's ``banners`` (where, newlines before, and where its line starts and ends when it is
-    read whole, else -1s); the ``newlines`` in the block; ``keys``: each own line's group 1 and
-    a newline, one after the other. Lists, or arrays (no int object for what is not read)."""
+    TF-A's ``banners`` (where, newlines before, where its line starts and ends when it is read
+    whole, else -1s, and how many ``own`` lines are before it); the ``newlines`` in the block;
+    ``keys``: each own line's group 1 and a newline, one after the other. Lists, or arrays (no
+    int object for what is not read)."""
 
     own: Sequence[int]
     others: Sequence[int]
@@ -134,7 +135,7 @@ def lines(
 ) -> Finds:
     """``Finds`` in one pass (see ``hil_lines`` in _linescan.c for the arguments)."""
     outs = _outs()
-    state = array("l", [0] * 8)
+    state = array("l", [0] * 9)
     size = len(block)
     keys = _keys_buffer(size)
     found = (array("l"), array("l"), array("l"))

@@ -143,6 +143,7 @@ def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
         else:
             others += (hit, -1)
     banners: list[int] = []
+    own_starts = own[0::5]
     hit = block.find(TFA_BANNER_LITERAL)
     while hit >= 0:
         start = block.rfind(b"\n", 0, hit) + 1
@@ -150,18 +151,18 @@ def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
         end = len(block) if end < 0 else end
         if end - start > MAX_LINE or not (start or first_own):
             start = end = -1  # read as a window (Scanner._general)
-        banners += (hit, -1, start, end)
+        banners += (hit, -1, start, end, bisect_left(own_starts, hit))
         hit = block.find(TFA_BANNER_LITERAL, hit + 1)
     # The newlines before each find, counted from the one before.
     counted: dict[int, int] = {}
     newlines = last = 0
-    for point in sorted({*own[0::5], *others[0::2], *banners[0::4]}):
+    for point in sorted({*own[0::5], *others[0::2], *banners[0::5]}):
         newlines += block.count(b"\n", last, point)
         counted[point] = newlines
         last = point
     own[3::5] = [counted[start] for start in own[0::5]]
     others[1::2] = [counted[start] for start in others[0::2]]
-    banners[1::4] = [counted[start] for start in banners[0::4]]
+    banners[1::5] = [counted[start] for start in banners[0::5]]
     newlines += block.count(b"\n", last)
     return compiled.Finds(own, others, banners, newlines, b"".join(keys))
 
@@ -357,10 +358,13 @@ class Scanner:
         other: dict[int, int] = {}
         for hit, before in zip(others[0::2], others[1::2], strict=True):
             self._general(buf, block, lo, hit, other, before)
-        hits, befores, line_starts, line_ends = (banners[i::4] for i in range(4))
-        banner_lines = set(line_starts)  # where the lines holding TF-A's banner start, whole
+        hits, befores, line_starts, line_ends, owns = (banners[i::5] for i in range(5))
+        # The lines holding TF-A's banner read whole: where each starts -> where it ends, the
+        # newlines before it and the plain Xen lines before it.
+        bounds = zip(line_ends, befores, owns, strict=True)
+        banner_lines = dict(zip(line_starts, bounds, strict=True))
         if -1 in banner_lines:  # some read as windows (over-long): one at a time, in order
-            banner_lines.discard(-1)
+            del banner_lines[-1]
             for hit, before, start, end in zip(hits, befores, line_starts, line_ends, strict=True):
                 if start < 0:
                     self._general(buf, block, lo, hit, other, before)
@@ -383,7 +387,7 @@ class Scanner:
             self._at(buf, block, lo, start, other[start], None)
             at += 1
             if start in banner_lines:
-                at, index = self._replay_boots(block, lo, entries, at, index, other, banner_lines)
+                at, index = self._replay_boots(block, lo, entries, at, index, banner_lines)
         self._xen_lines(buf, block, lo, index, len(starts))
         self.line = self._block_line + newlines
 
@@ -485,8 +489,7 @@ class Scanner:
         entries: list[int],
         at: int,
         index: int,
-        other: dict[int, int],
-        banner_lines: set[int],
+        banner_lines: dict[int, tuple[int, int, int]],
     ) -> tuple[int, int]:
         """Right after a TF-A banner read whole (``entries[at - 1]``): while the lines up to the
         next such banner are a run of Xen's plain lines that ``_run`` has seen read into a fresh
@@ -499,24 +502,27 @@ class Scanner:
             return at, index
         if not triage.boots or not triage.current.fresh:
             return at, index
-        starts, ends, before, known = self._starts, self._ends, self._before, self._known
+        starts, ends, before = self._starts, self._ends, self._before
         body_starts, keys, key_ends = self._body_starts, self._keys, self._key_ends
         base = self._block_line
         first_line = triage.current.first_line
         pieces: list[str] = []  # of the boots' JSON, joined at the end
         lines: list[int] = []
         tallies: list[tuple[int, ...]] = []
-        while at < len(entries) and entries[at] in banner_lines:
+        while at < len(entries):
             banner = entries[at]
-            stop = bisect_left(starts, banner, index)
+            found = banner_lines.get(banner)
+            if found is None:
+                break
+            end, newlines, stop = found  # stop: the plain Xen lines before the banner
             if stop - index < 2:
                 break  # (runs are of two lines or more)
+            if starts[stop - 1] == banner:
+                break  # the banner is in a Xen line (never read so: it says more than a banner)
             replay = _RENDERS.get(keys[key_ends[index - 1] if index else 0 : key_ends[stop - 1]])
             if replay is None:
                 break
-            if stop < len(starts) and starts[stop] == banner:
-                break  # the banner is in a Xen line (never read so: it says more than a banner)
-            raw = block[banner : other[banner]]
+            raw = block[banner:end]
             if raw not in _PLAIN_BANNERS:
                 if self._line_facts(raw, None) != _PLAIN_BANNER:
                     break
@@ -541,7 +547,7 @@ class Scanner:
                 else:  # (its opening quote is the part's)
                     pieces += (json_text(_text(block[start : ends[line]]))[1:], part)
             tallies.append(replay.tally)
-            first_line = base + known[banner]
+            first_line = base + newlines
             index = stop
             at += 1
         if pieces:
