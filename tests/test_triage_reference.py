@@ -147,6 +147,9 @@ _STAMPS = [
     "[bogus] ",
     "[    0.1~3520] ",  # one byte damaged on the UART
     "[ 12.5]",
+    "[\t1.5] ",  # whitespace in a stamp: a tab reads as such, a CR or LF ends what Xen's line is
+    "[\r1.5] ",
+    "[\n 1.5] ",
 ]
 _PREFIXES = ["(XEN) ", "(XEN) ", "(XEN) ", "(d1) ", "(XEN) DOM1: ", "noise(XEN) ", "(XEN)", ""]
 _OTHER = [
@@ -255,6 +258,118 @@ def test_repeated_boots_read_as_line_by_line(finder, tmp_path, monkeypatch, caps
     assert printed["verdict"] == expected[1].verdict.value
 
 
+def _rendered(data: bytes) -> tuple[list[str], Triage, int]:
+    """``hil triage --json``'s boots as one process writes them: the scan renders the boots that
+    read as earlier ones itself (Scanner._replay_boots); how many it rendered so."""
+    out: list[str] = []
+    replayed: list[int] = []
+
+    def rendered(text: str, boots: int) -> None:
+        out.append(text)
+        replayed.append(boots)
+
+    result = Triage("log", lambda boot: out.append(boot_json(boot)), rendered)
+    parallel.triage_single(data, result)
+    result.finish()
+    return out, result, sum(replayed)
+
+
+_BANNERS = [f"NOTICE:  {TFA_BANNER}"] * 8 + [TFA_BANNER, f"junk{TFA_BANNER}", f"x\r{TFA_BANNER}"]
+# A boot as a soak repeats it: its banner, then lines; a Xen line's stamp is drawn anew each time.
+# Mostly Xen's plain FF-A lines, which boots repeat (Xen stopping or a second banner ends what
+# is replayed); now and then anything else the logs above hold.
+_STOPS = ("Xen version", "Panic", "Xen BUG", "Assertion", "Error creating", "(XEN) Xen BUG")
+_FFA_TEXTS = [text for text in _XEN_TEXTS if not text.startswith(_STOPS) and "rc =" not in text]
+_boot_line = st.one_of(
+    *[st.tuples(st.just("(XEN) "), st.sampled_from(_FFA_TEXTS))] * 12,
+    st.tuples(st.sampled_from(_PREFIXES), st.sampled_from(_XEN_TEXTS)),
+    st.sampled_from(_OTHER).map(lambda line: (None, line)),
+)
+_boot = st.tuples(st.sampled_from(_BANNERS), st.lists(_boot_line, min_size=3, max_size=8))
+# Stamps Xen prints, each line its own (a tab in one: its text is read whole), now and then not.
+_XEN_STAMPS = [*_STAMPS[:5], "[\t1.5] "]
+_soak_stamp = st.one_of(*[st.sampled_from(_XEN_STAMPS)] * 4, st.sampled_from(_STAMPS))
+
+
+@st.composite
+def _soak(draw: st.DrawFn) -> bytes:
+    boots = draw(st.lists(_boot, min_size=1, max_size=4))
+    out = []
+    for index in draw(st.lists(st.integers(0, len(boots) - 1), min_size=2, max_size=16)):
+        banner, lines = boots[index]
+        out.append(banner + "\n")
+        for prefix, text in lines:
+            stamp = draw(_soak_stamp) if prefix is not None else ""
+            out.append(f"{prefix or ''}{stamp}{text}\n")
+    return "".join(out).encode("utf-8", "surrogateescape")
+
+
+@settings(
+    max_examples=150,  # ~1 s of CPU per finder: longer logs than the test above
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=_soak())
+def test_boots_rendered_from_earlier_boots_read_as_line_by_line(finder, data):
+    """Boots that repeat, each time with other stamps: the scan renders most of them from the
+    first one's record (its fields, its violations' kinds and their lines' places) without
+    reading them, and writes the same JSON, counts and verdict as reading every line."""
+    boots, result, _ = _rendered(data)
+    expected, reference_result = reference(data)
+    assert ", ".join(boots) == ", ".join(expected)
+    assert _summary([], result) == _summary([], reference_result)
+    assert (result.boots, result.ffa_boots, result.ffa_up_boots, result.xen_boots) == (
+        reference_result.boots,
+        reference_result.ffa_boots,
+        reference_result.ffa_up_boots,
+        reference_result.xen_boots,
+    )
+    assert result.unreadable_boots == reference_result.unreadable_boots
+
+
+def test_a_soak_is_mostly_rendered_from_earlier_boots(finder):
+    """The bench's short boots (bench.triage_bench): nearly every boot is rendered from an
+    earlier one's record, with the JSON line-by-line reading gives."""
+    from bench.triage_bench import short_boot
+
+    rng = random.Random(5)
+    variants = [b"".join(short_boot(rng)) for _ in range(6)]
+    data = b"".join(rng.choice(variants) for _ in range(300))
+    boots, _, replayed = _rendered(data)
+    assert ", ".join(boots) == ", ".join(reference(data)[0])
+    assert replayed > 280
+
+
+def test_a_run_of_lines_is_replayed_only_into_a_fresh_boot(finder):
+    """What Xen's lines do to a boot can depend on what it holds: "ARM FF-A No firmware
+    support" is the violation (no_firmware) only when no line before said why. A boot holding
+    an unreadable FF-A line, then such a run: the run's effect is not taken from, or given to,
+    a fresh boot's."""
+    run = f"(XEN) {message('no_firmware').render()}\n(XEN) ARM FF-A Mediator version 1.2\n"
+    held = f"NOTICE:  {TFA_BANNER}\n(XEN) ffa: garbage\njunk {TFA_BANNER}\n{run}"
+    fresh = f"NOTICE:  {TFA_BANNER}\n{run}"
+    for log in (held + fresh, fresh + held, fresh + held + fresh + held):
+        data = log.encode()
+        assert _summary(*_scanned(data)) == _summary(*reference(data))
+        boots, result, _ = _rendered(data)
+        assert _summary(boots, result) == _summary(*reference(data))
+
+
+def test_a_replayed_run_holds_only_what_its_own_lines_said(finder):
+    """A run of Xen's lines is recorded with the boot it went into, and that boot goes on (here
+    past a guest's line): an SP it drops later is not replayed into the next boot with the run."""
+    run = "(XEN) ARM FF-A Mediator version 1.2\n(XEN) ARM FF-A Firmware version 1.2\n"
+    after = f"(d1) {TFA_BANNER}\n"  # read on its own: the run ends before it
+    dropped = "(XEN) ffa: Secure partition with id 0x0010 cannot be used\n"
+    up = "(XEN) Using TEE mediator for FF-A\n"
+    banner = f"NOTICE:  {TFA_BANNER}\n"
+    data = (banner + run + after + dropped + up + (banner + run + after + up) * 3).encode()
+    expected = _summary(*reference(data))
+    assert [json.loads(boot)["dropped_sp_ids"] for boot in expected[0]] == [[16], [], [], []]
+    assert _summary(*_scanned(data)) == expected
+    assert _summary(*_rendered(data)[:2]) == expected
+
+
 # What XEN_BODIES looks at: its prefix, stamps whole and broken, every head, the whitespace its
 # "\s" means (newline included), and what sits next to them; often in the order it reads them.
 _STAMP_PIECES = [
@@ -361,25 +476,35 @@ def test_the_compiled_finder_finds_what_the_regex_finds(pieces, cap, first_own, 
     # The longest line of its own: often just as long as a find (the limit is inclusive).
     lengths = [m.end() - m.start() for m in XEN_BODIES.finditer(block)]
     max_line = data.draw(st.sampled_from([*lengths, *(n - 1 for n in lengths), 1 << 16]))
-    banner = b"Booting"  # TF-A's, shortened so that pieces make it often
+    # TF-A's, shortened so that pieces make it often; the finder looks for a capital after the
+    # first byte first (here the second's B), else for the first byte.
+    banner = data.draw(st.sampled_from([b"Booting", b"ing Boot"]))
     default, compiled.CAP = compiled.CAP, cap  # a few finds per call: it goes on where it was
     try:
         got = compiled.lines(lib, block, banner, first_own, max_line, whole)
     finally:
         compiled.CAP = default
-    own, others, banners = [], [], []
+    own, others, banners, keys = [], [], [], b""
     for match in XEN_BODIES.finditer(block):
         hit, end = match.span()
         before = block.count(b"\n", 0, hit)
         if (block[hit - 1] == 10 if hit else first_own) and end - hit <= max_line and end <= whole:
-            own += (hit, match.start(1), end, before)
+            keys += match[1] + b"\n"
+            own += (hit, match.start(1), end, before, len(keys))
         else:
             others += (hit, before)
     hit = block.find(banner)
     while hit >= 0:
-        banners += (hit, block.count(b"\n", 0, hit))
+        # Its line, when Scanner._general would read it whole.
+        start = block.rfind(b"\n", 0, hit) + 1
+        end = block.find(b"\n", hit) % (len(block) + 1)
+        whole = end - start <= max_line and (start or first_own)
+        bounds = (start, end) if whole else (-1, -1)
+        owns = sum(1 for start in own[0::5] if start < hit)  # own lines before it
+        banners += (hit, block.count(b"\n", 0, hit), *bounds, owns)
         hit = block.find(banner, hit + 1)
-    assert got == (own, others, banners, block.count(b"\n"))
+    assert [list(found) for found in got[:3]] == [own, others, banners]
+    assert got[3:] == (block.count(b"\n"), keys)
 
 
 @pytest.mark.parametrize("compiler", ["no-such-cc", "false"])

@@ -109,9 +109,7 @@ def _triage_open(
     head = buf[:8]
     if size >= parallel.PARALLEL_MIN and workers != 1:
         return _finish(parallel.triage_parallel(buf, name, sink, workers, rendered), head)
-    result = Triage(name, sink)
-    Scanner(result).scan(buf, 0, size)
-    return _finish(result, head)
+    return _finish(parallel.triage_single(buf, Triage(name, sink, rendered)), head)
 
 
 def _finish(result: Triage, head: bytes) -> Triage:

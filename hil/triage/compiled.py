@@ -9,6 +9,7 @@ import ctypes
 import os
 import subprocess
 from array import array
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,7 +17,8 @@ from hil import native
 
 SOURCE = Path(__file__).with_name("_linescan.c")
 CAP = 4096  # finds per call; a block with more takes more calls
-_FIELDS = 4  # per own line: its start, its body's start, its end, the newlines before it
+_FIELDS = 5  # per own line: its start, its body's start, its end, the newlines before it, key end
+_BANNER_FIELDS = 5  # per banner: where, newlines before it, its line's start and end, owns before
 
 _state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
 
@@ -40,7 +42,7 @@ def library() -> ctypes.CDLL | None:
                 function.restype = None
                 function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
                 function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
-                function.argtypes += [ctypes.c_long, ctypes.c_void_p]
+                function.argtypes += [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
                 why = f"compiled ({path})"
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no home: Runtime
                 lib = None
@@ -62,24 +64,48 @@ def reset() -> None:
 class Finds(NamedTuple):
     """What ``hil.triage.scan`` looks for in a block. Xen's lines ``XEN_BODIES`` finds: ``own``
     for the whole lines of their own (start, group 1's start, end, newlines before the start,
-    for each), ``others`` for the rest (start, newlines before); TF-A's ``banners`` (where,
-    newlines before); the ``newlines`` in the block. Counts are -1 and None when not counted."""
+    where its key ends in ``keys``, for each), ``others`` for the rest (start, newlines before);
+    TF-A's ``banners`` (where, newlines before, where its line starts and ends when it is read
+    whole, else -1s, and how many ``own`` lines are before it); the ``newlines`` in the block;
+    ``keys``: each own line's group 1 and a newline, one after the other. Lists, or arrays (no
+    int object for what is not read)."""
 
-    own: list[int]
-    others: list[int]
-    banners: list[int]
-    newlines: int | None
+    own: Sequence[int]
+    others: Sequence[int]
+    banners: Sequence[int]
+    newlines: int
+    keys: bytes
+
+
+def _outs() -> list[array[int]]:
+    """Where ``hil_lines`` writes its finds, kept for the process (``CAP`` may change: tests)."""
+    outs: list[array[int]] | None = _state.get("outs")  # type: ignore[assignment]
+    if outs is None or len(outs[1]) != CAP * 2:
+        item = array("l").itemsize
+        outs = _state["outs"] = [
+            array("l", bytes(CAP * n * item)) for n in (_FIELDS, 2, _BANNER_FIELDS)
+        ]
+    return outs
+
+
+def _keys_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
+    """Room for a block's keys (never more than the block, see hil_lines), kept from one block
+    to the next: a fresh megabyte for each block costs more than finding its lines."""
+    keys = _state.get("keys")
+    if keys is None or len(keys) < size:  # type: ignore[arg-type]
+        keys = _state["keys"] = ctypes.create_string_buffer(max(size, 1 << 20))
+    return keys  # type: ignore[return-value]
 
 
 def lines(
     lib: ctypes.CDLL, block: bytes, banner: bytes, first_own: bool, max_line: int, whole: int
 ) -> Finds:
     """``Finds`` in one pass (see ``hil_lines`` in _linescan.c for the arguments)."""
-    item = array("l").itemsize
-    outs = [array("l", bytes(CAP * fields * item)) for fields in (_FIELDS, 2, 2)]
-    state = array("l", [0] * 7)
-    found: tuple[list[int], list[int], list[int]] = ([], [], [])
+    outs = _outs()
+    state = array("l", [0] * 9)
     size = len(block)
+    keys = _keys_buffer(size)
+    found = (array("l"), array("l"), array("l"))
     while True:
         lib.hil_lines(
             block,
@@ -92,8 +118,11 @@ def lines(
             *(out.buffer_info()[0] for out in outs),
             CAP,
             state.buffer_info()[0],
+            keys,
         )
-        for into, out, fields, count in zip(found, outs, (_FIELDS, 2, 2), state[4:], strict=True):
-            into += out[: count * fields].tolist()
+        for into, out, fields, count in zip(
+            found, outs, (_FIELDS, 2, _BANNER_FIELDS), state[4:7], strict=True
+        ):
+            into.extend(out[: count * fields])  # arrays: copied at C speed
         if state[0] >= size and state[1] >= size:
-            return Finds(*found, state[3])
+            return Finds(*found, state[3], ctypes.string_at(keys, state[7]))

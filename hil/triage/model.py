@@ -185,6 +185,13 @@ class Boot:
         """Whether Xen has said anything in this boot (then a new banner starts a new boot)."""
         return self.xen_version is not None or self.ffa_lines > 0 or self.crashed
 
+    @property
+    def fresh(self) -> bool:
+        """Whether nothing has been read into this boot (but where it starts): every change but
+        a violation starts it, so a run of Xen's lines does the same to every fresh boot (what
+        ``no_firmware`` adds depends on the violations before it)."""
+        return not self.violations and not self.started
+
     def add(
         self, key: MessageKey, values: Mapping[str, int | str], line: int, text: Callable[[], str]
     ) -> None:
@@ -338,6 +345,30 @@ def boot_template(boot: Boot) -> tuple[str, tuple[int, ...]]:
     and the numbers for its "%d"s, so a worker that reads a part of a log can render boots
     before it knows on which line its part starts. Boots of a long log repeat the same
     versions, profile and violation kinds, so those parts are rendered once."""
+    texts = [json_text(v.text) for v in boot.violations]
+    lines = (boot.first_line, *(v.line for v in boot.violations))
+    return fill(boot_parts(boot), texts), lines
+
+
+def json_text(text: str) -> str:
+    """A violation's text as ``boot_template`` puts it in: a JSON string, its "%" doubled."""
+    return encode_basestring_ascii(text).replace("%", "%%")
+
+
+def fill(parts: tuple[str, ...], texts: list[str]) -> str:
+    """``parts`` (from ``boot_parts``) with each violation's ``json_text`` between them."""
+    if not texts:
+        return parts[0]
+    out = [parts[0]]
+    for text, part in zip(texts, parts[1:], strict=True):
+        out += (text, part)
+    return "".join(out)
+
+
+def boot_parts(boot: Boot) -> tuple[str, ...]:
+    """What ``boot_template`` writes around its violations' texts: one more part than the boot
+    has violations. It depends on the boot's fields and its violations' kinds and fields only,
+    not on its line numbers or texts, so boots that read alike share it."""
     shape = (
         boot.xen_version,
         boot.mediator_version,
@@ -360,15 +391,19 @@ def boot_template(boot: Boot) -> tuple[str, tuple[int, ...]]:
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
         _SHAPES[shape] = middle
+    head = f'{{"first_line": %d, {middle}, "violations": ['
     if not boot.violations:
-        return f'{{"first_line": %d, {middle}, "violations": []}}', (boot.first_line,)
-    violations = ", ".join(_violation_template(v) for v in boot.violations)
-    lines = (boot.first_line, *(v.line for v in boot.violations))
-    return f'{{"first_line": %d, {middle}, "violations": [{violations}]}}', lines
+        return (head + "]}",)
+    heads = [_violation_head(v) for v in boot.violations]
+    return (
+        f'{head}{{{heads[0]}, "text": ',
+        *(f'}}, {{{h}, "text": ' for h in heads[1:]),
+        "}]}",
+    )
 
 
-def _violation_template(violation: Violation) -> str:
-    """``json.dumps(violation.to_json())`` as a %-format string with "%d" for its line."""
+def _violation_head(violation: Violation) -> str:
+    """``json.dumps(violation.to_json())`` up to its text, with "%d" for its line."""
     key = (violation.kind, tuple(violation.fields.items()))
     head = _VIOLATION_HEADS.get(key)
     if head is None:
@@ -382,7 +417,7 @@ def _violation_template(violation: Violation) -> str:
         if len(_VIOLATION_HEADS) > 4096:
             _VIOLATION_HEADS.clear()
         _VIOLATION_HEADS[key] = head
-    return f'{{{head}, "text": {encode_basestring_ascii(violation.text).replace("%", "%%")}}}'
+    return head
 
 
 @dataclass(frozen=True)
@@ -428,6 +463,9 @@ class Triage:
     sink: Callable[[Boot], None] | None = None
     # Receives boots rendered elsewhere (by boot_json, joined with ", ") and how many they are.
     rendered: Callable[[str, int], None] | None = None
+    # Receives boots the scan rendered itself (``replayed``) as a ``boot_template`` string, its
+    # line numbers and how many boots; without it every boot reaches ``sink`` as a Boot.
+    templated: Callable[[str, list[int], int], None] | None = None
     current: Boot = field(default_factory=lambda: Boot(first_line=1))
     boots: int = 0
     violations: int = 0
@@ -517,6 +555,24 @@ class Triage:
         assert self.rendered is not None
         self.rendered(text, tally.boots)
         self.current = last
+
+    def replayed(
+        self, template: str, lines: list[int], tallies: list[tuple[int, ...]], after: int
+    ) -> None:
+        """The current boot, which Xen has not started yet, and the boots after it up to the TF-A
+        banner at line ``after`` were rendered by the scan (``templated`` takes them, after every
+        boot closed before): each ended at a banner, and the one at ``after`` is current now."""
+        assert self.templated is not None and self.current.fresh
+        self.current = Boot(first_line=after)
+        boots, violations, ffa, ffa_up, xen, unreadable = map(sum, zip(*tallies, strict=True))
+        self.boots += boots
+        self.violations += violations
+        self.ffa_boots += ffa
+        self.ffa_up_boots += ffa_up
+        self.xen_boots += xen
+        self.unreadable_boots += unreadable
+        self.banners += boots
+        self.templated(template, lines, boots)
 
     def finish(self) -> None:
         self._close(self.current)

@@ -13,9 +13,11 @@ never by the file."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from multiprocessing import get_context
 
 from hil.triage.model import Boot, Tally, Triage, boot_template
@@ -41,6 +43,15 @@ def die_with_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
+
+
+def _start_worker(parent: int) -> None:
+    """Pool initializer: ``die_with_parent``, and no cyclic garbage collection. What a worker
+    makes (a part's boots, strings and numbers) holds no reference cycle and is freed by
+    reference counting: the collector's passes over it (3 % of a part's instructions) would
+    find nothing."""
+    die_with_parent(parent)
+    gc.disable()
 
 
 def part_start(buf: Buffer, lo: int, hi: int) -> int | None:
@@ -75,7 +86,7 @@ def _part_start(lo: int) -> int | None:
     return part_start(_buf, lo, min(lo + PART_SIZE, len(_buf)))
 
 
-Part = tuple[list[Boot], str, tuple[int, ...], Tally, int, int]
+Part = tuple[list[Boot], str, Sequence[int], Tally, int, int]  # numbers: an array, sent as bytes
 
 
 def _triage_part(job: tuple[int, int, bool]) -> Part:
@@ -85,24 +96,40 @@ def _triage_part(job: tuple[int, int, bool]) -> Part:
     where each part starts as the parts before it come back, moves them."""
     assert _buf is not None
     start, end, render = job
-    boots: list[Boot] = []
-    result = Triage("", boots.append)
+    boots: list[Boot | tuple[str, list[int]]] = []  # in order: Boots, and boots the scan rendered
+
+    def templated(template: str, lines: list[int], _: int) -> None:
+        boots.append((template, lines))
+
+    result = Triage("", boots.append, templated=templated if render else None)
     scanner = Scanner(result)
     scanner.scan(_buf, start, end)
     result.finish()
     newlines = scanner.line - 1
+    first, last = boots[0], boots[-1]  # the scan renders neither (see Scanner._replay_boots)
+    assert isinstance(first, Boot) and isinstance(last, Boot)
     if not render or len(boots) < 3:
-        return boots, "", (), Tally(), result.banners, newlines
-    middle = boots[1:-1]
+        kept = [b for b in boots if isinstance(b, Boot)]
+        return kept, "", array("l"), Tally(), result.banners, newlines
     templates: list[str] = []
     lines: list[int] = []
-    for boot in middle:
-        template, numbers = boot_template(boot)
+    for boot in boots[1:-1]:
+        template, numbers = boot_template(boot) if isinstance(boot, Boot) else boot
         templates.append(template)
         lines += numbers
     text = ", ".join(templates)
-    tally = result.tally - Tally.of([boots[0], boots[-1]])  # the middle's, without a pass
-    return [boots[0], boots[-1]], text, tuple(lines), tally, result.banners, newlines
+    tally = result.tally - Tally.of([first, last])  # the middle's, without a pass
+    return [first, last], text, array("l", lines), tally, result.banners, newlines
+
+
+def triage_single(buf: Buffer, result: Triage) -> Triage:
+    """Triage ``buf`` in this process; not finished yet. With ``result.rendered``, the boots
+    the scan renders itself go there."""
+    if result.rendered is not None:
+        write = result.rendered
+        result.templated = lambda template, lines, boots: write(template % tuple(lines), boots)
+    Scanner(result).scan(buf, 0, len(buf))
+    return result
 
 
 def triage_parallel(
@@ -121,13 +148,11 @@ def triage_parallel(
     steps = range(PART_SIZE, size, PART_SIZE)
     workers = min(workers or os.cpu_count() or 1, len(steps) + 1)
     if workers < 2:
-        scanner = Scanner(result)
-        scanner.scan(buf, 0, size)
-        return result
+        return triage_single(buf, result)
     _buf = buf
     try:
         context = get_context("fork")
-        with context.Pool(workers, die_with_parent, (os.getpid(),)) as pool:
+        with context.Pool(workers, _start_worker, (os.getpid(),)) as pool:
             # Each step is searched for where its part starts by a worker: in a log of few,
             # long boots that is a search through most of the file, which one process doing
             # it before the parts start would make everyone wait for.
@@ -139,7 +164,7 @@ def triage_parallel(
                 for boot in boots:
                     boot.shift(base)
                 if text:
-                    text %= tuple(line + base for line in lines)
+                    text %= tuple(map(base.__add__, lines))
                     result.absorb_rendered(boots[0], text, tally, boots[1])
                 else:
                     result.absorb(boots)

@@ -14,13 +14,23 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import astuple, dataclass
 from functools import partial
 from typing import Any, Protocol
 
 from hil.terminal import plain_text
 from hil.triage import compiled
-from hil.triage.model import DOM0_CREATE_FAILED, Triage, Violation, crash_kind
+from hil.triage.model import (
+    DOM0_CREATE_FAILED,
+    Boot,
+    Tally,
+    Triage,
+    Violation,
+    boot_parts,
+    crash_kind,
+    json_text,
+)
 from hil.xen.log import (
     DAMAGED_STAMP_FFA,
     MAX_LINE,
@@ -57,8 +67,13 @@ _HEADS = (
     DAMAGED_STAMP_FFA,
 )
 # hil.xen.log's stamp forms, the usual one first and its loops possessive (each stops where
-# the next part starts: the same strings match, faster).
-_STAMPS = rb"\[(?:\s*+\d++\.\d++|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|[0-9a-fA-F]{16})\] "
+# the next part starts: the same strings match, faster). Its whitespace is that of one line as a
+# terminal shows it: a CR or LF in it ends the text hil.xen.log reads before the stamp does.
+_BLANK = rb"[ \t\x0b\x0c]"
+_STAMPS = (
+    rb"\[(?:" + _BLANK + rb"*+\d++\.\d++"
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|[0-9a-fA-F]{16})\] "
+)
 # One regex pass finds them, the text after the prefix and a valid stamp (as hil.xen.log reads
 # stamps) captured to the line end: sre jumps between "(XEN) " literals at C speed and tries the
 # short alternation only there. A stamp, once read, is not given back (``?+``): most of Xen's
@@ -88,12 +103,16 @@ _CACHE_LIMIT = 1 << 14
 _UNREPEATABLE = object()  # a run of lines whose effect is not replayed (see Scanner._run)
 _LINE_FACTS: dict[bytes, tuple[Any, ...]] = {}  # whole lines, without Xen's stamp
 _BODY_FACTS: dict[bytes, tuple[Any, ...]] = {}  # Xen's lines after prefix and stamp
-_RUNS: dict[tuple[bytes | None, ...], Any] = {}  # runs of Xen lines into a fresh boot (_run)
+_RUNS: dict[bytes, Any] = {}  # runs of Xen lines into a fresh boot (Replay), by their key
+_RENDERS: dict[bytes, Replay] = {}  # the Replays of those that start it (_replay_boots)
+_PLAIN_BANNERS: set[bytes] = set()  # lines read as TF-A's banner alone
 
 # Xen's console timestamp after "(XEN) ", exactly as hil.xen.log reads it (valid forms only,
 # so a line keyed without it reads the same).
 _STAMP = re.compile(
-    rb"\(XEN\) \[(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|\s*\d+\.\d+|[0-9a-fA-F]{16})\] "
+    rb"\(XEN\) \[(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?|"
+    + _BLANK
+    + rb"*\d+\.\d+|[0-9a-fA-F]{16})\] "
 )
 _CRASH_LINES = ("Xen BUG at ", "Assertion '")
 
@@ -105,29 +124,51 @@ CRASH = 2
 PANIC = 3
 UNREADABLE_LINE = 4
 Fact = tuple[int, object, object, int]  # kind, what, values, CR-separated part of the line
+_PLAIN_BANNER: tuple[Fact, ...] = ((BANNER, None, None, 0),)  # a line that is the banner alone
 
 
 def _finds(block: bytes, first_own: bool, whole: int) -> compiled.Finds:
     """What to read in ``block`` (``first_own``: it starts a line; ``whole``: where a line found
     whole may end): in one pass by the compiled finder (hil.triage.compiled) when it is
-    available, else by the regex and ``bytes.find``, which leave the counting to the caller."""
+    available, else by the regex, ``bytes.find`` and ``bytes.count``."""
     lib = compiled.library()
     if lib is not None:
         return compiled.lines(lib, block, TFA_BANNER_LITERAL, first_own, MAX_LINE, whole)
     own: list[int] = []
     others: list[int] = []
+    keys: list[bytes] = []
+    keyed = 0
     for match in XEN_BODIES.finditer(block):
         hit, end = match.span()
         if (block[hit - 1] == 10 if hit else first_own) and end - hit <= MAX_LINE and end <= whole:
-            own += (hit, match.start(1), end, -1)
+            keys.append(match[1] + b"\n")
+            keyed += len(keys[-1])
+            own += (hit, match.start(1), end, -1, keyed)
         else:
             others += (hit, -1)
     banners: list[int] = []
+    own_starts = own[0::5]
     hit = block.find(TFA_BANNER_LITERAL)
     while hit >= 0:
-        banners += (hit, -1)
+        start = block.rfind(b"\n", 0, hit) + 1
+        end = block.find(b"\n", hit)
+        end = len(block) if end < 0 else end
+        if end - start > MAX_LINE or not (start or first_own):
+            start = end = -1  # read as a window (Scanner._general)
+        banners += (hit, -1, start, end, bisect_left(own_starts, hit))
         hit = block.find(TFA_BANNER_LITERAL, hit + 1)
-    return compiled.Finds(own, others, banners, None)
+    # The newlines before each find, counted from the one before.
+    counted: dict[int, int] = {}
+    newlines = last = 0
+    for point in sorted({*own[0::5], *others[0::2], *banners[0::5]}):
+        newlines += block.count(b"\n", last, point)
+        counted[point] = newlines
+        last = point
+    own[3::5] = [counted[start] for start in own[0::5]]
+    others[1::2] = [counted[start] for start in others[0::2]]
+    banners[1::5] = [counted[start] for start in banners[0::5]]
+    newlines += block.count(b"\n", last)
+    return compiled.Finds(own, others, banners, newlines, b"".join(keys))
 
 
 class Buffer(Protocol):
@@ -215,6 +256,51 @@ def _own_xen_body(raw: bytes) -> str | None:
     return text[prefix.end :]
 
 
+@dataclass(frozen=True)
+class Replay:
+    """What a run of Xen's plain lines does to a fresh boot (``Scanner._run``), kept by the
+    lines' texts: the boot's fields after it (but ``first_line`` and ``violations``) and its
+    violations, each by the place in the run of the line it quotes. When the run starts the
+    boot, so that the next TF-A banner ends it, ``parts`` and ``tally`` render that boot whole
+    (``boot_parts``, its ``Tally`` as a tuple); else ``parts`` is None. ``tails``: each
+    violation's text as ``json_text`` writes it, without its prefix and stamp (and without the
+    opening quote): what its line says after them, which is the same in every such run.
+    ``head`` and ``steps`` are ``parts`` as the rendering goes: the first part and, for each
+    violation, its line's place, its tail and the part after it (a part before a text ends in
+    its opening quote)."""
+
+    fields: dict[str, Any]
+    violations: tuple[tuple[int, str, Mapping[str, int | str]], ...]
+    positions: tuple[int, ...]
+    parts: tuple[str, ...] | None
+    tally: tuple[int, ...]
+    tails: tuple[str, ...]
+    head: str = ""
+    steps: tuple[tuple[int, str, str], ...] = ()
+
+    @classmethod
+    def of(cls, boot: Boot, positions: list[int], bodies: list[bytes]) -> Replay:
+        """``boot`` after the run, the place of each violation's line in the run and the body
+        of that line."""
+        fields = dict(vars(boot))
+        del fields["first_line"], fields["violations"]
+        # Copies: the boot goes on, and its lists with it (its later lines' SP ids were replayed).
+        fields["dropped_sp_ids"] = tuple(boot.dropped_sp_ids)
+        fields["evidence"] = tuple(boot.evidence)
+        violations = tuple(
+            (position, v.kind, v.fields)
+            for position, v in zip(positions, boot.violations, strict=True)
+        )
+        parts = boot_parts(boot) if boot.started else None
+        tails = tuple(json_text(plain_text(body))[1:] for body in bodies)
+        tally = astuple(Tally.of([boot]))
+        head, steps = "", ()
+        if parts is not None:
+            quoted = [part + '"' for part in parts[:-1]] + [parts[-1]]
+            head, steps = quoted[0], tuple(zip(positions, tails, quoted[1:], strict=True))
+        return cls(fields, violations, tuple(positions), parts, tally, tails, head, steps)
+
+
 class Scanner:
     """Feeds one Triage from consecutive parts of a log: ``scan(buf, lo, hi)`` reads the lines
     in ``buf[lo:hi]`` (``lo`` at a line start, ``hi`` after a newline or at the end of the log);
@@ -234,7 +320,17 @@ class Scanner:
         self._counted = 0  # block offset up to which lines are counted ...
         self._line_no = 1  # ... and the number of the line there
         self._block_line = 1  # the number of the block's first line
-        self._known: dict[int, int] | None = None  # newlines before a find, by its block offset
+        self._known: dict[int, int] = {}  # newlines before another line read, by its offset
+        # The block's plain Xen lines, by index: where each starts, its text after the prefix
+        # and a valid stamp starts (its body) and its line ends, the newlines before it, and
+        # where its key ends in ``_keys`` (see compiled.Finds: the keys of consecutive lines are
+        # one slice). Arrays from the compiled finder: only the lines used become ints.
+        self._starts: Sequence[int] = []
+        self._body_starts: Sequence[int] = []
+        self._ends: Sequence[int] = []
+        self._before: Sequence[int] = []
+        self._key_ends: Sequence[int] = []
+        self._keys = b""
 
     def scan(self, buf: Buffer, lo: int, hi: int) -> None:
         pos = lo
@@ -252,130 +348,224 @@ class Scanner:
         at_end = hi == len(buf)
         first_own = not lo or buf[lo - 1 : lo] == b"\n"  # the block starts a line
         whole = size if at_end else size - 1  # where a line found whole may end
-        own, others, banners, newlines = _finds(block, first_own, whole)
-        # Xen's lines whole in this block, in order: where each starts and ends in the block and
-        # its text after the prefix and a valid stamp, the key its facts are cached by (the
-        # stamp changes nothing triage reads) ...
-        starts = own[0::4]
-        ends = own[2::4]
-        bodies = [block[body:end] for body, end in zip(own[1::4], ends, strict=True)]
-        self._known = dict(zip(starts, own[3::4], strict=True)) if newlines is not None else None
+        own, others, banners, newlines, self._keys = _finds(block, first_own, whole)
+        # Xen's lines whole in this block, in order (their text after the prefix and a valid
+        # stamp is the key their facts are cached by: the stamp changes nothing triage reads) ...
+        starts = self._starts = own[0::5]
+        self._body_starts = own[1::5]
+        self._ends = own[2::5]
+        self._before = own[3::5]
+        self._key_ends = own[4::5]
+        self._known = {}
         # ... and the other lines to read whole or as a window (TF-A's banner, a Xen line with
         # output glued in front, an over-long line): start -> end in the block.
         other: dict[int, int] = {}
         for hit, before in zip(others[0::2], others[1::2], strict=True):
             self._general(buf, block, lo, hit, other, before)
-        for hit, before in zip(banners[0::2], banners[1::2], strict=True):
-            self._general(buf, block, lo, hit, other, before)
+        hits, befores, line_starts, line_ends, owns = (banners[i::5] for i in range(5))
+        # The lines holding TF-A's banner read whole: where each starts -> where it ends, the
+        # newlines before it and the plain Xen lines before it.
+        bounds = zip(line_ends, befores, owns, strict=True)
+        banner_lines = dict(zip(line_starts, bounds, strict=True))
+        if -1 in banner_lines:  # some read as windows (over-long): one at a time, in order
+            del banner_lines[-1]
+            for hit, before, start, end in zip(hits, befores, line_starts, line_ends, strict=True):
+                if start < 0:
+                    self._general(buf, block, lo, hit, other, before)
+                else:  # what _general notes for a whole line, found by the finder
+                    other[start] = end
+                    self._known[start] = before
+        else:  # the same, at C speed
+            other.update(zip(line_starts, line_ends, strict=True))
+            self._known.update(zip(line_starts, befores, strict=True))
         self._counted, self._line_no = 0, self.line
         self._block_line = self.line
-        index = 0
-        for start in sorted(other):
+        entries = sorted(other)
+        index = at = 0
+        while at < len(entries):
+            start = entries[at]
             stop = bisect_left(starts, start, index)
-            self._xen_lines(
-                buf, block, lo, starts[index:stop], ends[index:stop], bodies[index:stop]
-            )
+            self._xen_lines(buf, block, lo, index, stop)
             # A Xen line that is also read whole (TF-A's banner in it) is read once, whole.
             index = stop + 1 if stop < len(starts) and starts[stop] == start else stop
             self._at(buf, block, lo, start, other[start], None)
-        self._xen_lines(buf, block, lo, starts[index:], ends[index:], bodies[index:])
-        if newlines is None:
-            self.line = self._line_no + block.count(b"\n", self._counted)
-        else:
-            self.line = self._block_line + newlines
+            at += 1
+            if start in banner_lines:
+                at, index = self._replay_boots(block, lo, entries, at, index, banner_lines)
+        self._xen_lines(buf, block, lo, index, len(starts))
+        self.line = self._block_line + newlines
 
-    def _xen_lines(
-        self,
-        buf: Buffer,
-        block: bytes,
-        lo: int,
-        starts: list[int],
-        ends: list[int],
-        bodies: list[bytes],
-    ) -> None:
-        """Read consecutive plain Xen lines; once a fresh boot starts, the rest as a run."""
-        for index, start in enumerate(starts):
-            if self.line_of is None and not self.triage.current.started and len(starts) - index > 1:
-                self._run(buf, block, lo, starts[index:], ends[index:], bodies[index:])
+    def _key(self, first: int, stop: int) -> bytes:
+        """The key of plain Xen lines ``first`` to ``stop`` (not included): their bodies, each
+        followed by a newline (which no body holds)."""
+        return self._keys[self._key_ends[first - 1] if first else 0 : self._key_ends[stop - 1]]
+
+    def _own(self, buf: Buffer, block: bytes, lo: int, index: int) -> None:
+        """Read plain Xen line ``index``."""
+        start, end = self._starts[index], self._ends[index]
+        body = block[self._body_starts[index] : end]
+        self._at(buf, block, lo, start, end, body, self._before[index])
+
+    def _xen_lines(self, buf: Buffer, block: bytes, lo: int, first: int, stop: int) -> None:
+        """Read plain Xen lines ``first`` to ``stop``; once a fresh boot starts, the rest as a
+        run."""
+        for index in range(first, stop):
+            if self.line_of is None and self.triage.current.fresh and stop - index > 1:
+                self._run(buf, block, lo, index, stop)
                 return
-            self._at(buf, block, lo, start, ends[index], bodies[index])
+            self._own(buf, block, lo, index)
 
-    def _number(self, block: bytes, start: int) -> int:
-        """The number of the line starting at ``start`` in the block (counted incrementally)."""
+    def _number(self, block: bytes, start: int, before: int | None = None) -> int:
+        """The number of the line starting at ``start`` in the block (counted incrementally);
+        ``before``: the newlines in the block before it, when the finder counted them."""
         anchor = max(start, 0)
-        known = self._known.get(anchor) if self._known and anchor >= self._counted else None
+        if before is None:
+            before = self._known.get(anchor)
+        known = before if anchor >= self._counted else None
         if known is None:
             self._line_no += block.count(b"\n", self._counted, anchor)
-        else:  # counted by the compiled finder
+        else:  # counted by the finder
             self._line_no = self._block_line + known
         self._counted = anchor
         return self._line_no
 
     def _at(
-        self, buf: Buffer, block: bytes, lo: int, start: int, end: int, body: bytes | None
+        self,
+        buf: Buffer,
+        block: bytes,
+        lo: int,
+        start: int,
+        end: int,
+        body: bytes | None,
+        before: int | None = None,
     ) -> None:
-        line = self._number(block, start)
+        line = self._number(block, start, before)
         if lo + start > self._last:  # a window may reach back into the block before
             self._last = lo + start
             inside = start >= 0 and end <= len(block)
             raw = block[start:end] if inside else buf[lo + start : lo + end]
             self._line(buf, raw, body, lo + end, line)
 
-    def _run(
-        self,
-        buf: Buffer,
-        block: bytes,
-        lo: int,
-        starts: list[int],
-        ends: list[int],
-        bodies: list[bytes],
-    ) -> None:
-        """Xen's plain lines (``starts``, ``ends`` and ``bodies`` in the block), read into a
-        fresh boot. Boots repeat, so what a run does to a fresh boot is kept by its lines'
-        texts and replayed: the boot's fields, and its violations with the lines they come
-        from."""
-        key = tuple(bodies)
+    def _run(self, buf: Buffer, block: bytes, lo: int, first: int, stop: int) -> None:
+        """Plain Xen lines ``first`` to ``stop``, read into a fresh boot. Boots repeat, so what a
+        run does to a fresh boot is kept by its lines' key and replayed (``Replay``): the
+        boot's fields, and its violations with the lines they come from."""
+        key = self._key(first, stop)
         replay = self._runs.get(key)
         boot = self.triage.current
+        starts, ends = self._starts, self._ends
         if replay is None:
-            earlier = len(boot.violations)  # a boot Xen has not started may hold unreadable lines
             numbers = {}
-            for start, end, body in zip(starts, ends, bodies, strict=True):
-                self._at(buf, block, lo, start, end, body)
-                numbers[self._line_no] = start
+            for index in range(first, stop):
+                self._own(buf, block, lo, index)
+                numbers[self._line_no] = index - first
             replay = _UNREPEATABLE
-            if self.triage.current is boot and not boot.crashed and b"\r" not in b"".join(key):
-                fields = dict(vars(boot))
-                del fields["first_line"], fields["violations"]
-                violations = [
-                    (starts.index(numbers[v.line]), v.kind, v.fields)
-                    for v in boot.violations[earlier:]
-                ]
-                replay = (fields, violations)
+            if self.triage.current is boot and not boot.crashed and b"\r" not in key:
+                positions = [numbers[v.line] for v in boot.violations]
+                lines = [first + position for position in positions]
+                bodies = [block[self._body_starts[i] : ends[i]] for i in lines]
+                replay = Replay.of(boot, positions, bodies)
             if len(self._runs) >= _CACHE_LIMIT:
                 self._runs.clear()
+                _RENDERS.clear()
             self._runs[key] = replay
+            if isinstance(replay, Replay) and replay.parts is not None:
+                _RENDERS[key] = replay
             return
         if replay is _UNREPEATABLE:
-            for start, end, body in zip(starts, ends, bodies, strict=True):
-                self._at(buf, block, lo, start, end, body)
+            for index in range(first, stop):
+                self._own(buf, block, lo, index)
             return
-        fields, violations = replay
-        vars(boot).update(fields)
+        vars(boot).update(replay.fields)
         boot.dropped_sp_ids = list(boot.dropped_sp_ids)
         boot.evidence = list(boot.evidence)
-        for position, kind, values in violations:
-            start = starts[position]
-            line = self._number(block, start)
-            text = _text(block[start : ends[position]])
+        for position, kind, values in replay.violations:
+            start = starts[first + position]
+            line = self._number(block, start, self._before[first + position])
+            text = _text(block[start : ends[first + position]])
             boot.violations.append(Violation(kind, line, text, values))
-        self._last = lo + starts[-1]
+        self._last = lo + starts[stop - 1]
+
+    def _replay_boots(
+        self,
+        block: bytes,
+        lo: int,
+        entries: list[int],
+        at: int,
+        index: int,
+        banner_lines: dict[int, tuple[int, int, int]],
+    ) -> tuple[int, int]:
+        """Right after a TF-A banner read whole (``entries[at - 1]``): while the lines up to the
+        next such banner are a run of Xen's plain lines that ``_run`` has seen read into a fresh
+        boot and that started it, render that boot straight from its ``Replay`` (only the line
+        numbers and the quoted texts are read) and go on after the banner, which ended it.
+        Returns where ``entries`` and the plain lines go on. Only a fresh boot that is not the
+        first (a part's first boot may be merged into the boot before it) is rendered so."""
+        triage = self.triage
+        if triage.templated is None or self.line_of is not None:
+            return at, index
+        if not triage.boots or not triage.current.fresh:
+            return at, index
+        starts, ends, before = self._starts, self._ends, self._before
+        body_starts, keys, key_ends = self._body_starts, self._keys, self._key_ends
+        base = self._block_line
+        first_line = triage.current.first_line
+        pieces: list[str] = []  # of the boots' JSON, joined at the end
+        lines: list[int] = []
+        tallies: list[tuple[int, ...]] = []
+        while at < len(entries):
+            banner = entries[at]
+            found = banner_lines.get(banner)
+            if found is None:
+                break
+            end, newlines, stop = found  # stop: the plain Xen lines before the banner
+            if stop - index < 2:
+                break  # (runs are of two lines or more)
+            if starts[stop - 1] == banner:
+                break  # the banner is in a Xen line (never read so: it says more than a banner)
+            replay = _RENDERS.get(keys[key_ends[index - 1] if index else 0 : key_ends[stop - 1]])
+            if replay is None:
+                break
+            raw = block[banner:end]
+            if raw not in _PLAIN_BANNERS:
+                if self._line_facts(raw, None) != _PLAIN_BANNER:
+                    break
+                if len(_PLAIN_BANNERS) >= _CACHE_LIMIT:
+                    _PLAIN_BANNERS.clear()
+                _PLAIN_BANNERS.add(raw)
+            if pieces:
+                pieces.append(", ")
+            pieces.append(replay.head)
+            lines.append(first_line)
+            for position, tail, part in replay.steps:
+                line = index + position
+                start = starts[line]
+                lines.append(base + before[line])
+                # "(XEN) " and a stamp as the finder reads them are ASCII, without a quote, a
+                # backslash or a "%": printable, they are their own text and JSON, and the text
+                # is them and the body's, as _text reads the line (nothing in them starts an
+                # escape sequence or splits the line). Else (a tab in the stamp) read it whole.
+                prefix = block[start : body_starts[line]].decode()
+                if prefix.isprintable():
+                    pieces += (prefix, tail, part)
+                else:  # (its opening quote is the part's)
+                    pieces += (json_text(_text(block[start : ends[line]]))[1:], part)
+            tallies.append(replay.tally)
+            first_line = base + newlines
+            index = stop
+            at += 1
+        if pieces:
+            # Numbered from the finder's counts: later lines are numbered the same way, or
+            # counted on from where the last line numbered here left off.
+            self._last = lo + entries[at - 1]
+            triage.replayed("".join(pieces), lines, tallies, first_line)
+        return at, index
 
     def _general(
         self, buf: Buffer, block: bytes, lo: int, hit: int, lines: dict[int, int], before: int
     ) -> None:
         """Note the line around ``hit`` to be read whole (or, over-long, as a window); ``before``:
-        the newlines in the block before ``hit`` when counted (else -1)."""
+        the newlines in the block before ``hit``."""
         start = block.rfind(b"\n", 0, hit) + 1
         end = block.find(b"\n", hit)
         if end < 0:
@@ -389,8 +579,7 @@ class Scanner:
             lines.setdefault(start, stop - lo)
         else:
             lines[start] = end  # a whole line: read by its full text
-        if before >= 0 and self._known is not None:
-            self._known[start] = before  # no newline between where it is read from and the hit
+        self._known[start] = before  # no newline between where it is read from and the hit
 
     def _window_start(self, buf: Buffer, lo: int, start: int, hit: int) -> int:
         """Where to read an over-long line from, relative to ``lo``: the last Xen or guest
@@ -400,8 +589,8 @@ class Scanner:
         prefix = max(buf.rfind(b"(XEN)", bound, here), buf.rfind(b"(d", bound, here))
         return (prefix if prefix >= 0 else bound) - lo
 
-    def _line(self, buf: Buffer, raw: bytes, body: bytes | None, end: int, line: int) -> None:
-        """Account the line ``raw`` (number ``line``), which ends at ``end`` in ``buf``;
+    def _line_facts(self, raw: bytes, body: bytes | None) -> tuple[Fact, ...]:
+        """What the line ``raw`` says (``_facts``), cached by its text without Xen's stamp;
         ``body``: its text after Xen's prefix when the line is plainly Xen's."""
         if body is not None:
             facts = self._bodies.get(body)
@@ -413,17 +602,23 @@ class Scanner:
                 facts = self._bodies[body] = _facts(raw if _STAMP.match(key) else key)
                 if len(self._bodies) >= _CACHE_LIMIT:
                     self._bodies.clear()
-        else:
-            stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
-            key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
-            if stamp and _STAMP.match(key):
-                key = raw  # the text after the stamp would read as one (see above)
-            facts = self._cache.get(key)
-            if facts is None:
-                facts = _facts(key)
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[key] = facts
+            return facts
+        stamp = _STAMP.match(raw) if raw[:7] == b"(XEN) [" else None
+        key = b"(XEN) " + raw[stamp.end() :] if stamp else raw
+        if stamp and _STAMP.match(key):
+            key = raw  # the text after the stamp would read as one (see above)
+        facts = self._cache.get(key)
+        if facts is None:
+            facts = _facts(key)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = facts
+        return facts
+
+    def _line(self, buf: Buffer, raw: bytes, body: bytes | None, end: int, line: int) -> None:
+        """Account the line ``raw`` (number ``line``), which ends at ``end`` in ``buf``;
+        ``body``: its text after Xen's prefix when the line is plainly Xen's."""
+        facts = self._line_facts(raw, body)
         if not facts:
             return
         reported = self.line_of(line) if self.line_of else line
