@@ -1,13 +1,14 @@
 """Small C helpers for hot loops: compiled with the system C compiler at first use into the
-user's cache, keyed by the source's sha256, and loaded with ctypes. Each user keeps a pure-Python
-path that gives the same results, taken when there is no compiler, the build fails or its
-``HIL_<NAME>_PURE=1`` is set (tests compare the two)."""
+user's cache, keyed by the source, the compiler and the machine, and loaded with ctypes. Each
+user keeps a pure-Python path that gives the same results, taken when there is no compiler, the
+build fails or its ``HIL_<NAME>_PURE=1`` is set (tests compare the two)."""
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -24,14 +25,16 @@ def build(source: bytes, stem: str, area: str) -> Path:
     """The shared library for ``source``, compiled once per machine into ``cache_dir(area)``:
     written under a temporary name and renamed, so processes building it at once each see a
     whole file or none."""
-    digest = hashlib.sha256(source).hexdigest()[:16]
-    target = cache_dir(area) / f"{stem}-{digest}.so"
-    if target.exists():
-        return target
     name = os.environ.get("CC") or "cc"
     compiler = shutil.which(name)
     if compiler is None:
         raise OSError(f"no C compiler ({name}) found")
+    # The compiler is in the key: a firmware shell's CC (a cross compiler) must not leave a
+    # library this machine cannot load where every later process looks for its own.
+    key = b"\0".join([source, compiler.encode(), platform.machine().encode()])
+    target = cache_dir(area) / f"{stem}-{hashlib.sha256(key).hexdigest()[:16]}.so"
+    if target.exists():
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.tmp", dir=target.parent)
     os.close(fd)

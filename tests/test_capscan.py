@@ -157,3 +157,23 @@ def test_without_a_working_compiler_the_capture_is_the_same(
         assert _capture(tmp_path / "fallback", "c", reads) == want
     finally:
         capscan.reset()
+
+
+def test_a_library_another_compiler_left_in_the_cache_does_not_stop_this_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A firmware shell sets CC to a cross compiler: what it builds cannot be loaded here, and
+    # must not stand in the cache where a later hil, with the machine's own cc, looks.
+    cross = tmp_path / "aarch64-linux-gnu-gcc"
+    cross.write_text('#!/bin/sh\nwhile [ "$1" != -o ]; do shift; done\necho ELF > "$2"\n')
+    cross.chmod(0o755)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", str(cross))
+    capscan.reset()
+    try:
+        assert capscan.library() is None
+        monkeypatch.delenv("CC")
+        capscan.reset()
+        assert capscan.library() is not None, capscan.describe()
+    finally:
+        capscan.reset()
