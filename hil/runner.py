@@ -75,6 +75,14 @@ class Runner:
         except OSError as exc:
             raise InfraError(f"results directory: {os_error_text(exc)}") from None
         self.progress.run_started(self.run_dir)
+        try:
+            return self._run(started)
+        finally:
+            # Reports that could not be written, or a bug, end the run too: its status lines
+            # and heartbeats must stop with it, not go on writing to whoever owns the stream.
+            self.progress.close()
+
+    def _run(self, started: datetime) -> RunResult:
         interrupted = False
         pool = ThreadPoolExecutor(max_workers=max(1, self.request.jobs), thread_name_prefix="board")
         futures = [pool.submit(self._board_worker, board) for board in self.request.boards]

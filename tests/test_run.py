@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -125,6 +126,8 @@ def test_a_bug_in_hil_exits_3_never_1_which_says_the_firmware_failed(tmp_path, c
     monkeypatch.setattr("hil.case.compare", bug)
     lab = write_lab(tmp_path, {"vb0": {}})
     assert main(["run", "--lab", str(lab), "--scenario", "all-secure"]) == 3
+    # Its heartbeats end with it (they went on writing to whatever stdout had become).
+    assert not [t for t in threading.enumerate() if t.name == "progress"]
     monkeypatch.setattr("hil.commands.triage.triage_file", bug)
     log = tmp_path / "xen.log"
     log.write_bytes(b"(XEN) ARM FF-A Mediator version 1.2\n")
