@@ -2,6 +2,7 @@
 reads about it: `hil scenarios`, `hil boards`, help, the last line, results/latest, dead boards."""
 
 import json
+import os
 import re
 import signal
 import threading
@@ -322,7 +323,9 @@ def test_results_latest_points_at_an_interrupted_run_too(tmp_path, capsys):
             if any(b"BL31" in p.read_bytes() for p in tmp_path.glob("results/*/stuck/*/ns.raw")):
                 stalled.set()
                 time.sleep(0.2)
-                signal.raise_signal(signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in hil's thread
+                # Ctrl-C, to the process as a terminal sends it (raise_signal would signal this
+                # thread, and hil's main thread would only see it once the 20 s wait was over).
+                os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.05)
 
@@ -331,6 +334,9 @@ def test_results_latest_points_at_an_interrupted_run_too(tmp_path, capsys):
     assert stalled.is_set() and code == 3
     summary = json.loads((latest(lab) / "summary.json").read_text())
     assert summary["run"]["interrupted"] is True
+    # The stage's wait ended with the Ctrl-C, not at its 20 s timeout: the case was not run.
+    (case,) = summary["run"]["cases"]
+    assert case["verdict"] == "not_run" and case["duration_s"] < 10, case
     assert out.splitlines()[-2] == f"report: {latest(lab) / 'report.html'}"
 
 
