@@ -40,8 +40,11 @@ def read_until(port: serial.SerialBase, marker: str, timeout: float) -> bytes:
     """Bytes from ``port`` up to and including the line holding ``marker`` (or the timeout)."""
     data = b""
     deadline = time.monotonic() + timeout
-    needle = marker.encode() + b"\n"
-    while needle not in data and time.monotonic() < deadline:
+    needle = marker.encode()
+    while time.monotonic() < deadline:
+        at = data.find(needle)
+        if at >= 0 and b"\n" in data[at:]:  # the whole line: the marker need not end it
+            break
         data += port.read(4096)
     return data
 
