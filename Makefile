@@ -26,8 +26,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check hil tests bench
 	$(BIN)/ruff format --check hil tests bench
 
+# One pytest worker more than the cores: part of the suite waits on boards, emulators and
+# timeouts rather than computing (-n auto left a quarter of two cores idle).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+
 test: $(STAMP) system lint
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # Every benchmark runs even when an earlier one misses its target; make bench fails if any did.
 BENCHES := triage_bench controller_bench capture_bench realxen_bench
