@@ -163,3 +163,20 @@ def test_every_boot_stage_status_has_a_report_status() -> None:
     # A new boot status without a report status would crash the case at the end of a run.
     assert {s.reported() for s in StageStatus} == set(ReportedStatus)
     assert StageStatus.LOST.reported() is StageStatus.STALLED.reported() is ReportedStatus.TIMEOUT
+
+
+def test_a_stage_is_done_when_the_line_holding_its_done_marker_is_whole(tmp_path: Path) -> None:
+    # The Linux guest's end line says how many devices it saw after its marker; that part came
+    # a read later, and the boot was judged without it (not judged: '2 partition lines were
+    # printed' against an end line 'HILLINUX end').
+    stages = [
+        replace(s, timeout_s=2, console="uart0")
+        for s in load_board_type(BOARDS / "qemu-virt.toml").stages
+        if s.guest in (None, "linux")
+    ]
+    linux: list[Step] = [b"HILLINUX version driver=1.2 firmware=1.2\r\n", b"HILLINUX end"]
+    result, _ = _boot(tmp_path, [[*TFA, *SPMC, *XEN, *linux, 0.3, b" devices=0\r\n"]], stages)
+    assert result.status is BootStatus.BOOTED, result.error
+    (attempt,) = result.attempts
+    judged = (tmp_path / "uart0.raw").read_bytes()[: attempt.raw_end["uart0"]]
+    assert judged.endswith(b"HILLINUX end devices=0\r\n")
