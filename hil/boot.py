@@ -43,6 +43,8 @@ SYNC_TIMEOUT_S = 10.0
 
 # The end of a console line (its "\r" may come before it, or not at all).
 _LINE_END = re.compile("\n")
+# How long the rest of a line whose marker arrived may take, even past the stage's timeout.
+_LINE_END_GRACE_S = 1.0
 
 
 class StageStatus(StrEnum):
@@ -307,12 +309,15 @@ class BootMachine:
                     end = self.consoles.expect(stage.done, max(left, 0.0), marks, stage.console)
                     marks[end.console] = end.end
                     done = since(end.time)
-                    # ... and the line holding it whole: a guest's end line says more after its
-                    # marker ("HILLINUX end devices=2"), which can reach the host a read later,
-                    # and the boot is judged from what had arrived when the stage was done.
-                    left = stage.timeout_s - (datetime.now(UTC) - t0).total_seconds()
-                    whole = self.consoles.expect(_LINE_END, max(left, 0.0), marks, end.console)
-                    marks[whole.console] = whole.end
+                    if stage is self.stages[-1]:
+                        # ... and the boot's last line whole: the boot is judged from what had
+                        # arrived then, and a guest's end line says more after its marker
+                        # ("HILLINUX end devices=2"), which can reach the host a read later.
+                        # (Not for other stages: a board may send a line's end with its next.)
+                        left = stage.timeout_s - (datetime.now(UTC) - t0).total_seconds()
+                        grace = max(left, _LINE_END_GRACE_S)
+                        whole = self.consoles.expect(_LINE_END, grace, marks, end.console)
+                        marks[whole.console] = whole.end
             except ConsoleError as exc:
                 stage_status, boot_status = _FAILURES[type(exc)]
                 results.append(StageResult(stage.name, stage_status, stage.timeout_s))
