@@ -1,13 +1,11 @@
-"""The compiled line finder (``_linescan.c``): built with the system C compiler at first use into
-the user's cache, keyed by the source's sha256, and loaded with ctypes. Without a compiler, when
-the build fails, or with ``HIL_TRIAGE_PURE=1``, triage uses ``hil.triage.scan``'s regex, which
-finds the same lines (the tests compare the two); ``describe()`` says which one runs."""
+"""The compiled line finder (``_linescan.c``): built and loaded by ``hil.native``. Without a
+compiler, when the build fails, or with ``HIL_TRIAGE_PURE=1``, triage uses ``hil.triage.scan``'s
+regex, which finds the same lines (the tests compare the two); ``describe()`` says which one
+runs."""
 
 from __future__ import annotations
 
 import ctypes
-import os
-import subprocess
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,45 +18,23 @@ CAP = 4096  # finds per call; a block with more takes more calls
 _FIELDS = 5  # per own line: its start, its body's start, its end, the newlines before it, key end
 _BANNER_FIELDS = 5  # per banner: where, newlines before it, its line's start and end, owns before
 
-_state: dict[str, object] = {}  # "lib" (CDLL or None) and "why", once per process (forks too)
+
+def _declare(lib: ctypes.CDLL) -> None:
+    function = lib.hil_lines
+    function.restype = None
+    function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
+    function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
+    function.argtypes += [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
 
-def _build(source: bytes) -> Path:
-    """The shared library for ``source``, compiled once per machine (``hil.native.build``)."""
-    return native.build(source, "linescan", "triage")
+# hil_lines' output memory, kept for the process: "outs" (the finds) and "keys".
+_buffers: dict[str, object] = {}
 
-
-def library() -> ctypes.CDLL | None:
-    """The loaded finder, or None when triage is to use the regex (``describe()`` says why)."""
-    if "lib" not in _state:
-        lib = None
-        if os.environ.get("HIL_TRIAGE_PURE") == "1":
-            why = "pure Python (HIL_TRIAGE_PURE=1)"
-        else:
-            try:
-                path = _build(SOURCE.read_bytes())
-                lib = ctypes.CDLL(str(path))
-                function = lib.hil_lines
-                function.restype = None
-                function.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p]
-                function.argtypes += [ctypes.c_long] * 4 + [ctypes.c_void_p] * 3
-                function.argtypes += [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-                why = f"compiled ({path})"
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no home: Runtime
-                lib = None
-                why = f"pure Python (the compiled finder is not available: {exc})"
-        _state["lib"], _state["why"] = lib, why
-    return _state["lib"]  # type: ignore[return-value]
-
-
-def describe() -> str:
-    library()
-    return str(_state["why"])
-
-
-def reset() -> None:
-    """Forget the loaded finder (tests switch paths with the environment)."""
-    _state.clear()
+# Loaded once per process (forks too); None: triage is to use the regex (describe() says why).
+_HELPER = native.Helper(SOURCE, "triage", "HIL_TRIAGE_PURE", _declare)
+library = _HELPER.library
+describe = _HELPER.describe
+reset = _HELPER.reset
 
 
 class Finds(NamedTuple):
@@ -79,10 +55,10 @@ class Finds(NamedTuple):
 
 def _outs() -> list[array[int]]:
     """Where ``hil_lines`` writes its finds, kept for the process (``CAP`` may change: tests)."""
-    outs: list[array[int]] | None = _state.get("outs")  # type: ignore[assignment]
+    outs: list[array[int]] | None = _buffers.get("outs")  # type: ignore[assignment]
     if outs is None or len(outs[1]) != CAP * 2:
         item = array("l").itemsize
-        outs = _state["outs"] = [
+        outs = _buffers["outs"] = [
             array("l", bytes(CAP * n * item)) for n in (_FIELDS, 2, _BANNER_FIELDS)
         ]
     return outs
@@ -91,9 +67,9 @@ def _outs() -> list[array[int]]:
 def _keys_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
     """Room for a block's keys (never more than the block, see hil_lines), kept from one block
     to the next: a fresh megabyte for each block costs more than finding its lines."""
-    keys = _state.get("keys")
+    keys = _buffers.get("keys")
     if keys is None or len(keys) < size:  # type: ignore[arg-type]
-        keys = _state["keys"] = ctypes.create_string_buffer(max(size, 1 << 20))
+        keys = _buffers["keys"] = ctypes.create_string_buffer(max(size, 1 << 20))
     return keys  # type: ignore[return-value]
 
 
